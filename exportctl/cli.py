@@ -1,0 +1,191 @@
+"""The command line: parse arguments, call the library, print for people or for scripts.
+
+Exit codes: 0 every export succeeded; 1 an export failed; 2 an invalid spec or
+usage; 130/143 interrupted by SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+import click
+
+from exportctl import __version__, output
+from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem
+from exportctl.plan import ExportPlan, compile_plan, new_run_id, utc_now
+from exportctl.spec import ExportSpec, load_specs
+
+EXIT_CODES = """\b
+Exit codes:
+  0    every export succeeded
+  1    an export failed (the others still ran)
+  2    an invalid spec or invalid usage (nothing ran)
+  130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM
+"""
+
+paths_argument = click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+only_option = click.option("--only", multiple=True, metavar="NAME",
+                           help="Only the spec with this name (repeatable).")
+
+
+@click.group(epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="exportctl")
+def main() -> None:
+    """Declarative exports of a proxy-rotation system's data.
+
+    Specs are YAML files (one export each) validated against
+    schemas/export-spec.schema.json. PATH arguments are spec files or folders
+    of them.
+    """
+
+
+@main.command(epilog=EXIT_CODES)
+@paths_argument
+@json_option
+def validate(paths: tuple[Path, ...], as_json: bool) -> None:
+    """Check specs against the schema; touch nothing else."""
+    specs, problems = _load(paths)
+    if as_json:
+        _print_json({"valid": [s.name for s in specs], "problems": [_problem_json(p) for p in problems]})
+    else:
+        output.validation(specs, problems)
+    sys.exit(2 if problems else 0)
+
+
+@main.command(epilog=EXIT_CODES)
+@paths_argument
+@only_option
+@json_option
+@click.option("--count/--no-count", default=True, show_default=True,
+              help="Ask each source how many rows the export would hold.")
+def plan(paths: tuple[Path, ...], only: tuple[str, ...], as_json: bool, count: bool) -> None:
+    """Show what each spec would do, without writing anything."""
+    plans = _plans(paths, only)
+    described = [output.describe_plan(p, count=count) for p in plans]
+    if as_json:
+        _print_json(described)
+    else:
+        output.plans(described)
+
+
+@main.command(epilog=EXIT_CODES)
+@paths_argument
+@only_option
+@json_option
+@click.option("--dry-run", is_flag=True, help="Plan and show, but write nothing.")
+def apply(paths: tuple[Path, ...], only: tuple[str, ...], as_json: bool, dry_run: bool) -> None:
+    """Run the exports the specs describe."""
+    plans = _plans(paths, only)
+    if dry_run:
+        described = [output.describe_plan(p, count=False) for p in plans]
+        _print_json(described) if as_json else output.plans(described)
+        return
+    with _signals_interrupt():
+        results = output.run_all(plans, show_progress=not as_json)
+    if as_json:
+        _print_json([r.to_json() for r in results])
+    else:
+        output.summary(results)
+    sys.exit(1 if any(r.status != "succeeded" for r in results) else 0)
+
+
+@main.group()
+def demo() -> None:
+    """The embedded demo system."""
+
+
+@demo.command("init", epilog=EXIT_CODES)
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--proxies", default=2000, show_default=True, help="Proxies in the pool.")
+@click.option("--metrics", default=20000, show_default=True, help="Metric samples.")
+@click.option("--log-lines", default=5000, show_default=True, help="Log lines across the files.")
+@click.option("--seed", default=7, show_default=True, help="Same seed, same data.")
+@click.option("--force", is_flag=True, help="Replace a demo already in DIRECTORY.")
+def demo_init(directory: Path, proxies: int, metrics: int, log_lines: int, seed: int,
+              force: bool) -> None:
+    """Create a demo proxy-rotation system (SQLite pool, logs, config, specs) in DIRECTORY."""
+    from exportctl.demo import init_demo
+
+    summary = init_demo(directory, proxies=proxies, metrics=metrics, log_lines=log_lines,
+                        seed=seed, force=force)
+    output.demo_summary(summary)
+
+
+def _load(paths: tuple[Path, ...]) -> tuple[list[ExportSpec], list[SpecProblem]]:
+    try:
+        return load_specs(paths)
+    except SpecError as exc:
+        return [], exc.problems
+
+
+def _plans(paths: tuple[Path, ...], only: tuple[str, ...]) -> list[ExportPlan]:
+    specs, problems = _load(paths)
+    unknown = set(only) - {s.name for s in specs}
+    if problems:
+        _fail_usage(problems)
+    if unknown:
+        raise click.UsageError(f"no spec named {', '.join(sorted(unknown))}")
+    now = utc_now()
+    plans, problems = [], []
+    for spec in specs:
+        if only and spec.name not in only:
+            continue
+        try:
+            plans.append(compile_plan(spec, now=now, run_id=new_run_id(now)))
+        except SpecError as exc:
+            problems += exc.problems
+    if problems:
+        _fail_usage(problems)
+    return plans
+
+
+def _fail_usage(problems: list[SpecProblem]) -> NoReturn:
+    output.validation([], problems)
+    sys.exit(2)
+
+
+def _problem_json(problem: SpecProblem) -> dict[str, Any]:
+    return {"file": problem.file, "line": problem.line, "path": problem.path,
+            "message": problem.message}
+
+
+def _print_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, default=str))
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so every open destination discards its temp file."""
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        raise Interrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(signal.SIGINT) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run() -> None:
+    """Console entry point: user-facing errors become messages and exit codes."""
+    try:
+        main(standalone_mode=True)
+    except Interrupted as exc:
+        click.echo(f"exportctl: {exc}; nothing partial was left behind", err=True)
+        sys.exit(128 + exc.signum)
+    except ExportctlError as exc:
+        click.echo(f"exportctl: {exc}", err=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,80 @@
+"""Compression wraps the destination's stream; the encoder writes through it."""
+
+from __future__ import annotations
+
+import gzip
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import BinaryIO, cast
+
+import zstandard
+
+EXTENSIONS = {".gz": "gzip", ".zst": "zstd", ".zip": "zip"}
+
+
+@contextmanager
+def _none(stream: BinaryIO, level: int | None, inner_name: str) -> Iterator[BinaryIO]:
+    yield stream
+
+
+@contextmanager
+def _gzip(stream: BinaryIO, level: int | None, inner_name: str) -> Iterator[BinaryIO]:
+    # mtime=0 and no file name: the same rows always give the same bytes.
+    with gzip.GzipFile(filename="", fileobj=stream, mode="wb", compresslevel=level or 6,
+                       mtime=0) as compressed:
+        yield cast(BinaryIO, compressed)
+
+
+@contextmanager
+def _zstd(stream: BinaryIO, level: int | None, inner_name: str) -> Iterator[BinaryIO]:
+    # threads=-1: one compression worker per core; the encoder keeps the main thread.
+    compressor = zstandard.ZstdCompressor(level=level or 3, threads=-1)
+    with compressor.stream_writer(stream, closefd=False) as compressed:
+        yield cast(BinaryIO, compressed)
+
+
+@contextmanager
+def _zip(stream: BinaryIO, level: int | None, inner_name: str) -> Iterator[BinaryIO]:
+    with (
+        zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as archive,
+        archive.open(inner_name, "w", force_zip64=True) as member,
+    ):
+        yield cast(BinaryIO, member)
+
+
+Codec = Callable[[BinaryIO, int | None, str], AbstractContextManager[BinaryIO]]
+
+CODECS: dict[str, Codec] = {"none": _none, "gzip": _gzip, "zstd": _zstd, "zip": _zip}
+
+
+def compressed(
+    stream: BinaryIO, codec: str, level: int | None = None, inner_name: str = "data"
+) -> AbstractContextManager[BinaryIO]:
+    """A stream that compresses into `stream`; closing it writes the codec's trailer."""
+    return CODECS[codec](stream, level, inner_name)
+
+
+def codec_for(file_name: str) -> str:
+    """The codec a file name's last extension implies."""
+    for extension, codec in EXTENSIONS.items():
+        if file_name.endswith(extension):
+            return codec
+    return "none"
+
+
+def resolve(chosen: str | None, file_name: str) -> tuple[str, str | None]:
+    """The codec to use for `file_name`, and a complaint if `chosen` contradicts its extension."""
+    implied = codec_for(file_name)
+    if chosen is None or chosen == implied:
+        return implied, None
+    stem = file_name.removesuffix(_EXTENSION_OF.get(implied, ""))
+    suggested = stem + _EXTENSION_OF.get(chosen, "")
+    found = "has no compression extension" if implied == "none" else f"is {implied}-compressed"
+    return chosen, (
+        f"compression `{chosen}` contradicts the destination `{file_name}`, which by its name "
+        f"{found}; name it `{suggested}` or change `compression`"
+    )
+
+
+_EXTENSION_OF = {codec: extension for extension, codec in EXTENSIONS.items()}

@@ -1,0 +1,1 @@
+"""Destinations own opening, temporary storage and the atomic commit of a file."""

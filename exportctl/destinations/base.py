@@ -1,0 +1,49 @@
+"""The stream every destination hands out: it counts and hashes what passes through."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    uri: str
+    bytes: int
+    sha256: str
+
+
+class Sink(Protocol):
+    """An open destination: write to `stream`; `written` is set once committed."""
+
+    stream: CountingWriter
+    written: WrittenFile | None
+
+
+class CountingWriter(io.RawIOBase):
+    """Forwards writes to `target`, keeping a byte count and a sha256.
+
+    It says it cannot seek, so writers such as zipfile stream instead of
+    seeking back, and the digest always covers the bytes as stored.
+    """
+
+    def __init__(self, target: BinaryIO):
+        self.target = target
+        self.bytes = 0
+        self.digest = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(data)
+        self.target.write(view)
+        self.digest.update(view)
+        self.bytes += view.nbytes
+        return view.nbytes
+
+    def close(self) -> None:
+        # The destination closes the real file, after fsync; closing us must not.
+        super().close()

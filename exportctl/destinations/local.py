@@ -1,0 +1,119 @@
+"""Local files, written so that a reader sees the whole file or none of it.
+
+On Linux the data goes to an unnamed file (O_TMPFILE) that the kernel frees if
+the process dies, even by SIGKILL; it gets a name only once complete, by a
+link under a temporary name and an atomic rename onto the destination.
+Elsewhere a named temporary file is used and removed on any failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
+from exportctl.errors import RunError
+
+TEMP_SUFFIX = ".exportctl-tmp"
+_NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT}
+
+
+class AtomicFile:
+    """Open file in the destination folder; `commit` gives it its final name."""
+
+    def __init__(self, final: Path):
+        self.final = final
+        self.folder = final.parent
+        self.temp_name: Path | None = None
+        self.fd = self._open_unnamed()
+        self.file = os.fdopen(self.fd, "wb", buffering=1 << 20, closefd=False)
+        self.stream = CountingWriter(self.file)
+        self.written: WrittenFile | None = None
+
+    def _open_unnamed(self) -> int:
+        flags = getattr(os, "O_TMPFILE", 0)
+        if flags:
+            try:
+                return os.open(self.folder, flags | os.O_WRONLY | os.O_CLOEXEC, 0o666)
+            except OSError as exc:
+                if exc.errno not in _NO_TMPFILE:
+                    raise
+        self.temp_name = self._temp_path()
+        return os.open(self.temp_name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o666)
+
+    def _temp_path(self) -> Path:
+        return self.folder / f".{self.final.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+
+    def commit(self) -> None:
+        self.file.flush()
+        os.fsync(self.fd)
+        if self.temp_name is None:
+            self.temp_name = self._temp_path()
+            _link_unnamed(self.fd, self.temp_name)
+        os.replace(self.temp_name, self.final)
+        self.temp_name = None
+        _fsync_folder(self.folder)
+        self.written = WrittenFile(str(self.final), self.stream.bytes, self.stream.digest.hexdigest())
+
+    def discard(self) -> None:
+        if self.temp_name is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.temp_name.unlink()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.file.close()
+        os.close(self.fd)
+
+
+def _link_unnamed(fd: int, name: Path) -> None:
+    """Give the O_TMPFILE file `fd` a name: linkat(AT_SYMLINK_FOLLOW) on its /proc link.
+
+    os.link only calls linkat, which can follow the /proc link, when given a
+    dir fd; an absolute source path makes the fd itself irrelevant.
+    """
+    folder_fd = os.open(name.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.link(f"/proc/self/fd/{fd}", name, src_dir_fd=folder_fd, follow_symlinks=True)
+    finally:
+        os.close(folder_fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalDestination:
+    """Writes `file://` URIs and plain paths."""
+
+    schemes = ("", "file")
+
+    @contextmanager
+    def open(self, uri: str) -> Iterator[Sink]:
+        """A sink whose file is committed when the block exits cleanly, and never otherwise."""
+        path = Path(uri.removeprefix("file://"))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic = AtomicFile(path)
+        except OSError as exc:
+            raise RunError(f"cannot write to {path.parent}: {exc.strerror}") from exc
+        try:
+            yield atomic
+            atomic.commit()
+        except OSError as exc:
+            atomic.discard()
+            raise RunError(f"writing {path} failed: {exc.strerror or exc}") from exc
+        except BaseException:
+            atomic.discard()
+            raise
+        finally:
+            atomic.close()

@@ -1,0 +1,74 @@
+"""One error hierarchy, with messages written for the person running exportctl.
+
+User errors (a bad spec, a bad flag) exit 2; run failures exit 1. Only errors
+marked transient are worth retrying.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ExportctlError(Exception):
+    """Root of every error exportctl raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(ExportctlError):
+    """The command line asked for something that cannot be done."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    """One thing wrong with one spec file, located as precisely as we can."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        at = f" at {self.path}" if self.path else ""
+        return f"{where}{at}: {self.message}"
+
+
+class SpecError(ExportctlError):
+    """A spec is invalid; carries every problem found, not just the first."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[SpecProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class RunError(ExportctlError):
+    """An export failed while running."""
+
+
+class TransientError(RunError):
+    """A failure that may go away on retry (network, throttling, 5xx)."""
+
+
+class FormatError(RunError):
+    """A value cannot be written in the chosen format without corrupting it."""
+
+
+class SourceError(RunError):
+    """The source could not be read, or does not have what the spec asks for."""
+
+
+class Interrupted(BaseException):
+    """The process was asked to stop (SIGINT or SIGTERM) in the middle of a run.
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception`
+    swallows it on the way out; context managers still clean up.
+    """
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"interrupted by signal {signum}")

@@ -1,0 +1,116 @@
+"""Plain-text proxy lists, one proxy per line, in layouts other tools import."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Literal
+from urllib.parse import quote, unquote, urlsplit
+
+import pandas as pd
+
+from exportctl import templating
+from exportctl.errors import FormatError
+from exportctl.formats.base import python_columns
+
+Layout = Literal["url", "host:port", "host:port:user:pass"]
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    layout: Layout | None = None
+    template: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.layout and self.template:
+            raise ValueError("give a `layout` or a `template`, not both")
+        if self.template:
+            templating.check_syntax(self.template, "template")
+
+
+@dataclass(frozen=True)
+class Proxy:
+    scheme: str | None
+    host: str
+    port: int | None
+    username: str | None
+    password: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Proxy:
+        """From `host`/`port`/... columns when present, else by parsing `url`."""
+        if row.get("host") is not None:
+            port = row.get("port")
+            return cls(row.get("protocol"), str(row["host"]), None if port is None else int(port),
+                       row.get("username"), row.get("password"))
+        if row.get("url") is None:
+            raise FormatError("a proxy list needs `host` and `port` fields, or a `url` field")
+        parts = urlsplit(str(row["url"]))
+        user = None if parts.username is None else unquote(parts.username)
+        password = None if parts.password is None else unquote(parts.password)
+        return cls(parts.scheme or None, parts.hostname or "", parts.port, user, password)
+
+    @property
+    def host_port(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port is None else f"{host}:{self.port}"
+
+
+def as_url(proxy: Proxy) -> str:
+    credentials = ""
+    if proxy.username is not None:
+        credentials = quote(proxy.username, safe="")
+        if proxy.password is not None:
+            credentials += ":" + quote(proxy.password, safe="")
+        credentials += "@"
+    return f"{proxy.scheme or 'http'}://{credentials}{proxy.host_port}"
+
+
+def as_host_port(proxy: Proxy) -> str:
+    return proxy.host_port
+
+
+def as_host_port_user_pass(proxy: Proxy) -> str:
+    if proxy.username is None:
+        return proxy.host_port
+    for label, value in (("username", proxy.username), ("password", proxy.password or "")):
+        if ":" in value:
+            raise FormatError(
+                f"proxy {proxy.host_port}: its {label} holds `:`, which the host:port:user:pass "
+                "layout cannot carry; use layout `url`, which percent-encodes it"
+            )
+    return f"{proxy.host_port}:{proxy.username}:{proxy.password or ''}"
+
+
+LAYOUTS: dict[str, Callable[[Proxy], str]] = {
+    "url": as_url,
+    "host:port": as_host_port,
+    "host:port:user:pass": as_host_port_user_pass,
+}
+
+
+class TextEncoder:
+    Options = TextOptions
+    extension = ".txt"
+
+    def __init__(self, options: TextOptions, stream: BinaryIO):
+        self.stream = stream
+        if options.template:
+            template = templating.compile_template(options.template)
+            self.line: Callable[[dict[str, Any]], str] = lambda row: template.render(row)
+        else:
+            layout = LAYOUTS[options.layout or "url"]
+            self.line = lambda row: layout(Proxy.from_row(row))
+
+    def write(self, chunk: pd.DataFrame) -> None:
+        names = [str(c) for c in chunk.columns]
+        lines = []
+        for values in zip(*python_columns(chunk), strict=True):
+            line = self.line(dict(zip(names, values, strict=True)))
+            if "\n" in line or "\r" in line:
+                raise FormatError(f"a proxy line would span several lines: {line[:60]!r}")
+            lines.append(line + "\n")
+        self.stream.write("".join(lines).encode("utf-8"))
+
+    def close(self) -> None:
+        """A list has no trailer."""

@@ -1,0 +1,137 @@
+"""What the CLI shows people: problems, plans, progress and summaries (rich, stderr-aware)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from exportctl import registry, runner
+from exportctl.errors import ExportctlError, SpecProblem
+from exportctl.plan import ExportPlan
+from exportctl.spec import ExportSpec
+
+stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False)
+
+
+def validation(specs: list[ExportSpec], problems: list[SpecProblem]) -> None:
+    for spec in specs:
+        stdout.print(f"[green]✓[/] {spec.name}  [dim]{spec.path}[/]")
+    for problem in problems:
+        stderr.print("[red]error:[/] ", end="")
+        stderr.print(str(problem), markup=False)
+    if problems:
+        stderr.print(f"{len(problems)} problem(s) found; nothing was run.")
+
+
+def describe_plan(plan: ExportPlan, *, count: bool) -> dict[str, Any]:
+    spec = plan.spec
+    description: dict[str, Any] = {
+        "name": spec.name,
+        "file": str(spec.path),
+        "source": {"type": spec.source.type},
+        "fields": [f.name for f in spec.fields] if spec.fields else "all",
+        "format": spec.format.type,
+        "compression": plan.compression,
+        "destination": plan.destination,
+    }
+    source = registry.SOURCES[spec.source.type](spec.source.options, spec.base_dir)
+    try:
+        description["source"].update(source.describe(plan.request))
+        if count:
+            description["estimated_rows"] = source.count(plan.request)
+    except ExportctlError as exc:
+        description["estimated_rows"] = f"unknown: {exc}"
+    finally:
+        source.close()
+    if spec.schedule:
+        description["schedule"] = f"{spec.schedule.every} ({spec.schedule.timezone})"
+    if spec.retention:
+        description["retention"] = {k: v for k, v in vars(spec.retention).items() if v}
+    return description
+
+
+def plans(described: list[dict[str, Any]]) -> None:
+    for item in described:
+        stdout.rule(f"[bold]{item['name']}[/]", align="left")
+        for key, value in item.items():
+            if key == "name":
+                continue
+            if isinstance(value, dict):
+                stdout.print(f"  [cyan]{key}[/]:")
+                for sub, text in value.items():
+                    stdout.print(f"    {sub}: ", end="")
+                    stdout.print(str(text), markup=False)
+            else:
+                stdout.print(f"  [cyan]{key}[/]: ", end="")
+                stdout.print(str(value), markup=False)
+
+
+class _Bar(runner.Observer):
+    wants_total = True
+
+    def __init__(self, progress: Progress, task: TaskID):
+        self.progress, self.task = progress, task
+
+    def total(self, rows: int | None) -> None:
+        self.progress.update(self.task, total=rows)
+
+    def advance(self, rows: int) -> None:
+        self.progress.advance(self.task, rows)
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
+
+
+def run_all(plans: list[ExportPlan], *, show_progress: bool) -> list[runner.RunResult]:
+    """Run every plan in turn; one failing does not stop the rest."""
+    if not (show_progress and stderr.is_terminal):
+        return [runner.run(plan) for plan in plans]
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        _RateColumn(),
+        TimeElapsedColumn(),
+    )
+    results = []
+    with Progress(*columns, console=stderr, transient=False) as progress:
+        for plan in plans:
+            task = progress.add_task(plan.spec.name, total=None)
+            results.append(runner.run(plan, _Bar(progress, task)))
+    return results
+
+
+def summary(results: list[runner.RunResult]) -> None:
+    table = Table(title="exportctl apply")
+    for column in ("spec", "status", "rows", "bytes", "destination"):
+        table.add_column(column, justify="right" if column in ("rows", "bytes") else "left")
+    for r in results:
+        status = "[green]succeeded[/]" if r.status == "succeeded" else f"[red]{r.status}[/]"
+        table.add_row(r.spec, status, f"{r.rows:,}", f"{r.bytes:,}", r.uri)
+    stdout.print(table)
+    for r in results:
+        if r.error:
+            stderr.print(f"[red]{r.spec} failed:[/] ", end="")
+            stderr.print(r.error, markup=False)
+
+
+def demo_summary(summary: Any) -> None:
+    stdout.print(f"[green]demo system written[/]: {summary}")

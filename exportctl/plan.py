@@ -1,0 +1,104 @@
+"""Compile a spec into a plan: every template rendered, every choice resolved.
+
+Pure: the clock and the run id come in as arguments, and nothing is opened.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+
+from exportctl import compression, registry, templating
+from exportctl.errors import SpecError, SpecProblem
+from exportctl.sources.base import Request
+from exportctl.spec.model import ExportSpec
+from exportctl.transforms.fields import needed_columns
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    spec: ExportSpec
+    run_id: str
+    now: datetime
+    request: Request
+    destination: str
+    compression: str
+    #: The name of the file inside a zip archive.
+    inner_name: str
+
+
+def new_run_id(now: datetime) -> str:
+    """Sortable by time, unique enough for concurrent runs."""
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def template_context(spec: ExportSpec, now: datetime, run_id: str) -> dict[str, Any]:
+    return {
+        "now": now,
+        "today": now.date(),
+        "run": {"id": run_id},
+        "spec": {"name": spec.name, "description": spec.description},
+    }
+
+
+def compile_plan(spec: ExportSpec, *, now: datetime, run_id: str) -> ExportPlan:
+    now = now.astimezone(UTC)
+    context = template_context(spec, now, run_id)
+    query = replace(spec.query, params=tuple(
+        (key, _render(spec, value, context, f"$.query.params.{key}") if isinstance(value, str)
+         else value)
+        for key, value in spec.query.params
+    ))
+    source_reads_filter = registry.SOURCES[spec.source.type].filters_rows
+    columns = needed_columns(spec.fields)
+    if columns is not None and not source_reads_filter and query.where is not None:
+        columns = None  # the runner filters, so it needs the filtered fields too
+    destination = _destination(spec, _render(spec, spec.destination.uri, context,
+                                             "$.destination.uri"))
+    name = PurePosixPath(urlsplit(destination).path).name
+    codec = _compression(spec, name)
+    return ExportPlan(
+        spec=spec,
+        run_id=run_id,
+        now=now,
+        request=Request(query, columns),
+        destination=destination,
+        compression=codec,
+        inner_name=name.removesuffix(".zip") if codec == "zip" else name,
+    )
+
+
+def _render(spec: ExportSpec, source: str, context: dict[str, Any], path: str) -> str:
+    try:
+        return templating.render(source, context)
+    except jinja2.TemplateError as exc:
+        raise _problem(spec, path, f"template error: {exc}") from None
+
+
+def _destination(spec: ExportSpec, uri: str) -> str:
+    if "://" in uri and not uri.startswith("file://"):
+        return uri
+    path = Path(uri.removeprefix("file://")).expanduser()
+    return os.path.normpath(path if path.is_absolute() else spec.base_dir / path)
+
+
+def _compression(spec: ExportSpec, file_name: str) -> str:
+    codec, complaint = compression.resolve(spec.compression, file_name)
+    if complaint:
+        raise _problem(spec, "$.compression", complaint)
+    return codec
+
+
+def _problem(spec: ExportSpec, path: str, message: str) -> SpecError:
+    return SpecError([SpecProblem(str(spec.path), None, path, message)])
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

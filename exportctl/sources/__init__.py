@@ -1,0 +1,1 @@
+"""Sources yield chunks of rows as pandas DataFrames with Arrow-backed columns."""

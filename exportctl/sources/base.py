@@ -1,0 +1,40 @@
+"""What a source promises the runner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import pandas as pd
+
+from exportctl.spec.model import Query
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the runner wants from a source: a query and the columns it needs (None: all)."""
+
+    query: Query
+    columns: tuple[str, ...] | None = None
+
+
+class Source(Protocol):
+    Options: ClassVar[type]
+    #: True when the source applies `query.where` itself; otherwise the runner filters.
+    filters_rows: ClassVar[bool]
+
+    def __init__(self, options: Any, base_dir: Path) -> None: ...
+
+    def describe(self, request: Request) -> dict[str, Any]:
+        """What would be read, for `plan`: no secrets, no I/O beyond the spec."""
+        ...
+
+    def count(self, request: Request) -> int | None:
+        """Rows the request would yield, if cheap to know."""
+        ...
+
+    def chunks(self, request: Request) -> Iterator[pd.DataFrame]:
+        """Rows in chunks; at least one chunk (maybe empty) so the columns are known."""
+        ...

@@ -1,0 +1,242 @@
+"""SQL databases through SQLAlchemy: SQLite (the embedded default) and PostgreSQL.
+
+Filters become WHERE clauses with bound parameters; rows stream through a
+server-side cursor in chunks, so memory follows the chunk size, not the table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import operator
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+
+from exportctl.errors import SourceError, TransientError
+from exportctl.sources.base import Request
+from exportctl.spec import model as m
+
+_ARROW_TYPES: dict[type, pa.DataType] = {
+    bool: pa.bool_(),
+    int: pa.int64(),
+    float: pa.float64(),
+    str: pa.string(),
+    bytes: pa.binary(),
+    dt.date: pa.date32(),
+}
+
+_SQL_COMPARE = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
+}
+
+
+@dataclass(frozen=True)
+class SqlOptions:
+    url: str = "sqlite://"
+    chunk_size: int = 50_000
+
+    def __post_init__(self) -> None:
+        try:
+            make_url(self.url)
+        except sa.exc.ArgumentError:
+            raise ValueError("`url` is not a database URL such as sqlite:///system.db") from None
+
+
+class SqlSource:
+    Options = SqlOptions
+    filters_rows = True
+
+    def __init__(self, options: SqlOptions, base_dir: Path):
+        self.url = _resolve(make_url(options.url), base_dir)
+        self.chunk_size = options.chunk_size
+        self.engine = sa.create_engine(self.url)
+        if self.url.get_backend_name() == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_session)
+
+    def describe(self, request: Request) -> dict[str, Any]:
+        compiled = statement(request).compile(dialect=self.engine.dialect)
+        return {
+            "url": self.url.render_as_string(hide_password=True),
+            "sql": str(compiled),
+            "params": dict(compiled.params),
+        }
+
+    def count(self, request: Request) -> int | None:
+        counting = sa.select(sa.func.count()).select_from(statement(request).subquery("n"))
+        with self._connect() as conn:
+            return int(conn.execute(counting).scalar_one())
+
+    def chunks(self, request: Request) -> Iterator[pd.DataFrame]:
+        with self._connect() as conn:
+            table = _reflect(conn, request.query.table) if request.query.table else None
+            select = statement(request, table)
+            try:
+                result = conn.execution_options(yield_per=self.chunk_size).execute(select)
+            except sa.exc.DBAPIError as exc:
+                raise self._error(exc) from None
+            names = list(result.keys())
+            _refuse_duplicates(names)
+            types = [_arrow_type(c.type) for c in select.selected_columns]
+            if len(types) != len(names):  # SELECT *: the database alone knows the columns
+                types = [None] * len(names)
+            yielded = False
+            for rows in result.partitions():
+                yield _frame(names, types, rows)
+                yielded = True
+            if not yielded:
+                yield _frame(names, types, [])
+
+    def _connect(self) -> sa.Connection:
+        try:
+            return self.engine.connect()
+        except sa.exc.DBAPIError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: sa.exc.DBAPIError) -> SourceError:
+        # exc.orig alone: SQLAlchemy's own text would add the SQL and its bound values.
+        where = self.url.render_as_string(hide_password=True)
+        kind = TransientError if exc.connection_invalidated else SourceError
+        return kind(f"{where}: {str(exc.orig).strip()}")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def statement(request: Request, table: sa.Table | None = None) -> sa.Select[Any]:
+    """The SELECT for a request; with a reflected table its columns carry their types."""
+    query = request.query
+    source: Any
+    if table is not None:
+        source = table
+        column: Callable[[str], Any] = lambda name: _table_column(table, name)
+    elif query.table:
+        schema, _, name = query.table.rpartition(".")
+        source = sa.table(name, schema=schema or None)
+        column = sa.column
+    else:
+        params = dict(query.params)
+        source = sa.text(query.sql or "").bindparams(**params).columns().subquery("q")
+        column = sa.column
+    picked = [column(c) for c in request.columns] if request.columns else None
+    select = sa.select(*picked) if picked else _select_all(source, table)
+    select = select.select_from(source)
+    if query.where is not None:
+        select = select.where(to_sql(query.where, column))
+    for key in query.order_by:
+        select = select.order_by(column(key.field).desc() if key.descending else column(key.field))
+    if query.limit is not None:
+        select = select.limit(query.limit)
+    return select
+
+
+def _select_all(source: Any, table: sa.Table | None) -> sa.Select[Any]:
+    return sa.select(*table.columns) if table is not None else sa.select(sa.literal_column("*"))
+
+
+def to_sql(node: m.Filter, column: Callable[[str], Any]) -> Any:
+    """The filter as a SQL expression; every value a bound parameter."""
+    if isinstance(node, m.And | m.Or):
+        combine = sa.and_ if isinstance(node, m.And) else sa.or_
+        return combine(*(to_sql(i, column) for i in node.items))
+    if isinstance(node, m.Not):
+        return sa.not_(to_sql(node.item, column))
+    col = column(node.field)
+    if isinstance(node, m.Compare):
+        return _SQL_COMPARE[node.op](col, node.value)
+    if isinstance(node, m.InSet):
+        return col.not_in(node.values) if node.negate else col.in_(node.values)
+    if isinstance(node, m.Between):
+        return col.between(node.low, node.high)
+    if isinstance(node, m.Like):
+        return col.like(node.pattern, escape="\\")
+    if isinstance(node, m.Contains):
+        return col.contains(node.text, autoescape=True)
+    if isinstance(node, m.IsNull):
+        return col.is_not(None) if node.negate else col.is_(None)
+    raise TypeError(f"not a filter: {node!r}")
+
+
+def _resolve(url: URL, base_dir: Path) -> URL:
+    """A relative SQLite path is relative to the spec's folder, not the working directory."""
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return url
+    if database.startswith("file:") or Path(database).is_absolute():
+        return url
+    return url.set(database=os.path.normpath(base_dir / database))
+
+
+def _sqlite_session(dbapi_connection: Any, _record: Any) -> None:
+    # LIKE is case-sensitive in our filter language, as in PostgreSQL; and a
+    # source is only ever read.
+    dbapi_connection.execute("PRAGMA case_sensitive_like = ON")
+    dbapi_connection.execute("PRAGMA query_only = ON")
+
+
+def _reflect(conn: sa.Connection, qualified: str) -> sa.Table:
+    schema, _, name = qualified.rpartition(".")
+    try:
+        return sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=conn)
+    except sa.exc.NoSuchTableError:
+        known = sa.inspect(conn).get_table_names(schema=schema or None)
+        raise SourceError(f"no table `{qualified}` in the source{_suggest(name, known)}") from None
+
+
+def _table_column(table: sa.Table, name: str) -> Any:
+    if name not in table.c:
+        raise SourceError(
+            f"table `{table.name}` has no column `{name}`{_suggest(name, list(table.c.keys()))}"
+        )
+    return table.c[name]
+
+
+def _suggest(name: str, known: Sequence[str]) -> str:
+    guess = difflib.get_close_matches(name, known, n=1)
+    return f"; did you mean `{guess[0]}`?" if guess else f"; it has {', '.join(known)}"
+
+
+def _arrow_type(sql_type: Any) -> pa.DataType | None:
+    try:
+        python_type = sql_type.python_type
+    except NotImplementedError:
+        return None
+    if python_type is dt.datetime:
+        return pa.timestamp("us", tz="UTC" if getattr(sql_type, "timezone", False) else None)
+    if python_type is Decimal:
+        return None  # let Arrow pick the precision the values need
+    return _ARROW_TYPES.get(python_type)
+
+
+def _refuse_duplicates(names: list[str]) -> None:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise SourceError(f"the query returns several columns named {', '.join(twice)}; alias them")
+
+
+def _frame(names: list[str], types: list[pa.DataType | None], rows: Sequence[Any]) -> pd.DataFrame:
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    arrays = []
+    for name, arrow_type, values in zip(names, types, columns, strict=True):
+        try:
+            arrays.append(pa.array(values, type=arrow_type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+            raise SourceError(
+                f"column `{name}` holds values of mixed or unexpected types ({exc}); "
+                "cast it in the query to one type"
+            ) from exc
+    table = pa.Table.from_arrays(arrays, names=names)
+    return table.to_pandas(types_mapper=pd.ArrowDtype)

@@ -1,0 +1,97 @@
+"""Read spec files: YAML, schema check, environment, typed objects. Touches only the files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from exportctl.errors import SpecError, SpecProblem
+from exportctl.spec.interpolate import interpolate
+from exportctl.spec.model import ExportSpec
+from exportctl.spec.parse import Parser
+from exportctl.spec.schema import Locator, check_schema
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def load_spec(path: Path, env: Mapping[str, str] | None = None) -> ExportSpec:
+    """Parse one spec file, or raise SpecError listing everything wrong with it."""
+    env = os.environ if env is None else env
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([SpecProblem(file, None, "", f"cannot read the file: {exc}")]) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise SpecError([SpecProblem(file, line, "", f"YAML syntax error: {reason}")]) from None
+
+    where = Locator(file, text)
+    problems = check_schema(document, where)
+    if problems:
+        raise SpecError(problems)
+
+    def missing(at: tuple[str | int, ...], name: str) -> None:
+        problems.append(
+            where.problem(at, f"environment variable `{name}` is not set and has no default")
+        )
+
+    resolved = interpolate(document, env, missing)
+    parser = Parser(where)
+    spec = parser.spec(
+        resolved,
+        path=path.resolve(),
+        digest=hashlib.sha256(text.encode()).hexdigest(),
+    )
+    problems += parser.problems
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+def spec_files(paths: Iterable[Path]) -> list[Path]:
+    """Files named directly, and the spec files directly inside named folders."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+        elif path.exists():
+            found.append(path)
+        else:
+            raise SpecError([SpecProblem(str(path), None, "", "no such file or folder")])
+    return found
+
+
+def load_specs(
+    paths: Iterable[Path], env: Mapping[str, str] | None = None
+) -> tuple[list[ExportSpec], list[SpecProblem]]:
+    """Every spec under `paths`; the bad ones reported, not fatal to the good ones."""
+    specs: list[ExportSpec] = []
+    problems: list[SpecProblem] = []
+    by_name: dict[str, ExportSpec] = {}
+    for file in spec_files(paths):
+        try:
+            spec = load_spec(file, env)
+        except SpecError as exc:
+            problems += exc.problems
+            continue
+        if spec.name in by_name:
+            first = by_name[spec.name].path
+            problems.append(
+                SpecProblem(str(file), None, "$.name", f"name `{spec.name}` is also used by {first}")
+            )
+            continue
+        by_name[spec.name] = spec
+        specs.append(spec)
+    return specs, problems
+
+

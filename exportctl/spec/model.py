@@ -1,0 +1,166 @@
+"""Typed, immutable spec objects. Nothing past the loader reads raw dicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Scalar = str | int | float | bool | None
+
+# --- filters ---------------------------------------------------------------
+
+CompareOp = Literal["eq", "ne", "lt", "le", "gt", "ge"]
+
+
+@dataclass(frozen=True)
+class Compare:
+    """`field <op> value`; NULL never compares true, as in SQL."""
+
+    field: str
+    op: CompareOp
+    value: Scalar
+
+
+@dataclass(frozen=True)
+class InSet:
+    field: str
+    values: tuple[Scalar, ...]
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class Between:
+    """Inclusive at both ends, like SQL BETWEEN."""
+
+    field: str
+    low: Scalar
+    high: Scalar
+
+
+@dataclass(frozen=True)
+class Like:
+    """Case-sensitive SQL LIKE: `%` any run, `_` one character."""
+
+    field: str
+    pattern: str
+
+
+@dataclass(frozen=True)
+class Contains:
+    """Case-sensitive substring test; the text has no wildcards."""
+
+    field: str
+    text: str
+
+
+@dataclass(frozen=True)
+class IsNull:
+    field: str
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Filter
+
+
+Filter = Compare | InSet | Between | Like | Contains | IsNull | And | Or | Not
+
+
+def filter_fields(node: Filter) -> set[str]:
+    """Every field a filter reads."""
+    if isinstance(node, And | Or):
+        return set().union(*(filter_fields(i) for i in node.items))
+    if isinstance(node, Not):
+        return filter_fields(node.item)
+    return {node.field}
+
+
+# --- the rest of a spec ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    field: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to read: a table or raw SQL, narrowed by a filter."""
+
+    table: str | None = None
+    sql: str | None = None
+    params: tuple[tuple[str, Any], ...] = ()
+    where: Filter | None = None
+    order_by: tuple[OrderKey, ...] = ()
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Field:
+    """One output column: a source column (maybe renamed) or a computed one."""
+
+    name: str
+    source: str | None = None
+    template: str | None = None
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered component chosen by `type`, with its own typed options."""
+
+    type: str
+    options: Any
+
+
+@dataclass(frozen=True)
+class Destination:
+    uri: str
+    manifest: bool = True
+
+
+@dataclass(frozen=True)
+class Retention:
+    keep_last: int | None = None
+    max_age: str | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    every: str
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    version: int
+    name: str
+    description: str
+    source: Component
+    query: Query
+    fields: tuple[Field, ...] | None
+    format: Component
+    compression: str | None
+    compression_level: int | None
+    destination: Destination
+    retention: Retention | None
+    schedule: Schedule | None
+    path: Path = field(compare=False)
+    digest: str = ""
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in a spec resolve against the folder it lives in."""
+        return self.path.parent

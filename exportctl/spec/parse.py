@@ -1,0 +1,147 @@
+"""Build typed spec objects from a document that passed the schema."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from exportctl import compression, registry
+from exportctl.errors import SpecProblem
+from exportctl.spec import model as m
+from exportctl.spec.schema import Locator, Path_
+
+_COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
+_FIELD_OPS = (*_COMPARE_OPS, "in", "not_in", "between", "like", "contains", "is_null")
+_GROUP_OPS = ("and", "or", "not")
+
+
+class Parser:
+    """Turns one validated document into an ExportSpec, collecting semantic problems."""
+
+    def __init__(self, where: Locator):
+        self.where = where
+        self.problems: list[SpecProblem] = []
+
+    def fail(self, path: Path_, message: str) -> None:
+        self.problems.append(self.where.problem(path, message))
+
+    def spec(self, doc: Mapping[str, Any], **file_facts: Any) -> m.ExportSpec:
+        codec = _typed(doc["compression"])["type"] if "compression" in doc else None
+        return m.ExportSpec(
+            version=doc["version"],
+            name=doc["name"],
+            description=doc.get("description", ""),
+            source=self.component(doc["source"], registry.SOURCES, ("source",)),
+            query=self.query(doc["query"]),
+            fields=self.fields(doc.get("fields")),
+            format=self.component(_typed(doc["format"]), registry.FORMATS, ("format",)),
+            compression=codec,
+            compression_level=_typed(doc.get("compression", {"type": ""})).get("level"),
+            destination=self.destination(doc["destination"], codec),
+            retention=m.Retention(**doc["retention"]) if "retention" in doc else None,
+            schedule=self.schedule(doc.get("schedule")),
+            **file_facts,
+        )
+
+    def component(
+        self, doc: Mapping[str, Any], kinds: Mapping[str, Any], path: Path_
+    ) -> m.Component:
+        kind = kinds[doc["type"]]
+        options = {k: v for k, v in doc.items() if k != "type"}
+        try:
+            return m.Component(doc["type"], kind.Options(**options))
+        except ValueError as exc:  # an option's value the schema cannot rule out
+            self.fail(path, str(exc))
+            return m.Component(doc["type"], kind.Options())
+
+    def query(self, doc: Mapping[str, Any]) -> m.Query:
+        if ("table" in doc) == ("sql" in doc):
+            self.fail(("query",), "give exactly one of `table` and `sql`")
+        if "params" in doc and "sql" not in doc:
+            self.fail(("query", "params"), "`params` binds the named parameters of `sql`")
+        where = doc.get("where")
+        if isinstance(where, list):
+            items = tuple(self.filter(w, ("query", "where", i)) for i, w in enumerate(where))
+            where_node: m.Filter | None = items[0] if len(items) == 1 else m.And(items)
+        else:
+            where_node = None if where is None else self.filter(where, ("query", "where"))
+        return m.Query(
+            table=doc.get("table"),
+            sql=doc.get("sql"),
+            params=tuple(doc.get("params", {}).items()),
+            where=where_node,
+            order_by=tuple(
+                m.OrderKey(k.removeprefix("-"), k.startswith("-")) for k in doc.get("order_by", [])
+            ),
+            limit=doc.get("limit"),
+        )
+
+    def filter(self, doc: Mapping[str, Any], path: Path_) -> m.Filter:
+        ops = [k for k in doc if k != "field"]
+        if len(ops) != 1:
+            listed = ", ".join(f"`{o}`" for o in ops) or "none"
+            self.fail(path, f"a condition takes exactly one operator, found {listed}")
+            return m.And(())
+        op = ops[0]
+        if op in _GROUP_OPS:
+            if "field" in doc:
+                self.fail((*path, "field"), f"`{op}` combines conditions and takes no `field`")
+            if op == "not":
+                return m.Not(self.filter(doc["not"], (*path, "not")))
+            items = tuple(self.filter(c, (*path, op, i)) for i, c in enumerate(doc[op]))
+            return m.And(items) if op == "and" else m.Or(items)
+        if "field" not in doc:
+            self.fail(path, f"`{op}` needs a `field` to test")
+            return m.And(())
+        field, value = doc["field"], doc[op]
+        if op in _COMPARE_OPS:
+            return m.Compare(field, op, value)
+        if op in ("in", "not_in"):
+            return m.InSet(field, tuple(value), negate=op == "not_in")
+        if op == "between":
+            return m.Between(field, value[0], value[1])
+        if op == "like":
+            return m.Like(field, value)
+        if op == "contains":
+            return m.Contains(field, value)
+        return m.IsNull(field, negate=not value)
+
+    def fields(self, docs: list[Any] | None) -> tuple[m.Field, ...] | None:
+        if docs is None:
+            return None
+        fields = tuple(_field(d) for d in docs)
+        seen: set[str] = set()
+        for index, f in enumerate(fields):
+            if f.name in seen:
+                self.fail(("fields", index), f"output field `{f.name}` appears twice")
+            seen.add(f.name)
+        return fields
+
+    def destination(self, doc: str | Mapping[str, Any], codec: str | None) -> m.Destination:
+        destination = m.Destination(doc) if isinstance(doc, str) else m.Destination(
+            doc["uri"], doc.get("manifest", True))
+        if not destination.uri.endswith("}}"):  # else the name is known only once rendered
+            _, complaint = compression.resolve(codec, destination.uri.rsplit("/", 1)[-1])
+            if complaint:
+                self.fail(("compression",) if codec else ("destination",), complaint)
+        return destination
+
+    def schedule(self, doc: str | Mapping[str, Any] | None) -> m.Schedule | None:
+        if doc is None:
+            return None
+        if isinstance(doc, str):
+            return m.Schedule(doc)
+        return m.Schedule(doc["every"], doc.get("timezone", "UTC"))
+
+
+def _field(doc: str | Mapping[str, Any]) -> m.Field:
+    if isinstance(doc, str):
+        return m.Field(doc, doc)
+    if "template" in doc:
+        return m.Field(doc["as"], None, doc["template"])
+    return m.Field(doc.get("as", doc["name"]), doc["name"])
+
+
+def _typed(doc: str | Mapping[str, Any]) -> Mapping[str, Any]:
+    """`csv` is shorthand for `{type: csv}`."""
+    return {"type": doc} if isinstance(doc, str) else doc

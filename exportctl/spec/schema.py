@@ -1,0 +1,129 @@
+"""Check a spec document against the published JSON Schema; every problem, located."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator, Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import yaml
+
+from exportctl.errors import SpecProblem
+
+Path_ = tuple[str | int, ...]
+
+
+@cache
+def export_spec_schema() -> dict[str, Any]:
+    text = resources.files("exportctl").joinpath("schemas/export-spec.schema.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+class Locator:
+    """Maps a key path in a YAML document to the line it was written on."""
+
+    def __init__(self, file: str, text: str):
+        self.file = file
+        self._lines: dict[Path_, int] = {}
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError:
+            root = None
+        if root is not None:
+            self._walk(root, ())
+
+    def _walk(self, node: yaml.Node, path: Path_) -> None:
+        self._lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                child = (*path, str(key.value))
+                self._walk(value, child)
+                # A key's own line is where the user typed it, which beats its value's.
+                self._lines[child] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._walk(item, (*path, index))
+
+    def line(self, path: Path_) -> int | None:
+        while path not in self._lines and path:
+            path = path[:-1]
+        return self._lines.get(path)
+
+    def problem(self, path: Path_, message: str) -> SpecProblem:
+        return SpecProblem(self.file, self.line(path), json_path(path), message)
+
+
+def json_path(path: Path_) -> str:
+    out = "$"
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def check_schema(document: Any, where: Locator) -> list[SpecProblem]:
+    validator = jsonschema.Draft202012Validator(export_spec_schema())
+    problems: list[SpecProblem] = []
+    for error in validator.iter_errors(document):
+        problems.extend(_explain(error, where))
+    unique = {(p.line, p.path, p.message): p for p in problems}
+    return sorted(unique.values(), key=lambda p: (p.line or 0, p.path))
+
+
+def _explain(error: jsonschema.ValidationError, where: Locator) -> Iterator[SpecProblem]:
+    path: Path_ = tuple(error.absolute_path)
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        known = _allowed_keys(error.schema, error.instance)
+        for key in _unexpected_keys(error.instance, known):
+            yield where.problem((*path, key), _unknown_key_message(key, known))
+        return
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        # Report the branch that got furthest rather than "is not valid under any".
+        best = jsonschema.exceptions.best_match(error.context)
+        yield from _explain(best, where)
+        return
+    if error.validator == "required":
+        yield where.problem(path, error.message.replace("'", "`", 2))
+        return
+    described = error.schema.get("description") if isinstance(error.schema, dict) else None
+    message = f"{_short(error.instance)} is not allowed here: {error.message}"
+    if error.validator in ("enum", "const", "pattern") and described:
+        message += f" ({described})"
+    yield where.problem(path, message)
+
+
+def _allowed_keys(schema: Mapping[str, Any], instance: Any) -> list[str]:
+    keys = set(schema.get("properties", {}))
+    for sub in schema.get("allOf", []):
+        then = sub.get("then", {})
+        ref = then.get("$ref", "")
+        if ref.startswith("#/$defs/") and _branch_applies(sub.get("if", {}), instance):
+            keys |= set(export_spec_schema()["$defs"][ref.removeprefix("#/$defs/")]["properties"])
+    return sorted(keys)
+
+
+def _branch_applies(condition: Mapping[str, Any], instance: Any) -> bool:
+    return jsonschema.Draft202012Validator(condition).is_valid(instance)
+
+
+def _unexpected_keys(instance: Any, known: list[str]) -> list[str]:
+    if not isinstance(instance, dict):
+        return []
+    return [k for k in instance if k not in known]
+
+
+def _unknown_key_message(key: str, known: list[str]) -> str:
+    message = f"unknown key `{key}`"
+    guess = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if guess:
+        return f"{message}; did you mean `{guess[0]}`?"
+    return f"{message}; allowed here: {', '.join(f'`{k}`' for k in known)}"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,1 @@
+"""Pure functions over chunks of rows: filter, select fields (later: redact, validate)."""
