@@ -34,8 +34,9 @@ paths_argument = click.argument(
     "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-only_option = click.option("--only", multiple=True, metavar="NAME",
-                           help="Only the spec with this name (repeatable).")
+only_option = click.option(
+    "--only", multiple=True, metavar="NAME", help="Only the spec with this name (repeatable)."
+)
 
 
 @click.group(epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,7 +57,9 @@ def validate(paths: tuple[Path, ...], as_json: bool) -> None:
     """Check specs against the schema; touch nothing else."""
     specs, problems = _load(paths)
     if as_json:
-        _print_json({"valid": [s.name for s in specs], "problems": [_problem_json(p) for p in problems]})
+        _print_json(
+            {"valid": [s.name for s in specs], "problems": [_problem_json(p) for p in problems]}
+        )
     else:
         output.validation(specs, problems)
     sys.exit(2 if problems else 0)
@@ -66,8 +69,12 @@ def validate(paths: tuple[Path, ...], as_json: bool) -> None:
 @paths_argument
 @only_option
 @json_option
-@click.option("--count/--no-count", default=True, show_default=True,
-              help="Ask each source how many rows the export would hold.")
+@click.option(
+    "--count/--no-count",
+    default=True,
+    show_default=True,
+    help="Ask each source how many rows the export would hold.",
+)
 def plan(paths: tuple[Path, ...], only: tuple[str, ...], as_json: bool, count: bool) -> None:
     """Show what each spec would do, without writing anything."""
     plans = _plans(paths, only)
@@ -111,13 +118,15 @@ def demo() -> None:
 @click.option("--log-lines", default=5000, show_default=True, help="Log lines across the files.")
 @click.option("--seed", default=7, show_default=True, help="Same seed, same data.")
 @click.option("--force", is_flag=True, help="Replace a demo already in DIRECTORY.")
-def demo_init(directory: Path, proxies: int, metrics: int, log_lines: int, seed: int,
-              force: bool) -> None:
+def demo_init(
+    directory: Path, proxies: int, metrics: int, log_lines: int, seed: int, force: bool
+) -> None:
     """Create a demo proxy-rotation system (SQLite pool, logs, config, specs) in DIRECTORY."""
     from exportctl.demo import init_demo
 
-    summary = init_demo(directory, proxies=proxies, metrics=metrics, log_lines=log_lines,
-                        seed=seed, force=force)
+    summary = init_demo(
+        directory, proxies=proxies, metrics=metrics, log_lines=log_lines, seed=seed, force=force
+    )
     output.demo_summary(summary)
 
 
@@ -155,8 +164,12 @@ def _fail_usage(problems: list[SpecProblem]) -> NoReturn:
 
 
 def _problem_json(problem: SpecProblem) -> dict[str, Any]:
-    return {"file": problem.file, "line": problem.line, "path": problem.path,
-            "message": problem.message}
+    return {
+        "file": problem.file,
+        "line": problem.line,
+        "path": problem.path,
+        "message": problem.message,
+    }
 
 
 def _print_json(document: Any) -> None:

@@ -21,8 +21,9 @@ def _none(stream: BinaryIO, level: int | None, inner_name: str) -> Iterator[Bina
 @contextmanager
 def _gzip(stream: BinaryIO, level: int | None, inner_name: str) -> Iterator[BinaryIO]:
     # mtime=0 and no file name: the same rows always give the same bytes.
-    with gzip.GzipFile(filename="", fileobj=stream, mode="wb", compresslevel=level or 6,
-                       mtime=0) as compressed:
+    with gzip.GzipFile(
+        filename="", fileobj=stream, mode="wb", compresslevel=level or 6, mtime=0
+    ) as compressed:
         yield cast(BinaryIO, compressed)
 
 

@@ -51,17 +51,25 @@ def template_context(spec: ExportSpec, now: datetime, run_id: str) -> dict[str, 
 def compile_plan(spec: ExportSpec, *, now: datetime, run_id: str) -> ExportPlan:
     now = now.astimezone(UTC)
     context = template_context(spec, now, run_id)
-    query = replace(spec.query, params=tuple(
-        (key, _render(spec, value, context, f"$.query.params.{key}") if isinstance(value, str)
-         else value)
-        for key, value in spec.query.params
-    ))
+    query = replace(
+        spec.query,
+        params=tuple(
+            (
+                key,
+                _render(spec, value, context, f"$.query.params.{key}")
+                if isinstance(value, str)
+                else value,
+            )
+            for key, value in spec.query.params
+        ),
+    )
     source_reads_filter = registry.SOURCES[spec.source.type].filters_rows
     columns = needed_columns(spec.fields)
     if columns is not None and not source_reads_filter and query.where is not None:
         columns = None  # the runner filters, so it needs the filtered fields too
-    destination = _destination(spec, _render(spec, spec.destination.uri, context,
-                                             "$.destination.uri"))
+    destination = _destination(
+        spec, _render(spec, spec.destination.uri, context, "$.destination.uri")
+    )
     name = PurePosixPath(urlsplit(destination).path).name
     codec = _compression(spec, name)
     return ExportPlan(

@@ -73,10 +73,11 @@ def run(
         source_kind = registry.SOURCES[spec.source.type]
         source: Source = source_kind(spec.source.options, spec.base_dir)
         destination = registry.destination_for(plan.destination)
-        with closing(source), destination.open(plan.destination) as sink:  # type: ignore[type-var]
+        with closing(source), destination.open(plan.destination) as sink:
             observer.total(source.count(plan.request) if observer.wants_total else None)
-            with compression.compressed(sink.stream, plan.compression,
-                                        spec.compression_level, plan.inner_name) as stream:
+            with compression.compressed(
+                sink.stream, plan.compression, spec.compression_level, plan.inner_name
+            ) as stream:
                 encoder = registry.FORMATS[spec.format.type](spec.format.options, stream)
                 for chunk in _chunks(source, plan):
                     encoder.write(chunk)
@@ -85,15 +86,34 @@ def run(
                 encoder.close()
         written = sink.written
         assert written is not None  # committed, or the block raised
-        result = RunResult(spec.name, plan.run_id, "succeeded", rows, written.bytes, written.uri,
-                           written.sha256, started, clock().isoformat())
+        result = RunResult(
+            spec.name,
+            plan.run_id,
+            "succeeded",
+            rows,
+            written.bytes,
+            written.uri,
+            written.sha256,
+            started,
+            clock().isoformat(),
+        )
         if spec.destination.manifest:
             _write_manifest(plan, result)
         return result
     except Exception as exc:  # one failing export must not stop the others
         reason = str(exc) if isinstance(exc, ExportctlError) else f"internal error: {exc!r}"
-        return RunResult(plan.spec.name, plan.run_id, "failed", rows, 0, plan.destination, None,
-                         started, clock().isoformat(), reason)
+        return RunResult(
+            plan.spec.name,
+            plan.run_id,
+            "failed",
+            rows,
+            0,
+            plan.destination,
+            None,
+            started,
+            clock().isoformat(),
+            reason,
+        )
 
 
 def _chunks(source: Source, plan: ExportPlan) -> Iterator[pd.DataFrame]:

@@ -18,7 +18,7 @@ class WrittenFile:
 class Sink(Protocol):
     """An open destination: write to `stream`; `written` is set once committed."""
 
-    stream: CountingWriter
+    stream: BinaryIO
     written: WrittenFile | None
 
 

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
 from exportctl.errors import RunError
@@ -32,7 +33,8 @@ class AtomicFile:
         self.temp_name: Path | None = None
         self.fd = self._open_unnamed()
         self.file = os.fdopen(self.fd, "wb", buffering=1 << 20, closefd=False)
-        self.stream = CountingWriter(self.file)
+        self.counter = CountingWriter(self.file)
+        self.stream = cast(BinaryIO, self.counter)
         self.written: WrittenFile | None = None
 
     def _open_unnamed(self) -> int:
@@ -58,7 +60,9 @@ class AtomicFile:
         os.replace(self.temp_name, self.final)
         self.temp_name = None
         _fsync_folder(self.folder)
-        self.written = WrittenFile(str(self.final), self.stream.bytes, self.stream.digest.hexdigest())
+        self.written = WrittenFile(
+            str(self.final), self.counter.bytes, self.counter.digest.hexdigest()
+        )
 
     def discard(self) -> None:
         if self.temp_name is not None:

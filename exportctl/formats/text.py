@@ -41,8 +41,13 @@ class Proxy:
         """From `host`/`port`/... columns when present, else by parsing `url`."""
         if row.get("host") is not None:
             port = row.get("port")
-            return cls(row.get("protocol"), str(row["host"]), None if port is None else int(port),
-                       row.get("username"), row.get("password"))
+            return cls(
+                row.get("protocol"),
+                str(row["host"]),
+                None if port is None else int(port),
+                row.get("username"),
+                row.get("password"),
+            )
         if row.get("url") is None:
             raise FormatError("a proxy list needs `host` and `port` fields, or a `url` field")
         parts = urlsplit(str(row["url"]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -21,9 +21,8 @@ class Request:
 
 
 class Source(Protocol):
-    Options: ClassVar[type]
     #: True when the source applies `query.where` itself; otherwise the runner filters.
-    filters_rows: ClassVar[bool]
+    filters_rows: bool
 
     def __init__(self, options: Any, base_dir: Path) -> None: ...
 
@@ -37,4 +36,8 @@ class Source(Protocol):
 
     def chunks(self, request: Request) -> Iterator[pd.DataFrame]:
         """Rows in chunks; at least one chunk (maybe empty) so the columns are known."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
         ...

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from exportctl.errors import SourceError, TransientError
+from exportctl.errors import RunError, SourceError, TransientError
 from exportctl.sources.base import Request
 from exportctl.spec import model as m
 
@@ -34,7 +35,7 @@ _ARROW_TYPES: dict[type, pa.DataType] = {
     dt.date: pa.date32(),
 }
 
-_SQL_COMPARE = {
+_SQL_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "eq": operator.eq,
     "ne": operator.ne,
     "lt": operator.lt,
@@ -106,7 +107,7 @@ class SqlSource:
         except sa.exc.DBAPIError as exc:
             raise self._error(exc) from None
 
-    def _error(self, exc: sa.exc.DBAPIError) -> SourceError:
+    def _error(self, exc: sa.exc.DBAPIError) -> RunError:
         # exc.orig alone: SQLAlchemy's own text would add the SQL and its bound values.
         where = self.url.render_as_string(hide_password=True)
         kind = TransientError if exc.connection_invalidated else SourceError
@@ -122,7 +123,7 @@ def statement(request: Request, table: sa.Table | None = None) -> sa.Select[Any]
     source: Any
     if table is not None:
         source = table
-        column: Callable[[str], Any] = lambda name: _table_column(table, name)
+        column: Callable[[str], Any] = partial(_table_column, table)
     elif query.table:
         schema, _, name = query.table.rpartition(".")
         source = sa.table(name, schema=schema or None)

@@ -19,7 +19,8 @@ def interpolate(
 ) -> Any:
     """A copy of `document` with every reference in its strings replaced.
 
-    Keys are left alone. A variable that is unset and has no default is
+    Keys are left alone. `${VAR:-default}` takes the default when VAR is unset
+    or empty, as in the shell. A variable that is unset and has no default is
     reported through `on_missing` and replaced by an empty string.
     """
     if isinstance(document, dict):
@@ -33,11 +34,12 @@ def interpolate(
         if match.group(0) == "$$":
             return "$"
         name, default = match.group("name"), match.group("default")
-        if name in env:
-            return env[name]
-        if default is not None:
+        value = env.get(name)
+        if default is not None and not value:  # as in the shell: unset or empty
             return default
-        on_missing(path, name)
-        return ""
+        if value is None:
+            on_missing(path, name)
+            return ""
+        return value
 
     return _REFERENCE.sub(substitute, document)

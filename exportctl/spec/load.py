@@ -6,7 +6,6 @@ import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -85,13 +84,10 @@ def load_specs(
             problems += exc.problems
             continue
         if spec.name in by_name:
+            where = Locator(str(file), file.read_text(encoding="utf-8"))
             first = by_name[spec.name].path
-            problems.append(
-                SpecProblem(str(file), None, "$.name", f"name `{spec.name}` is also used by {first}")
-            )
+            problems.append(where.problem(("name",), f"name `{spec.name}` is also used by {first}"))
             continue
         by_name[spec.name] = spec
         specs.append(spec)
     return specs, problems
-
-

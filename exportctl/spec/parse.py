@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from exportctl import compression, registry
+from exportctl import compression, registry, templating
 from exportctl.errors import SpecProblem
 from exportctl.spec import model as m
 from exportctl.spec.schema import Locator, Path_
@@ -13,6 +13,8 @@ from exportctl.spec.schema import Locator, Path_
 _COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
 _FIELD_OPS = (*_COMPARE_OPS, "in", "not_in", "between", "like", "contains", "is_null")
 _GROUP_OPS = ("and", "or", "not")
+#: The names `plan.template_context` gives destination and parameter templates.
+_PLAN_NAMES = frozenset({"now", "today", "run", "spec"})
 
 
 class Parser:
@@ -24,6 +26,20 @@ class Parser:
 
     def fail(self, path: Path_, message: str) -> None:
         self.problems.append(self.where.problem(path, message))
+
+    def template(self, source: str, path: Path_, *, names: frozenset[str] | None = None) -> None:
+        """Report bad Jinja2 syntax, and names outside `names` when those are known."""
+        try:
+            templating.check_syntax(source, "this value")
+        except ValueError as exc:
+            self.fail(path, str(exc))
+            return
+        if names is None:
+            return
+        unknown = templating.variables(source) - names
+        if unknown:
+            known = _listed(names)
+            self.fail(path, f"undefined {_listed(unknown)} in the template; it knows {known}")
 
     def spec(self, doc: Mapping[str, Any], **file_facts: Any) -> m.ExportSpec:
         codec = _typed(doc["compression"])["type"] if "compression" in doc else None
@@ -59,6 +75,9 @@ class Parser:
             self.fail(("query",), "give exactly one of `table` and `sql`")
         if "params" in doc and "sql" not in doc:
             self.fail(("query", "params"), "`params` binds the named parameters of `sql`")
+        for key, value in doc.get("params", {}).items():
+            if isinstance(value, str):
+                self.template(value, ("query", "params", key), names=_PLAN_NAMES)
         where = doc.get("where")
         if isinstance(where, list):
             items = tuple(self.filter(w, ("query", "where", i)) for i, w in enumerate(where))
@@ -95,7 +114,7 @@ class Parser:
             return m.And(())
         field, value = doc["field"], doc[op]
         if op in _COMPARE_OPS:
-            return m.Compare(field, op, value)
+            return m.Compare(field, cast(m.CompareOp, op), value)
         if op in ("in", "not_in"):
             return m.InSet(field, tuple(value), negate=op == "not_in")
         if op == "between":
@@ -115,11 +134,21 @@ class Parser:
             if f.name in seen:
                 self.fail(("fields", index), f"output field `{f.name}` appears twice")
             seen.add(f.name)
+            if f.template is not None:
+                self.template(f.template, ("fields", index, "template"))
         return fields
 
     def destination(self, doc: str | Mapping[str, Any], codec: str | None) -> m.Destination:
-        destination = m.Destination(doc) if isinstance(doc, str) else m.Destination(
-            doc["uri"], doc.get("manifest", True))
+        destination = (
+            m.Destination(doc)
+            if isinstance(doc, str)
+            else m.Destination(doc["uri"], doc.get("manifest", True))
+        )
+        self.template(
+            destination.uri,
+            ("destination",) if isinstance(doc, str) else ("destination", "uri"),
+            names=_PLAN_NAMES,
+        )
         if not destination.uri.endswith("}}"):  # else the name is known only once rendered
             _, complaint = compression.resolve(codec, destination.uri.rsplit("/", 1)[-1])
             if complaint:
@@ -145,3 +174,7 @@ def _field(doc: str | Mapping[str, Any]) -> m.Field:
 def _typed(doc: str | Mapping[str, Any]) -> Mapping[str, Any]:
     """`csv` is shorthand for `{type: csv}`."""
     return {"type": doc} if isinstance(doc, str) else doc
+
+
+def _listed(names: set[str] | frozenset[str]) -> str:
+    return ", ".join(f"`{n}`" for n in sorted(names))

@@ -66,8 +66,9 @@ def _test(column: pa.Array, node: m.Filter) -> pa.Array:
         return pc.and_kleene(pc.greater_equal(column, low), pc.less_equal(column, high))
     if isinstance(node, m.InSet):
         values = pa.array([_scalar(column, v).as_py() for v in node.values], column.type)
-        found = pc.if_else(pc.is_null(column), pa.scalar(None, pa.bool_()),
-                           pc.is_in(column, value_set=values))
+        found = pc.if_else(
+            pc.is_null(column), pa.scalar(None, pa.bool_()), pc.is_in(column, value_set=values)
+        )
         return pc.invert(found) if node.negate else found
     if isinstance(node, m.Like):
         return pc.match_like(column, node.pattern)
@@ -79,7 +80,9 @@ def _test(column: pa.Array, node: m.Filter) -> pa.Array:
 def _column(chunk: pd.DataFrame, name: str) -> pa.Array:
     if name not in chunk.columns:
         known = ", ".join(f"`{c}`" for c in chunk.columns)
-        raise SourceError(f"the filter tests field `{name}`, which the source lacks; it has {known}")
+        raise SourceError(
+            f"the filter tests field `{name}`, which the source lacks; it has {known}"
+        )
     return pa.array(chunk[name])
 
 

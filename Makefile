@@ -1,0 +1,34 @@
+# The two commands a fresh machine needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+DEMO   ?= demo
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/exportctl: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## Install, create the demo proxy-rotation system in ./demo, and run every spec in specs/ on it.
+demo: $(BIN)/exportctl
+	$(BIN)/exportctl demo init $(DEMO) --force
+	$(BIN)/exportctl apply specs/
+
+## Install, then lint, type-check and run the whole test suite.
+test: lint
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+lint: $(BIN)/exportctl
+	$(BIN)/ruff check exportctl tests bench
+	$(BIN)/ruff format --check exportctl tests bench
+	$(BIN)/mypy exportctl
+
+## Benchmarks; results go to docs/benchmarks.md.
+bench: $(BIN)/exportctl
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) exports *.egg-info

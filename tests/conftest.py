@@ -1,0 +1,70 @@
+"""Shared fixtures: real SQLite files, a real PostgreSQL schema, and CI's no-skip rule."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get(
+    "EXPORTCTL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip on a laptop without the service; under CI a missing service is a failure."""
+    if condition:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must not skip this test)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[sa.Engine]:
+    engine = sa.create_engine(PG_ADMIN_URL)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        require(False, f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc.orig}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_schema(pg_engine: sa.Engine) -> Iterator[str]:
+    """A fresh schema, dropped afterwards; its URL puts it first on the search path."""
+    schema = f"exportctl_{uuid.uuid4().hex[:10]}"
+    with pg_engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    yield schema
+    with pg_engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def pg_url(schema: str) -> str:
+    return f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+
+
+def copy_tables(sqlite_path: Path, target: sa.Engine, schema: str, tables: list[str]) -> None:
+    """Copy tables, typed by reflection, from a SQLite file into a PostgreSQL schema."""
+    source = sa.create_engine(f"sqlite:///{sqlite_path}")
+    meta = sa.MetaData()
+    meta.reflect(source, only=tables)
+    copies = sa.MetaData()
+    with source.connect() as read, target.begin() as write:
+        for table in meta.sorted_tables:
+            copy = table.to_metadata(copies, schema=schema)
+            for column in copy.columns:
+                column.type = column.type.as_generic()
+            copy.create(write)
+            rows = [dict(r._mapping) for r in read.execute(sa.select(table))]
+            if rows:
+                write.execute(copy.insert(), rows)
+    source.dispose()
