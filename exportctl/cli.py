@@ -18,9 +18,11 @@ from typing import Any, NoReturn
 import click
 
 from exportctl import __version__, output
+from exportctl.demo import init_demo
 from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem
 from exportctl.plan import ExportPlan, compile_plan, new_run_id, utc_now
-from exportctl.spec import ExportSpec, load_specs
+from exportctl.spec.load import load_specs
+from exportctl.spec.model import ExportSpec
 
 EXIT_CODES = """\b
 Exit codes:
@@ -122,8 +124,6 @@ def demo_init(
     directory: Path, proxies: int, metrics: int, log_lines: int, seed: int, force: bool
 ) -> None:
     """Create a demo proxy-rotation system (SQLite pool, logs, config, specs) in DIRECTORY."""
-    from exportctl.demo import init_demo
-
     summary = init_demo(
         directory, proxies=proxies, metrics=metrics, log_lines=log_lines, seed=seed, force=force
     )

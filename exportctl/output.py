@@ -19,12 +19,13 @@ from rich.table import Table
 from rich.text import Text
 
 from exportctl import registry, runner
+from exportctl.demo import DemoSummary
 from exportctl.errors import ExportctlError, SpecProblem
 from exportctl.plan import ExportPlan
-from exportctl.spec import ExportSpec
+from exportctl.spec.model import ExportSpec
 
 stdout = Console(highlight=False)
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # one problem, one line
 
 
 def validation(specs: list[ExportSpec], problems: list[SpecProblem]) -> None:
@@ -133,5 +134,17 @@ def summary(results: list[runner.RunResult]) -> None:
             stderr.print(r.error, markup=False)
 
 
-def demo_summary(summary: Any) -> None:
-    stdout.print(f"[green]demo system written[/]: {summary}")
+def demo_summary(summary: DemoSummary) -> None:
+    table = Table(title=f"demo system in {summary.target}", show_header=False)
+    table.add_row(
+        "database",
+        f"{summary.database.name}: {summary.proxies:,} proxies, "
+        f"{summary.validation_results:,} validation results, "
+        f"{summary.metric_samples:,} metric samples, "
+        f"{summary.request_logs:,} request log rows",
+    )
+    table.add_row("logs", f"{summary.log_lines:,} lines in {len(summary.log_files)} files")
+    table.add_row("config", ", ".join(p.name for p in summary.config_files))
+    table.add_row("specs", ", ".join(p.name for p in summary.spec_files))
+    stdout.print(table)
+    stdout.print(f"Next: exportctl apply {summary.target / 'specs'}")

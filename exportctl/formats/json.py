@@ -1,21 +1,26 @@
 """JSON (one array of objects, streamed) and JSON Lines (one object per line).
 
 Every field is written, NULL included, in the order of the fields; floats use
-Python's shortest exact repr, so every value reads back as it was.
+the shortest text that reads back to the same bits, so every value reads back
+as it was.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from exportctl.errors import FormatError
-from exportctl.formats.base import python_columns
+from exportctl.formats.base import to_arrow
+
+Dumps = Callable[[dict[str, Any]], bytes]
 
 
 @dataclass(frozen=True)
@@ -29,33 +34,33 @@ class JsonlOptions:
 
 
 def _reject(value: Any) -> Any:
-    raise FormatError(f"a value of type {type(value).__name__} cannot be written as JSON")
+    raise TypeError(f"a value of type {type(value).__name__} cannot be written as JSON")
 
 
-def _objects(chunk: pd.DataFrame, encoder: json.JSONEncoder) -> Iterator[str]:
-    names = [str(c) for c in chunk.columns]
-    for row in zip(*python_columns(chunk), strict=True):
+def _dumps(indent: int | None) -> Dumps:
+    if indent is None:
+        return lambda row: orjson.dumps(row, default=_reject)
+    pretty = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=indent, default=_reject)
+    return lambda row: pretty.encode(row).encode("utf-8")
+
+
+def _objects(chunk: pd.DataFrame, dumps: Dumps) -> Iterator[bytes]:
+    table = to_arrow(chunk)
+    _refuse_non_finite(table)
+    names = table.column_names
+    for row in zip(*(column.to_pylist() for column in table.columns), strict=True):
         try:
-            yield encoder.encode(dict(zip(names, row, strict=True)))
-        except ValueError:
-            bad = next(n for n, v in zip(names, row, strict=True) if _not_finite(v))
-            raise FormatError(
-                f"field `{bad}` holds {row[names.index(bad)]}, which JSON cannot represent"
-            ) from None
+            yield dumps(dict(zip(names, row, strict=True)))
+        except (TypeError, orjson.JSONEncodeError) as exc:
+            raise FormatError(f"cannot write a row as JSON: {exc}") from None
 
 
-def _not_finite(value: Any) -> bool:
-    return isinstance(value, float) and not math.isfinite(value)
-
-
-def _encoder(indent: int | None = None) -> json.JSONEncoder:
-    return json.JSONEncoder(
-        ensure_ascii=False,
-        allow_nan=False,
-        indent=indent,
-        separators=(",", ": ") if indent is not None else (",", ":"),
-        default=_reject,
-    )
+def _refuse_non_finite(table: pa.Table) -> None:
+    """JSON has no NaN or infinity; orjson would quietly write null."""
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_floating(column.type) and not pc.all(pc.is_finite(column)).as_py():
+            bad = column.filter(pc.invert(pc.is_finite(column)))[0]
+            raise FormatError(f"field `{name}` holds {bad}, which JSON cannot represent")
 
 
 class JsonlEncoder:
@@ -64,11 +69,10 @@ class JsonlEncoder:
 
     def __init__(self, options: JsonlOptions, stream: BinaryIO):
         self.stream = stream
-        self.encoder = _encoder()
+        self.dumps = _dumps(None)
 
     def write(self, chunk: pd.DataFrame) -> None:
-        lines = "".join(f"{obj}\n" for obj in _objects(chunk, self.encoder))
-        self.stream.write(lines.encode("utf-8"))
+        self.stream.write(b"".join(obj + b"\n" for obj in _objects(chunk, self.dumps)))
 
     def close(self) -> None:
         """JSON Lines has no trailer."""
@@ -82,17 +86,16 @@ class JsonEncoder:
 
     def __init__(self, options: JsonOptions, stream: BinaryIO):
         self.stream = stream
-        self.encoder = _encoder(options.indent)
-        self.separator = "\n"
+        self.dumps = _dumps(options.indent)
+        self.separator = b"\n"
         self.stream.write(b"[")
 
     def write(self, chunk: pd.DataFrame) -> None:
-        parts = []
-        for obj in _objects(chunk, self.encoder):
-            parts.append(self.separator)
-            parts.append(obj)
-            self.separator = ",\n"
-        self.stream.write("".join(parts).encode("utf-8"))
+        parts: list[bytes] = []
+        for obj in _objects(chunk, self.dumps):
+            parts += (self.separator, obj)
+            self.separator = b",\n"
+        self.stream.write(b"".join(parts))
 
     def close(self) -> None:
         self.stream.write(b"\n]\n")

@@ -53,7 +53,7 @@ class SqlOptions:
     def __post_init__(self) -> None:
         try:
             make_url(self.url)
-        except sa.exc.ArgumentError:
+        except (sa.exc.ArgumentError, ValueError):
             raise ValueError("`url` is not a database URL such as sqlite:///system.db") from None
 
 
@@ -156,12 +156,34 @@ def to_sql(node: m.Filter, column: Callable[[str], Any]) -> Any:
     if isinstance(node, m.Not):
         return sa.not_(to_sql(node.item, column))
     col = column(node.field)
+
+    def bound(value: Any) -> Any:
+        """A parameter typed by the value, so the database never casts it to the column's
+        type first (2.5 to 2; 2**40 overflowing INTEGER; `true` refused by `<`). Text for a
+        timestamp column is read as transforms.filter reads it: no offset means UTC."""
+        if isinstance(value, str) and isinstance(col.type, sa.DateTime):
+            try:
+                stamp = pd.Timestamp(value)
+            except ValueError:
+                raise SourceError(
+                    f"field `{node.field}` holds timestamps; `{value}` is not one"
+                ) from None
+            stamp = stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
+            if not col.type.timezone:
+                stamp = stamp.tz_localize(None)
+            return sa.bindparam(col.key, stamp.to_pydatetime(), col.type, unique=True)
+        for python_type, sql_type in ((bool, sa.Boolean), (int, sa.BigInteger), (float, sa.Float)):
+            if isinstance(value, python_type):
+                return sa.bindparam(col.key, value, sql_type(), unique=True)
+        return value
+
     if isinstance(node, m.Compare):
-        return _SQL_COMPARE[node.op](col, node.value)
+        return _SQL_COMPARE[node.op](col, bound(node.value))
     if isinstance(node, m.InSet):
-        return col.not_in(node.values) if node.negate else col.in_(node.values)
+        values = [bound(v) for v in node.values]
+        return col.not_in(values) if node.negate else col.in_(values)
     if isinstance(node, m.Between):
-        return col.between(node.low, node.high)
+        return col.between(bound(node.low), bound(node.high))
     if isinstance(node, m.Like):
         return col.like(node.pattern, escape="\\")
     if isinstance(node, m.Contains):

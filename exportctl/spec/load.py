@@ -35,7 +35,7 @@ def load_spec(path: Path, env: Mapping[str, str] | None = None) -> ExportSpec:
         raise SpecError([SpecProblem(file, line, "", f"YAML syntax error: {reason}")]) from None
 
     where = Locator(file, text)
-    problems = check_schema(document, where)
+    problems = where.duplicates + check_schema(document, where)
     if problems:
         raise SpecError(problems)
 

@@ -36,7 +36,7 @@ class Parser:
             return
         if names is None:
             return
-        unknown = templating.variables(source) - names
+        unknown = templating.variables(source) - names - templating.environment().globals.keys()
         if unknown:
             known = _listed(names)
             self.fail(path, f"undefined {_listed(unknown)} in the template; it knows {known}")
@@ -128,7 +128,7 @@ class Parser:
     def fields(self, docs: list[Any] | None) -> tuple[m.Field, ...] | None:
         if docs is None:
             return None
-        fields = tuple(_field(d) for d in docs)
+        fields = tuple(self.field(d, ("fields", i)) for i, d in enumerate(docs))
         seen: set[str] = set()
         for index, f in enumerate(fields):
             if f.name in seen:
@@ -137,6 +137,20 @@ class Parser:
             if f.template is not None:
                 self.template(f.template, ("fields", index, "template"))
         return fields
+
+    def field(self, doc: str | Mapping[str, Any], path: Path_) -> m.Field:
+        if isinstance(doc, str):
+            return m.Field(doc, doc)
+        if "template" in doc:
+            if "name" in doc:
+                self.fail(path, "a field takes a source column `name` or a `template`, not both")
+            if "as" not in doc:
+                self.fail(path, "a computed field needs `as`, the name of its output column")
+            return m.Field(doc.get("as", ""), None, doc["template"])
+        if "name" not in doc:
+            self.fail(path, "a field needs `name`, the source column it takes")
+            return m.Field(doc.get("as", ""), None)
+        return m.Field(doc.get("as", doc["name"]), doc["name"])
 
     def destination(self, doc: str | Mapping[str, Any], codec: str | None) -> m.Destination:
         destination = (
@@ -161,14 +175,6 @@ class Parser:
         if isinstance(doc, str):
             return m.Schedule(doc)
         return m.Schedule(doc["every"], doc.get("timezone", "UTC"))
-
-
-def _field(doc: str | Mapping[str, Any]) -> m.Field:
-    if isinstance(doc, str):
-        return m.Field(doc, doc)
-    if "template" in doc:
-        return m.Field(doc["as"], None, doc["template"])
-    return m.Field(doc.get("as", doc["name"]), doc["name"])
 
 
 def _typed(doc: str | Mapping[str, Any]) -> Mapping[str, Any]:

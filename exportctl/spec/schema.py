@@ -30,6 +30,8 @@ class Locator:
     def __init__(self, file: str, text: str):
         self.file = file
         self._lines: dict[Path_, int] = {}
+        #: Keys written twice in one mapping; YAML would silently keep the last.
+        self.duplicates: list[SpecProblem] = []
         try:
             root = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.YAMLError:
@@ -42,6 +44,10 @@ class Locator:
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 child = (*path, str(key.value))
+                if child in self._lines:
+                    message = f"key `{key.value}` is given twice in this mapping"
+                    line = key.start_mark.line + 1
+                    self.duplicates.append(SpecProblem(self.file, line, json_path(child), message))
                 self._walk(value, child)
                 # A key's own line is where the user typed it, which beats its value's.
                 self._lines[child] = key.start_mark.line + 1
@@ -77,6 +83,8 @@ def check_schema(document: Any, where: Locator) -> list[SpecProblem]:
 def _explain(error: jsonschema.ValidationError, where: Locator) -> Iterator[SpecProblem]:
     path: Path_ = tuple(error.absolute_path)
     if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        if not _type_is_known(error.schema, error.instance):
+            return  # the unknown `type` is reported on its own; its options are moot
         known = _allowed_keys(error.schema, error.instance)
         for key in _unexpected_keys(error.instance, known):
             yield where.problem((*path, key), _unknown_key_message(key, known))
@@ -104,6 +112,11 @@ def _allowed_keys(schema: Mapping[str, Any], instance: Any) -> list[str]:
         if ref.startswith("#/$defs/") and _branch_applies(sub.get("if", {}), instance):
             keys |= set(export_spec_schema()["$defs"][ref.removeprefix("#/$defs/")]["properties"])
     return sorted(keys)
+
+
+def _type_is_known(schema: Mapping[str, Any], instance: Any) -> bool:
+    branches = schema.get("allOf", [])
+    return not branches or any(_branch_applies(b.get("if", {}), instance) for b in branches)
 
 
 def _branch_applies(condition: Mapping[str, Any], instance: Any) -> bool:

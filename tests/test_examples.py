@@ -1,0 +1,185 @@
+"""The example specs are valid, run on the demo system, and together show every feature."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exportctl import runner
+from exportctl.demo import init_demo
+from exportctl.plan import ExportPlan, compile_plan
+from exportctl.spec.load import load_spec, load_specs
+from exportctl.spec.model import ExportSpec
+
+REPO = Path(__file__).parents[1]
+EXAMPLES_DIR = REPO / "examples"
+EXAMPLES = sorted(EXAMPLES_DIR.glob("*.yaml"))
+ENV = {"PGPASSWORD": "example-password"}
+NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+RUN_ID = "20240506T070809Z-abc123"
+MODELINE = "# yaml-language-server: $schema=../schemas/export-spec.schema.json\n"
+DEMO_URL = "sqlite:///../demo/system.db"
+NEEDS_POSTGRES = {"postgres-env"}
+#: Their rows are picked relative to today, and the demo's data lies in a fixed past.
+EMPTY_ON_THE_DEMO = {"sql-params"}
+
+
+@dataclass(frozen=True)
+class Example:
+    raw: dict[str, Any]
+    spec: ExportSpec
+    plan: ExportPlan
+
+
+def example(path: Path) -> Example:
+    spec = load_spec(path, env=ENV)
+    return Example(
+        yaml.safe_load(path.read_text()), spec, compile_plan(spec, now=NOW, run_id=RUN_ID)
+    )
+
+
+def by_name(paths: list[Path]) -> Any:
+    return pytest.mark.parametrize("path", paths, ids=[p.stem for p in paths])
+
+
+def test_there_is_an_example_per_feature() -> None:
+    assert len(EXAMPLES) >= 15
+
+
+def test_the_modeline_points_at_the_schema() -> None:
+    schema = EXAMPLES_DIR / "../schemas/export-spec.schema.json"
+
+    assert schema.resolve() == REPO / "schemas" / "export-spec.schema.json"
+    assert schema.is_file()
+
+
+@by_name(EXAMPLES)
+def test_example_starts_with_the_modeline_and_a_comment(path: Path) -> None:
+    first, second = path.read_text().splitlines(keepends=True)[:2]
+
+    assert first == MODELINE
+    assert second.startswith("# ")
+
+
+@by_name(EXAMPLES)
+def test_example_loads_and_plans(path: Path) -> None:
+    loaded = example(path)
+
+    assert loaded.spec.name == path.stem
+    assert loaded.spec.description
+    assert Path(loaded.plan.destination).parent == REPO / "exports"
+    if path.stem not in NEEDS_POSTGRES:
+        assert loaded.raw["source"]["url"] == DEMO_URL
+
+
+def test_examples_load_together_without_problems() -> None:
+    specs, problems = load_specs([EXAMPLES_DIR], env=ENV)
+
+    assert problems == []
+    assert len(specs) == len(EXAMPLES)
+
+
+def test_readme_lists_every_example_once() -> None:
+    readme = (EXAMPLES_DIR / "README.md").read_text()
+    rows = re.findall(r"^\| \[([^]]+)\]\(([^)]+)\) \| (.+) \|$", readme, flags=re.MULTILINE)
+
+    assert sorted(target for _, target, _ in rows) == [p.name for p in EXAMPLES]
+    assert all(text == target for text, target, _ in rows)
+
+
+FILTER_OPERATORS = {
+    *("eq", "ne", "in", "not_in", "lt", "le", "gt", "ge", "between", "like", "contains"),
+    *("is_null", "and", "or", "not"),
+}
+
+
+def filter_operators(node: Any) -> Iterator[str]:
+    if isinstance(node, list):
+        for item in node:
+            yield from filter_operators(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key != "field":
+                yield key
+            if key in ("and", "or", "not"):
+                yield from filter_operators(value)
+
+
+def format_option(name: str) -> Callable[[Example], Any]:
+    return lambda e: getattr(e.spec.format.options, name, None)
+
+
+FEATURES: dict[str, Callable[[list[Example]], bool]] = {
+    "every format": lambda es: {e.spec.format.type for e in es} == {"csv", "json", "jsonl", "text"},
+    "every csv option": lambda es: any(
+        e.raw["format"].keys() >= {"delimiter", "header", "quoting", "null", "line_terminator"}
+        for e in es
+        if isinstance(e.raw["format"], dict)
+    ),
+    "json indent": lambda es: any(format_option("indent")(e) for e in es),
+    "every text layout": lambda es: (
+        {format_option("layout")(e) for e in es} >= {"url", "host:port", "host:port:user:pass"}
+    ),
+    "a text template": lambda es: any(format_option("template")(e) for e in es),
+    "every compression": lambda es: (
+        {e.plan.compression for e in es} == {"none", "gzip", "zstd", "zip"}
+    ),
+    "a compression level": lambda es: any(e.spec.compression_level for e in es),
+    "every filter operator": lambda es: (
+        set(filter_operators([e.raw["query"].get("where") for e in es])) >= FILTER_OPERATORS
+    ),
+    "raw sql with a templated parameter": lambda es: any(
+        e.spec.query.sql and "{{ today }}" in dict(e.spec.query.params).values() for e in es
+    ),
+    "a renamed field": lambda es: any(
+        f.source not in (None, f.name) for e in es for f in e.spec.fields or ()
+    ),
+    "a computed field": lambda es: any(f.template for e in es for f in e.spec.fields or ()),
+    "a password from the environment": lambda es: any(
+        "${PGPASSWORD}@" in e.raw["source"]["url"] for e in es
+    ),
+    "a schedule": lambda es: any(e.spec.schedule for e in es),
+    "a retention policy": lambda es: any(e.spec.retention for e in es),
+}
+
+
+@pytest.fixture(scope="module")
+def all_examples() -> list[Example]:
+    return [example(path) for path in EXAMPLES]
+
+
+@pytest.mark.parametrize("feature", FEATURES)
+def test_some_example_shows(all_examples: list[Example], feature: str) -> None:
+    assert FEATURES[feature](all_examples)
+
+
+@pytest.fixture(scope="module")
+def demo_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of examples/ beside a small demo system, laid out as in the repository."""
+    root = tmp_path_factory.mktemp("checkout")
+    init_demo(root / "demo", proxies=120, metrics=200, log_lines=200)
+    shutil.copytree(EXAMPLES_DIR, root / "examples")
+    return root
+
+
+RUNNABLE = [p for p in EXAMPLES if p.stem not in NEEDS_POSTGRES]
+
+
+@by_name(RUNNABLE)
+def test_example_runs_on_the_demo_system(demo_checkout: Path, path: Path) -> None:
+    spec = load_spec(demo_checkout / "examples" / path.name, env={})
+
+    result = runner.run(compile_plan(spec, now=NOW, run_id=RUN_ID))
+
+    assert result.status == "succeeded", result.error
+    assert Path(result.uri).parent == demo_checkout / "exports"
+    assert Path(result.uri).is_file()
+    assert result.rows > 0 or path.stem in EMPTY_ON_THE_DEMO
