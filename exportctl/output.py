@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from rich import filesize
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -96,8 +98,9 @@ class _Bar(runner.Observer):
 
 class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
+        elapsed = task.finished_time or task.elapsed or 0
+        speed = task.completed / elapsed if elapsed else 0
+        return Text(f"{speed:,.0f} rows/s", style="progress.data.speed")
 
 
 def run_all(plans: list[ExportPlan], *, show_progress: bool) -> list[runner.RunResult]:
@@ -122,16 +125,28 @@ def run_all(plans: list[ExportPlan], *, show_progress: bool) -> list[runner.RunR
 
 def summary(results: list[runner.RunResult]) -> None:
     table = Table(title="exportctl apply")
-    for column in ("spec", "status", "rows", "bytes", "destination"):
-        table.add_column(column, justify="right" if column in ("rows", "bytes") else "left")
+    table.add_column("spec", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for numeric in ("rows", "size", "time"):
+        table.add_column(numeric, justify="right", no_wrap=True)
+    table.add_column("destination", overflow="fold")
     for r in results:
         status = "[green]succeeded[/]" if r.status == "succeeded" else f"[red]{r.status}[/]"
-        table.add_row(r.spec, status, f"{r.rows:,}", f"{r.bytes:,}", r.uri)
+        size = filesize.decimal(r.bytes)
+        table.add_row(r.spec, status, f"{r.rows:,}", size, f"{r.seconds:.1f}s", _short(r.uri))
     stdout.print(table)
     for r in results:
         if r.error:
             stderr.print(f"[red]{r.spec} failed:[/] ", end="")
             stderr.print(r.error, markup=False)
+
+
+def _short(uri: str) -> str:
+    """A local path relative to where the user stands, when that is shorter."""
+    if "://" in uri:
+        return uri
+    relative = os.path.relpath(uri)
+    return relative if len(relative) < len(uri) else uri
 
 
 def demo_summary(summary: DemoSummary) -> None:

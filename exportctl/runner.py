@@ -12,6 +12,7 @@ from typing import Literal
 import pandas as pd
 
 from exportctl import compression, registry
+from exportctl.destinations.base import WrittenFile
 from exportctl.errors import ExportctlError
 from exportctl.plan import ExportPlan, utc_now
 from exportctl.sources.base import Source
@@ -32,6 +33,7 @@ class RunResult:
     sha256: str | None
     started_at: str
     finished_at: str
+    seconds: float
     error: str | None = None
 
     def to_json(self) -> dict[str, object]:
@@ -61,59 +63,79 @@ def transform(chunk: pd.DataFrame, plan: ExportPlan, source_filtered: bool) -> p
 def run(
     plan: ExportPlan,
     observer: Observer | None = None,
-    clock: Callable[[], datetime] | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> RunResult:
     """Run one export. Failures become a failed result; interruptions propagate."""
-    observer = observer or Observer()
-    clock = clock or utc_now
-    started = plan.now.isoformat()
-    rows = 0
+    started = clock()
+    progress = _Counting(observer or Observer())
     try:
-        spec = plan.spec
-        source_kind = registry.SOURCES[spec.source.type]
-        source: Source = source_kind(spec.source.options, spec.base_dir)
-        destination = registry.destination_for(plan.destination)
-        with closing(source), destination.open(plan.destination) as sink:
-            observer.total(source.count(plan.request) if observer.wants_total else None)
-            with compression.compressed(
-                sink.stream, plan.compression, spec.compression_level, plan.inner_name
-            ) as stream:
-                encoder = registry.FORMATS[spec.format.type](spec.format.options, stream)
-                for chunk in _chunks(source, plan):
-                    encoder.write(chunk)
-                    rows += len(chunk)
-                    observer.advance(len(chunk))
-                encoder.close()
-        written = sink.written
-        assert written is not None  # committed, or the block raised
-        result = RunResult(
-            spec.name,
-            plan.run_id,
-            "succeeded",
-            rows,
-            written.bytes,
-            written.uri,
-            written.sha256,
-            started,
-            clock().isoformat(),
-        )
-        if spec.destination.manifest:
-            _write_manifest(plan, result)
+        written, columns = _export(plan, progress)
+        result = _result(plan, "succeeded", progress.rows, started, clock(), written)
+        if plan.spec.destination.manifest:
+            _write_manifest(plan, result, columns)
         return result
     except Exception as exc:  # one failing export must not stop the others
         reason = str(exc) if isinstance(exc, ExportctlError) else f"internal error: {exc!r}"
-        return RunResult(
-            plan.spec.name,
-            plan.run_id,
-            "failed",
-            rows,
-            0,
-            plan.destination,
-            None,
-            started,
-            clock().isoformat(),
-            reason,
-        )
+        return _result(plan, "failed", progress.rows, started, clock(), None, reason)
+
+
+def _export(plan: ExportPlan, observer: Observer) -> tuple[WrittenFile, list[str]]:
+    spec = plan.spec
+    source: Source = registry.SOURCES[spec.source.type](spec.source.options, spec.base_dir)
+    destination = registry.destination_for(plan.destination)
+    columns: list[str] = []
+    with closing(source), destination.open(plan.destination) as sink:
+        observer.total(source.count(plan.request) if observer.wants_total else None)
+        with compression.compressed(
+            sink.stream, plan.compression, spec.compression_level, plan.inner_name
+        ) as stream:
+            encoder = registry.FORMATS[spec.format.type](spec.format.options, stream)
+            for chunk in _chunks(source, plan):
+                encoder.write(chunk)
+                columns = columns or [str(c) for c in chunk.columns]
+                observer.advance(len(chunk))
+            encoder.close()
+    assert sink.written is not None  # the block committed, or it raised
+    return sink.written, columns
+
+
+class _Counting(Observer):
+    """Passes progress on, keeping the row count for the result."""
+
+    def __init__(self, inner: Observer):
+        self.inner, self.rows = inner, 0
+        self.wants_total = inner.wants_total
+
+    def total(self, rows: int | None) -> None:
+        self.inner.total(rows)
+
+    def advance(self, rows: int) -> None:
+        self.rows += rows
+        self.inner.advance(rows)
+
+
+def _result(
+    plan: ExportPlan,
+    status: Status,
+    rows: int,
+    started: datetime,
+    finished: datetime,
+    written: WrittenFile | None,
+    error: str | None = None,
+) -> RunResult:
+    return RunResult(
+        spec=plan.spec.name,
+        run_id=plan.run_id,
+        status=status,
+        rows=rows,
+        bytes=written.bytes if written else 0,
+        uri=written.uri if written else plan.destination,
+        sha256=written.sha256 if written else None,
+        started_at=started.isoformat(),
+        finished_at=finished.isoformat(),
+        seconds=(finished - started).total_seconds(),
+        error=error,
+    )
 
 
 def _chunks(source: Source, plan: ExportPlan) -> Iterator[pd.DataFrame]:
@@ -121,7 +143,7 @@ def _chunks(source: Source, plan: ExportPlan) -> Iterator[pd.DataFrame]:
         yield transform(chunk, plan, type(source).filters_rows)
 
 
-def _write_manifest(plan: ExportPlan, result: RunResult) -> None:
+def _write_manifest(plan: ExportPlan, result: RunResult, columns: list[str]) -> None:
     spec = plan.spec
     manifest = {
         "spec": spec.name,
@@ -133,7 +155,7 @@ def _write_manifest(plan: ExportPlan, result: RunResult) -> None:
         "sha256": result.sha256,
         "format": spec.format.type,
         "compression": plan.compression,
-        "fields": [f.name for f in spec.fields] if spec.fields else None,
+        "fields": columns,
         "started_at": result.started_at,
         "finished_at": result.finished_at,
     }

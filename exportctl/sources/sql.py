@@ -11,6 +11,7 @@ import difflib
 import operator
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -22,7 +23,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from exportctl.errors import RunError, SourceError, TransientError
+from exportctl.errors import SourceError, TransientError
 from exportctl.sources.base import Request
 from exportctl.spec import model as m
 
@@ -78,17 +79,14 @@ class SqlSource:
 
     def count(self, request: Request) -> int | None:
         counting = sa.select(sa.func.count()).select_from(statement(request).subquery("n"))
-        with self._connect() as conn:
+        with self._connected() as conn:
             return int(conn.execute(counting).scalar_one())
 
     def chunks(self, request: Request) -> Iterator[pd.DataFrame]:
-        with self._connect() as conn:
+        with self._connected() as conn:
             table = _reflect(conn, request.query.table) if request.query.table else None
             select = statement(request, table)
-            try:
-                result = conn.execution_options(yield_per=self.chunk_size).execute(select)
-            except sa.exc.DBAPIError as exc:
-                raise self._error(exc) from None
+            result = conn.execution_options(yield_per=self.chunk_size).execute(select)
             names = list(result.keys())
             _refuse_duplicates(names)
             types = [_arrow_type(c.type) for c in select.selected_columns]
@@ -101,17 +99,17 @@ class SqlSource:
             if not yielded:
                 yield _frame(names, types, [])
 
-    def _connect(self) -> sa.Connection:
+    @contextmanager
+    def _connected(self) -> Iterator[sa.Connection]:
+        """A connection; database errors inside the block become our own, secrets left out."""
         try:
-            return self.engine.connect()
+            with self.engine.connect() as conn:
+                yield conn
         except sa.exc.DBAPIError as exc:
-            raise self._error(exc) from None
-
-    def _error(self, exc: sa.exc.DBAPIError) -> RunError:
-        # exc.orig alone: SQLAlchemy's own text would add the SQL and its bound values.
-        where = self.url.render_as_string(hide_password=True)
-        kind = TransientError if exc.connection_invalidated else SourceError
-        return kind(f"{where}: {str(exc.orig).strip()}")
+            # exc.orig alone: SQLAlchemy's own text adds the SQL and its bound values.
+            where = self.url.render_as_string(hide_password=True)
+            kind = TransientError if exc.connection_invalidated else SourceError
+            raise kind(f"{where}: {str(exc.orig).strip()}") from None
 
     def close(self) -> None:
         self.engine.dispose()
