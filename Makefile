@@ -19,7 +19,7 @@ demo: $(BIN)/exportctl
 
 ## Install, then lint, type-check and run the whole test suite.
 test: lint
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: $(BIN)/exportctl
 	$(BIN)/ruff check exportctl tests bench

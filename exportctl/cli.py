@@ -20,6 +20,8 @@ import click
 from exportctl import __version__, output
 from exportctl.demo import init_demo
 from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem
+from exportctl.jobs import Options
+from exportctl.ledger import Ledger, default_state_url
 from exportctl.plan import ExportPlan, compile_plan, new_run_id, utc_now
 from exportctl.spec.load import load_specs
 from exportctl.spec.model import ExportSpec
@@ -36,6 +38,13 @@ paths_argument = click.argument(
     "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+state_option = click.option(
+    "--state",
+    default=default_state_url,
+    metavar="URL",
+    help="The ledger: a SQLAlchemy URL (sqlite:///path or postgresql+psycopg://...). "
+    "Default: $EXPORTCTL_STATE, else sqlite:///.exportctl/state.db.",
+)
 only_option = click.option(
     "--only", multiple=True, metavar="NAME", help="Only the spec with this name (repeatable)."
 )
@@ -91,16 +100,44 @@ def plan(paths: tuple[Path, ...], only: tuple[str, ...], as_json: bool, count: b
 @paths_argument
 @only_option
 @json_option
+@state_option
 @click.option("--dry-run", is_flag=True, help="Plan and show, but write nothing.")
-def apply(paths: tuple[Path, ...], only: tuple[str, ...], as_json: bool, dry_run: bool) -> None:
-    """Run the exports the specs describe."""
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Export every row of incremental specs, ignoring their watermark (which then advances).",
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=0,
+    metavar="SECONDS",
+    help="When another run holds a spec, wait this long for it instead of skipping the spec.",
+)
+@click.option(
+    "--jobs", "-j", type=click.IntRange(1), default=1, show_default=True, help="Specs run at once."
+)
+def apply(
+    paths: tuple[Path, ...],
+    only: tuple[str, ...],
+    as_json: bool,
+    state: str,
+    dry_run: bool,
+    full: bool,
+    wait: float,
+    jobs: int,
+) -> None:
+    """Run the exports the specs describe, recording each run in the ledger."""
     plans = _plans(paths, only)
     if dry_run:
         described = [output.describe_plan(p, count=False) for p in plans]
         _print_json(described) if as_json else output.plans(described)
         return
+    ledger = Ledger(state)
+    options = Options(full=full, wait=wait)
     with _signals_interrupt():
-        results = output.run_all(plans, show_progress=not as_json)
+        specs = [p.spec for p in plans]
+        results = output.run_all(specs, ledger, options, parallel=jobs, show_progress=not as_json)
     if as_json:
         _print_json([r.to_json() for r in results])
     else:

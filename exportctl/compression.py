@@ -21,8 +21,10 @@ def _none(stream: BinaryIO, level: int | None, inner_name: str) -> Iterator[Bina
 @contextmanager
 def _gzip(stream: BinaryIO, level: int | None, inner_name: str) -> Iterator[BinaryIO]:
     # mtime=0 and no file name: the same rows always give the same bytes.
+    # Level 0 (stored) is a real gzip level: only None means the default.
+    level = 6 if level is None else level
     with gzip.GzipFile(
-        filename="", fileobj=stream, mode="wb", compresslevel=level or 6, mtime=0
+        filename="", fileobj=stream, mode="wb", compresslevel=level, mtime=0
     ) as compressed:
         yield cast(BinaryIO, compressed)
 
@@ -57,9 +59,9 @@ def compressed(
 
 
 def codec_for(file_name: str) -> str:
-    """The codec a file name's last extension implies."""
+    """The codec a file name's last extension implies, in any letter case (`.GZ` too)."""
     for extension, codec in EXTENSIONS.items():
-        if file_name.endswith(extension):
+        if file_name.lower().endswith(extension):
             return codec
     return "none"
 
@@ -69,7 +71,7 @@ def resolve(chosen: str | None, file_name: str) -> tuple[str, str | None]:
     implied = codec_for(file_name)
     if chosen is None or chosen == implied:
         return implied, None
-    stem = file_name.removesuffix(_EXTENSION_OF.get(implied, ""))
+    stem = file_name[: len(file_name) - len(_EXTENSION_OF.get(implied, ""))]
     suggested = stem + _EXTENSION_OF.get(chosen, "")
     found = "has no compression extension" if implied == "none" else f"is {implied}-compressed"
     return chosen, (

@@ -20,9 +20,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from exportctl import registry, runner
+from exportctl import jobs, registry, runner
 from exportctl.demo import DemoSummary
 from exportctl.errors import ExportctlError, SpecProblem
+from exportctl.ledger import Ledger
 from exportctl.plan import ExportPlan
 from exportctl.spec.model import ExportSpec
 
@@ -103,10 +104,17 @@ class _RateColumn(ProgressColumn):
         return Text(f"{speed:,.0f} rows/s", style="progress.data.speed")
 
 
-def run_all(plans: list[ExportPlan], *, show_progress: bool) -> list[runner.RunResult]:
-    """Run every plan in turn; one failing does not stop the rest."""
+def run_all(
+    specs: list[ExportSpec],
+    ledger: Ledger,
+    options: jobs.Options,
+    *,
+    parallel: int,
+    show_progress: bool,
+) -> list[runner.RunResult]:
+    """Run every spec, a progress bar each on a terminal; one failing does not stop the rest."""
     if not (show_progress and stderr.is_terminal):
-        return [runner.run(plan) for plan in plans]
+        return jobs.run_specs(specs, ledger, options, lambda _: runner.Observer(), parallel)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -115,12 +123,12 @@ def run_all(plans: list[ExportPlan], *, show_progress: bool) -> list[runner.RunR
         _RateColumn(),
         TimeElapsedColumn(),
     )
-    results = []
     with Progress(*columns, console=stderr, transient=False) as progress:
-        for plan in plans:
-            task = progress.add_task(plan.spec.name, total=None)
-            results.append(runner.run(plan, _Bar(progress, task)))
-    return results
+
+        def bar(spec: ExportSpec) -> runner.Observer:
+            return _Bar(progress, progress.add_task(spec.name, total=None))
+
+        return jobs.run_specs(specs, ledger, options, bar, parallel)
 
 
 def summary(results: list[runner.RunResult]) -> None:

@@ -17,8 +17,9 @@ import jinja2
 
 from exportctl import compression, registry, templating
 from exportctl.errors import SpecError, SpecProblem
+from exportctl.incremental import Window
 from exportctl.sources.base import Request
-from exportctl.spec.model import ExportSpec
+from exportctl.spec.model import And, ExportSpec, OrderKey, Query
 from exportctl.transforms.fields import needed_columns
 
 
@@ -32,6 +33,7 @@ class ExportPlan:
     compression: str
     #: The name of the file inside a zip archive.
     inner_name: str
+    window: Window | None = None
 
 
 def new_run_id(now: datetime) -> str:
@@ -48,7 +50,15 @@ def template_context(spec: ExportSpec, now: datetime, run_id: str) -> dict[str, 
     }
 
 
-def compile_plan(spec: ExportSpec, *, now: datetime, run_id: str) -> ExportPlan:
+def compile_plan(
+    spec: ExportSpec,
+    *,
+    now: datetime,
+    run_id: str,
+    window: Window | None = None,
+    destination: str | None = None,
+) -> ExportPlan:
+    """The plan for one run; an incremental run gets its window and, on retry, its old file."""
     now = now.astimezone(UTC)
     context = template_context(spec, now, run_id)
     query = replace(
@@ -67,7 +77,8 @@ def compile_plan(spec: ExportSpec, *, now: datetime, run_id: str) -> ExportPlan:
     columns = needed_columns(spec.fields)
     if columns is not None and not source_reads_filter and query.where is not None:
         columns = None  # the runner filters, so it needs the filtered fields too
-    destination = _destination(
+    query = _windowed(query, window)
+    destination = destination or _destination(
         spec, _render(spec, spec.destination.uri, context, "$.destination.uri")
     )
     name = PurePosixPath(urlsplit(destination).path).name
@@ -76,11 +87,21 @@ def compile_plan(spec: ExportSpec, *, now: datetime, run_id: str) -> ExportPlan:
         spec=spec,
         run_id=run_id,
         now=now,
+        window=window,
         request=Request(query, columns),
         destination=destination,
         compression=codec,
         inner_name=name.removesuffix(".zip") if codec == "zip" else name,
     )
+
+
+def _windowed(query: Query, window: Window | None) -> Query:
+    """Narrow the query to the window, in cursor order unless the spec orders it."""
+    if window is None:
+        return query
+    where = window.filter() if query.where is None else And((query.where, window.filter()))
+    order = query.order_by or tuple(OrderKey(c) for c in window.incremental.columns)
+    return replace(query, where=where, order_by=order)
 
 
 def _render(spec: ExportSpec, source: str, context: dict[str, Any], path: str) -> str:

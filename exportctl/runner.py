@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Literal
 
 import pandas as pd
 
-from exportctl import compression, registry
+from exportctl import compression, incremental, registry
 from exportctl.destinations.base import WrittenFile
 from exportctl.errors import ExportctlError
 from exportctl.plan import ExportPlan, utc_now
@@ -19,7 +19,9 @@ from exportctl.sources.base import Source
 from exportctl.transforms.fields import select_fields
 from exportctl.transforms.filter import apply_filter
 
-Status = Literal["succeeded", "failed"]
+Status = Literal["succeeded", "failed", "skipped", "interrupted"]
+#: (uri, role, bytes, sha256) of a file a run committed.
+FileEntry = tuple[str, str, int, str]
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class RunResult:
     finished_at: str
     seconds: float
     error: str | None = None
+    files: tuple[FileEntry, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -69,11 +72,15 @@ def run(
     started = clock()
     progress = _Counting(observer or Observer())
     try:
+        if plan.window is not None and plan.window.is_empty:
+            return _result(plan, "succeeded", 0, started, clock(), None, "nothing new")
         written, columns = _export(plan, progress)
         result = _result(plan, "succeeded", progress.rows, started, clock(), written)
+        files: tuple[FileEntry, ...] = ((written.uri, "data", written.bytes, written.sha256),)
         if plan.spec.destination.manifest:
-            _write_manifest(plan, result, columns)
-        return result
+            manifest = _write_manifest(plan, result, columns)
+            files += ((manifest.uri, "manifest", manifest.bytes, manifest.sha256),)
+        return replace(result, files=files)
     except Exception as exc:  # one failing export must not stop the others
         reason = str(exc) if isinstance(exc, ExportctlError) else f"internal error: {exc!r}"
         return _result(plan, "failed", progress.rows, started, clock(), None, reason)
@@ -143,7 +150,7 @@ def _chunks(source: Source, plan: ExportPlan) -> Iterator[pd.DataFrame]:
         yield transform(chunk, plan, type(source).filters_rows)
 
 
-def _write_manifest(plan: ExportPlan, result: RunResult, columns: list[str]) -> None:
+def _write_manifest(plan: ExportPlan, result: RunResult, columns: list[str]) -> WrittenFile:
     spec = plan.spec
     manifest = {
         "spec": spec.name,
@@ -159,6 +166,14 @@ def _write_manifest(plan: ExportPlan, result: RunResult, columns: list[str]) -> 
         "started_at": result.started_at,
         "finished_at": result.finished_at,
     }
+    if plan.window is not None:
+        manifest["window"] = {
+            "cursor": list(plan.window.incremental.columns),
+            "after": plan.window.after and incremental.tagged(plan.window.after),
+            "upto": plan.window.upto and incremental.tagged(plan.window.upto),
+        }
     uri = result.uri + ".manifest.json"
     with registry.destination_for(uri).open(uri) as sink:
         sink.stream.write(json.dumps(manifest, indent=2).encode() + b"\n")
+    assert sink.written is not None
+    return sink.written

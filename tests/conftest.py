@@ -15,6 +15,14 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
+@pytest.fixture(autouse=True)
+def private_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test records its runs in a ledger of its own, never the working folder's."""
+    url = f"sqlite:///{tmp_path / 'ledger' / 'state.db'}"
+    monkeypatch.setenv("EXPORTCTL_STATE", url)
+    return url
+
+
 def require(condition: bool, reason: str) -> None:
     """Skip on a laptop without the service; under CI a missing service is a failure."""
     if condition:

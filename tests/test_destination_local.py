@@ -77,8 +77,9 @@ def test_the_file_gets_ordinary_permissions(tmp_path: Path, tmpfile_mode: bool):
 def test_an_unwritable_folder_is_a_run_error(tmp_path: Path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(RunError, match="cannot write"), LocalDestination().open(
-        str(blocker / "out.bin")
+    with (
+        pytest.raises(RunError, match="cannot write"),
+        LocalDestination().open(str(blocker / "out.bin")),
     ):
         pass
 

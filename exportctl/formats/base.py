@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 
 from exportctl.errors import FormatError
 
+# With microsecond timestamps Arrow's `%S` carries the fraction: 2024-01-02T03:04:05.000006Z.
 ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -27,18 +28,24 @@ class Encoder(Protocol):
 
 
 def to_arrow(chunk: pd.DataFrame) -> pa.Table:
-    """The chunk as an Arrow table, timestamps turned into ISO-8601 UTC text.
+    """The chunk as an Arrow table, timestamps and dates turned into ISO-8601 text.
 
-    Naive timestamps are taken to be UTC, as the origin system stores them.
+    Timestamps always read `YYYY-MM-DDTHH:MM:SS.ffffffZ`, in UTC, whatever their
+    unit; naive ones are taken to be UTC, as the origin system stores them.
     """
     table = pa.Table.from_pandas(chunk, preserve_index=False)
     for index, field in enumerate(table.schema):
         if pa.types.is_timestamp(field.type):
-            column = table.column(index)
-            if field.type.tz is not None:
-                column = column.cast(pa.timestamp(field.type.unit, tz="UTC"))
-            text = pc.strftime(column, format=ISO_UTC)
-            table = table.set_column(index, field.name, text)
+            try:
+                column = table.column(index).cast(pa.timestamp("us", tz="UTC"))
+            except pa.ArrowInvalid:
+                raise FormatError(
+                    f"field `{field.name}` holds timestamps finer than a microsecond, "
+                    "which exports carry only to the microsecond"
+                ) from None
+            table = table.set_column(index, field.name, pc.strftime(column, format=ISO_UTC))
+        elif pa.types.is_date(field.type):
+            table = table.set_column(index, field.name, table.column(index).cast(pa.string()))
     return table
 
 

@@ -26,8 +26,8 @@ class CsvOptions:
     def __post_init__(self) -> None:
         if self.delimiter in ('"', "\r", "\n"):
             raise ValueError(f"{self.delimiter!r} cannot separate CSV fields")
-        if '"' in self.null or self.delimiter in self.null:
-            raise ValueError("the `null` marker cannot hold a quote or the delimiter")
+        if any(c in self.null for c in ('"', "\r", "\n", self.delimiter)):
+            raise ValueError("the `null` marker cannot hold a quote, a line break or the delimiter")
 
 
 class CsvEncoder:

@@ -58,9 +58,12 @@ def _objects(chunk: pd.DataFrame, dumps: Dumps) -> Iterator[bytes]:
 def _refuse_non_finite(table: pa.Table) -> None:
     """JSON has no NaN or infinity; orjson would quietly write null."""
     for name, column in zip(table.column_names, table.columns, strict=True):
-        if pa.types.is_floating(column.type) and not pc.all(pc.is_finite(column)).as_py():
-            bad = column.filter(pc.invert(pc.is_finite(column)))[0]
-            raise FormatError(f"field `{name}` holds {bad}, which JSON cannot represent")
+        if not pa.types.is_floating(column.type):
+            continue
+        # filter() drops NULLs; a chunk with no rows, or only NULLs, has nothing to refuse.
+        bad = column.filter(pc.invert(pc.is_finite(column)))
+        if len(bad):
+            raise FormatError(f"field `{name}` holds {bad[0]}, which JSON cannot represent")
 
 
 class JsonlEncoder:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 from urllib.parse import quote, unquote, urlsplit
 
+import jinja2
 import pandas as pd
 
 from exportctl import templating
@@ -50,10 +51,20 @@ class Proxy:
             )
         if row.get("url") is None:
             raise FormatError("a proxy list needs `host` and `port` fields, or a `url` field")
-        parts = urlsplit(str(row["url"]))
+        url = str(row["url"])
+        parts = urlsplit(url)
+        try:
+            port, problem = parts.port, "" if parts.hostname else "no host"
+        except ValueError as exc:  # a port out of range or not a number
+            port, problem = None, str(exc)
+        if problem:
+            shown = "…@" + url.rpartition("@")[2] if "@" in url else url  # never credentials
+            raise FormatError(
+                f"proxy URL `{shown}`: {problem}; write it as scheme://[user:pass@]host:port"
+            )
         user = None if parts.username is None else unquote(parts.username)
         password = None if parts.password is None else unquote(parts.password)
-        return cls(parts.scheme or None, parts.hostname or "", parts.port, user, password)
+        return cls(parts.scheme or None, parts.hostname or "", port, user, password)
 
     @property
     def host_port(self) -> str:
@@ -94,6 +105,15 @@ LAYOUTS: dict[str, Callable[[Proxy], str]] = {
 }
 
 
+def _render(template: jinja2.Template, row: dict[str, Any]) -> str:
+    try:
+        return template.render(row)
+    except jinja2.UndefinedError as exc:
+        raise FormatError(
+            f"the proxy list template: {exc.message}; fields: {', '.join(row)}"
+        ) from None
+
+
 class TextEncoder:
     Options = TextOptions
     extension = ".txt"
@@ -102,7 +122,7 @@ class TextEncoder:
         self.stream = stream
         if options.template:
             template = templating.compile_template(options.template)
-            self.line: Callable[[dict[str, Any]], str] = lambda row: template.render(row)
+            self.line: Callable[[dict[str, Any]], str] = lambda row: _render(template, row)
         else:
             layout = LAYOUTS[options.layout or "url"]
             self.line = lambda row: layout(Proxy.from_row(row))

@@ -34,6 +34,10 @@ class Source(Protocol):
         """Rows the request would yield, if cheap to know."""
         ...
 
+    def last_position(self, request: Request, columns: tuple[str, ...]) -> tuple[Any, ...] | None:
+        """The greatest value of `columns` (compared in order) among the request's rows."""
+        ...
+
     def chunks(self, request: Request) -> Iterator[pd.DataFrame]:
         """Rows in chunks; at least one chunk (maybe empty) so the columns are known."""
         ...

@@ -12,7 +12,7 @@ import operator
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -78,14 +78,27 @@ class SqlSource:
         }
 
     def count(self, request: Request) -> int | None:
-        counting = sa.select(sa.func.count()).select_from(statement(request).subquery("n"))
         with self._connected() as conn:
-            return int(conn.execute(counting).scalar_one())
+            counted = _select(conn, request).subquery("n")
+            return int(conn.execute(sa.select(sa.func.count()).select_from(counted)).scalar_one())
+
+    def last_position(self, request: Request, columns: tuple[str, ...]) -> tuple[Any, ...] | None:
+        """The greatest (cursor, key) among the request's rows, typed as the rows are."""
+        not_null = m.IsNull(columns[0], negate=True)
+        where = not_null if request.query.where is None else m.And((request.query.where, not_null))
+        query = replace(
+            request.query,
+            where=where,
+            order_by=tuple(m.OrderKey(c, descending=True) for c in columns),
+            limit=1,
+        )
+        with self._connected() as conn:
+            row = conn.execute(_select(conn, Request(query, columns))).first()
+        return tuple(row) if row else None
 
     def chunks(self, request: Request) -> Iterator[pd.DataFrame]:
         with self._connected() as conn:
-            table = _reflect(conn, request.query.table) if request.query.table else None
-            select = statement(request, table)
+            select = _select(conn, request)
             result = conn.execution_options(yield_per=self.chunk_size).execute(select)
             names = list(result.keys())
             _refuse_duplicates(names)
@@ -113,6 +126,12 @@ class SqlSource:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _select(conn: sa.Connection, request: Request) -> sa.Select[Any]:
+    """The request's SELECT, with a table's columns typed by reflecting it."""
+    table = _reflect(conn, request.query.table) if request.query.table else None
+    return statement(request, table)
 
 
 def statement(request: Request, table: sa.Table | None = None) -> sa.Select[Any]:

@@ -144,6 +144,18 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class Incremental:
+    """Export rows past the watermark, ordered by (cursor, key)."""
+
+    cursor: str
+    key: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.cursor, self.key) if self.key else (self.cursor,)
+
+
+@dataclass(frozen=True)
 class ExportSpec:
     version: int
     name: str
@@ -157,6 +169,7 @@ class ExportSpec:
     destination: Destination
     retention: Retention | None
     schedule: Schedule | None
+    incremental: Incremental | None
     path: Path = field(compare=False)
     digest: str = ""
 

@@ -56,6 +56,7 @@ class Parser:
             destination=self.destination(doc["destination"], codec),
             retention=m.Retention(**doc["retention"]) if "retention" in doc else None,
             schedule=self.schedule(doc.get("schedule")),
+            incremental=m.Incremental(**doc["incremental"]) if "incremental" in doc else None,
             **file_facts,
         )
 

@@ -6,6 +6,7 @@ whose condition is true are kept: the same rows a database would return.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -48,7 +49,8 @@ def evaluate(chunk: pd.DataFrame, node: m.Filter) -> pa.Array:
     column = _column(chunk, node.field)
     try:
         return _test(column, node)
-    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+    # ValueError covers pa.ArrowInvalid and a timestamp text pandas cannot read.
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError, ValueError) as exc:
         raise SourceError(
             f"cannot test field `{node.field}` ({column.type}) with {node}: {exc}"
         ) from exc
@@ -65,10 +67,10 @@ def _test(column: pa.Array, node: m.Filter) -> pa.Array:
         low, high = _scalar(column, node.low), _scalar(column, node.high)
         return pc.and_kleene(pc.greater_equal(column, low), pc.less_equal(column, high))
     if isinstance(node, m.InSet):
-        values = pa.array([_scalar(column, v).as_py() for v in node.values], column.type)
-        found = pc.if_else(
-            pc.is_null(column), pa.scalar(None, pa.bool_()), pc.is_in(column, value_set=values)
-        )
+        # As SQL defines IN: an OR of equalities. So NULL stays unknown, -0.0 = 0, and
+        # 2.5 in an integer column is compared as 2.5, never cast to 2.
+        equals = (pc.equal(column, _scalar(column, v)) for v in node.values)
+        found = functools.reduce(pc.or_kleene, equals)
         return pc.invert(found) if node.negate else found
     if isinstance(node, m.Like):
         return pc.match_like(column, node.pattern)

@@ -1,0 +1,248 @@
+"""Run specs as accountable jobs: locked, recorded in the ledger, incremental where asked."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from exportctl import incremental, registry, runner
+from exportctl.destinations.local import TEMP_SUFFIX
+from exportctl.errors import ExportctlError, Interrupted, RunError
+from exportctl.incremental import Window
+from exportctl.ledger import Ledger, LockHeld, RunRecord
+from exportctl.ledger.store import HEARTBEAT_EVERY
+from exportctl.plan import ExportPlan, compile_plan, new_run_id, utc_now
+from exportctl.runner import Observer, RunResult
+from exportctl.sources.base import Request
+from exportctl.spec.model import ExportSpec
+
+UNFINISHED = ("failed", "interrupted")
+
+
+@dataclass(frozen=True)
+class Options:
+    full: bool = False
+    wait: float = 0
+    trigger: str = "cli"
+
+
+class Stop:
+    """Asks running exports to stop at their next chunk (SIGTERM with several jobs)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.signum = 0
+
+    def request(self, signum: int) -> None:
+        self.signum = signum
+        self._event.set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Interrupted(self.signum)
+
+
+class _Recording(Observer):
+    """Reports progress to the ledger every few seconds, and honours a stop request."""
+
+    wants_total = True
+
+    def __init__(self, ledger: Ledger, run: RunRecord, inner: Observer, stop: Stop):
+        self.ledger, self.run, self.inner, self.stop = ledger, run, inner, stop
+        self.rows, self.beat = 0, 0.0
+        self.expected: int | None = None
+
+    def total(self, rows: int | None) -> None:
+        self.expected = rows
+        self.inner.total(rows)
+
+    def advance(self, rows: int) -> None:
+        self.stop.check()
+        self.rows += rows
+        self.inner.advance(rows)
+        if time.monotonic() - self.beat >= HEARTBEAT_EVERY:
+            self.beat = time.monotonic()
+            self.ledger.progress(self.run.id, self.run.spec, self.rows, self.expected)
+
+
+def run_specs(
+    specs: list[ExportSpec],
+    ledger: Ledger,
+    options: Options,
+    observers: Callable[[ExportSpec], Observer],
+    jobs: int = 1,
+    stop: Stop | None = None,
+) -> list[RunResult]:
+    """Every spec, `jobs` at a time; one failing never stops the others."""
+    stop = stop or Stop()
+    for run in ledger.recover():
+        _remove_temp_files(run["destination"])
+    now = utc_now()
+
+    def one(spec: ExportSpec) -> RunResult:
+        return run_spec(spec, ledger, options, now, observers(spec), stop)
+
+    if jobs <= 1:
+        return [one(spec) for spec in specs]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(one, spec) for spec in specs]
+        try:
+            return [f.result() for f in futures]
+        except Interrupted as exc:  # the signal lands in this thread: pass it on, then wait
+            stop.request(exc.signum)
+            for future in futures:
+                future.exception()
+            raise
+
+
+def run_spec(
+    spec: ExportSpec,
+    ledger: Ledger,
+    options: Options,
+    now: datetime,
+    observer: Observer,
+    stop: Stop,
+) -> RunResult:
+    run_id = new_run_id(now)
+    try:
+        ledger.acquire(spec.name, run_id, wait=options.wait)
+    except LockHeld as exc:
+        return _not_run(spec, run_id, "skipped", str(exc))
+    try:
+        return _locked_run(spec, ledger, options, now, run_id, observer, stop)
+    finally:
+        ledger.release(spec.name, run_id)
+
+
+def _locked_run(
+    spec: ExportSpec,
+    ledger: Ledger,
+    options: Options,
+    now: datetime,
+    run_id: str,
+    observer: Observer,
+    stop: Stop,
+) -> RunResult:
+    try:
+        plan, attempt, trigger = _plan(spec, ledger, options, now, run_id)
+    except ExportctlError as exc:
+        return _not_run(spec, run_id, "failed", str(exc))
+    record = RunRecord(
+        id=run_id,
+        spec=spec.name,
+        spec_sha256=spec.digest,
+        trigger=trigger,
+        destination=plan.destination,
+        started_at=utc_now(),
+        git_commit=_git_commit(spec.base_dir),
+        window_from=incremental.encode(plan.window.after) if plan.window else None,
+        window_to=incremental.encode(plan.window.upto) if plan.window else None,
+        attempt=attempt,
+    )
+    ledger.start_run(record)
+    try:
+        result = runner.run(plan, _Recording(ledger, record, observer, stop))
+    except BaseException as exc:
+        ledger.finish_run(run_id, "interrupted", rows=0, bytes_=0, error=str(exc) or "interrupted")
+        raise
+    ledger.finish_run(
+        run_id,
+        result.status,
+        rows=result.rows,
+        bytes_=result.bytes,
+        files=result.files,
+        error=result.error,
+        watermark=_watermark(spec, plan.window),
+    )
+    return result
+
+
+def _plan(
+    spec: ExportSpec, ledger: Ledger, options: Options, now: datetime, run_id: str
+) -> tuple[ExportPlan, int, str]:
+    """The run's plan, attempt number and trigger; a retry redoes the unfinished window."""
+    if spec.incremental is None:
+        return compile_plan(spec, now=now, run_id=run_id), 1, options.trigger
+    previous = ledger.last_run(spec.name)
+    if previous and previous["status"] in UNFINISHED and previous["window_to"] and not options.full:
+        window = Window(
+            spec.incremental,
+            incremental.decode(previous["window_from"]),
+            incremental.decode(previous["window_to"]),
+        )
+        plan = compile_plan(
+            spec, now=now, run_id=run_id, window=window, destination=previous["destination"]
+        )
+        return plan, previous["attempt"] + 1, "retry"
+    after = None if options.full else _watermark_position(spec, ledger)
+    base = compile_plan(spec, now=now, run_id=run_id)
+    upto = _last_position(spec, base.request)
+    window = Window(spec.incremental, after, upto)
+    return compile_plan(spec, now=now, run_id=run_id, window=window), 1, options.trigger
+
+
+def _watermark_position(spec: ExportSpec, ledger: Ledger) -> incremental.Position | None:
+    mark = ledger.watermark(spec.name)
+    if mark is None:
+        return None
+    if mark["query_sha256"] != incremental.fingerprint(spec):
+        raise RunError(
+            f"the query or cursor of `{spec.name}` changed since its watermark was written "
+            f"(run {mark['run_id']}), so the watermark no longer says which rows were exported; "
+            f"run `exportctl watermark reset {spec.name}` to start over, or `apply --full`"
+        )
+    return incremental.decode(mark["position"])
+
+
+def _last_position(spec: ExportSpec, request: Request) -> incremental.Position | None:
+    assert spec.incremental is not None
+    source = registry.SOURCES[spec.source.type](spec.source.options, spec.base_dir)
+    with closing(source):
+        return source.last_position(request, spec.incremental.columns)
+
+
+def _watermark(spec: ExportSpec, window: Window | None) -> tuple[str, str] | None:
+    if window is None or window.upto is None:
+        return None
+    position = incremental.encode(window.upto)
+    assert position is not None
+    return incremental.fingerprint(spec), position
+
+
+def _not_run(spec: ExportSpec, run_id: str, status: str, error: str) -> RunResult:
+    now = utc_now().isoformat()
+    return RunResult(spec.name, run_id, status, 0, 0, "", None, now, now, 0.0, error)  # type: ignore[arg-type]
+
+
+def _git_commit(folder: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def _remove_temp_files(destination: str) -> None:
+    """Named temp files an interrupted run may have left (where O_TMPFILE was not used)."""
+    if "://" in destination:
+        return
+    path = Path(destination)
+    for temp in _temp_files(path):
+        temp.unlink(missing_ok=True)
+
+
+def _temp_files(path: Path) -> Iterator[Path]:
+    if path.parent.is_dir():
+        yield from path.parent.glob(f".{path.name}.*{TEMP_SUFFIX}")

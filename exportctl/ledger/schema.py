@@ -1,0 +1,112 @@
+"""The ledger's tables, and the migrations that bring an older ledger up to date."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("spec", sa.String(128), nullable=False, index=True),
+    sa.Column("spec_sha256", sa.String(64), nullable=False),
+    sa.Column("git_commit", sa.String(64)),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("user", sa.String(128), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("destination", sa.Text, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False, default=0),
+    sa.Column("total_rows", sa.BigInteger),
+    sa.Column("bytes", sa.BigInteger, nullable=False, default=0),
+    sa.Column("window_from", sa.Text),
+    sa.Column("window_to", sa.Text),
+    sa.Column("attempt", sa.Integer, nullable=False, default=1),
+    sa.Column("error", sa.Text),
+)
+
+run_files = sa.Table(
+    "run_files",
+    metadata,
+    sa.Column("run_id", sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("uri", sa.Text, primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("spec", sa.String(128)),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("user", sa.String(128), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, default="{}"),
+)
+
+watermarks = sa.Table(
+    "watermarks",
+    metadata,
+    sa.Column("spec", sa.String(128), primary_key=True),
+    sa.Column("query_sha256", sa.String(64), nullable=False),
+    sa.Column("position", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+locks = sa.Table(
+    "locks",
+    metadata,
+    sa.Column("spec", sa.String(128), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def _create_v1(conn: sa.Connection) -> None:
+    metadata.create_all(conn)
+
+
+#: MIGRATIONS[n] takes a ledger at version n to version n + 1. Append; never edit.
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_create_v1]
+CURRENT_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sa.Connection) -> int:
+    """Bring the ledger to CURRENT_VERSION inside the caller's transaction; the old version."""
+    inspector = sa.inspect(conn)
+    if not inspector.has_table("schema_version"):
+        found = 0
+        schema_version.create(conn)
+        conn.execute(schema_version.insert().values(version=0))
+    else:
+        found = conn.execute(sa.select(schema_version.c.version)).scalar_one()
+    if found > CURRENT_VERSION:
+        raise RuntimeError(
+            f"the ledger is at version {found}, newer than this exportctl knows ({CURRENT_VERSION})"
+        )
+    for step in MIGRATIONS[found:]:
+        step(conn)
+    conn.execute(schema_version.update().values(version=CURRENT_VERSION))
+    return found

@@ -1,0 +1,355 @@
+"""Record runs, files, audit events, watermarks and locks; every change in one transaction."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from exportctl.errors import ExportctlError, UsageError
+from exportctl.ledger import schema as t
+
+STATE_ENV = "EXPORTCTL_STATE"
+#: A lock or a running run whose process has not beaten for this long is taken as dead.
+STALE_AFTER = timedelta(minutes=2)
+HEARTBEAT_EVERY = 2.0
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]*:[^/@\s]*@", re.I)
+
+
+def default_state_url() -> str:
+    """`$EXPORTCTL_STATE`, or `.exportctl/state.db` in the working folder."""
+    return os.environ.get(STATE_ENV) or "sqlite:///.exportctl/state.db"
+
+
+def scrub(text: str) -> str:
+    """Credentials in URLs replaced, so no secret reaches the ledger."""
+    return _CREDENTIALS.sub(r"\g<scheme>***:***@", text)
+
+
+class LockHeld(ExportctlError):
+    """Another live run holds the spec's lock."""
+
+    def __init__(self, spec: str, run_id: str, host: str, pid: int):
+        self.run_id = run_id
+        super().__init__(f"`{spec}` is being exported by run {run_id} (pid {pid} on {host})")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    spec: str
+    spec_sha256: str
+    trigger: str
+    destination: str
+    started_at: datetime
+    git_commit: str | None = None
+    window_from: str | None = None
+    window_to: str | None = None
+    attempt: int = 1
+    user: str = field(default_factory=getpass.getuser)
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+
+
+class Ledger:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = _engine(url)
+        with self._transaction() as conn:
+            t.migrate(conn)
+        self.user, self.host = getpass.getuser(), socket.gethostname()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # one writer of the ledger at a time
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(4242)"))
+            yield conn
+
+    # --- runs -----------------------------------------------------------------------
+
+    def start_run(self, run: RunRecord) -> None:
+        with self._transaction() as conn:
+            values = {k: v for k, v in vars(run).items()}
+            conn.execute(
+                t.runs.insert().values(
+                    **values, status="running", heartbeat_at=run.started_at, rows=0, bytes=0
+                )
+            )
+            event = "run.retried" if run.trigger == "retry" else "run.started"
+            self._audit(conn, event, run.spec, run.id, attempt=run.attempt, trigger=run.trigger)
+
+    def progress(self, run_id: str, spec: str, rows: int, total: int | None) -> None:
+        """What a running export has done so far; also keeps its lock alive."""
+        now = _now()
+        with self._transaction() as conn:
+            conn.execute(
+                t.runs.update()
+                .where(t.runs.c.id == run_id)
+                .values(rows=rows, total_rows=total, heartbeat_at=now)
+            )
+            conn.execute(
+                t.locks.update()
+                .where(t.locks.c.spec == spec, t.locks.c.run_id == run_id)
+                .values(heartbeat_at=now)
+            )
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        rows: int,
+        bytes_: int,
+        files: Sequence[tuple[str, str, int, str]] = (),
+        error: str | None = None,
+        watermark: tuple[str, str] | None = None,
+    ) -> None:
+        """End a run; on success its files and its watermark are committed with it."""
+        now = _now()
+        with self._transaction() as conn:
+            spec = conn.execute(sa.select(t.runs.c.spec).where(t.runs.c.id == run_id)).scalar_one()
+            conn.execute(
+                t.runs.update()
+                .where(t.runs.c.id == run_id)
+                .values(
+                    status=status,
+                    finished_at=now,
+                    heartbeat_at=now,
+                    rows=rows,
+                    bytes=bytes_,
+                    error=scrub(error) if error else None,
+                )
+            )
+            for uri, role, size, digest in files:
+                conn.execute(
+                    t.run_files.insert().values(
+                        run_id=run_id, uri=uri, role=role, bytes=size, sha256=digest
+                    )
+                )
+            if watermark is not None and status == "succeeded":
+                self._advance(conn, spec, run_id, *watermark)
+            event = {"succeeded": "run.committed"}.get(status, f"run.{status}")
+            self._audit(conn, event, spec, run_id, rows=rows, bytes=bytes_, error=error)
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).mappings().first()
+            if row is None:
+                return None
+            files = conn.execute(
+                sa.select(t.run_files).where(t.run_files.c.run_id == run_id)
+            ).mappings()
+            return {**_plain(row), "files": [_plain(f) for f in files]}
+
+    def history(
+        self,
+        spec: str | None = None,
+        since: datetime | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        query = sa.select(t.runs).order_by(t.runs.c.started_at.desc(), t.runs.c.id.desc())
+        if spec:
+            query = query.where(t.runs.c.spec == spec)
+        if since:
+            query = query.where(t.runs.c.started_at >= since)
+        if status:
+            query = query.where(t.runs.c.status == status)
+        with self.engine.connect() as conn:
+            return [_plain(r) for r in conn.execute(query.limit(limit)).mappings()]
+
+    def last_run(self, spec: str) -> dict[str, Any] | None:
+        runs = self.history(spec=spec, limit=1)
+        return runs[0] if runs else None
+
+    def audit_events(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        query = sa.select(t.audit).order_by(t.audit.c.id)
+        if run_id:
+            query = query.where(t.audit.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            return [_plain(r) for r in conn.execute(query).mappings()]
+
+    def recover(self) -> list[dict[str, Any]]:
+        """Mark runs whose process is gone as interrupted; return them."""
+        with self._transaction() as conn:
+            running = conn.execute(sa.select(t.runs).where(t.runs.c.status == "running"))
+            gone = [dict(r) for r in running.mappings() if self._is_dead(r)]
+            for run in gone:
+                conn.execute(
+                    t.runs.update()
+                    .where(t.runs.c.id == run["id"])
+                    .values(status="interrupted", finished_at=_now(), error="process gone")
+                )
+                conn.execute(t.locks.delete().where(t.locks.c.run_id == run["id"]))
+                self._audit(conn, "run.interrupted", run["spec"], run["id"], reason="process gone")
+        return [_plain(r) for r in gone]
+
+    # --- locks ----------------------------------------------------------------------
+
+    def acquire(self, spec: str, run_id: str, wait: float = 0, poll: float = 0.2) -> None:
+        """Take the spec's lock, breaking a dead holder's; wait up to `wait` seconds."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                with self._transaction() as conn:
+                    self._break_if_stale(conn, spec)
+                    now = _now()
+                    conn.execute(
+                        t.locks.insert().values(
+                            spec=spec,
+                            run_id=run_id,
+                            host=self.host,
+                            pid=os.getpid(),
+                            acquired_at=now,
+                            heartbeat_at=now,
+                        )
+                    )
+                return
+            except sa.exc.IntegrityError:
+                holder = self._holder(spec)
+                if holder is None:
+                    continue  # released between our insert and our look
+                if time.monotonic() >= deadline:
+                    raise LockHeld(spec, holder["run_id"], holder["host"], holder["pid"]) from None
+                time.sleep(poll)
+
+    def release(self, spec: str, run_id: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(t.locks.delete().where(t.locks.c.spec == spec, t.locks.c.run_id == run_id))
+
+    def _holder(self, spec: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.locks).where(t.locks.c.spec == spec)).mappings().first()
+            return dict(row) if row else None
+
+    def _break_if_stale(self, conn: sa.Connection, spec: str) -> None:
+        row = conn.execute(sa.select(t.locks).where(t.locks.c.spec == spec)).mappings().first()
+        if row is not None and self._is_dead(row):
+            conn.execute(t.locks.delete().where(t.locks.c.spec == spec))
+            self._audit(
+                conn, "lock.broken", spec, row["run_id"], holder_pid=row["pid"], host=row["host"]
+            )
+
+    def _is_dead(self, row: sa.RowMapping) -> bool:
+        """Gone for sure on this host; elsewhere, silent for longer than STALE_AFTER."""
+        if row["host"] == self.host:
+            return not _pid_alive(row["pid"])
+        return _now() - _aware(row["heartbeat_at"]) > STALE_AFTER
+
+    # --- watermarks -----------------------------------------------------------------
+
+    def watermark(self, spec: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.watermarks).where(t.watermarks.c.spec == spec)
+            ).mappings()
+            found = row.first()
+            return _plain(found) if found else None
+
+    def reset_watermark(self, spec: str) -> bool:
+        with self._transaction() as conn:
+            gone = conn.execute(t.watermarks.delete().where(t.watermarks.c.spec == spec))
+            self._audit(conn, "watermark.reset", spec, None)
+            return bool(gone.rowcount)
+
+    def _advance(
+        self, conn: sa.Connection, spec: str, run_id: str, query_sha256: str, position: str
+    ) -> None:
+        conn.execute(t.watermarks.delete().where(t.watermarks.c.spec == spec))
+        conn.execute(
+            t.watermarks.insert().values(
+                spec=spec,
+                query_sha256=query_sha256,
+                position=position,
+                run_id=run_id,
+                updated_at=_now(),
+            )
+        )
+
+    # --- audit ----------------------------------------------------------------------
+
+    def audit(self, event: str, spec: str | None, run_id: str | None, **detail: Any) -> None:
+        with self._transaction() as conn:
+            self._audit(conn, event, spec, run_id, **detail)
+
+    def _audit(
+        self, conn: sa.Connection, event: str, spec: str | None, run_id: str | None, **detail: Any
+    ) -> None:
+        text = scrub(json.dumps({k: v for k, v in detail.items() if v is not None}, default=str))
+        conn.execute(
+            t.audit.insert().values(
+                at=_now(),
+                event=event,
+                spec=spec,
+                run_id=run_id,
+                user=self.user,
+                host=self.host,
+                detail=text,
+            )
+        )
+
+
+def _engine(url: str) -> sa.Engine:
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 60})
+    sa.event.listen(engine, "connect", _sqlite_session)
+    # Take the write lock when a transaction starts, so concurrent writers queue
+    # instead of failing midway when they upgrade from reading.
+    sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    return engine
+
+
+def _sqlite_session(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+    dbapi_connection.execute("PRAGMA journal_mode = WAL")
+    dbapi_connection.execute("PRAGMA busy_timeout = 60000")
+    dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; the ledger only ever stores UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _plain(row: sa.RowMapping | dict[str, Any]) -> dict[str, Any]:
+    return {k: _aware(v) if isinstance(v, datetime) else v for k, v in dict(row).items()}
+
+
+def ensure_usable(url: str) -> None:
+    try:
+        sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise UsageError(f"--state {url!r} is not a database URL") from None
