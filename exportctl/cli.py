@@ -7,10 +7,12 @@ usage; 130/143 interrupted by SIGINT/SIGTERM.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -25,6 +27,7 @@ from exportctl.ledger import Ledger, default_state_url
 from exportctl.plan import ExportPlan, compile_plan, new_run_id, utc_now
 from exportctl.spec.load import load_specs
 from exportctl.spec.model import ExportSpec
+from exportctl.verify import verify_files
 
 EXIT_CODES = """\b
 Exit codes:
@@ -145,6 +148,87 @@ def apply(
     sys.exit(1 if any(r.status != "succeeded" for r in results) else 0)
 
 
+@main.command(epilog=EXIT_CODES)
+@state_option
+@json_option
+@click.option("--spec", "spec_name", metavar="NAME", help="Only runs of this spec.")
+@click.option(
+    "--since", metavar="WHEN", help="Only runs started since: an ISO date or `7d`, `12h`."
+)
+@click.option(
+    "--status",
+    type=click.Choice(["running", "succeeded", "failed", "interrupted", "skipped"]),
+    help="Only runs that ended so.",
+)
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+def history(
+    state: str,
+    as_json: bool,
+    spec_name: str | None,
+    since: str | None,
+    status: str | None,
+    limit: int,
+) -> None:
+    """List recorded runs, newest first."""
+    runs = Ledger(state).history(spec_name, _since(since), status, limit)
+    _print_json(runs) if as_json else output.history(runs)
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("run_id", required=False)
+@state_option
+@json_option
+def status(run_id: str | None, state: str, as_json: bool) -> None:
+    """Show running exports (or one run): rows so far, rows/s, percent and ETA."""
+    ledger = Ledger(state)
+    runs = [_known_run(ledger, run_id)] if run_id else ledger.history(status="running")
+    described = [output.describe_progress(r) for r in runs]
+    _print_json(described) if as_json else output.progress(described)
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("run_id")
+@state_option
+@json_option
+def verify(run_id: str, state: str, as_json: bool) -> None:
+    """Re-read every file a run wrote and check its size and sha256."""
+    checks = verify_files(_known_run(Ledger(state), run_id)["files"])
+    _print_json(checks) if as_json else output.verification(run_id, checks)
+    sys.exit(0 if checks and all(c["ok"] for c in checks) else 1)
+
+
+@main.group()
+def watermark() -> None:
+    """Incremental watermarks: where each incremental spec's next run starts."""
+
+
+@watermark.command("show", epilog=EXIT_CODES)
+@click.argument("spec_name", metavar="SPEC")
+@state_option
+@json_option
+def watermark_show(spec_name: str, state: str, as_json: bool) -> None:
+    """Show the watermark of the spec named SPEC."""
+    mark = Ledger(state).watermark(spec_name)
+    if as_json:
+        _print_json(mark)
+    elif mark is None:
+        click.echo(f"`{spec_name}` has no watermark: its next run exports every row")
+    else:
+        click.echo(
+            f"{spec_name}: after {mark['position']} (run {mark['run_id']}, "
+            f"{mark['updated_at']:%Y-%m-%d %H:%M:%S} UTC)"
+        )
+
+
+@watermark.command("reset", epilog=EXIT_CODES)
+@click.argument("spec_name", metavar="SPEC")
+@state_option
+def watermark_reset(spec_name: str, state: str) -> None:
+    """Forget the watermark of SPEC: its next run exports every row again."""
+    found = Ledger(state).reset_watermark(spec_name)
+    click.echo(f"watermark of `{spec_name}` reset" if found else f"`{spec_name}` had no watermark")
+
+
 @main.group()
 def demo() -> None:
     """The embedded demo system."""
@@ -165,6 +249,29 @@ def demo_init(
         directory, proxies=proxies, metrics=metrics, log_lines=log_lines, seed=seed, force=force
     )
     output.demo_summary(summary)
+
+
+def _known_run(ledger: Ledger, run_id: str) -> dict[str, Any]:
+    run = ledger.run(run_id)
+    if run is None:
+        raise click.UsageError(f"no run {run_id} in the ledger {ledger.url}")
+    return run
+
+
+def _since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    relative = re.fullmatch(r"(\d+)([mhdw])", text)
+    if relative:
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[relative[2]]
+        return utc_now() - timedelta(**{unit: int(relative[1])})
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither an ISO date nor like 7d", param_hint="--since"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _load(paths: tuple[Path, ...]) -> tuple[list[ExportSpec], list[SpecProblem]]:

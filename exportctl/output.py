@@ -171,3 +171,83 @@ def demo_summary(summary: DemoSummary) -> None:
     table.add_row("specs", ", ".join(p.name for p in summary.spec_files))
     stdout.print(table)
     stdout.print(f"Next: exportctl apply {summary.target / 'specs'}")
+
+
+_STATUS_STYLE = {"succeeded": "green", "running": "cyan", "skipped": "yellow"}
+
+
+def _status(status: str) -> str:
+    return f"[{_STATUS_STYLE.get(status, 'red')}]{status}[/]"
+
+
+def history(runs: list[dict[str, Any]]) -> None:
+    table = Table(title="exportctl history")
+    for name in ("run", "spec", "status", "trigger", "started (UTC)", "time", "rows", "size"):
+        numeric = name in ("time", "rows", "size")
+        table.add_column(name, overflow="fold", justify="right" if numeric else "left")
+    table.add_column("error", overflow="fold", ratio=1)
+    for run in runs:
+        took = run["finished_at"] - run["started_at"] if run["finished_at"] else None
+        table.add_row(
+            run["id"],
+            run["spec"],
+            _status(run["status"]),
+            run["trigger"] + (f" #{run['attempt']}" if run["attempt"] > 1 else ""),
+            f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
+            f"{took.total_seconds():.1f}s" if took else "",
+            f"{run['rows']:,}",
+            filesize.decimal(run["bytes"]),
+            run["error"] or "",
+        )
+    stdout.print(table)
+
+
+def describe_progress(run: dict[str, Any]) -> dict[str, Any]:
+    """Rows so far, rows/s, and percent and ETA where the total is known."""
+    elapsed = (run["heartbeat_at"] - run["started_at"]).total_seconds()
+    rate = run["rows"] / elapsed if elapsed > 0 else None
+    total = run["total_rows"]
+    return {
+        "run": run["id"],
+        "spec": run["spec"],
+        "status": run["status"],
+        "rows": run["rows"],
+        "total_rows": total,
+        "rows_per_second": round(rate) if rate else None,
+        "percent": round(100 * run["rows"] / total, 1) if total else None,
+        "eta_seconds": round((total - run["rows"]) / rate) if total and rate else None,
+        "updated_at": run["heartbeat_at"].isoformat(),
+    }
+
+
+def progress(described: list[dict[str, Any]]) -> None:
+    if not described:
+        stdout.print("No export is running.")
+        return
+    table = Table(title="exportctl status")
+    for name in ("run", "spec", "status", "rows", "of", "%", "rows/s", "ETA", "updated"):
+        table.add_column(name, no_wrap=True)
+    for d in described:
+        table.add_row(
+            d["run"],
+            d["spec"],
+            _status(d["status"]),
+            f"{d['rows']:,}",
+            f"{d['total_rows']:,}" if d["total_rows"] else "?",
+            f"{d['percent']}" if d["percent"] is not None else "",
+            f"{d['rows_per_second']:,}" if d["rows_per_second"] else "",
+            f"{d['eta_seconds']}s" if d["eta_seconds"] is not None else "",
+            d["updated_at"][11:19],
+        )
+    stdout.print(table)
+
+
+def verification(run_id: str, checks: list[dict[str, Any]]) -> None:
+    if not checks:
+        stderr.print(f"run {run_id} recorded no file to verify")
+        return
+    for check in checks:
+        mark = "[green]ok[/]" if check["ok"] else f"[red]{check['problem']}[/]"
+        stdout.print(f"{check['role']:>8}  ", end="")
+        stdout.print(check["uri"], markup=False, end="")
+        stdout.print(f"  {mark}")

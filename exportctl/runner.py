@@ -73,7 +73,7 @@ def run(
     progress = _Counting(observer or Observer())
     try:
         if plan.window is not None and plan.window.is_empty:
-            return _result(plan, "succeeded", 0, started, clock(), None, "nothing new")
+            return replace(_result(plan, "succeeded", 0, started, clock(), None), uri="")
         written, columns = _export(plan, progress)
         result = _result(plan, "succeeded", progress.rows, started, clock(), written)
         files: tuple[FileEntry, ...] = ((written.uri, "data", written.bytes, written.sha256),)
