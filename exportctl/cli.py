@@ -32,7 +32,7 @@ from exportctl.verify import verify_files
 EXIT_CODES = """\b
 Exit codes:
   0    every export succeeded
-  1    an export failed (the others still ran)
+  1    an export failed or was skipped (the others still ran)
   2    an invalid spec or invalid usage (nothing ran)
   130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM
 """

@@ -66,6 +66,17 @@ def codec_for(file_name: str) -> str:
     return "none"
 
 
+def extension_of(file_name: str) -> str:
+    """The compression extension ending `file_name`, as written there (`.gz`, `.GZ`), or ''."""
+    codec = codec_for(file_name)
+    return file_name[-len(_EXTENSION_OF[codec]) :] if codec != "none" else ""
+
+
+def member_name(file_name: str) -> str:
+    """The name of the data inside a compressed file: `pool.csv.zip` holds `pool.csv`."""
+    return file_name[: len(file_name) - len(extension_of(file_name))]
+
+
 def resolve(chosen: str | None, file_name: str) -> tuple[str, str | None]:
     """The codec to use for `file_name`, and a complaint if `chosen` contradicts its extension."""
     implied = codec_for(file_name)

@@ -16,11 +16,22 @@ from urllib.parse import urlsplit
 import jinja2
 
 from exportctl import compression, registry, templating
+from exportctl.destinations.base import WrittenFile
 from exportctl.errors import SpecError, SpecProblem
-from exportctl.incremental import Window
+from exportctl.incremental import Position, Window
 from exportctl.sources.base import Request
 from exportctl.spec.model import And, ExportSpec, OrderKey, Query
 from exportctl.transforms.fields import needed_columns
+
+
+@dataclass(frozen=True)
+class Part:
+    """A file of the export, committed."""
+
+    file: WrittenFile
+    rows: int
+    #: The (cursor, key) of its last row, where the export is incremental: where a retry resumes.
+    last: Position | None = None
 
 
 @dataclass(frozen=True)
@@ -31,9 +42,9 @@ class ExportPlan:
     request: Request
     destination: str
     compression: str
-    #: The name of the file inside a zip archive.
-    inner_name: str
     window: Window | None = None
+    #: Parts a failed attempt committed and the retry keeps; it writes the ones after them.
+    resume: tuple[Part, ...] = ()
 
 
 def new_run_id(now: datetime) -> str:
@@ -57,6 +68,7 @@ def compile_plan(
     run_id: str,
     window: Window | None = None,
     destination: str | None = None,
+    resume: tuple[Part, ...] = (),
 ) -> ExportPlan:
     """The plan for one run; an incremental run gets its window and, on retry, its old file."""
     now = now.astimezone(UTC)
@@ -73,11 +85,13 @@ def compile_plan(
             for key, value in spec.query.params
         ),
     )
-    source_reads_filter = registry.SOURCES[spec.source.type].filters_rows
+    query = _windowed(query, window, resume[-1].last if resume else None)
     columns = needed_columns(spec.fields)
+    if columns is not None and window is not None:  # each row's position, for resuming
+        columns = tuple(dict.fromkeys((*columns, *window.incremental.columns)))
+    source_reads_filter = registry.SOURCES[spec.source.type].filters_rows
     if columns is not None and not source_reads_filter and query.where is not None:
         columns = None  # the runner filters, so it needs the filtered fields too
-    query = _windowed(query, window)
     destination = destination or _destination(
         spec, _render(spec, spec.destination.uri, context, "$.destination.uri")
     )
@@ -91,14 +105,16 @@ def compile_plan(
         request=Request(query, columns),
         destination=destination,
         compression=codec,
-        inner_name=name.removesuffix(".zip") if codec == "zip" else name,
+        resume=resume,
     )
 
 
-def _windowed(query: Query, window: Window | None) -> Query:
-    """Narrow the query to the window, in cursor order unless the spec orders it."""
+def _windowed(query: Query, window: Window | None, resume_after: Position | None) -> Query:
+    """Narrow the query to the window (past the kept parts), in cursor order."""
     if window is None:
         return query
+    if resume_after is not None:
+        window = replace(window, after=resume_after)
     where = window.filter() if query.where is None else And((query.where, window.filter()))
     order = query.order_by or tuple(OrderKey(c) for c in window.incremental.columns)
     return replace(query, where=where, order_by=order)

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-import pandas as pd
-
-from exportctl import compression, incremental, registry
+from exportctl import incremental, registry
 from exportctl.destinations.base import WrittenFile
 from exportctl.errors import ExportctlError
-from exportctl.plan import ExportPlan, utc_now
+from exportctl.parts import FileSet
+from exportctl.plan import ExportPlan, Part, utc_now
 from exportctl.sources.base import Source
 from exportctl.transforms.fields import select_fields
 from exportctl.transforms.filter import apply_filter
 
 Status = Literal["succeeded", "failed", "skipped", "interrupted"]
-#: (uri, role, bytes, sha256) of a file a run committed.
+#: (uri, role, bytes, sha256) of a file a run committed; role is data, part or manifest.
 FileEntry = tuple[str, str, int, str]
 
 
@@ -44,7 +43,7 @@ class RunResult:
 
 
 class Observer:
-    """Hears how a run goes; the CLI's progress bar is one."""
+    """Hears how a run goes; the CLI's progress bar and the ledger are two."""
 
     #: Ask the source for a row count first (an extra query) so progress can show a percentage.
     wants_total = False
@@ -55,12 +54,8 @@ class Observer:
     def advance(self, rows: int) -> None:
         """`rows` more rows were written."""
 
-
-def transform(chunk: pd.DataFrame, plan: ExportPlan, source_filtered: bool) -> pd.DataFrame:
-    """The pure per-chunk stages, in order."""
-    if not source_filtered:
-        chunk = apply_filter(chunk, plan.request.query.where)
-    return select_fields(chunk, plan.spec.fields)
+    def committed(self, part: Part) -> None:
+        """A part of a split export was committed."""
 
 
 def run(
@@ -70,89 +65,79 @@ def run(
 ) -> RunResult:
     """Run one export. Failures become a failed result; interruptions propagate."""
     started = clock()
-    progress = _Counting(observer or Observer())
+    observer = observer or Observer()
+    files = FileSet(plan, observer.committed)
     try:
         if plan.window is not None and plan.window.is_empty:
-            return replace(_result(plan, "succeeded", 0, started, clock(), None), uri="")
-        written, columns = _export(plan, progress)
-        result = _result(plan, "succeeded", progress.rows, started, clock(), written)
-        files: tuple[FileEntry, ...] = ((written.uri, "data", written.bytes, written.sha256),)
+            return _result(plan, "succeeded", started, clock(), [])
+        parts = _export(plan, observer, files)
+        result = _result(plan, "succeeded", started, clock(), parts)
         if plan.spec.destination.manifest:
-            manifest = _write_manifest(plan, result, columns)
-            files += ((manifest.uri, "manifest", manifest.bytes, manifest.sha256),)
-        return replace(result, files=files)
+            manifest = _write_manifest(plan, result, parts, files.columns)
+            result = _with_file(result, manifest, "manifest")
+        return result
     except Exception as exc:  # one failing export must not stop the others
         reason = str(exc) if isinstance(exc, ExportctlError) else f"internal error: {exc!r}"
-        return _result(plan, "failed", progress.rows, started, clock(), None, reason)
+        return _result(plan, "failed", started, clock(), [], reason, rows=files.rows)
 
 
-def _export(plan: ExportPlan, observer: Observer) -> tuple[WrittenFile, list[str]]:
+def _export(plan: ExportPlan, observer: Observer, files: FileSet) -> list[Part]:
+    """Stream the source through the stages into the files; commit them."""
     spec = plan.spec
     source: Source = registry.SOURCES[spec.source.type](spec.source.options, spec.base_dir)
-    destination = registry.destination_for(plan.destination)
-    columns: list[str] = []
-    with closing(source), destination.open(plan.destination) as sink:
+    positions = list(plan.window.incremental.columns) if plan.window else None
+    with closing(source):
         observer.total(source.count(plan.request) if observer.wants_total else None)
-        with compression.compressed(
-            sink.stream, plan.compression, spec.compression_level, plan.inner_name
-        ) as stream:
-            encoder = registry.FORMATS[spec.format.type](spec.format.options, stream)
-            for chunk in _chunks(source, plan):
-                encoder.write(chunk)
-                columns = columns or [str(c) for c in chunk.columns]
-                observer.advance(len(chunk))
-            encoder.close()
-    assert sink.written is not None  # the block committed, or it raised
-    return sink.written, columns
-
-
-class _Counting(Observer):
-    """Passes progress on, keeping the row count for the result."""
-
-    def __init__(self, inner: Observer):
-        self.inner, self.rows = inner, 0
-        self.wants_total = inner.wants_total
-
-    def total(self, rows: int | None) -> None:
-        self.inner.total(rows)
-
-    def advance(self, rows: int) -> None:
-        self.rows += rows
-        self.inner.advance(rows)
+        try:
+            for raw in source.chunks(plan.request):
+                if not type(source).filters_rows:
+                    raw = apply_filter(raw, plan.request.query.where)
+                files.write(select_fields(raw, spec.fields), raw[positions] if positions else None)
+                observer.advance(len(raw))
+            return files.close()
+        except BaseException as exc:
+            files.abort(exc)
+            raise
 
 
 def _result(
     plan: ExportPlan,
     status: Status,
-    rows: int,
     started: datetime,
     finished: datetime,
-    written: WrittenFile | None,
+    parts: list[Part],
     error: str | None = None,
+    rows: int | None = None,
 ) -> RunResult:
+    single = len(parts) == 1 and plan.spec.destination.split_rows is None
+    role = "data" if single else "part"
     return RunResult(
         spec=plan.spec.name,
         run_id=plan.run_id,
         status=status,
-        rows=rows,
-        bytes=written.bytes if written else 0,
-        uri=written.uri if written else plan.destination,
-        sha256=written.sha256 if written else None,
+        rows=sum(p.rows for p in parts) if rows is None else rows,
+        bytes=sum(p.file.bytes for p in parts),
+        uri=plan.destination if parts or status != "succeeded" else "",
+        sha256=parts[0].file.sha256 if single else None,
         started_at=started.isoformat(),
         finished_at=finished.isoformat(),
         seconds=(finished - started).total_seconds(),
         error=error,
+        files=tuple((p.file.uri, role, p.file.bytes, p.file.sha256) for p in parts),
     )
 
 
-def _chunks(source: Source, plan: ExportPlan) -> Iterator[pd.DataFrame]:
-    for chunk in source.chunks(plan.request):
-        yield transform(chunk, plan, type(source).filters_rows)
+def _with_file(result: RunResult, file: WrittenFile, role: str) -> RunResult:
+    entry = (file.uri, role, file.bytes, file.sha256)
+    return RunResult(**{**asdict(result), "files": (*result.files, entry)})
 
 
-def _write_manifest(plan: ExportPlan, result: RunResult, columns: list[str]) -> WrittenFile:
+def _write_manifest(
+    plan: ExportPlan, result: RunResult, parts: list[Part], columns: list[str]
+) -> WrittenFile:
+    """Written last: a reader who sees the manifest sees every file it lists."""
     spec = plan.spec
-    manifest = {
+    manifest: dict[str, Any] = {
         "spec": spec.name,
         "spec_sha256": spec.digest,
         "run_id": result.run_id,
@@ -166,13 +151,18 @@ def _write_manifest(plan: ExportPlan, result: RunResult, columns: list[str]) -> 
         "started_at": result.started_at,
         "finished_at": result.finished_at,
     }
+    if spec.destination.split_rows is not None:
+        manifest["parts"] = [
+            {"uri": p.file.uri, "rows": p.rows, "bytes": p.file.bytes, "sha256": p.file.sha256}
+            for p in parts
+        ]
     if plan.window is not None:
         manifest["window"] = {
             "cursor": list(plan.window.incremental.columns),
             "after": plan.window.after and incremental.tagged(plan.window.after),
             "upto": plan.window.upto and incremental.tagged(plan.window.upto),
         }
-    uri = result.uri + ".manifest.json"
+    uri = plan.destination + ".manifest.json"
     with registry.destination_for(uri).open(uri) as sink:
         sink.stream.write(json.dumps(manifest, indent=2).encode() + b"\n")
     assert sink.written is not None

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from exportctl.errors import SpecError
+from exportctl.compression import member_name
 from exportctl.plan import ExportPlan, compile_plan
 from exportctl.spec.load import load_spec
 from exportctl.spec.model import Destination, ExportSpec
@@ -105,11 +106,11 @@ def test_destination_path_resolves_against_the_spec_folder(
 
 COMPRESSIONS = [
     ("out.csv", "none", "out.csv"),
-    ("out.csv.gz", "gzip", "out.csv.gz"),
-    ("out.jsonl.zst", "zstd", "out.jsonl.zst"),
+    ("out.csv.gz", "gzip", "out.csv"),
+    ("out.jsonl.zst", "zstd", "out.jsonl"),
     ("out.csv.zip", "zip", "out.csv"),
     ("{{ spec.name }}.txt.zip", "zip", "proxies.txt"),
-    ("{{ spec.name }}-{{ today }}.json.gz", "gzip", "proxies-2024-05-06.json.gz"),
+    ("{{ spec.name }}-{{ today }}.json.gz", "gzip", "proxies-2024-05-06.json"),
 ]
 
 
@@ -119,7 +120,8 @@ def test_compression_is_inferred_from_the_extension(
 ) -> None:
     plan = plan_for(specs_dir, destination)
 
-    assert (plan.compression, plan.inner_name) == (codec, inner_name)
+    name = Path(plan.destination).name
+    assert (plan.compression, member_name(name)) == (codec, inner_name)
 
 
 @pytest.mark.parametrize("codec", ["none", "gzip", "zstd", "zip"])

@@ -49,7 +49,7 @@ _SQL_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 @dataclass(frozen=True)
 class SqlOptions:
     url: str = "sqlite://"
-    chunk_size: int = 50_000
+    chunk_size: int = 10_000
 
     def __post_init__(self) -> None:
         try:
@@ -83,9 +83,14 @@ class SqlSource:
             return int(conn.execute(sa.select(sa.func.count()).select_from(counted)).scalar_one())
 
     def last_position(self, request: Request, columns: tuple[str, ...]) -> tuple[Any, ...] | None:
-        """The greatest (cursor, key) among the request's rows, typed as the rows are."""
-        not_null = m.IsNull(columns[0], negate=True)
-        where = not_null if request.query.where is None else m.And((request.query.where, not_null))
+        """The greatest (cursor, key) among the request's rows, typed as the rows are.
+
+        Rows with a NULL key are passed over too: a NULL in the bound would make every
+        row with its cursor value unknown to the window's comparisons, and PostgreSQL
+        sorts NULLs first in descending order.
+        """
+        not_null = tuple(m.IsNull(c, negate=True) for c in columns)
+        where = m.And(not_null if request.query.where is None else (request.query.where, *not_null))
         query = replace(
             request.query,
             where=where,

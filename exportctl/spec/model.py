@@ -129,6 +129,8 @@ class Component:
 class Destination:
     uri: str
     manifest: bool = True
+    #: Rows per part; None writes one file.
+    split_rows: int | None = None
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ class Parser:
             format=self.component(_typed(doc["format"]), registry.FORMATS, ("format",)),
             compression=codec,
             compression_level=_typed(doc.get("compression", {"type": ""})).get("level"),
-            destination=self.destination(doc["destination"], codec),
+            destination=self.split_format(self.destination(doc["destination"], codec), doc),
             retention=m.Retention(**doc["retention"]) if "retention" in doc else None,
             schedule=self.schedule(doc.get("schedule")),
             incremental=m.Incremental(**doc["incremental"]) if "incremental" in doc else None,
@@ -153,11 +153,21 @@ class Parser:
             return m.Field(doc.get("as", ""), None)
         return m.Field(doc.get("as", doc["name"]), doc["name"])
 
+    def split_format(self, destination: m.Destination, doc: Mapping[str, Any]) -> m.Destination:
+        if destination.split_rows and _typed(doc["format"])["type"] == "json":
+            self.fail(
+                ("destination", "split"),
+                "a JSON array cannot be split into parts that join back; use `jsonl`",
+            )
+        return destination
+
     def destination(self, doc: str | Mapping[str, Any], codec: str | None) -> m.Destination:
         destination = (
             m.Destination(doc)
             if isinstance(doc, str)
-            else m.Destination(doc["uri"], doc.get("manifest", True))
+            else m.Destination(
+                doc["uri"], doc.get("manifest", True), doc.get("split", {}).get("rows")
+            )
         )
         self.template(
             destination.uri,

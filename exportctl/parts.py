@@ -1,0 +1,124 @@
+"""The files one export writes: a single file, or a part every N rows.
+
+Each part is committed on its own, as soon as it is full, so a failed run
+keeps the parts it finished and its retry can go on from the first missing one.
+Parts after the first continue the document (a CSV header only once), so the
+parts, concatenated in order, are the unsplit export.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+
+from exportctl import compression, registry
+from exportctl.destinations.base import Sink
+from exportctl.formats.base import Encoder
+from exportctl.incremental import Position
+from exportctl.plan import ExportPlan, Part
+
+
+def part_uri(uri: str, index: int) -> str:
+    """`exports/pool.csv.gz`, part 3 → `exports/pool.part-00003.csv.gz`."""
+    folder, slash, name = uri.rpartition("/")
+    codec_extension = compression.extension_of(name)
+    stem, extension = os.path.splitext(name[: len(name) - len(codec_extension)])
+    return f"{folder}{slash}{stem}.part-{index:05d}{extension}{codec_extension}"
+
+
+@dataclass
+class _Open:
+    stack: ExitStack
+    sink: Sink
+    encoder: Encoder
+    uri: str
+    rows: int = 0
+    last: Position | None = None
+
+
+class FileSet:
+    """Opens, fills and commits the export's files in order."""
+
+    def __init__(self, plan: ExportPlan, on_commit: Callable[[Part], None]):
+        self.plan = plan
+        self.limit = plan.spec.destination.split_rows
+        self.on_commit = on_commit
+        self.parts: list[Part] = list(plan.resume)
+        self.current: _Open | None = None
+        self.columns: list[str] = []
+        #: Rows written by this run, committed or not.
+        self.rows = 0
+
+    def write(self, chunk: pd.DataFrame, positions: pd.DataFrame | None) -> None:
+        """Append rows; `positions` holds each row's (cursor, key) for incremental exports."""
+        self.columns = self.columns or [str(c) for c in chunk.columns]
+        if chunk.empty and not self.parts and self.current is None:
+            self._open().encoder.write(chunk)  # an empty export still gets its header
+        start = 0
+        while start < len(chunk):
+            current = self.current or self._open()
+            room = len(chunk) - start if self.limit is None else self.limit - current.rows
+            stop = min(len(chunk), start + room)
+            current.encoder.write(chunk.iloc[start:stop])
+            current.rows += stop - start
+            self.rows += stop - start
+            if positions is not None:
+                current.last = tuple(positions.iloc[stop - 1])
+            start = stop
+            if current.rows == self.limit:
+                self._commit()
+
+    def close(self) -> list[Part]:
+        """Commit the last file; every export has at least one."""
+        if self.current is None and not self.parts:
+            self._open()
+        if self.current is not None:
+            self._commit()
+        return self.parts
+
+    def abort(self, error: BaseException) -> None:
+        """Discard the open file, leaving the committed ones."""
+        if self.current is not None:
+            self.current.stack.__exit__(type(error), error, error.__traceback__)
+            self.current = None
+
+    def _open(self) -> _Open:
+        index = len(self.parts) + 1
+        uri = self.plan.destination
+        if self.limit is not None:
+            uri = part_uri(uri, index)
+        spec = self.plan.spec
+        stack = ExitStack()
+        sink = stack.enter_context(registry.destination_for(uri).open(uri))
+        stream = stack.enter_context(
+            compression.compressed(
+                sink.stream,
+                self.plan.compression,
+                spec.compression_level,
+                compression.member_name(uri.rpartition("/")[2]),
+            )
+        )
+        options = _continuing(spec.format.options) if index > 1 else spec.format.options
+        encoder = registry.FORMATS[spec.format.type](options, stream)
+        self.current = _Open(stack, sink, encoder, uri)
+        return self.current
+
+    def _commit(self) -> None:
+        current, self.current = self.current, None
+        assert current is not None
+        current.encoder.close()
+        current.stack.close()
+        assert current.sink.written is not None
+        part = Part(current.sink.written, current.rows, current.last)
+        self.parts.append(part)
+        self.on_commit(part)
+
+
+def _continuing(options: Any) -> Any:
+    """Options for a part that continues the document: no second CSV header."""
+    return replace(options, header=False) if getattr(options, "header", False) else options
