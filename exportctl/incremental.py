@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,7 +35,8 @@ class Window:
         """The window as a condition on the rows."""
         columns = self.incremental.columns
         upto = self.upto if self.upto is not None else self.after
-        parts = [] if upto is None else [_at_or_before(columns, upto)]
+        # No upper bound and no watermark: the source held no row, so the window holds none.
+        parts = [m.IsNull(columns[0]) if upto is None else _at_or_before(columns, upto)]
         if self.after is not None:
             parts.append(m.Not(_at_or_before(columns, self.after)))
         parts.append(m.IsNull(columns[0], negate=True))
@@ -82,6 +84,8 @@ def _tagged(value: Any) -> Any:
         return {"$date": value.isoformat()}
     if isinstance(value, Decimal):
         return {"$decimal": str(value)}
+    if isinstance(value, uuid.UUID):
+        return {"$uuid": str(value)}
     return value
 
 
@@ -89,6 +93,7 @@ _TAGS: dict[str, Callable[[str], Any]] = {
     "$datetime": dt.datetime.fromisoformat,
     "$date": dt.date.fromisoformat,
     "$decimal": Decimal,
+    "$uuid": uuid.UUID,
 }
 
 

@@ -97,8 +97,7 @@ def run_specs(
             return [f.result() for f in futures]
         except Interrupted as exc:  # the signal lands in this thread: pass it on, then wait
             stop.request(exc.signum)
-            for future in futures:
-                future.exception()
+            pool.shutdown(cancel_futures=True)  # specs not yet started never start
             raise
 
 
@@ -114,7 +113,8 @@ def run_spec(
     try:
         ledger.acquire(spec.name, run_id, wait=options.wait)
     except LockHeld as exc:
-        return _not_run(spec, run_id, "skipped", str(exc))
+        destination = compile_plan(spec, now=now, run_id=run_id).destination
+        return _not_run(spec, run_id, destination, "skipped", str(exc))
     try:
         return _locked_run(spec, ledger, options, now, run_id, observer, stop)
     finally:
@@ -133,7 +133,7 @@ def _locked_run(
     try:
         plan, attempt, trigger = _plan(spec, ledger, options, now, run_id)
     except ExportctlError as exc:
-        return _not_run(spec, run_id, "failed", str(exc))
+        return _failed_to_plan(spec, ledger, options, now, run_id, str(exc))
     record = RunRecord(
         id=run_id,
         spec=spec.name,
@@ -147,10 +147,12 @@ def _locked_run(
         attempt=attempt,
     )
     ledger.start_run(record)
+    recording = _Recording(ledger, record, observer, stop)
     try:
-        result = runner.run(plan, _Recording(ledger, record, observer, stop))
+        result = runner.run(plan, recording)
     except BaseException as exc:
-        ledger.finish_run(run_id, "interrupted", rows=0, bytes_=0, error=str(exc) or "interrupted")
+        error = str(exc) or "interrupted"
+        ledger.finish_run(run_id, "interrupted", rows=recording.rows, bytes_=0, error=error)
         raise
     ledger.finish_run(
         run_id,
@@ -167,21 +169,33 @@ def _locked_run(
 def _plan(
     spec: ExportSpec, ledger: Ledger, options: Options, now: datetime, run_id: str
 ) -> tuple[ExportPlan, int, str]:
-    """The run's plan, attempt number and trigger; a retry redoes the unfinished window."""
+    """The run's plan, attempt number and trigger; a retry redoes the unfinished window.
+
+    Only while the watermark stays where the unfinished run started (no `watermark reset`
+    or `--full` since) and the window's positions are in the spec's query and cursor; runs
+    that failed before they had a window (a stale watermark, say) are passed over.
+    """
     if spec.incremental is None:
         return compile_plan(spec, now=now, run_id=run_id), 1, options.trigger
-    previous = ledger.last_run(spec.name)
-    if previous and previous["status"] in UNFINISHED and previous["window_to"] and not options.full:
-        window = Window(
-            spec.incremental,
-            incremental.decode(previous["window_from"]),
-            incremental.decode(previous["window_to"]),
-        )
+    after = None if options.full else _watermark_position(spec, ledger)
+    previous = next(
+        (r for r in ledger.history(spec.name) if r["window_to"] or r["status"] not in UNFINISHED),
+        None,
+    )
+    if (
+        not options.full
+        and previous
+        and previous["status"] in UNFINISHED
+        and previous["window_to"]
+        and incremental.decode(previous["window_from"]) == after
+        # No watermark to check the fingerprint on: only the very same spec file retries.
+        and (after is not None or previous["spec_sha256"] == spec.digest)
+    ):
+        window = Window(spec.incremental, after, incremental.decode(previous["window_to"]))
         plan = compile_plan(
             spec, now=now, run_id=run_id, window=window, destination=previous["destination"]
         )
         return plan, previous["attempt"] + 1, "retry"
-    after = None if options.full else _watermark_position(spec, ledger)
     base = compile_plan(spec, now=now, run_id=run_id)
     upto = _last_position(spec, base.request)
     window = Window(spec.incremental, after, upto)
@@ -216,9 +230,28 @@ def _watermark(spec: ExportSpec, window: Window | None) -> tuple[str, str] | Non
     return incremental.fingerprint(spec), position
 
 
-def _not_run(spec: ExportSpec, run_id: str, status: str, error: str) -> RunResult:
+def _failed_to_plan(
+    spec: ExportSpec, ledger: Ledger, options: Options, now: datetime, run_id: str, error: str
+) -> RunResult:
+    """A run that failed before exporting (source unreachable, watermark stale): recorded too."""
+    record = RunRecord(
+        id=run_id,
+        spec=spec.name,
+        spec_sha256=spec.digest,
+        trigger=options.trigger,
+        destination=compile_plan(spec, now=now, run_id=run_id).destination,
+        started_at=utc_now(),
+        git_commit=_git_commit(spec.base_dir),
+    )
+    ledger.start_run(record)
+    ledger.finish_run(run_id, "failed", rows=0, bytes_=0, error=error)
+    return _not_run(spec, run_id, record.destination, "failed", error)
+
+
+def _not_run(spec: ExportSpec, run_id: str, destination: str, status: str, error: str) -> RunResult:
+    """The result of a spec that exported nothing: skipped, or failed before it began."""
     now = utc_now().isoformat()
-    return RunResult(spec.name, run_id, status, 0, 0, "", None, now, now, 0.0, error)  # type: ignore[arg-type]
+    return RunResult(spec.name, run_id, status, 0, 0, destination, None, now, now, 0.0, error)  # type: ignore[arg-type]
 
 
 def _git_commit(folder: Path) -> str | None:

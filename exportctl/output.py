@@ -145,13 +145,13 @@ def summary(results: list[runner.RunResult]) -> None:
     stdout.print(table)
     for r in results:
         if r.error:
-            stderr.print(f"[red]{r.spec} failed:[/] ", end="")
+            stderr.print(f"[red]{r.spec} {r.status}:[/] ", end="")
             stderr.print(r.error, markup=False)
 
 
 def _short(uri: str) -> str:
     """A local path relative to where the user stands, when that is shorter."""
-    if "://" in uri:
+    if not uri or "://" in uri:
         return uri
     relative = os.path.relpath(uri)
     return relative if len(relative) < len(uri) else uri

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exportctl.errors import SpecError
 from exportctl.compression import member_name
+from exportctl.errors import SpecError
 from exportctl.plan import ExportPlan, compile_plan
 from exportctl.spec.load import load_spec
 from exportctl.spec.model import Destination, ExportSpec

@@ -332,3 +332,13 @@ def test_an_unknown_format_type_is_one_problem_not_one_per_option(tmp_path: Path
     with pytest.raises(SpecError) as caught:
         load_spec(path, env={})
     assert [p.path for p in caught.value.problems] == ["$.format.type"]
+
+
+def test_an_incremental_export_refuses_a_limit(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        VALID.replace(TABLE, f"{TABLE}\n  limit: 10") + "incremental: {cursor: discovered_at}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_spec(path, env={})
+    assert [(p.path, p.line) for p in caught.value.problems] == [("$.query.limit", 8)]

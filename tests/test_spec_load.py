@@ -52,7 +52,7 @@ def test_minimal_spec_gets_the_documented_defaults(tmp_path: Path) -> None:
     assert spec.name == "proxies"
     assert spec.description == ""
     assert spec.source == m.Component(
-        "sql", SqlOptions(url="sqlite:///system.db", chunk_size=50_000)
+        "sql", SqlOptions(url="sqlite:///system.db", chunk_size=10_000)
     )
     assert spec.query == m.Query(table="proxy_identities")
     assert spec.fields is None

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from exportctl.errors import UsageError
+
 metadata = sa.MetaData()
 
 schema_version = sa.Table(
@@ -103,8 +105,9 @@ def migrate(conn: sa.Connection) -> int:
     else:
         found = conn.execute(sa.select(schema_version.c.version)).scalar_one()
     if found > CURRENT_VERSION:
-        raise RuntimeError(
-            f"the ledger is at version {found}, newer than this exportctl knows ({CURRENT_VERSION})"
+        raise UsageError(
+            f"the ledger is at schema version {found}, newer than this exportctl knows "
+            f"({CURRENT_VERSION}); upgrade exportctl to use it"
         )
     for step in MIGRATIONS[found:]:
         step(conn)

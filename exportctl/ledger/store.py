@@ -64,7 +64,8 @@ class RunRecord:
 
 class Ledger:
     def __init__(self, url: str):
-        self.url = url
+        #: For messages: the password hidden.
+        self.url = sa.engine.make_url(url).render_as_string(hide_password=True)
         self.engine = _engine(url)
         with self._transaction() as conn:
             t.migrate(conn)
@@ -84,7 +85,7 @@ class Ledger:
 
     def start_run(self, run: RunRecord) -> None:
         with self._transaction() as conn:
-            values = {k: v for k, v in vars(run).items()}
+            values = {**vars(run), "destination": scrub(run.destination)}
             conn.execute(
                 t.runs.insert().values(
                     **values, status="running", heartbeat_at=run.started_at, rows=0, bytes=0
@@ -138,7 +139,7 @@ class Ledger:
             for uri, role, size, digest in files:
                 conn.execute(
                     t.run_files.insert().values(
-                        run_id=run_id, uri=uri, role=role, bytes=size, sha256=digest
+                        run_id=run_id, uri=scrub(uri), role=role, bytes=size, sha256=digest
                     )
                 )
             if watermark is not None and status == "succeeded":
@@ -166,8 +167,8 @@ class Ledger:
         query = sa.select(t.runs).order_by(t.runs.c.started_at.desc(), t.runs.c.id.desc())
         if spec:
             query = query.where(t.runs.c.spec == spec)
-        if since:
-            query = query.where(t.runs.c.started_at >= since)
+        if since:  # SQLite compares the stored UTC text, so `since` must be UTC too
+            query = query.where(t.runs.c.started_at >= _aware(since).astimezone(UTC))
         if status:
             query = query.where(t.runs.c.status == status)
         with self.engine.connect() as conn:
@@ -195,8 +196,10 @@ class Ledger:
                     .where(t.runs.c.id == run["id"])
                     .values(status="interrupted", finished_at=_now(), error="process gone")
                 )
-                conn.execute(t.locks.delete().where(t.locks.c.run_id == run["id"]))
                 self._audit(conn, "run.interrupted", run["spec"], run["id"], reason="process gone")
+                held = sa.select(t.locks).where(t.locks.c.run_id == run["id"])
+                for lock in conn.execute(held).mappings().all():
+                    self._break_lock(conn, lock)
         return [_plain(r) for r in gone]
 
     # --- locks ----------------------------------------------------------------------
@@ -240,10 +243,19 @@ class Ledger:
     def _break_if_stale(self, conn: sa.Connection, spec: str) -> None:
         row = conn.execute(sa.select(t.locks).where(t.locks.c.spec == spec)).mappings().first()
         if row is not None and self._is_dead(row):
-            conn.execute(t.locks.delete().where(t.locks.c.spec == spec))
-            self._audit(
-                conn, "lock.broken", spec, row["run_id"], holder_pid=row["pid"], host=row["host"]
-            )
+            self._break_lock(conn, row)
+
+    def _break_lock(self, conn: sa.Connection, lock: sa.RowMapping) -> None:
+        """Remove a dead holder's lock, and say so in the audit trail."""
+        conn.execute(t.locks.delete().where(t.locks.c.spec == lock["spec"]))
+        self._audit(
+            conn,
+            "lock.broken",
+            lock["spec"],
+            lock["run_id"],
+            holder_pid=lock["pid"],
+            host=lock["host"],
+        )
 
     def _is_dead(self, row: sa.RowMapping) -> bool:
         """Gone for sure on this host; elsewhere, silent for longer than STALE_AFTER."""

@@ -56,7 +56,7 @@ class Parser:
             destination=self.split_format(self.destination(doc["destination"], codec), doc),
             retention=m.Retention(**doc["retention"]) if "retention" in doc else None,
             schedule=self.schedule(doc.get("schedule")),
-            incremental=m.Incremental(**doc["incremental"]) if "incremental" in doc else None,
+            incremental=self.incremental(doc),
             **file_facts,
         )
 
@@ -152,6 +152,14 @@ class Parser:
             self.fail(path, "a field needs `name`, the source column it takes")
             return m.Field(doc.get("as", ""), None)
         return m.Field(doc.get("as", doc["name"]), doc["name"])
+
+    def incremental(self, doc: Mapping[str, Any]) -> m.Incremental | None:
+        if "incremental" not in doc:
+            return None
+        if "limit" in doc["query"]:
+            # The watermark moves to the window's end, so rows past the limit would be lost.
+            self.fail(("query", "limit"), "an incremental export cannot take a `limit`")
+        return m.Incremental(**doc["incremental"])
 
     def split_format(self, destination: m.Destination, doc: Mapping[str, Any]) -> m.Destination:
         if destination.split_rows and _typed(doc["format"])["type"] == "json":

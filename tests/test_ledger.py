@@ -1,0 +1,462 @@
+"""What the ledger records of each run (who, what, when, how it ended, which files), never a
+secret; crash recovery; schema versions. Helpers here serve the other ledger tests too."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from exportctl import cli
+from exportctl.demo import init_demo
+from exportctl.errors import UsageError
+from exportctl.ledger import Ledger, RunRecord
+from exportctl.ledger.schema import CURRENT_VERSION
+
+PROXIES = 120
+BIG = 300_000
+SECRET = "Sup3r-S3cret-71c4"
+MARKER = "marker-password-5e1f0a"
+
+T = TypeVar("T")
+
+
+# --- helpers, shared with test_ledger_cli.py and test_concurrency.py -------------------------
+
+
+def write_spec(folder: Path, name: str, db: Path | str, **overrides: Any) -> Path:
+    """A spec exporting the demo pool as JSON lines to folder/out/NAME.jsonl."""
+    url = db if isinstance(db, str) else f"sqlite:///{db}"
+    spec: dict[str, Any] = {
+        "version": 1,
+        "name": name,
+        "source": {"type": "sql", "url": url},
+        "query": {"table": "proxy_identities"},
+        "format": "jsonl",
+        "destination": str(folder / "out" / f"{name}.jsonl"),
+        **overrides,
+    }
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def multiply_proxies(db: Path, copies: int) -> int:
+    """Repeat every proxy `copies` times (URLs kept unique), so an export takes seconds."""
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(proxy_identities)")]
+        select = ", ".join("url || '#' || copy.n" if c == "url" else c for c in columns)
+        conn.execute(
+            f"INSERT INTO proxy_identities SELECT {select} FROM proxy_identities, "
+            f"(WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < {copies})"
+            " SELECT n FROM c) AS copy"
+        )
+        conn.commit()
+        return conn.execute("SELECT count(*) FROM proxy_identities").fetchone()[0]
+
+
+def big_demo(factory: pytest.TempPathFactory, rows: int) -> Path:
+    """A demo database whose pool holds `rows` proxies; built in a second, not in ten, and
+    once per test session (every module asking for it gets the same file)."""
+    root = factory.getbasetemp() / f"demo-{rows}"
+    if not root.exists():
+        building = factory.mktemp(f"building-demo-{rows}")
+        init_demo(building, proxies=1000, metrics=10, log_lines=10)
+        assert multiply_proxies(building / "system.db", rows // 1000 - 1) == rows
+        building.rename(root)
+    return root / "system.db"
+
+
+def apply(*args: str) -> Result:
+    """`exportctl apply`, in this process."""
+    return CliRunner().invoke(cli.main, ["apply", *args], catch_exceptions=False)
+
+
+def start_apply(*args: str) -> subprocess.Popen[str]:
+    """`exportctl apply` in a process of its own, sharing this test's ledger."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "exportctl", "apply", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def ledger_file(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Read the ledger with plain sqlite3, as another process would; [] while it is not there."""
+    try:
+        with closing(sqlite3.connect(f"file:{ledger_file(url)}?mode=ro", uri=True)) as db:
+            return db.execute(sql, params).fetchall()
+    except sqlite3.OperationalError:  # not created yet
+        return []
+
+
+def eventually(
+    probe: Callable[[], T | None], what: str, every: float = 0.02, timeout: float = 60
+) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(every)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def running_run(url: str, spec: str, process: subprocess.Popen[str]) -> str:
+    """The id of `spec`'s run once it has reported rows, the process still at it."""
+
+    def probe() -> str | None:
+        assert process.poll() is None, f"the export ended early: {process.communicate()}"
+        sql = "SELECT id FROM runs WHERE spec = ? AND status = 'running' AND rows > 0"
+        found = query(url, sql, spec)
+        return found[0][0] if found else None
+
+    return eventually(probe, f"a running run of {spec} with rows")
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small pool; one proxy's password is MARKER."""
+    root = tmp_path_factory.mktemp("ledger") / "demo"
+    init_demo(root, proxies=PROXIES, metrics=10, log_lines=10)
+    with closing(sqlite3.connect(root / "system.db")) as db:
+        db.execute(
+            "UPDATE proxy_identities SET username = 'alice', password = ? "
+            "WHERE rowid = (SELECT min(rowid) FROM proxy_identities)",
+            (MARKER,),
+        )
+        db.commit()
+    return root / "system.db"
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return big_demo(tmp_path_factory, BIG)
+
+
+@pytest.fixture
+def ledger(private_ledger: str) -> Ledger:
+    return Ledger(private_ledger)
+
+
+# --- what a run leaves in the ledger ---------------------------------------------------------
+
+
+def test_a_succeeded_run_records_who_what_when_and_its_files(demo, tmp_path, ledger):
+    spec = write_spec(tmp_path, "pool", demo)
+    before = datetime.now(UTC)
+    result = apply(str(spec), "--json")
+    after = datetime.now(UTC)
+
+    assert result.exit_code == 0, result.output
+    (done,) = json.loads(result.stdout)
+    run = ledger.run(done["run_id"])
+    assert run is not None
+    assert run["spec"] == "pool"
+    assert run["spec_sha256"] == sha256(spec)
+    assert (run["trigger"], run["attempt"]) == ("cli", 1)
+    assert (run["user"], run["host"], run["pid"]) == (
+        getpass.getuser(),
+        socket.gethostname(),
+        os.getpid(),
+    )
+    assert before <= run["started_at"] <= run["finished_at"] <= after
+    assert (run["status"], run["error"]) == ("succeeded", None)
+    data = tmp_path / "out" / "pool.jsonl"
+    assert run["rows"] == PROXIES == len(data.read_text().splitlines())
+    assert run["bytes"] == data.stat().st_size
+    manifest = tmp_path / "out" / "pool.jsonl.manifest.json"
+    assert sorted((f["role"], f["uri"], f["bytes"], f["sha256"]) for f in run["files"]) == [
+        ("data", str(data), data.stat().st_size, sha256(data)),
+        ("manifest", str(manifest), manifest.stat().st_size, sha256(manifest)),
+    ]
+
+
+def test_a_run_is_audited_when_it_starts_and_when_it_commits(demo, tmp_path, ledger):
+    result = apply(str(write_spec(tmp_path, "pool", demo)), "--json")
+    (done,) = json.loads(result.stdout)
+
+    events = ledger.audit_events(done["run_id"])
+    assert [(e["event"], e["spec"], e["user"], e["host"]) for e in events] == [
+        ("run.started", "pool", getpass.getuser(), socket.gethostname()),
+        ("run.committed", "pool", getpass.getuser(), socket.gethostname()),
+    ]
+    assert events[0]["at"] <= events[1]["at"]
+    assert json.loads(events[1]["detail"]) == {"rows": PROXIES, "bytes": done["bytes"]}
+
+
+def test_a_failed_run_records_its_error_and_no_file(demo, tmp_path, ledger):
+    spec = write_spec(tmp_path, "missing-table", demo, query={"table": "no_such"})
+    result = apply(str(spec), "--json")
+
+    assert result.exit_code == 1
+    (done,) = json.loads(result.stdout)
+    run = ledger.run(done["run_id"])
+    assert run is not None
+    assert run["status"] == "failed"
+    assert "no_such" in run["error"]
+    assert run["finished_at"] is not None
+    assert (run["rows"], run["bytes"], run["files"]) == (0, 0, [])
+    failed = ledger.audit_events(run["id"])[-1]
+    assert failed["event"] == "run.failed"
+    assert json.loads(failed["detail"])["error"] == run["error"]
+
+
+def test_a_failed_incremental_run_is_retried_as_attempt_two(demo, tmp_path, ledger):
+    blocker = tmp_path / "exports"
+    blocker.write_text("a file where the export folder should be")
+    spec = write_spec(
+        tmp_path,
+        "pool-changes",
+        demo,
+        incremental={"cursor": "discovered_at", "key": "url"},
+        destination=str(blocker / "pool-{{ run.id }}.jsonl"),
+    )
+    assert apply(str(spec)).exit_code == 1
+    blocker.unlink()
+    assert apply(str(spec)).exit_code == 0
+
+    retry, first = ledger.history(spec="pool-changes")
+    assert (first["status"], first["trigger"], first["attempt"]) == ("failed", "cli", 1)
+    assert "cannot write to" in first["error"]
+    assert (retry["status"], retry["trigger"], retry["attempt"]) == ("succeeded", "retry", 2)
+    assert retry["rows"] == PROXIES
+    assert first["window_to"] is not None
+    same = ("destination", "window_from", "window_to")
+    assert [retry[k] for k in same] == [first[k] for k in same]
+    assert [e["event"] for e in ledger.audit_events(retry["id"])] == [
+        "run.retried",
+        "run.committed",
+    ]
+
+
+def test_a_run_that_fails_before_exporting_is_recorded_too(tmp_path, ledger, monkeypatch):
+    monkeypatch.setenv("LEDGER_SECRET", SECRET)
+    spec = write_spec(
+        tmp_path,
+        "pg-changes",
+        "postgresql+psycopg://exporter:${LEDGER_SECRET}@127.0.0.1:1/proxywhirl",
+        incremental={"cursor": "discovered_at"},
+    )
+    assert apply(str(spec)).exit_code == 1
+
+    (run,) = ledger.history(spec="pg-changes")
+    assert run["status"] == "failed"
+    assert "port 1 failed" in run["error"]
+    assert [e["event"] for e in ledger.audit_events(run["id"])] == ["run.started", "run.failed"]
+
+
+def ledger_values(url: str) -> list[tuple[str, Any]]:
+    """(table, value) for every column of every row of every table, read with plain sqlite3."""
+    with closing(sqlite3.connect(ledger_file(url))) as db:
+        tables = [n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return [
+            (table, value)
+            for table in tables
+            for row in db.execute(f'SELECT * FROM "{table}"')
+            for value in row
+        ]
+
+
+def test_no_secret_reaches_any_column_of_the_ledger(demo, tmp_path, private_ledger, monkeypatch):
+    monkeypatch.setenv("LEDGER_SECRET", SECRET)
+    pg_down = "postgresql+psycopg://exporter:${LEDGER_SECRET}@127.0.0.1:1/proxywhirl"
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    write_spec(specs, "pg-down", pg_down)
+    write_spec(specs, "pg-down-changes", pg_down, incremental={"cursor": "discovered_at"})
+    write_spec(
+        specs,
+        "secret-in-destination",
+        demo,
+        destination="https://exporter:${LEDGER_SECRET}@example.invalid/pool.jsonl",
+    )
+    write_spec(  # SQLite quotes the table, URL and password, in its error
+        specs,
+        "secret-in-error",
+        demo,
+        query={"sql": 'SELECT * FROM "vault://exporter:${LEDGER_SECRET}@keys"'},
+    )
+    write_spec(specs, "pool", demo)
+
+    result = apply(str(specs), "--json")
+
+    statuses = {r["spec"]: r["status"] for r in json.loads(result.stdout)}
+    assert statuses == {
+        "pg-down": "failed",
+        "pg-down-changes": "failed",
+        "secret-in-destination": "failed",
+        "secret-in-error": "failed",
+        "pool": "succeeded",
+    }
+    recorded = {r["spec"]: r for r in Ledger(private_ledger).history()}
+    assert recorded.keys() == statuses.keys()
+    assert "127.0.0.1" in recorded["pg-down"]["error"]
+    assert "vault://***:***@keys" in recorded["secret-in-error"]["error"]
+    assert MARKER in (specs / "out" / "pool.jsonl").read_text()  # the user's data, exported
+    values = ledger_values(private_ledger)
+    assert [(table, v) for table, v in values if SECRET in str(v)] == []
+    assert [(table, v) for table, v in values if MARKER in str(v)] == []
+
+
+# --- interrupted runs -----------------------------------------------------------------------
+
+
+def test_sigterm_midway_records_an_interrupted_run(big, tmp_path, ledger, private_ledger):
+    process = start_apply(str(write_spec(tmp_path, "big", big)))
+    run_id = running_run(private_ledger, "big", process)
+
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 143, stderr
+    run = ledger.run(run_id)
+    assert run is not None
+    assert run["status"] == "interrupted"
+    assert run["error"] == f"interrupted by signal {signal.SIGTERM}"
+    assert run["finished_at"] is not None
+    assert 0 < run["rows"] < BIG
+    assert run["files"] == []
+    assert ledger.audit_events(run_id)[-1]["event"] == "run.interrupted"
+    assert ledger.history(status="running") == []
+    assert not (tmp_path / "out" / "big.jsonl").exists()
+
+
+def test_sigkill_midway_is_marked_interrupted_by_the_next_apply(
+    big, demo, tmp_path, ledger, private_ledger
+):
+    process = start_apply(str(write_spec(tmp_path, "big", big)))
+    run_id = running_run(private_ledger, "big", process)
+    process.kill()
+    process.wait()  # reaped: its pid is gone
+    killed = ledger.run(run_id)
+    assert killed is not None and killed["status"] == "running"
+
+    assert apply(str(write_spec(tmp_path, "pool", demo))).exit_code == 0
+
+    run = ledger.run(run_id)
+    assert run is not None
+    assert (run["status"], run["error"]) == ("interrupted", "process gone")
+    assert run["finished_at"] is not None
+    events = ledger.audit_events(run_id)
+    assert [e["event"] for e in events] == ["run.started", "run.interrupted", "lock.broken"]
+    assert json.loads(events[-1]["detail"])["holder_pid"] == process.pid
+
+
+def test_a_run_left_running_by_a_dead_process_is_interrupted_and_its_temp_file_removed(
+    demo, tmp_path, ledger
+):
+    out = tmp_path / "out"
+    out.mkdir()
+    destination = out / "crashed.jsonl"
+    leftover = out / ".crashed.jsonl.0badc0de.exportctl-tmp"
+    leftover.write_bytes(b'{"half": "a row')
+    unrelated = out / ".other.jsonl.0badc0de.exportctl-tmp"
+    unrelated.write_bytes(b"")
+    now = datetime.now(UTC)
+    crashed = RunRecord(
+        id="crashed-run",
+        spec="crashed",
+        spec_sha256="0" * 64,
+        trigger="cli",
+        destination=str(destination),
+        started_at=now,
+        pid=dead_pid(),
+    )
+    ledger.start_run(crashed)
+
+    assert apply(str(write_spec(tmp_path, "pool", demo))).exit_code == 0
+
+    run = ledger.run("crashed-run")
+    assert run is not None
+    assert (run["status"], run["error"]) == ("interrupted", "process gone")
+    assert not leftover.exists()
+    assert unrelated.exists()
+
+
+def test_a_run_whose_process_lives_is_left_alone(demo, tmp_path, ledger):
+    now = datetime.now(UTC)
+    live = RunRecord(
+        id="live-run",
+        spec="elsewhere",
+        spec_sha256="0" * 64,
+        trigger="cli",
+        destination=str(tmp_path / "elsewhere.jsonl"),
+        started_at=now,
+    )
+    ledger.start_run(live)
+
+    assert apply(str(write_spec(tmp_path, "pool", demo))).exit_code == 0
+
+    run = ledger.run("live-run")
+    assert run is not None and run["status"] == "running"
+
+
+# --- schema versions ------------------------------------------------------------------------
+
+
+def test_a_fresh_ledger_is_at_the_current_schema_version(ledger, private_ledger):
+    assert query(private_ledger, "SELECT version FROM schema_version") == [(CURRENT_VERSION,)]
+    tables = {n for (n,) in query(private_ledger, "SELECT name FROM sqlite_master")}
+    assert {"runs", "run_files", "audit", "watermarks", "locks"} <= tables
+
+
+def test_opening_a_ledger_again_keeps_its_runs(demo, tmp_path, private_ledger):
+    apply(str(write_spec(tmp_path, "pool", demo)))
+    assert [r["spec"] for r in Ledger(private_ledger).history()] == ["pool"]
+    assert query(private_ledger, "SELECT version FROM schema_version") == [(CURRENT_VERSION,)]
+
+
+def test_a_ledger_newer_than_this_exportctl_is_refused(ledger, private_ledger, monkeypatch, capsys):
+    with closing(sqlite3.connect(ledger_file(private_ledger))) as db:
+        db.execute("UPDATE schema_version SET version = ?", (CURRENT_VERSION + 1,))
+        db.commit()
+
+    with pytest.raises(UsageError, match="newer than this exportctl"):
+        Ledger(private_ledger)
+    monkeypatch.setattr(sys, "argv", ["exportctl", "history"])
+    with pytest.raises(SystemExit) as exited:
+        cli.run()  # the console entry point: a message and an exit code, no traceback
+
+    assert exited.value.code == 2
+    message = capsys.readouterr().err
+    assert f"schema version {CURRENT_VERSION + 1}" in message
+    assert "upgrade exportctl" in message
+    assert query(private_ledger, "SELECT version FROM schema_version") == [(CURRENT_VERSION + 1,)]

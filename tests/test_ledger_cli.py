@@ -1,0 +1,257 @@
+"""`exportctl history`, `status` and `verify` as people and scripts use them, and the live
+progress of an export read from another process while it runs."""
+
+from __future__ import annotations
+
+import json
+import signal
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner, Result
+
+from exportctl.cli import main
+from exportctl.demo import init_demo
+from exportctl.ledger import Ledger
+from exportctl.ledger import schema as tables
+from tests.conftest import pg_url
+from tests.test_ledger import BIG, apply, big_demo, eventually, start_apply, write_spec
+
+PROXIES = 40
+
+
+def cli(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def cli_json(*args: str) -> Any:
+    result = cli(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("ledger-cli") / "demo"
+    init_demo(root, proxies=PROXIES, metrics=10, log_lines=10)
+    return root / "system.db"
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return big_demo(tmp_path_factory, BIG)
+
+
+def run_id_of(result: Result) -> str:
+    (done,) = json.loads(result.stdout)
+    return done["run_id"]
+
+
+# --- history --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def runs(demo: Path, tmp_path: Path, private_ledger: str) -> dict[str, str]:
+    """Run ids: `old` (pool, started two hours ago), then `pool`, then `broken` (failed)."""
+    pool = write_spec(tmp_path, "pool", demo)
+    broken = write_spec(tmp_path, "broken", demo, query={"table": "no_such"})
+    ids = {
+        "old": run_id_of(apply(str(pool), "--json")),
+        "pool": run_id_of(apply(str(pool), "--json")),
+        "broken": run_id_of(apply(str(broken), "--json")),
+    }
+    ledger = Ledger(private_ledger)
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            sa.update(tables.runs)
+            .where(tables.runs.c.id == ids["old"])
+            .values(started_at=datetime.now(UTC) - timedelta(hours=2))
+        )
+    ledger.close()
+    return ids
+
+
+def run_ids(runs: list[dict[str, Any]]) -> list[str]:
+    return [r["id"] for r in runs]
+
+
+def test_history_lists_every_run_newest_first(runs):
+    shown = cli_json("history")
+    assert run_ids(shown) == [runs["broken"], runs["pool"], runs["old"]]
+    broken = shown[0]
+    assert (broken["spec"], broken["status"]) == ("broken", "failed")
+    assert "no_such" in broken["error"]
+    assert {"spec_sha256", "trigger", "user", "host", "started_at", "finished_at"} <= set(broken)
+
+
+def test_history_filters_by_spec(runs):
+    assert run_ids(cli_json("history", "--spec", "pool")) == [runs["pool"], runs["old"]]
+
+
+def test_history_filters_by_status(runs):
+    assert run_ids(cli_json("history", "--status", "failed")) == [runs["broken"]]
+    assert cli_json("history", "--status", "interrupted") == []
+
+
+def test_history_since_1h_leaves_out_older_runs(runs):
+    assert run_ids(cli_json("history", "--since", "1h")) == [runs["broken"], runs["pool"]]
+
+
+def test_history_since_a_time_with_an_offset_means_that_instant(runs):
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    in_india = an_hour_ago.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat()
+    assert run_ids(cli_json("history", "--since", in_india)) == [runs["broken"], runs["pool"]]
+
+
+def test_history_filters_combine(runs):
+    shown = cli_json("history", "--spec", "pool", "--status", "succeeded", "--since", "1h")
+    assert run_ids(shown) == [runs["pool"]]
+
+
+def test_history_for_people_is_a_table(runs):
+    result = cli("history")
+    assert result.exit_code == 0
+    assert "exportctl history" in result.output
+
+
+def test_history_refuses_a_since_it_cannot_read(runs):
+    result = cli("history", "--since", "yesterday")
+    assert result.exit_code == 2
+    assert "neither an ISO date nor like 7d" in result.output
+
+
+# --- verify ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def exported(demo: Path, tmp_path: Path) -> tuple[str, Path]:
+    """A succeeded run and the data file it wrote."""
+    result = apply(str(write_spec(tmp_path, "pool", demo)), "--json")
+    return run_id_of(result), tmp_path / "out" / "pool.jsonl"
+
+
+def verify(run_id: str) -> tuple[int, dict[str, dict[str, Any]]]:
+    """The exit code, and each file's check by role."""
+    result = cli("verify", run_id, "--json")
+    return result.exit_code, {c["role"]: c for c in json.loads(result.stdout)}
+
+
+def test_verify_passes_an_intact_run(exported):
+    run_id, _ = exported
+    shown = cli("verify", run_id)
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.split().count("ok") == 2
+    code, checks = verify(run_id)
+    assert code == 0
+    assert [(c["ok"], c["problem"]) for c in checks.values()] == [(True, None), (True, None)]
+
+
+def test_verify_names_a_file_changed_by_one_byte(exported):
+    run_id, data = exported
+    content = bytearray(data.read_bytes())
+    content[len(content) // 2] ^= 0x01
+    data.write_bytes(bytes(content))
+
+    code, checks = verify(run_id)
+
+    assert code == 1
+    assert checks["data"]["problem"] == "sha256 differs from the one recorded"
+    assert checks["manifest"]["ok"]
+    shown = cli("verify", run_id)
+    assert shown.exit_code == 1
+    assert "sha256" in shown.output.split()
+
+
+def test_verify_names_a_truncated_file(exported):
+    run_id, data = exported
+    size = data.stat().st_size
+    with data.open("r+b") as file:
+        file.truncate(size - 10)
+
+    code, checks = verify(run_id)
+
+    assert code == 1
+    assert checks["data"]["problem"].startswith(f"{size - 10} bytes, {size} recorded")
+
+
+def test_verify_names_a_missing_file(exported):
+    run_id, data = exported
+    data.unlink()
+    code, checks = verify(run_id)
+    assert code == 1
+    assert checks["data"]["problem"].startswith("cannot read it")
+
+
+def test_verify_of_an_unknown_run_is_a_usage_error():
+    result = cli("verify", "20000101T000000Z-000000")
+    assert result.exit_code == 2
+    assert "no run 20000101T000000Z-000000" in result.output
+
+
+@pytest.mark.postgres
+def test_an_unknown_run_message_hides_the_ledger_password(pg_schema):
+    url = sa.engine.make_url(pg_url(pg_schema)).set(password="hunter2-ledger")
+    result = cli("verify", "nosuch", "--state", url.render_as_string(hide_password=False))
+    assert result.exit_code == 2
+    assert "no run nosuch" in result.output
+    assert "hunter2" not in result.output
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+def test_status_says_when_no_export_is_running():
+    result = cli("status")
+    assert result.exit_code == 0
+    assert "No export is running." in result.output
+    assert cli_json("status") == []
+
+
+def test_status_of_a_finished_run(exported):
+    run_id, _ = exported
+    (shown,) = cli_json("status", run_id)
+    assert (shown["run"], shown["spec"], shown["status"]) == (run_id, "pool", "succeeded")
+    assert shown["rows"] == shown["total_rows"] == PROXIES
+    assert (shown["percent"], shown["eta_seconds"]) == (100.0, 0)
+
+
+def test_status_of_an_unknown_run_is_a_usage_error():
+    assert cli("status", "nosuch").exit_code == 2
+
+
+def test_status_shows_a_running_export_advancing_from_another_process(big, tmp_path):
+    spec = write_spec(
+        tmp_path,
+        "big",
+        big,
+        source={"type": "sql", "url": f"sqlite:///{big}", "chunk_size": 2000},
+        format="json",
+        destination=str(tmp_path / "out" / "big.json"),
+    )
+    process = start_apply(str(spec))
+
+    def running(after: int) -> dict[str, Any] | None:
+        assert process.poll() is None, process.communicate()
+        shown = cli_json("status")
+        return shown[0] if shown and shown[0]["rows"] > after else None
+
+    first = eventually(lambda: running(after=0), "the run's first progress", every=0.1)
+    assert (first["spec"], first["status"], first["total_rows"]) == ("big", "running", BIG)
+    assert first["rows_per_second"] > 0
+    assert 0 < first["percent"] < 100
+    assert first["eta_seconds"] > 0
+    later = eventually(lambda: running(after=first["rows"]), "more rows", every=0.1)
+    assert later["run"] == first["run"]
+    assert later["percent"] > first["percent"]
+    assert later["updated_at"] > first["updated_at"]
+
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    (final,) = cli_json("status", first["run"])
+    assert final["status"] == "interrupted"
+    assert later["rows"] <= final["rows"] < BIG
+    assert cli_json("status") == []
