@@ -11,17 +11,21 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from exportctl import incremental, registry, runner
+from exportctl.destinations.base import WrittenFile
 from exportctl.destinations.local import TEMP_SUFFIX
 from exportctl.errors import ExportctlError, Interrupted, RunError
 from exportctl.incremental import Window
 from exportctl.ledger import Ledger, LockHeld, RunRecord
 from exportctl.ledger.store import HEARTBEAT_EVERY
-from exportctl.plan import ExportPlan, compile_plan, new_run_id, utc_now
+from exportctl.parts import part_uri
+from exportctl.plan import ExportPlan, Part, compile_plan, new_run_id, utc_now
 from exportctl.runner import Observer, RunResult
 from exportctl.sources.base import Request
 from exportctl.spec.model import ExportSpec
+from exportctl.verify import verify_files
 
 UNFINISHED = ("failed", "interrupted")
 
@@ -70,6 +74,16 @@ class _Recording(Observer):
         if time.monotonic() - self.beat >= HEARTBEAT_EVERY:
             self.beat = time.monotonic()
             self.ledger.progress(self.run.id, self.run.spec, self.rows, self.expected)
+
+    def committed(self, part: Part) -> None:
+        _record_part(self.ledger, self.run.id, part)
+
+
+def _record_part(ledger: Ledger, run_id: str, part: Part) -> None:
+    position = incremental.encode(part.last)
+    ledger.record_part(
+        run_id, part.file.uri, part.file.bytes, part.file.sha256, part.rows, position
+    )
 
 
 def run_specs(
@@ -147,6 +161,8 @@ def _locked_run(
         attempt=attempt,
     )
     ledger.start_run(record)
+    for kept in plan.resume:  # the retry's files include the parts it keeps
+        _record_part(ledger, run_id, kept)
     recording = _Recording(ledger, record, observer, stop)
     try:
         result = runner.run(plan, recording)
@@ -159,7 +175,7 @@ def _locked_run(
         result.status,
         rows=result.rows,
         bytes_=result.bytes,
-        files=result.files,
+        files=[f for f in result.files if f[1] != "part"],  # parts were recorded as committed
         error=result.error,
         watermark=_watermark(spec, plan.window),
     )
@@ -193,13 +209,30 @@ def _plan(
     ):
         window = Window(spec.incremental, after, incremental.decode(previous["window_to"]))
         plan = compile_plan(
-            spec, now=now, run_id=run_id, window=window, destination=previous["destination"]
+            spec,
+            now=now,
+            run_id=run_id,
+            window=window,
+            destination=previous["destination"],
+            resume=_kept_parts(ledger, previous),
         )
         return plan, previous["attempt"] + 1, "retry"
     base = compile_plan(spec, now=now, run_id=run_id)
     upto = _last_position(spec, base.request)
     window = Window(spec.incremental, after, upto)
     return compile_plan(spec, now=now, run_id=run_id, window=window), 1, options.trigger
+
+
+def _kept_parts(ledger: Ledger, unfinished: dict[str, Any]) -> tuple[Part, ...]:
+    """The unfinished run's parts that still verify, up to the first that does not."""
+    kept: list[Part] = []
+    for recorded in ledger.parts(unfinished["id"]):
+        expected = part_uri(unfinished["destination"], len(kept) + 1)
+        if recorded["uri"] != expected or not verify_files([recorded])[0]["ok"]:
+            break
+        written = WrittenFile(recorded["uri"], recorded["bytes"], recorded["sha256"])
+        kept.append(Part(written, recorded["rows"], incremental.decode(recorded["last_position"])))
+    return tuple(kept)
 
 
 def _watermark_position(spec: ExportSpec, ledger: Ledger) -> incremental.Position | None:

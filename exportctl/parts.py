@@ -116,7 +116,8 @@ class FileSet:
         assert current.sink.written is not None
         part = Part(current.sink.written, current.rows, current.last)
         self.parts.append(part)
-        self.on_commit(part)
+        if self.limit is not None:
+            self.on_commit(part)
 
 
 def _continuing(options: Any) -> Any:

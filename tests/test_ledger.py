@@ -444,6 +444,22 @@ def test_opening_a_ledger_again_keeps_its_runs(demo, tmp_path, private_ledger):
     assert query(private_ledger, "SELECT version FROM schema_version") == [(CURRENT_VERSION,)]
 
 
+def test_a_version_1_ledger_is_migrated_keeping_its_runs(demo, tmp_path, private_ledger):
+    apply(str(write_spec(tmp_path, "pool", demo)))
+    with closing(sqlite3.connect(ledger_file(private_ledger))) as db:  # as version 1 left it
+        db.execute("ALTER TABLE run_files DROP COLUMN rows")
+        db.execute("ALTER TABLE run_files DROP COLUMN last_position")
+        db.execute("UPDATE schema_version SET version = 1")
+        db.commit()
+
+    Ledger(private_ledger)
+
+    assert query(private_ledger, "SELECT version FROM schema_version") == [(CURRENT_VERSION,)]
+    columns = {row[1] for row in query(private_ledger, "PRAGMA table_info(run_files)")}
+    assert {"rows", "last_position"} <= columns
+    assert [r["spec"] for r in Ledger(private_ledger).history()] == ["pool"]
+
+
 def test_a_ledger_newer_than_this_exportctl_is_refused(ledger, private_ledger, monkeypatch, capsys):
     with closing(sqlite3.connect(ledger_file(private_ledger))) as db:
         db.execute("UPDATE schema_version SET version = ?", (CURRENT_VERSION + 1,))

@@ -49,6 +49,10 @@ run_files = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("bytes", sa.BigInteger, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
+    # For the parts of a split export: its rows, and its last row's position, where a retry
+    # resumes. (Added in version 2.)
+    sa.Column("rows", sa.BigInteger),
+    sa.Column("last_position", sa.Text),
 )
 
 audit = sa.Table(
@@ -90,8 +94,16 @@ def _create_v1(conn: sa.Connection) -> None:
     metadata.create_all(conn)
 
 
+def _part_positions_v2(conn: sa.Connection) -> None:
+    # A fresh ledger got these columns from create_all in version 1 already.
+    have = {c["name"] for c in sa.inspect(conn).get_columns("run_files")}
+    for name, sql_type in (("rows", "BIGINT"), ("last_position", "TEXT")):
+        if name not in have:
+            conn.execute(sa.text(f"ALTER TABLE run_files ADD COLUMN {name} {sql_type}"))
+
+
 #: MIGRATIONS[n] takes a ledger at version n to version n + 1. Append; never edit.
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_create_v1]
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_create_v1, _part_positions_v2]
 CURRENT_VERSION = len(MIGRATIONS)
 
 

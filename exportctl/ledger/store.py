@@ -147,6 +147,33 @@ class Ledger:
             event = {"succeeded": "run.committed"}.get(status, f"run.{status}")
             self._audit(conn, event, spec, run_id, rows=rows, bytes=bytes_, error=error)
 
+    def record_part(
+        self, run_id: str, uri: str, size: int, digest: str, rows: int, last_position: str | None
+    ) -> None:
+        """A part of a split export, recorded the moment it is committed."""
+        with self._transaction() as conn:
+            conn.execute(
+                t.run_files.insert().values(
+                    run_id=run_id,
+                    uri=scrub(uri),
+                    role="part",
+                    bytes=size,
+                    sha256=digest,
+                    rows=rows,
+                    last_position=last_position,
+                )
+            )
+
+    def parts(self, run_id: str) -> list[dict[str, Any]]:
+        """The parts a run committed, in order."""
+        query = (
+            sa.select(t.run_files)
+            .where(t.run_files.c.run_id == run_id, t.run_files.c.role == "part")
+            .order_by(t.run_files.c.uri)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
     def run(self, run_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).mappings().first()

@@ -1,0 +1,106 @@
+"""A split incremental export that fails midway resumes from its first missing part."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from exportctl.cli import main
+from exportctl.ledger import Ledger
+
+ROWS, PART, BAD_ID = 500, 50, 320
+SPEC = """\
+version: 1
+name: events
+source: {{type: sql, url: "sqlite:///{db}", chunk_size: 20}}
+query: {{table: events}}
+incremental: {{cursor: id}}
+format: jsonl
+destination: {{uri: out/events.jsonl, split: {{rows: {part}}}}}
+"""
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, Path]:
+    db = tmp_path / "source.db"
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, value FLOAT, note TEXT)")
+        conn.executemany(
+            "INSERT INTO events VALUES (?, ?, ?)",
+            [(i, float("inf") if i == BAD_ID else i / 3, f"n{i}") for i in range(1, ROWS + 1)],
+        )
+    spec = tmp_path / "events.yaml"
+    spec.write_text(SPEC.format(db=db, part=PART))
+    return spec, db
+
+
+def apply(spec: Path) -> dict:
+    result = CliRunner().invoke(main, ["apply", str(spec), "--json"])
+    return json.loads(result.stdout)[0] | {"exit_code": result.exit_code}
+
+
+def parts(folder: Path) -> list[Path]:
+    return sorted(folder.glob("events.part-*.jsonl"))
+
+
+def identity(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def fix_the_bad_row(db: Path) -> None:
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE events SET value = 1.5 WHERE id = ?", (BAD_ID,))
+
+
+def exported_ids(folder: Path) -> list[int]:
+    return [json.loads(line)["id"] for p in parts(folder) for line in p.read_text().splitlines()]
+
+
+def test_the_retry_keeps_the_committed_parts_and_writes_the_rest(setup, private_ledger):
+    spec, db = setup
+    out = spec.parent / "out"
+    first = apply(spec)
+    assert (first["status"], first["exit_code"]) == ("failed", 1)
+    assert "JSON cannot represent" in first["error"]
+    committed = parts(out)
+    assert len(committed) == (BAD_ID - 1) // PART  # the part holding the bad row never appeared
+    before = {p.name: identity(p) for p in committed}
+
+    fix_the_bad_row(db)
+    second = apply(spec)
+    assert second["status"] == "succeeded"
+    assert {p.name: identity(p) for p in parts(out)[: len(before)]} == before
+    assert exported_ids(out) == list(range(1, ROWS + 1))
+    manifest = json.loads((out / "events.jsonl.manifest.json").read_text())
+    assert [p["uri"] for p in manifest["parts"]] == [str(p) for p in parts(out)]
+    assert manifest["rows"] == second["rows"] == ROWS
+
+    ledger = Ledger(private_ledger)
+    retry = ledger.run(second["run_id"])
+    assert (retry["trigger"], retry["attempt"]) == ("retry", 2)
+    recorded = sorted(f["uri"] for f in retry["files"] if f["role"] == "part")
+    assert recorded == [str(p) for p in parts(out)]
+    assert json.loads(ledger.watermark("events")["position"]) == [ROWS]
+
+
+def test_a_damaged_part_is_written_again_with_every_part_after_it(setup):
+    spec, db = setup
+    out = spec.parent / "out"
+    apply(spec)
+    committed = parts(out)
+    kept = identity(committed[0])
+    committed[1].write_text(committed[1].read_text().replace("n51", "nXX"))
+    damaged = identity(committed[1])
+    fix_the_bad_row(db)
+
+    assert apply(spec)["status"] == "succeeded"
+    assert identity(parts(out)[0]) == kept
+    assert identity(parts(out)[1]) != damaged
+    assert '"note":"n51"' in parts(out)[1].read_text()
+    assert exported_ids(out) == list(range(1, ROWS + 1))
