@@ -144,6 +144,9 @@ def summary(results: list[runner.RunResult]) -> None:
         table.add_row(r.spec, status, f"{r.rows:,}", size, f"{r.seconds:.1f}s", _short(r.uri))
     stdout.print(table)
     for r in results:
+        for warning in r.warnings:
+            stderr.print(f"[yellow]{r.spec}:[/] ", end="")
+            stderr.print(warning, markup=False)
         if r.error:
             stderr.print(f"[red]{r.spec} {r.status}:[/] ", end="")
             stderr.print(r.error, markup=False)

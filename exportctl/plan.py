@@ -85,11 +85,15 @@ def compile_plan(
             for key, value in spec.query.params
         ),
     )
-    query = _windowed(query, window, resume[-1].last if resume else None)
+    source_reads_filter = registry.SOURCES[spec.source.type].filters_rows
+    if query.order_by and not source_reads_filter:
+        raise _problem(
+            spec, "$.query.order_by", "this source returns rows in its own order and cannot sort"
+        )
+    query = _windowed(query, window, resume[-1].last if resume else None, source_reads_filter)
     columns = needed_columns(spec.fields)
     if columns is not None and window is not None:  # each row's position, for resuming
         columns = tuple(dict.fromkeys((*columns, *window.incremental.columns)))
-    source_reads_filter = registry.SOURCES[spec.source.type].filters_rows
     if columns is not None and not source_reads_filter and query.where is not None:
         columns = None  # the runner filters, so it needs the filtered fields too
     destination = destination or _destination(
@@ -109,14 +113,18 @@ def compile_plan(
     )
 
 
-def _windowed(query: Query, window: Window | None, resume_after: Position | None) -> Query:
-    """Narrow the query to the window (past the kept parts), in cursor order."""
+def _windowed(
+    query: Query, window: Window | None, resume_after: Position | None, can_sort: bool
+) -> Query:
+    """Narrow the query to the window (past the kept parts), in cursor order where it sorts."""
     if window is None:
         return query
     if resume_after is not None:
         window = replace(window, after=resume_after)
     where = window.filter() if query.where is None else And((query.where, window.filter()))
     order = query.order_by or tuple(OrderKey(c) for c in window.incremental.columns)
+    if not can_sort:
+        order = ()
     return replace(query, where=where, order_by=order)
 
 

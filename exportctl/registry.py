@@ -9,9 +9,11 @@ from exportctl.errors import RunError
 from exportctl.formats.csv import CsvEncoder
 from exportctl.formats.json import JsonEncoder, JsonlEncoder
 from exportctl.formats.text import TextEncoder
+from exportctl.sources.base import Source
+from exportctl.sources.logs import LogSource
 from exportctl.sources.sql import SqlSource
 
-SOURCES = {"sql": SqlSource}
+SOURCES: dict[str, type[Source]] = {"sql": SqlSource, "logs": LogSource}
 
 FORMATS = {
     "csv": CsvEncoder,

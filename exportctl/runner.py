@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -37,6 +37,8 @@ class RunResult:
     seconds: float
     error: str | None = None
     files: tuple[FileEntry, ...] = ()
+    #: What the source passed over, e.g. malformed log lines it was told to skip.
+    warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -70,8 +72,8 @@ def run(
     try:
         if plan.window is not None and plan.window.is_empty:
             return _result(plan, "succeeded", started, clock(), [])
-        parts = _export(plan, observer, files)
-        result = _result(plan, "succeeded", started, clock(), parts)
+        parts, warnings = _export(plan, observer, files)
+        result = replace(_result(plan, "succeeded", started, clock(), parts), warnings=warnings)
         if plan.spec.destination.manifest:
             manifest = _write_manifest(plan, result, parts, files.columns)
             result = _with_file(result, manifest, "manifest")
@@ -81,8 +83,10 @@ def run(
         return _result(plan, "failed", started, clock(), [], reason, rows=files.rows)
 
 
-def _export(plan: ExportPlan, observer: Observer, files: FileSet) -> list[Part]:
-    """Stream the source through the stages into the files; commit them."""
+def _export(
+    plan: ExportPlan, observer: Observer, files: FileSet
+) -> tuple[list[Part], tuple[str, ...]]:
+    """Stream the source through the stages into the files; commit them. Also the warnings."""
     spec = plan.spec
     source: Source = registry.SOURCES[spec.source.type](spec.source.options, spec.base_dir)
     positions = list(plan.window.incremental.columns) if plan.window else None
@@ -94,7 +98,7 @@ def _export(plan: ExportPlan, observer: Observer, files: FileSet) -> list[Part]:
                     raw = apply_filter(raw, plan.request.query.where)
                 files.write(select_fields(raw, spec.fields), raw[positions] if positions else None)
                 observer.advance(len(raw))
-            return files.close()
+            return files.close(), tuple(source.report())
         except BaseException as exc:
             files.abort(exc)
             raise

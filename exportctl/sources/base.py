@@ -42,6 +42,10 @@ class Source(Protocol):
         """Rows in chunks; at least one chunk (maybe empty) so the columns are known."""
         ...
 
+    def report(self) -> list[str]:
+        """What the source passed over, for the run's warnings (malformed lines, say)."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

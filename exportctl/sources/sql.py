@@ -129,6 +129,9 @@ class SqlSource:
             kind = TransientError if exc.connection_invalidated else SourceError
             raise kind(f"{where}: {str(exc.orig).strip()}") from None
 
+    def report(self) -> list[str]:
+        return []
+
     def close(self) -> None:
         self.engine.dispose()
 

@@ -48,7 +48,7 @@ class Parser:
             name=doc["name"],
             description=doc.get("description", ""),
             source=self.component(doc["source"], registry.SOURCES, ("source",)),
-            query=self.query(doc["query"]),
+            query=self.query(doc.get("query", {}), doc["source"]["type"]),
             fields=self.fields(doc.get("fields")),
             format=self.component(_typed(doc["format"]), registry.FORMATS, ("format",)),
             compression=codec,
@@ -71,8 +71,12 @@ class Parser:
             self.fail(path, str(exc))
             return m.Component(doc["type"], kind.Options())
 
-    def query(self, doc: Mapping[str, Any]) -> m.Query:
-        if ("table" in doc) == ("sql" in doc):
+    def query(self, doc: Mapping[str, Any], source_type: str) -> m.Query:
+        if source_type != "sql":
+            for key in ("table", "sql", "params"):
+                if key in doc:
+                    self.fail(("query", key), f"a `{source_type}` source has no `{key}`")
+        elif ("table" in doc) == ("sql" in doc):
             self.fail(("query",), "give exactly one of `table` and `sql`")
         if "params" in doc and "sql" not in doc:
             self.fail(("query", "params"), "`params` binds the named parameters of `sql`")
@@ -156,7 +160,7 @@ class Parser:
     def incremental(self, doc: Mapping[str, Any]) -> m.Incremental | None:
         if "incremental" not in doc:
             return None
-        if "limit" in doc["query"]:
+        if "limit" in doc.get("query", {}):
             # The watermark moves to the window's end, so rows past the limit would be lost.
             self.fail(("query", "limit"), "an incremental export cannot take a `limit`")
         return m.Incremental(**doc["incremental"])
