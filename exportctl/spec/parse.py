@@ -166,6 +166,11 @@ class Parser:
         return m.Incremental(**doc["incremental"])
 
     def split_format(self, destination: m.Destination, doc: Mapping[str, Any]) -> m.Destination:
+        if destination.split_rows and not destination.manifest:
+            self.fail(
+                ("destination", "manifest"),
+                "a split export needs its manifest: it is what says every part is there",
+            )
         if destination.split_rows and _typed(doc["format"])["type"] == "json":
             self.fail(
                 ("destination", "split"),
