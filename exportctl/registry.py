@@ -8,7 +8,9 @@ from exportctl.destinations.local import LocalDestination
 from exportctl.errors import RunError
 from exportctl.formats.csv import CsvEncoder
 from exportctl.formats.json import JsonEncoder, JsonlEncoder
+from exportctl.formats.parquet import ParquetEncoder
 from exportctl.formats.text import TextEncoder
+from exportctl.formats.yaml import YamlEncoder
 from exportctl.sources.base import Source
 from exportctl.sources.logs import LogSource
 from exportctl.sources.sql import SqlSource
@@ -20,6 +22,8 @@ FORMATS = {
     "json": JsonEncoder,
     "jsonl": JsonlEncoder,
     "text": TextEncoder,
+    "yaml": YamlEncoder,
+    "parquet": ParquetEncoder,
 }
 
 DESTINATIONS = {scheme: LocalDestination for scheme in LocalDestination.schemes}

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 import sqlalchemy as sa
 
@@ -76,3 +77,15 @@ def copy_tables(sqlite_path: Path, target: sa.Engine, schema: str, tables: list[
             if rows:
                 write.execute(copy.insert(), rows)
     source.dispose()
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder for the files DuckDB reads."""
+    return tmp_path_factory.mktemp("formats")
+
+
+@pytest.fixture(scope="module")
+def duck() -> Iterator[duckdb.DuckDBPyConnection]:
+    with duckdb.connect() as con:
+        yield con

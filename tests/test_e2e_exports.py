@@ -14,8 +14,10 @@ from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+import yaml
 import zstandard
 from click.testing import CliRunner
 
@@ -62,8 +64,8 @@ def source_rows(url: str) -> tuple[list[str], list[type], list[tuple[Any, ...]]]
     return [c.name for c in table.columns], [c.type.python_type for c in table.columns], rows
 
 
-def export(tmp_path: Path, url: str, fmt: str, codec: str) -> Path:
-    name = f"pool{FORMATS[fmt]}{CODECS[codec]}"
+def export(tmp_path: Path, url: str, fmt: str, codec: str, extension: str = "") -> Path:
+    name = f"pool{extension or FORMATS[fmt]}{CODECS[codec]}"
     spec = tmp_path / "spec.yaml"
     fmt_doc = {"type": "text", "layout": "url"} if fmt == "text" else fmt
     spec.write_text(
@@ -168,3 +170,19 @@ def test_manifest_describes_the_file(tmp_path, demo):
         "jsonl",
         "zstd",
     )
+
+
+def read_typed(data: bytes, fmt: str, names: list[str], types: list[type]) -> list[tuple]:
+    if fmt == "parquet":
+        table = pq.read_table(io.BytesIO(data))
+        assert table.column_names == names
+        return [tuple(as_utc(v) for v in row.values()) for row in table.to_pylist()]
+    return [read_json_values(o, names, types) for o in yaml.safe_load(data)]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "yaml"])
+def test_typed_formats_read_back_exactly(tmp_path, source_url, fmt):
+    names, types, rows = source_rows(source_url)
+    path = export(tmp_path, source_url, fmt, "none", extension=f".{fmt}")
+    expected = [tuple(as_utc(v) for v in row) for row in rows]
+    assert read_typed(path.read_bytes(), fmt, names, types) == expected

@@ -12,7 +12,6 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -53,16 +52,6 @@ DUCKDB_COLUMNS = (
 
 
 # Module-scoped, as hypothesis reruns a test many times within one fixture's life.
-@pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder for the files DuckDB reads."""
-    return tmp_path_factory.mktemp("formats")
-
-
-@pytest.fixture(scope="module")
-def duck() -> Iterator[duckdb.DuckDBPyConnection]:
-    with duckdb.connect() as con:
-        yield con
 
 
 def encode(encoder_type: Any, options: Any, chunks: list[pd.DataFrame]) -> bytes:

@@ -171,6 +171,12 @@ class Parser:
                 ("destination", "manifest"),
                 "a split export needs its manifest: it is what says every part is there",
             )
+        codec = _typed(doc.get("compression", "none"))["type"]
+        if _typed(doc["format"])["type"] == "parquet" and codec != "none":
+            self.fail(
+                ("compression",),
+                "Parquet compresses inside the file: set the format's `codec`, not `compression`",
+            )
         if destination.split_rows and _typed(doc["format"])["type"] == "json":
             self.fail(
                 ("destination", "split"),
