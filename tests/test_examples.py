@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exportctl import runner
+from exportctl import registry, runner
 from exportctl.demo import init_demo
 from exportctl.plan import ExportPlan, compile_plan
 from exportctl.spec.load import load_spec, load_specs
@@ -76,7 +76,9 @@ def test_example_loads_and_plans(path: Path) -> None:
     assert loaded.spec.name == path.stem
     assert loaded.spec.description
     assert Path(loaded.plan.destination).parent == REPO / "exports"
-    if path.stem not in NEEDS_POSTGRES:
+    if loaded.spec.source.type == "logs":
+        assert loaded.raw["source"]["path"].startswith("../demo/logs/")
+    elif path.stem not in NEEDS_POSTGRES:
         assert loaded.raw["source"]["url"] == DEMO_URL
 
 
@@ -118,7 +120,8 @@ def format_option(name: str) -> Callable[[Example], Any]:
 
 
 FEATURES: dict[str, Callable[[list[Example]], bool]] = {
-    "every format": lambda es: {e.spec.format.type for e in es} == {"csv", "json", "jsonl", "text"},
+    "every format": lambda es: {e.spec.format.type for e in es} == set(registry.FORMATS),
+    "every source": lambda es: {e.spec.source.type for e in es} == set(registry.SOURCES),
     "every csv option": lambda es: any(
         e.raw["format"].keys() >= {"delimiter", "header", "quoting", "null", "line_terminator"}
         for e in es
@@ -144,7 +147,7 @@ FEATURES: dict[str, Callable[[list[Example]], bool]] = {
     ),
     "a computed field": lambda es: any(f.template for e in es for f in e.spec.fields or ()),
     "a password from the environment": lambda es: any(
-        "${PGPASSWORD}@" in e.raw["source"]["url"] for e in es
+        "${PGPASSWORD}@" in e.raw["source"].get("url", "") for e in es
     ),
     "a schedule": lambda es: any(e.spec.schedule for e in es),
     "a retention policy": lambda es: any(e.spec.retention for e in es),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -106,8 +107,12 @@ class LogSource:
         path = self.options.path
         if "://" in path:
             return [path]
-        pattern = str(self.base_dir / Path(path).expanduser())
-        found = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        path = os.path.expanduser(path)
+        pattern = os.path.join(self.base_dir, path)
+        if glob.has_magic(path):  # the spec's folder may hold `[` or `*` too: only `path` globs
+            found = sorted(glob.glob(os.path.join(glob.escape(str(self.base_dir)), path)))
+        else:
+            found = [pattern]
         if not found or not Path(found[0]).exists():
             raise SourceError(f"no log file matches {pattern}")
         return found
@@ -119,6 +124,8 @@ class LogSource:
                 try:
                     yield _flatten(line, file)
                 except Malformed as exc:
+                    if isinstance(line, bytes) and not line.endswith(b"\n"):
+                        continue  # the file's last line, still being written: next run's
                     if self.options.on_malformed == "fail":
                         raise SourceError(f"{file}:{number}: {exc}") from None
                     self.skipped[file] = self.skipped.get(file, 0) + 1
@@ -158,8 +165,11 @@ def _flatten(line: bytes | Malformed, file: str) -> dict[str, Any]:
     try:
         record = json.loads(line.decode("utf-8"))["record"]
         extra = record.get("extra") or {}
-        return {
-            "timestamp": datetime.fromisoformat(record["time"]["repr"]).astimezone(UTC),
+        moment = datetime.fromisoformat(record["time"]["repr"])
+        if moment.utcoffset() is None:  # loguru always writes one; the host's zone would guess
+            raise ValueError(f"time {record['time']['repr']!r} has no UTC offset")
+        row = {
+            "timestamp": moment.astimezone(UTC),
             "level": record["level"]["name"],
             "message": record["message"],
             "logger": record.get("name"),
@@ -171,15 +181,41 @@ def _flatten(line: bytes | Malformed, file: str) -> dict[str, Any]:
             "exception": None
             if record.get("exception") is None
             else json.dumps(record["exception"], ensure_ascii=False),
-            "component": extra.get("component"),
-            "request_id": extra.get("request_id"),
+            "component": _text(extra.get("component")),
+            "request_id": _text(extra.get("request_id")),
             "extra": json.dumps(extra, ensure_ascii=False) if extra else None,
             "file": file,
         }
+        _check_types(row)
+        return row
     except UnicodeDecodeError as exc:
         raise Malformed(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
         raise Malformed(f"not a loguru record ({type(exc).__name__}: {exc})") from None
+
+
+_STRINGS = ("level", "message", "logger", "module", "function")
+_INTEGERS = ("line", "process", "thread")
+
+
+def _check_types(row: dict[str, Any]) -> None:
+    """Values that fit their columns, so a stray line is Malformed, never an Arrow error."""
+    for name in _STRINGS:
+        if row[name] is not None and not isinstance(row[name], str):
+            raise TypeError(f"`{name}` is {type(row[name]).__name__}, not text")
+    for name in _INTEGERS:
+        value = row[name]
+        if value is not None and (
+            type(value) is not int or not -(1 << 63) <= value < 1 << 63  # bool is no integer
+        ):
+            raise TypeError(f"`{name}` is {value!r}, not a 64-bit integer")
+
+
+def _text(value: Any) -> str | None:
+    """A bound `extra` value as text: strings as they are, other values as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
