@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -46,21 +47,51 @@ class Measure:
     seconds: float
     peak_mb: float
     out_mb: float
+    #: (rows exported so far, peak RSS so far) while it ran
+    trace: tuple[tuple[int, float], ...] = ()
 
     @property
     def rows_per_s(self) -> float:
         return self.rows / self.seconds
 
 
-def timed(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one child process."""
+def timed(
+    command: list[str], env: dict[str, str] | None = None, watch: Path | None = None
+) -> tuple[float, float, list[tuple[int, float]]]:
+    """Wall seconds and peak RSS (MiB) of one child process.
+
+    With `watch` (a ledger), also (rows exported so far, peak RSS so far) every 0.2 s,
+    read from the run's progress in the ledger and the process's VmHWM.
+    """
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
+    trace = []
+    while watch is not None and process.poll() is None:
+        trace.append((_rows_so_far(watch), _peak_so_far(process.pid)))
+        time.sleep(0.2)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"benchmark command failed: {command}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, usage.ru_maxrss / 1024, trace
+
+
+def _rows_so_far(ledger: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=1) as db:
+            row = db.execute("SELECT rows FROM runs WHERE status = 'running'").fetchone()
+    except sqlite3.Error:
+        return 0
+    return row[0] if row else 0
+
+
+def _peak_so_far(pid: int) -> float:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    kib = next((line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")), 0)
+    return int(kib) / 1024
 
 
 def demo(rows: int) -> Path:
@@ -107,8 +138,12 @@ def run_exportctl(folder: Path, rows: int, fmt: str, codec: str, suffix: str) ->
     out = folder / "out" / f"exportctl{suffix}"
     spec = folder / f"bench-{fmt}.yaml"
     spec.write_text(SPEC.format(fmt=fmt, db=folder / "system.db", table=TABLE, out=out))
-    seconds, peak = timed([*EXPORTCTL, "apply", str(spec), "--json"])
-    return Measure("exportctl", rows, f"{fmt}+{codec}", seconds, peak, out.stat().st_size / 2**20)
+    ledger = folder / "out" / f"ledger-{fmt}.db"
+    ledger.unlink(missing_ok=True)
+    env = {**os.environ, "EXPORTCTL_STATE": f"sqlite:///{ledger}"}
+    seconds, peak, trace = timed([*EXPORTCTL, "apply", str(spec), "--json"], env, ledger)
+    size = out.stat().st_size / 2**20
+    return Measure("exportctl", rows, f"{fmt}+{codec}", seconds, peak, size, tuple(trace))
 
 
 def run_duckdb(folder: Path, rows: int, fmt: str, codec: str, suffix: str) -> Measure:
@@ -119,7 +154,7 @@ def run_duckdb(folder: Path, rows: int, fmt: str, codec: str, suffix: str) -> Me
         duckdb.connect({str(duckdb_copy_of(folder))!r}, read_only=True).execute(
             "COPY pool TO '{out}' ({options}, COMPRESSION {codec})")
     """)
-    seconds, peak = timed([sys.executable, "-c", script])
+    seconds, peak, _ = timed([sys.executable, "-c", script])
     return Measure("duckdb COPY", rows, f"{fmt}+{codec}", seconds, peak, out.stat().st_size / 2**20)
 
 
@@ -151,13 +186,29 @@ def report(measures: list[Measure], sizes: list[int]) -> str:
         )
     lines += ["", "## Memory against row count", ""]
     small, large = min(sizes), max(sizes)
-    for case in sorted({m.case for m in measures}):
-        peak = {m.rows: m.peak_mb for m in measures if m.tool == "exportctl" and m.case == case}
-        lines.append(
-            f"- exportctl {case}: peak RSS {peak[small]:.0f} MiB at {small:,} rows, "
-            f"{peak[large]:.0f} MiB at {large:,} rows ({peak[large] / peak[small]:.2f}×)."
-        )
+    for tool in ("exportctl", "duckdb COPY"):
+        for case in sorted({m.case for m in measures}):
+            peak = {m.rows: m.peak_mb for m in measures if m.tool == tool and m.case == case}
+            lines.append(
+                f"- {tool} {case}: peak RSS {peak[small]:.0f} MiB at {small:,} rows, "
+                f"{peak[large]:.0f} MiB at {large:,} rows ({peak[large] / peak[small]:.2f}×)."
+            )
+    lines += _traces(measures, large)
     return "\n".join(lines) + "\n"
+
+
+def _traces(measures: list[Measure], rows: int) -> list[str]:
+    """Peak RSS as the largest export goes: flat once the first chunks are through."""
+    lines = ["", f"Peak RSS so far, as the {rows:,}-row exports progress (MiB):", ""]
+    marks = [rows * k // 10 for k in range(1, 11)]
+    lines.append("| case | " + " | ".join(f"{m // 1000:,}k" for m in marks) + " |")
+    lines.append("| --- |" + " ---: |" * len(marks))
+    for m in measures:
+        if m.tool != "exportctl" or m.rows != rows or not m.trace:
+            continue
+        peaks = [max((p for r, p in m.trace if r <= mark), default=0.0) for mark in marks]
+        lines.append(f"| {m.case} | " + " | ".join(f"{p:.0f}" for p in peaks) + " |")
+    return lines
 
 
 def main() -> None:

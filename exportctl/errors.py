@@ -6,7 +6,15 @@ marked transient are worth retrying.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]*:[^/@\s]*@", re.I)
+
+
+def scrub(text: str) -> str:
+    """Credentials in URLs replaced, so no secret reaches a message, a log or the ledger."""
+    return _CREDENTIALS.sub(r"\g<scheme>***:***@", text)
 
 
 class ExportctlError(Exception):

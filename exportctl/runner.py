@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from exportctl import incremental, registry
 from exportctl.destinations.base import WrittenFile
-from exportctl.errors import ExportctlError
+from exportctl.errors import ExportctlError, scrub
 from exportctl.parts import FileSet
 from exportctl.plan import ExportPlan, Part, utc_now
 from exportctl.sources.base import Source
@@ -80,6 +80,7 @@ def run(
         return result
     except Exception as exc:  # one failing export must not stop the others
         reason = str(exc) if isinstance(exc, ExportctlError) else f"internal error: {exc!r}"
+        reason = scrub(reason)
         return _result(plan, "failed", started, clock(), [], reason, rows=files.rows)
 
 

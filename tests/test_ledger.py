@@ -476,3 +476,20 @@ def test_a_ledger_newer_than_this_exportctl_is_refused(ledger, private_ledger, m
     assert f"schema version {CURRENT_VERSION + 1}" in message
     assert "upgrade exportctl" in message
     assert query(private_ledger, "SELECT version FROM schema_version") == [(CURRENT_VERSION + 1,)]
+
+
+def test_a_run_records_the_commit_of_the_checkout_its_spec_lives_in(demo, tmp_path, ledger):
+    checkout = tmp_path / "specs-repo"
+    checkout.mkdir()
+    spec = write_spec(checkout, "pool", demo)
+    git = ["git", "-C", str(checkout), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "specs"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+
+    apply(str(spec))
+    apply(str(write_spec(tmp_path, "loose", demo)))
+
+    commits = {r["spec"]: r["git_commit"] for r in ledger.history()}
+    assert commits == {"pool": head.strip(), "loose": None}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import re
 import socket
 import time
 from collections.abc import Iterator, Sequence
@@ -17,24 +16,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from exportctl.errors import ExportctlError, UsageError
+from exportctl.errors import ExportctlError, UsageError, scrub
 from exportctl.ledger import schema as t
 
 STATE_ENV = "EXPORTCTL_STATE"
 #: A lock or a running run whose process has not beaten for this long is taken as dead.
 STALE_AFTER = timedelta(minutes=2)
 HEARTBEAT_EVERY = 2.0
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]*:[^/@\s]*@", re.I)
 
 
 def default_state_url() -> str:
     """`$EXPORTCTL_STATE`, or `.exportctl/state.db` in the working folder."""
     return os.environ.get(STATE_ENV) or "sqlite:///.exportctl/state.db"
-
-
-def scrub(text: str) -> str:
-    """Credentials in URLs replaced, so no secret reaches the ledger."""
-    return _CREDENTIALS.sub(r"\g<scheme>***:***@", text)
 
 
 class LockHeld(ExportctlError):
