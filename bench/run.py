@@ -66,10 +66,14 @@ def timed(
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
     trace = []
-    while watch is not None and process.poll() is None:
+    while True:
+        # wait4 rather than poll(): it reaps the child and keeps its rusage.
+        done, status, usage = os.wait4(process.pid, os.WNOHANG if watch else 0)
+        if done:
+            break
+        assert watch is not None
         trace.append((_rows_so_far(watch), _peak_so_far(process.pid)))
         time.sleep(0.2)
-    _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"benchmark command failed: {command}")
@@ -134,14 +138,18 @@ def duckdb_copy_of(folder: Path) -> Path:
     return target
 
 
-def run_exportctl(folder: Path, rows: int, fmt: str, codec: str, suffix: str) -> Measure:
+def run_exportctl(
+    folder: Path, rows: int, fmt: str, codec: str, suffix: str, traced: bool = False
+) -> Measure:
+    """One timed run; `traced` also samples memory as rows go (apart, as sampling costs)."""
     out = folder / "out" / f"exportctl{suffix}"
     spec = folder / f"bench-{fmt}.yaml"
     spec.write_text(SPEC.format(fmt=fmt, db=folder / "system.db", table=TABLE, out=out))
     ledger = folder / "out" / f"ledger-{fmt}.db"
     ledger.unlink(missing_ok=True)
     env = {**os.environ, "EXPORTCTL_STATE": f"sqlite:///{ledger}"}
-    seconds, peak, trace = timed([*EXPORTCTL, "apply", str(spec), "--json"], env, ledger)
+    command = [*EXPORTCTL, "apply", str(spec), "--json"]
+    seconds, peak, trace = timed(command, env, ledger if traced else None)
     size = out.stat().st_size / 2**20
     return Measure("exportctl", rows, f"{fmt}+{codec}", seconds, peak, size, tuple(trace))
 
@@ -158,7 +166,7 @@ def run_duckdb(folder: Path, rows: int, fmt: str, codec: str, suffix: str) -> Me
     return Measure("duckdb COPY", rows, f"{fmt}+{codec}", seconds, peak, out.stat().st_size / 2**20)
 
 
-def report(measures: list[Measure], sizes: list[int]) -> str:
+def report(measures: list[Measure], sizes: list[int], traces: list[Measure]) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -193,19 +201,22 @@ def report(measures: list[Measure], sizes: list[int]) -> str:
                 f"- {tool} {case}: peak RSS {peak[small]:.0f} MiB at {small:,} rows, "
                 f"{peak[large]:.0f} MiB at {large:,} rows ({peak[large] / peak[small]:.2f}×)."
             )
-    lines += _traces(measures, large)
+    lines += _traces(traces, large)
     return "\n".join(lines) + "\n"
 
 
 def _traces(measures: list[Measure], rows: int) -> list[str]:
     """Peak RSS as the largest export goes: flat once the first chunks are through."""
-    lines = ["", f"Peak RSS so far, as the {rows:,}-row exports progress (MiB):", ""]
+    lines = [
+        "",
+        f"Peak RSS so far as the {rows:,}-row exports progress (MiB), from a separate run",
+        "that samples the process's VmHWM and the rows it has reported to the ledger:",
+        "",
+    ]
     marks = [rows * k // 10 for k in range(1, 11)]
     lines.append("| case | " + " | ".join(f"{m // 1000:,}k" for m in marks) + " |")
     lines.append("| --- |" + " ---: |" * len(marks))
     for m in measures:
-        if m.tool != "exportctl" or m.rows != rows or not m.trace:
-            continue
         peaks = [max((p for r, p in m.trace if r <= mark), default=0.0) for mark in marks]
         lines.append(f"| {m.case} | " + " | ".join(f"{p:.0f}" for p in peaks) + " |")
     return lines
@@ -222,10 +233,12 @@ def main() -> None:
         for fmt, codec, suffix in CASES:
             for run in (run_duckdb, run_exportctl):
                 measure = run(folder, rows, fmt, codec, suffix)
-                print(measure, flush=True)
+                print(measure.tool, measure.rows, measure.case, measure.seconds, flush=True)
                 measures.append(measure)
+    largest = demo(max(args.sizes))
+    traces = [run_exportctl(largest, max(args.sizes), *case, traced=True) for case in CASES]
     REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(report(measures, args.sizes))
+    REPORT.write_text(report(measures, args.sizes, traces))
     print(f"wrote {REPORT}")
 
 
