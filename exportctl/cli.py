@@ -140,7 +140,14 @@ def apply(
     options = Options(full=full, wait=wait)
     with _signals_interrupt():
         specs = [p.spec for p in plans]
-        results = output.run_all(specs, ledger, options, parallel=jobs, show_progress=not as_json)
+        results = output.run_all(
+            specs,
+            ledger,
+            options,
+            parallel=jobs,
+            show_progress=not as_json,
+            now=plans[0].now if plans else None,  # the names `plan` and --dry-run showed
+        )
     if as_json:
         _print_json([r.to_json() for r in results])
     else:

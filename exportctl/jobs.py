@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,8 +15,7 @@ from typing import Any
 
 from exportctl import incremental, registry, runner
 from exportctl.destinations.base import WrittenFile
-from exportctl.destinations.local import TEMP_SUFFIX
-from exportctl.errors import ExportctlError, Interrupted, RunError
+from exportctl.errors import ExportctlError, Interrupted, RunError, scrub
 from exportctl.incremental import Window
 from exportctl.ledger import Ledger, LockHeld, RunRecord
 from exportctl.ledger.store import HEARTBEAT_EVERY
@@ -54,13 +53,13 @@ class Stop:
 
 
 class _Recording(Observer):
-    """Reports progress to the ledger every few seconds, and honours a stop request."""
+    """Counts progress for the heartbeat, and honours a stop request."""
 
     wants_total = True
 
     def __init__(self, ledger: Ledger, run: RunRecord, inner: Observer, stop: Stop):
         self.ledger, self.run, self.inner, self.stop = ledger, run, inner, stop
-        self.rows, self.beat = 0, 0.0
+        self.rows = 0
         self.expected: int | None = None
 
     def total(self, rows: int | None) -> None:
@@ -71,9 +70,28 @@ class _Recording(Observer):
         self.stop.check()
         self.rows += rows
         self.inner.advance(rows)
-        if time.monotonic() - self.beat >= HEARTBEAT_EVERY:
-            self.beat = time.monotonic()
-            self.ledger.progress(self.run.id, self.run.spec, self.rows, self.expected)
+
+    @contextmanager
+    def beating(self) -> Iterator[None]:
+        """Keep the run and its lock alive in the ledger, however long a step takes.
+
+        A thread, not the chunk loop: a slow count or first chunk must not make the
+        run look dead to another host, which would then break its lock.
+        """
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(HEARTBEAT_EVERY):
+                with suppress(Exception):  # a missed beat is retried; the run goes on
+                    self.ledger.progress(self.run.id, self.run.spec, self.rows, self.expected)
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{self.run.id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def committed(self, part: Part) -> None:
         _record_part(self.ledger, self.run.id, part)
@@ -93,12 +111,13 @@ def run_specs(
     observers: Callable[[ExportSpec], Observer],
     jobs: int = 1,
     stop: Stop | None = None,
+    now: datetime | None = None,
 ) -> list[RunResult]:
     """Every spec, `jobs` at a time; one failing never stops the others."""
     stop = stop or Stop()
     for run in ledger.recover():
-        _remove_temp_files(run["destination"])
-    now = utc_now()
+        registry.destination_for(run["destination"]).remove_leftovers(run["destination"])
+    now = now or utc_now()
 
     def one(spec: ExportSpec) -> RunResult:
         return run_spec(spec, ledger, options, now, observers(spec), stop)
@@ -109,8 +128,8 @@ def run_specs(
         futures = [pool.submit(one, spec) for spec in specs]
         try:
             return [f.result() for f in futures]
-        except Interrupted as exc:  # the signal lands in this thread: pass it on, then wait
-            stop.request(exc.signum)
+        except (Interrupted, KeyboardInterrupt) as exc:  # the signal lands in this thread
+            stop.request(getattr(exc, "signum", signal.SIGINT))
             pool.shutdown(cancel_futures=True)  # specs not yet started never start
             raise
 
@@ -146,8 +165,9 @@ def _locked_run(
 ) -> RunResult:
     try:
         plan, attempt, trigger = _plan(spec, ledger, options, now, run_id)
-    except ExportctlError as exc:
-        return _failed_to_plan(spec, ledger, options, now, run_id, str(exc))
+    except Exception as exc:  # e.g. a database driver that is not installed
+        reason = str(exc) if isinstance(exc, ExportctlError) else f"{type(exc).__name__}: {exc}"
+        return _failed_to_plan(spec, ledger, options, now, run_id, scrub(reason))
     record = RunRecord(
         id=run_id,
         spec=spec.name,
@@ -165,7 +185,8 @@ def _locked_run(
         _record_part(ledger, run_id, kept)
     recording = _Recording(ledger, record, observer, stop)
     try:
-        result = runner.run(plan, recording)
+        with recording.beating():
+            result = runner.run(plan, recording)
     except BaseException as exc:
         error = str(exc) or "interrupted"
         ledger.finish_run(run_id, "interrupted", rows=recording.rows, bytes_=0, error=error)
@@ -178,6 +199,7 @@ def _locked_run(
         files=[f for f in result.files if f[1] != "part"],  # parts were recorded as committed
         error=result.error,
         watermark=_watermark(spec, plan.window),
+        total_rows=recording.expected,
     )
     return result
 
@@ -298,17 +320,3 @@ def _git_commit(folder: Path) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
-
-
-def _remove_temp_files(destination: str) -> None:
-    """Named temp files an interrupted run may have left (where O_TMPFILE was not used)."""
-    if "://" in destination:
-        return
-    path = Path(destination)
-    for temp in _temp_files(path):
-        temp.unlink(missing_ok=True)
-
-
-def _temp_files(path: Path) -> Iterator[Path]:
-    if path.parent.is_dir():
-        yield from path.parent.glob(f".{path.name}.*{TEMP_SUFFIX}")

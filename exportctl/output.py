@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Any
+from contextlib import closing
+from datetime import datetime
+from typing import Any, cast
 
 from rich import filesize
 from rich.console import Console
@@ -22,7 +25,7 @@ from rich.text import Text
 
 from exportctl import jobs, registry, runner
 from exportctl.demo import DemoSummary
-from exportctl.errors import ExportctlError, SpecProblem
+from exportctl.errors import SpecProblem, scrub
 from exportctl.ledger import Ledger
 from exportctl.plan import ExportPlan
 from exportctl.spec.model import ExportSpec
@@ -52,20 +55,21 @@ def describe_plan(plan: ExportPlan, *, count: bool) -> dict[str, Any]:
         "compression": plan.compression,
         "destination": plan.destination,
     }
-    source = registry.SOURCES[spec.source.type](spec.source.options, spec.base_dir)
     try:
-        description["source"].update(source.describe(plan.request))
-        if count:
-            description["estimated_rows"] = source.count(plan.request)
-    except ExportctlError as exc:
+        source = registry.SOURCES[spec.source.type](spec.source.options, spec.base_dir)
+        with closing(source):
+            description["source"].update(source.describe(plan.request))
+            if count:
+                description["estimated_rows"] = source.count(plan.request)
+    except Exception as exc:  # a plan shows what it can; the run will say it properly
         description["estimated_rows"] = f"unknown: {exc}"
-    finally:
-        source.close()
     if spec.schedule:
+        # Recorded with the spec; no scheduler or prune command applies them yet.
         description["schedule"] = f"{spec.schedule.every} ({spec.schedule.timezone})"
     if spec.retention:
         description["retention"] = {k: v for k, v in vars(spec.retention).items() if v}
-    return description
+    # Whatever a source says about itself may hold a URI with credentials.
+    return cast(dict[str, Any], json.loads(scrub(json.dumps(description, default=str))))
 
 
 def plans(described: list[dict[str, Any]]) -> None:
@@ -111,10 +115,13 @@ def run_all(
     *,
     parallel: int,
     show_progress: bool,
+    now: datetime | None = None,
 ) -> list[runner.RunResult]:
     """Run every spec, a progress bar each on a terminal; one failing does not stop the rest."""
     if not (show_progress and stderr.is_terminal):
-        return jobs.run_specs(specs, ledger, options, lambda _: runner.Observer(), parallel)
+        return jobs.run_specs(
+            specs, ledger, options, lambda _: runner.Observer(), parallel, now=now
+        )
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -128,7 +135,7 @@ def run_all(
         def bar(spec: ExportSpec) -> runner.Observer:
             return _Bar(progress, progress.add_task(spec.name, total=None))
 
-        return jobs.run_specs(specs, ledger, options, bar, parallel)
+        return jobs.run_specs(specs, ledger, options, bar, parallel, now=now)
 
 
 def summary(results: list[runner.RunResult]) -> None:

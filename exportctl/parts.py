@@ -109,9 +109,10 @@ class FileSet:
         return self.current
 
     def _commit(self) -> None:
-        current, self.current = self.current, None
+        current = self.current
         assert current is not None
-        current.encoder.close()
+        current.encoder.close()  # should this fail, abort() still finds and discards the file
+        self.current = None
         current.stack.close()
         assert current.sink.written is not None
         part = Part(current.sink.written, current.rows, current.last)

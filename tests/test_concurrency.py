@@ -174,17 +174,18 @@ def test_jobs_3_runs_three_specs_at_the_same_time(medium, tmp_path, ledger):
     assert max(r["started_at"] for r in runs) < min(r["finished_at"] for r in runs)
 
 
-def test_sigterm_with_several_jobs_interrupts_the_running_and_starts_no_more(
-    medium, tmp_path, ledger, private_ledger
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_with_several_jobs_interrupts_the_running_and_starts_no_more(
+    medium, tmp_path, ledger, private_ledger, signum, code
 ):
     specs = [str(slow_spec(tmp_path, name, medium)) for name in ("a", "b", "c", "d")]
     process = start_apply(*specs, "--jobs", "2")
     running = {running_run(private_ledger, name, process) for name in ("a", "b")}
 
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
 
-    assert process.returncode == 143, stderr
+    assert process.returncode == code, stderr
     runs = ledger.history()
     assert {r["id"] for r in runs} == running
     assert {r["status"] for r in runs} == {"interrupted"}

@@ -53,3 +53,32 @@ def test_a_failed_run_reports_its_error_without_credentials(tmp_path: Path) -> N
     run = json.loads(result.stdout)[0]
     assert run["status"] == "failed" and "no such table" in run["error"]
     assert SECRET not in result.output
+
+
+def test_plan_hides_credentials_a_source_reports(tmp_path: Path) -> None:
+    spec = tmp_path / "logs.yaml"
+    spec.write_text(
+        "version: 1\nname: l\nsource: {type: logs, path: "
+        f"'https://alice:{SECRET}@logs.example/app.log'}}\nformat: jsonl\ndestination: o.jsonl\n"
+    )
+    result = CliRunner().invoke(main, ["plan", str(spec), "--no-count", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["source"]["path"] == "https://***:***@logs.example/app.log"
+    assert SECRET not in result.output
+
+
+def test_a_missing_database_driver_fails_that_spec_only(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE t (a INTEGER)")
+    base = "version: 1\nname: {n}\nsource: {{type: sql, url: '{u}'}}\nquery: {{table: t}}\n"
+    tail = "incremental: {{cursor: a}}\nformat: csv\ndestination: {n}.csv\n"
+    (tmp_path / "a.yaml").write_text((base + tail).format(n="a", u="mysql+nosuchdriver://h/d"))
+    (tmp_path / "b.yaml").write_text((base + tail).format(n="b", u=f"sqlite:///{db}"))
+    result = CliRunner().invoke(
+        main, ["apply", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"), "--json"]
+    )
+    runs = {r["spec"]: r for r in json.loads(result.stdout)}
+    assert result.exit_code == 1
+    assert runs["a"]["status"] == "failed" and "nosuchdriver" in runs["a"]["error"]
+    assert runs["b"]["status"] == "succeeded"

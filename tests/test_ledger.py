@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -23,11 +24,14 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from exportctl import cli
+from exportctl import cli, jobs
 from exportctl.demo import init_demo
 from exportctl.errors import UsageError
 from exportctl.ledger import Ledger, RunRecord
 from exportctl.ledger.schema import CURRENT_VERSION
+from exportctl.runner import Observer
+from exportctl.sources.sql import SqlSource
+from exportctl.spec.load import load_spec
 
 PROXIES = 120
 BIG = 300_000
@@ -493,3 +497,30 @@ def test_a_run_records_the_commit_of_the_checkout_its_spec_lives_in(demo, tmp_pa
 
     commits = {r["spec"]: r["git_commit"] for r in ledger.history()}
     assert commits == {"pool": head.strip(), "loose": None}
+
+
+def test_a_run_keeps_beating_while_a_slow_step_runs(demo, tmp_path, ledger, monkeypatch):
+    """A slow count must not make a live run look dead to another host."""
+    monkeypatch.setattr(jobs, "HEARTBEAT_EVERY", 0.05)
+    counting = threading.Event()
+    real_count = SqlSource.count
+
+    def slow_count(self: SqlSource, request: Any) -> int | None:
+        counting.set()
+        time.sleep(1.0)
+        return real_count(self, request)
+
+    monkeypatch.setattr(SqlSource, "count", slow_count)
+    spec = load_spec(write_spec(tmp_path, "pool", demo))
+    worker = threading.Thread(
+        target=jobs.run_specs, args=([spec], ledger, jobs.Options(), lambda _: Observer())
+    )
+    worker.start()
+    assert counting.wait(30)
+    first = ledger.history()[0]["heartbeat_at"]
+    time.sleep(0.5)
+    during = ledger.history()[0]
+    worker.join(60)
+
+    assert during["status"] == "running" and during["rows"] == 0
+    assert during["heartbeat_at"] > first

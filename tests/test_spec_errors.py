@@ -342,3 +342,24 @@ def test_an_incremental_export_refuses_a_limit(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_spec(path, env={})
     assert [(p.path, p.line) for p in caught.value.problems] == [("$.query.limit", 8)]
+
+
+def test_an_incremental_export_refuses_its_own_order(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        VALID.replace(TABLE, f"{TABLE}\n  order_by: [url]")
+        + "incremental: {cursor: discovered_at}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_spec(path, env={})
+    assert [p.path for p in caught.value.problems] == ["$.query.order_by"]
+
+
+def test_zip_parts_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        VALID.replace("destination: out.csv", "destination: {uri: o.csv.zip, split: {rows: 9}}")
+    )
+    with pytest.raises(SpecError) as caught:
+        load_spec(path, env={})
+    assert [p.path for p in caught.value.problems] == ["$.destination.split"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import secrets
 from collections.abc import Iterator
@@ -100,6 +101,14 @@ class LocalDestination:
     """Writes `file://` URIs and plain paths."""
 
     schemes = ("", "file")
+
+    def remove_leftovers(self, uri: str) -> None:
+        """Named temp files a killed run left for `uri` or its parts (none under O_TMPFILE)."""
+        path = Path(uri.removeprefix("file://"))
+        stem = path.name.split(".", 1)[0]
+        if path.parent.is_dir():
+            for temp in path.parent.glob(f".{glob.escape(stem)}.*{TEMP_SUFFIX}"):
+                temp.unlink(missing_ok=True)
 
     @contextmanager
     def open(self, uri: str) -> Iterator[Sink]:

@@ -112,6 +112,7 @@ class Ledger:
         files: Sequence[tuple[str, str, int, str]] = (),
         error: str | None = None,
         watermark: tuple[str, str] | None = None,
+        total_rows: int | None = None,
     ) -> None:
         """End a run; on success its files and its watermark are committed with it."""
         now = _now()
@@ -125,6 +126,7 @@ class Ledger:
                     finished_at=now,
                     heartbeat_at=now,
                     rows=rows,
+                    total_rows=total_rows,
                     bytes=bytes_,
                     error=scrub(error) if error else None,
                 )

@@ -163,6 +163,12 @@ class Parser:
         if "limit" in doc.get("query", {}):
             # The watermark moves to the window's end, so rows past the limit would be lost.
             self.fail(("query", "limit"), "an incremental export cannot take a `limit`")
+        if "order_by" in doc.get("query", {}):
+            # Parts record the position of their last row; a retry resumes after it.
+            self.fail(
+                ("query", "order_by"),
+                "an incremental export is ordered by its cursor and key; drop `order_by`",
+            )
         return m.Incremental(**doc["incremental"])
 
     def split_format(self, destination: m.Destination, doc: Mapping[str, Any]) -> m.Destination:
@@ -171,11 +177,17 @@ class Parser:
                 ("destination", "manifest"),
                 "a split export needs its manifest: it is what says every part is there",
             )
-        codec = _typed(doc.get("compression", "none"))["type"]
+        implied = compression.codec_for(destination.uri)
+        codec = _typed(doc.get("compression", implied))["type"]
         if _typed(doc["format"])["type"] == "parquet" and codec != "none":
             self.fail(
                 ("compression",),
                 "Parquet compresses inside the file: set the format's `codec`, not `compression`",
+            )
+        if destination.split_rows and codec == "zip":
+            self.fail(
+                ("destination", "split"),
+                "zip archives do not join by concatenation; split with gzip or zstd instead",
             )
         if destination.split_rows and _typed(doc["format"])["type"] == "json":
             self.fail(
