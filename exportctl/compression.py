@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import gzip
+import os
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import BinaryIO, cast
 
 import zstandard
+from zlib_ng import gzip_ng_threaded
 
 EXTENSIONS = {".gz": "gzip", ".zst": "zstd", ".zip": "zip"}
 
@@ -20,12 +21,12 @@ def _none(stream: BinaryIO, level: int | None, inner_name: str) -> Iterator[Bina
 
 @contextmanager
 def _gzip(stream: BinaryIO, level: int | None, inner_name: str) -> Iterator[BinaryIO]:
-    # mtime=0 and no file name: the same rows always give the same bytes.
-    # Level 0 (stored) is a real gzip level: only None means the default.
-    level = 6 if level is None else level
-    with gzip.GzipFile(
-        filename="", fileobj=stream, mode="wb", compresslevel=level, mtime=0
-    ) as compressed:
+    # zlib-ng deflates independent 1 MiB blocks on every core into one standard gzip
+    # member: 3.5x faster than the stdlib here at the same ratio (docs/benchmarks.md).
+    compressed = gzip_ng_threaded.open(
+        stream, "wb", compresslevel=6 if level is None else level, threads=os.cpu_count() or 1
+    )
+    with compressed:
         yield cast(BinaryIO, compressed)
 
 
