@@ -53,7 +53,7 @@ class Parser:
             format=self.component(_typed(doc["format"]), registry.FORMATS, ("format",)),
             compression=codec,
             compression_level=_typed(doc.get("compression", {"type": ""})).get("level"),
-            destination=self.split_format(self.destination(doc["destination"], codec), doc),
+            destination=self.checked_combinations(self.destination(doc["destination"], codec), doc),
             retention=m.Retention(**doc["retention"]) if "retention" in doc else None,
             schedule=self.schedule(doc.get("schedule")),
             incremental=self.incremental(doc),
@@ -171,7 +171,10 @@ class Parser:
             )
         return m.Incremental(**doc["incremental"])
 
-    def split_format(self, destination: m.Destination, doc: Mapping[str, Any]) -> m.Destination:
+    def checked_combinations(
+        self, destination: m.Destination, doc: Mapping[str, Any]
+    ) -> m.Destination:
+        """The destination, once its format, compression and split have been checked together."""
         if destination.split_rows and not destination.manifest:
             self.fail(
                 ("destination", "manifest"),
