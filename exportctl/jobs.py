@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager, suppress
@@ -53,7 +54,7 @@ class Stop:
 
 
 class _Recording(Observer):
-    """Counts progress for the heartbeat, and honours a stop request."""
+    """Reports progress to the ledger every few seconds, and honours a stop request."""
 
     wants_total = True
 
@@ -61,6 +62,7 @@ class _Recording(Observer):
         self.ledger, self.run, self.inner, self.stop = ledger, run, inner, stop
         self.rows = 0
         self.expected: int | None = None
+        self.last_beat = -HEARTBEAT_EVERY  # the first chunk reports at once
 
     def total(self, rows: int | None) -> None:
         self.expected = rows
@@ -70,20 +72,28 @@ class _Recording(Observer):
         self.stop.check()
         self.rows += rows
         self.inner.advance(rows)
+        self._beat_if_due()
+
+    def _beat_if_due(self) -> None:
+        if time.monotonic() - self.last_beat < HEARTBEAT_EVERY:
+            return
+        self.last_beat = time.monotonic()
+        with suppress(Exception):  # a missed beat is retried; the run goes on
+            self.ledger.progress(self.run.id, self.run.spec, self.rows, self.expected)
 
     @contextmanager
     def beating(self) -> Iterator[None]:
         """Keep the run and its lock alive in the ledger, however long a step takes.
 
-        A thread, not the chunk loop: a slow count or first chunk must not make the
-        run look dead to another host, which would then break its lock.
+        Chunks report as they go; a thread covers the steps between them, so that a
+        slow count or first chunk does not make the run look dead to another host,
+        which would then break its lock.
         """
         done = threading.Event()
 
         def beat() -> None:
-            while not done.wait(HEARTBEAT_EVERY):
-                with suppress(Exception):  # a missed beat is retried; the run goes on
-                    self.ledger.progress(self.run.id, self.run.spec, self.rows, self.expected)
+            while not done.wait(HEARTBEAT_EVERY / 4):
+                self._beat_if_due()
 
         thread = threading.Thread(target=beat, name=f"heartbeat-{self.run.id}", daemon=True)
         thread.start()

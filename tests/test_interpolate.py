@@ -171,4 +171,4 @@ def test_plan_output_hides_the_password_in_the_source_url(
 
     assert result.exit_code == 0, result.output
     assert SECRET not in result.output
-    assert "exporter:***@db.internal" in result.output
+    assert "postgresql+psycopg://***:***@db.internal" in result.output
