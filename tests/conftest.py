@@ -11,6 +11,8 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
+from exportctl.ledger import Ledger
+
 PG_ADMIN_URL = os.environ.get(
     "EXPORTCTL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -22,6 +24,12 @@ def private_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'ledger' / 'state.db'}"
     monkeypatch.setenv("EXPORTCTL_STATE", url)
     return url
+
+
+@pytest.fixture
+def ledger(private_ledger: str) -> Ledger:
+    """The test's own ledger, opened."""
+    return Ledger(private_ledger)
 
 
 def require(condition: bool, reason: str) -> None:

@@ -48,11 +48,6 @@ def medium(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return big_demo(tmp_path_factory, MEDIUM)
 
 
-@pytest.fixture
-def ledger(private_ledger: str) -> Ledger:
-    return Ledger(private_ledger)
-
-
 def slow_spec(folder: Path, name: str, db: Path) -> Path:
     """A spec whose run reports progress early (small chunks) and lasts a while."""
     return write_spec(

@@ -175,11 +175,6 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return big_demo(tmp_path_factory, BIG)
 
 
-@pytest.fixture
-def ledger(private_ledger: str) -> Ledger:
-    return Ledger(private_ledger)
-
-
 # --- what a run leaves in the ledger ---------------------------------------------------------
 
 

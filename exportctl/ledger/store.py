@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from exportctl.errors import ExportctlError, UsageError, scrub
+from exportctl.errors import ExportctlError, scrub
 from exportctl.ledger import schema as t
 
 STATE_ENV = "EXPORTCTL_STATE"
@@ -196,10 +196,6 @@ class Ledger:
         with self.engine.connect() as conn:
             return [_plain(r) for r in conn.execute(query.limit(limit)).mappings()]
 
-    def last_run(self, spec: str) -> dict[str, Any] | None:
-        runs = self.history(spec=spec, limit=1)
-        return runs[0] if runs else None
-
     def audit_events(self, run_id: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(t.audit).order_by(t.audit.c.id)
         if run_id:
@@ -317,10 +313,6 @@ class Ledger:
 
     # --- audit ----------------------------------------------------------------------
 
-    def audit(self, event: str, spec: str | None, run_id: str | None, **detail: Any) -> None:
-        with self._transaction() as conn:
-            self._audit(conn, event, spec, run_id, **detail)
-
     def _audit(
         self, conn: sa.Connection, event: str, spec: str | None, run_id: str | None, **detail: Any
     ) -> None:
@@ -380,10 +372,3 @@ def _aware(value: datetime) -> datetime:
 
 def _plain(row: sa.RowMapping | dict[str, Any]) -> dict[str, Any]:
     return {k: _aware(v) if isinstance(v, datetime) else v for k, v in dict(row).items()}
-
-
-def ensure_usable(url: str) -> None:
-    try:
-        sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
-        raise UsageError(f"--state {url!r} is not a database URL") from None

@@ -78,15 +78,6 @@ class Not:
 Filter = Compare | InSet | Between | Like | Contains | IsNull | And | Or | Not
 
 
-def filter_fields(node: Filter) -> set[str]:
-    """Every field a filter reads."""
-    if isinstance(node, And | Or):
-        return set().union(*(filter_fields(i) for i in node.items))
-    if isinstance(node, Not):
-        return filter_fields(node.item)
-    return {node.field}
-
-
 # --- the rest of a spec ------------------------------------------------------
 
 
