@@ -125,9 +125,11 @@ def run_specs(
 ) -> list[RunResult]:
     """Every spec, `jobs` at a time; one failing never stops the others."""
     stop = stop or Stop()
+    options = {spec.name: spec.destination.options for spec in specs}
     for run in ledger.recover():
+        uri = run["destination"]
         with suppress(RunError):  # a destination this version cannot write left nothing
-            registry.destination_for(run["destination"]).remove_leftovers(run["destination"])
+            registry.destination_for(uri, options.get(run["spec"])).remove_leftovers(uri)
     now = now or utc_now()
 
     def one(spec: ExportSpec) -> RunResult:

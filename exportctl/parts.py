@@ -94,7 +94,9 @@ class FileSet:
             uri = part_uri(uri, index)
         spec = self.plan.spec
         stack = ExitStack()
-        sink = stack.enter_context(registry.destination_for(uri).open(uri))
+        sink = stack.enter_context(
+            registry.destination_for(uri, spec.destination.options).open(uri)
+        )
         stream = stack.enter_context(
             compression.compressed(
                 sink.stream,

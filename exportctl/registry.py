@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
+from exportctl.destinations.base import Destination
+from exportctl.destinations.http import HttpDestination
 from exportctl.destinations.local import LocalDestination
+from exportctl.destinations.s3 import S3Destination
 from exportctl.errors import RunError
 from exportctl.formats.csv import CsvEncoder
 from exportctl.formats.json import JsonEncoder, JsonlEncoder
@@ -26,12 +30,31 @@ FORMATS = {
     "parquet": ParquetEncoder,
 }
 
-DESTINATIONS = {scheme: LocalDestination for scheme in LocalDestination.schemes}
+DESTINATIONS: dict[str, type[Destination]] = {
+    scheme: kind
+    for kind in (LocalDestination, S3Destination, HttpDestination)
+    for scheme in kind.schemes
+}
+#: The spec keys that hold a destination's own options, e.g. `destination.s3`.
+DESTINATION_OPTIONS = tuple(
+    sorted({k.options_key for k in DESTINATIONS.values() if k.options_key is not None})
+)
 
 
-def destination_for(uri: str) -> LocalDestination:
-    scheme = urlsplit(uri).scheme if "://" in uri else ""
-    if scheme not in DESTINATIONS:
+def scheme_of(uri: str) -> str:
+    """`s3://b/k` → `s3`; a plain path → ``."""
+    return urlsplit(uri).scheme.lower() if "://" in uri else ""
+
+
+def destination_class(uri: str) -> type[Destination] | None:
+    return DESTINATIONS.get(scheme_of(uri))
+
+
+def destination_for(uri: str, options: Any = None) -> Destination:
+    kind = destination_class(uri)
+    if kind is None:
         known = ", ".join(f"{s}://" for s in DESTINATIONS if s)
-        raise RunError(f"no destination handles `{scheme}://` URIs; known: local paths, {known}")
-    return DESTINATIONS[scheme]()
+        raise RunError(
+            f"no destination handles `{scheme_of(uri)}://` URIs; known: local paths, {known}"
+        )
+    return kind(options)

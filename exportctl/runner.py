@@ -168,7 +168,7 @@ def _write_manifest(
             "upto": plan.window.upto and incremental.tagged(plan.window.upto),
         }
     uri = plan.destination + ".manifest.json"
-    with registry.destination_for(uri).open(uri) as sink:
+    with registry.destination_for(uri, spec.destination.options).open(uri) as sink:
         sink.stream.write(json.dumps(manifest, indent=2).encode() + b"\n")
     assert sink.written is not None
     return sink.written

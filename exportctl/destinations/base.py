@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, ClassVar, Protocol
 
 
 @dataclass(frozen=True)
@@ -47,3 +48,30 @@ class CountingWriter(io.RawIOBase):
     def close(self) -> None:
         # The destination closes the real file, after fsync; closing us must not.
         super().close()
+
+
+class Destination(Protocol):
+    """Where exports are stored, for the URI schemes it names."""
+
+    schemes: ClassVar[tuple[str, ...]]
+    #: The spec key under `destination` that holds its options (`s3`, say), or None.
+    options_key: ClassVar[str | None]
+    Options: ClassVar[Any]
+
+    def __init__(self, options: Any = None) -> None: ...
+
+    def open(self, uri: str) -> AbstractContextManager[Sink]:
+        """A sink whose file is committed when the block exits cleanly, and never otherwise."""
+        ...
+
+    def read(self, uri: str) -> AbstractContextManager[BinaryIO]:
+        """The stored bytes, as written (for verify)."""
+        ...
+
+    def delete(self, uri: str) -> None:
+        """Remove a committed file (for retention); a missing one is not an error."""
+        ...
+
+    def remove_leftovers(self, uri: str) -> None:
+        """Whatever a killed run left behind for `uri` or its parts, never a committed file."""
+        ...

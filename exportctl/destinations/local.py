@@ -15,8 +15,9 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO, ClassVar, cast
 
 from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
 from exportctl.errors import RunError
@@ -97,14 +98,32 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class LocalOptions:
+    """Local files take no options of their own yet."""
+
+
 class LocalDestination:
     """Writes `file://` URIs and plain paths."""
 
     schemes = ("", "file")
+    options_key: ClassVar[str | None] = None
+    Options = LocalOptions
+
+    def __init__(self, options: LocalOptions | None = None):
+        self.options = options or LocalOptions()
+
+    @contextmanager
+    def read(self, uri: str) -> Iterator[BinaryIO]:
+        with open(_path(uri), "rb") as stream:
+            yield stream
+
+    def delete(self, uri: str) -> None:
+        _path(uri).unlink(missing_ok=True)
 
     def remove_leftovers(self, uri: str) -> None:
         """Named temp files a killed run left for `uri` or its parts (none under O_TMPFILE)."""
-        path = Path(uri.removeprefix("file://"))
+        path = _path(uri)
         stem = path.name.split(".", 1)[0]
         if path.parent.is_dir():
             for temp in path.parent.glob(f".{glob.escape(stem)}.*{TEMP_SUFFIX}"):
@@ -113,7 +132,7 @@ class LocalDestination:
     @contextmanager
     def open(self, uri: str) -> Iterator[Sink]:
         """A sink whose file is committed when the block exits cleanly, and never otherwise."""
-        path = Path(uri.removeprefix("file://"))
+        path = _path(uri)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic = AtomicFile(path)
@@ -130,3 +149,7 @@ class LocalDestination:
             raise
         finally:
             atomic.close()
+
+
+def _path(uri: str) -> Path:
+    return Path(uri.removeprefix("file://"))

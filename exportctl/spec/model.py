@@ -99,6 +99,21 @@ class Query:
     limit: int | None = None
 
 
+FieldType = Literal["string", "integer", "number", "boolean", "timestamp", "date"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """The shape a field declares; rows that break it are invalid."""
+
+    type: FieldType | None = None
+    nullable: bool = True
+    allowed: tuple[Scalar, ...] | None = None
+    pattern: str | None = None
+    min: float | None = None
+    max: float | None = None
+
+
 @dataclass(frozen=True)
 class Field:
     """One output column: a source column (maybe renamed) or a computed one."""
@@ -106,6 +121,7 @@ class Field:
     name: str
     source: str | None = None
     template: str | None = None
+    check: Check | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,56 @@ class Destination:
     manifest: bool = True
     #: Rows per part; None writes one file.
     split_rows: int | None = None
+    #: Most bytes the export may store, parts included.
+    max_bytes: int | None = None
+    #: The options of the destination the URI's scheme chooses (its `Options`), or None.
+    options: Any = None
+
+
+@dataclass(frozen=True)
+class Validation:
+    on_invalid: Literal["fail", "skip", "quarantine"] = "fail"
+    #: Where quarantined rows go; None: beside the destination.
+    quarantine: str | None = None
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Attempts of one run, for transient failures; times in seconds."""
+
+    attempts: int = 3
+    backoff: float = 1.0
+    max_backoff: float = 60.0
+    budget: float = 900.0
+
+
+@dataclass(frozen=True)
+class Webhook:
+    # Webhook URLs (Slack's, say) and headers carry tokens: kept out of reprs.
+    url: str = field(repr=False)
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Email:
+    host: str
+    sender: str
+    to: tuple[str, ...]
+    port: int | None = None
+    starttls: bool = False
+    ssl: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Alerts:
+    on: frozenset[Literal["failure", "success"]] = frozenset({"failure"})
+    webhook: Webhook | None = None
+    command: tuple[str, ...] | None = None
+    email: Email | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +230,9 @@ class ExportSpec:
     schedule: Schedule | None
     incremental: Incremental | None
     path: Path = field(compare=False)
+    validation: Validation = Validation()
+    retry: Retry = Retry()
+    alerts: Alerts | None = None
     digest: str = ""
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -15,6 +16,7 @@ _FIELD_OPS = (*_COMPARE_OPS, "in", "not_in", "between", "like", "contains", "is_
 _GROUP_OPS = ("and", "or", "not")
 #: The names `plan.template_context` gives destination and parameter templates.
 _PLAN_NAMES = frozenset({"now", "today", "run", "spec"})
+_CHECK_KEYS = ("type", "nullable", "allowed", "pattern", "min", "max")
 
 
 class Parser:
@@ -57,6 +59,9 @@ class Parser:
             retention=m.Retention(**doc["retention"]) if "retention" in doc else None,
             schedule=self.schedule(doc.get("schedule")),
             incremental=self.incremental(doc),
+            validation=self.validation(doc.get("validation", {})),
+            retry=self.retry(doc.get("retry", {})),
+            alerts=self.alerts(doc.get("alerts")),
             **file_facts,
         )
 
@@ -146,16 +151,33 @@ class Parser:
     def field(self, doc: str | Mapping[str, Any], path: Path_) -> m.Field:
         if isinstance(doc, str):
             return m.Field(doc, doc)
+        check = self.check(doc, path)
         if "template" in doc:
             if "name" in doc:
                 self.fail(path, "a field takes a source column `name` or a `template`, not both")
             if "as" not in doc:
                 self.fail(path, "a computed field needs `as`, the name of its output column")
-            return m.Field(doc.get("as", ""), None, doc["template"])
+            return m.Field(doc.get("as", ""), None, doc["template"], check)
         if "name" not in doc:
             self.fail(path, "a field needs `name`, the source column it takes")
             return m.Field(doc.get("as", ""), None)
-        return m.Field(doc.get("as", doc["name"]), doc["name"])
+        return m.Field(doc.get("as", doc["name"]), doc["name"], check=check)
+
+    def check(self, doc: Mapping[str, Any], path: Path_) -> m.Check | None:
+        declared = {k: doc[k] for k in _CHECK_KEYS if k in doc}
+        if not declared:
+            return None
+        if "pattern" in declared:
+            try:
+                re.compile(declared["pattern"])
+            except re.error as exc:
+                self.fail((*path, "pattern"), f"not a valid regular expression: {exc}")
+                del declared["pattern"]
+        if "allowed" in declared:
+            declared["allowed"] = tuple(declared["allowed"])
+        if "min" in declared and "max" in declared and declared["min"] > declared["max"]:
+            self.fail((*path, "min"), "`min` is greater than `max`: no value could pass")
+        return m.Check(**declared)
 
     def incremental(self, doc: Mapping[str, Any]) -> m.Incremental | None:
         if "incremental" not in doc:
@@ -200,23 +222,86 @@ class Parser:
         return destination
 
     def destination(self, doc: str | Mapping[str, Any], codec: str | None) -> m.Destination:
-        destination = (
-            m.Destination(doc)
-            if isinstance(doc, str)
-            else m.Destination(
-                doc["uri"], doc.get("manifest", True), doc.get("split", {}).get("rows")
-            )
+        uri_path: Path_ = ("destination",) if isinstance(doc, str) else ("destination", "uri")
+        doc = {"uri": doc} if isinstance(doc, str) else doc
+        destination = m.Destination(
+            doc["uri"],
+            doc.get("manifest", True),
+            doc.get("split", {}).get("rows"),
+            byte_count(doc["max_bytes"]) if "max_bytes" in doc else None,
+            self.destination_options(doc),
         )
-        self.template(
-            destination.uri,
-            ("destination",) if isinstance(doc, str) else ("destination", "uri"),
-            names=_PLAN_NAMES,
-        )
+        self.template(destination.uri, uri_path, names=_PLAN_NAMES)
         if not destination.uri.endswith("}}"):  # else the name is known only once rendered
             _, complaint = compression.resolve(codec, destination.uri.rsplit("/", 1)[-1])
             if complaint:
                 self.fail(("compression",) if codec else ("destination",), complaint)
         return destination
+
+    def destination_options(self, doc: Mapping[str, Any]) -> Any:
+        """The typed options of the destination the URI's scheme picks; others are refused."""
+        kind = registry.destination_class(doc["uri"])
+        for key in registry.DESTINATION_OPTIONS:
+            if key in doc and key != getattr(kind, "options_key", None):
+                scheme = registry.scheme_of(doc["uri"]) or "local"
+                self.fail(("destination", key), f"`{key}` options do not apply to {scheme} URIs")
+        if kind is None or kind.options_key is None:
+            return None
+        options = dict(doc.get(kind.options_key, {}))
+        for key in ("part_size",):
+            if key in options:
+                options[key] = byte_count(options[key])
+        if "headers" in options:
+            options["headers"] = tuple(options["headers"].items())
+        try:
+            return kind.Options(**options)
+        except ValueError as exc:
+            self.fail(("destination", kind.options_key), str(exc))
+            return kind.Options()
+
+    def validation(self, doc: Mapping[str, Any]) -> m.Validation:
+        validation = m.Validation(**doc)
+        if validation.quarantine is not None:
+            if validation.on_invalid != "quarantine":
+                self.fail(
+                    ("validation", "quarantine"),
+                    "`quarantine` says where quarantined rows go: set `on_invalid: quarantine`",
+                )
+            self.template(validation.quarantine, ("validation", "quarantine"), names=_PLAN_NAMES)
+        return validation
+
+    def retry(self, doc: Mapping[str, Any]) -> m.Retry:
+        durations = {k: seconds(v) for k, v in doc.items() if k != "attempts"}
+        retry = m.Retry(
+            **{**durations, **({"attempts": doc["attempts"]} if "attempts" in doc else {})}
+        )
+        if retry.backoff > retry.max_backoff:
+            self.fail(("retry", "backoff"), "`backoff` is longer than `max_backoff`")
+        return retry
+
+    def alerts(self, doc: Mapping[str, Any] | None) -> m.Alerts | None:
+        if doc is None:
+            return None
+        webhook = doc.get("webhook")
+        email = doc.get("email")
+        return m.Alerts(
+            on=frozenset(doc.get("on", ["failure"])),
+            webhook=None
+            if webhook is None
+            else m.Webhook(
+                webhook["url"],
+                tuple(webhook.get("headers", {}).items()),
+                webhook.get("timeout", 10.0),
+            ),
+            command=tuple(doc["command"]) if "command" in doc else None,
+            email=None
+            if email is None
+            else m.Email(
+                **{k: v for k, v in email.items() if k not in ("from", "to")},
+                sender=email["from"],
+                to=tuple(email["to"]),
+            ),
+        )
 
     def schedule(self, doc: str | Mapping[str, Any] | None) -> m.Schedule | None:
         if doc is None:
@@ -224,6 +309,24 @@ class Parser:
         if isinstance(doc, str):
             return m.Schedule(doc)
         return m.Schedule(doc["every"], doc.get("timezone", "UTC"))
+
+
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_BYTES = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+_BYTES |= {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+def seconds(duration: str) -> float:
+    """`15m` → 900.0; the schema has checked the form."""
+    return float(duration[:-1]) * _SECONDS[duration[-1]]
+
+
+def byte_count(size: int | str) -> int:
+    """`2GiB` → 2147483648; the schema has checked the form."""
+    if isinstance(size, int):
+        return size
+    number, unit = re.fullmatch(r"([0-9.]+) ?([A-Za-z]+)", size).groups()  # type: ignore[union-attr]
+    return int(float(number) * _BYTES[unit])
 
 
 def _typed(doc: str | Mapping[str, Any]) -> Mapping[str, Any]:
