@@ -9,12 +9,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]*:[^/@\s]*@", re.I)
+_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]*:[^/@\s]*@", re.I)
+_TOKEN_USER = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+@", re.I)
+#: Query parameters that carry secrets, e.g. a presigned URL's X-Amz-Signature.
+_SECRET_PARAM = re.compile(
+    r"(?P<name>[?&][^=&\s#]*(?:signature|sig|token|secret|passw|credential|auth|key)"
+    r"[^=&\s#]*=)[^&\s#]+",
+    re.I,
+)
 
 
 def scrub(text: str) -> str:
     """Credentials in URLs replaced, so no secret reaches a message, a log or the ledger."""
-    return _CREDENTIALS.sub(r"\g<scheme>***:***@", text)
+    text = _USERINFO.sub(r"\g<scheme>***:***@", text)
+    text = _TOKEN_USER.sub(r"\g<scheme>***@", text)
+    return _SECRET_PARAM.sub(r"\g<name>***", text)
 
 
 class ExportctlError(Exception):
@@ -64,6 +73,10 @@ class TransientError(RunError):
 
 class FormatError(RunError):
     """A value cannot be written in the chosen format without corrupting it."""
+
+
+class ValidationError(RunError):
+    """Rows break the shape their fields declare, and the spec says to fail."""
 
 
 class SourceError(RunError):

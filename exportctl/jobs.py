@@ -9,22 +9,24 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from exportctl import incremental, registry, runner
+import tenacity
+
+from exportctl import alerts, incremental, registry, runner
 from exportctl.destinations.base import WrittenFile
-from exportctl.errors import ExportctlError, Interrupted, RunError, scrub
+from exportctl.errors import ExportctlError, Interrupted, RunError, TransientError, scrub
 from exportctl.incremental import Window
 from exportctl.ledger import Ledger, LockHeld, RunRecord
 from exportctl.ledger.store import HEARTBEAT_EVERY
-from exportctl.parts import part_uri
 from exportctl.plan import ExportPlan, Part, compile_plan, new_run_id, utc_now
 from exportctl.runner import Observer, RunResult
 from exportctl.sources.base import Request
 from exportctl.spec.model import ExportSpec
+from exportctl.uris import part_uri
 from exportctl.verify import verify_files
 
 UNFINISHED = ("failed", "interrupted")
@@ -52,6 +54,11 @@ class Stop:
         if self._event.is_set():
             raise Interrupted(self.signum)
 
+    def sleep(self, seconds: float) -> None:
+        """Wait between attempts, but not past a stop request."""
+        if self._event.wait(seconds):
+            raise Interrupted(self.signum)
+
 
 class _Recording(Observer):
     """Reports progress to the ledger every few seconds, and honours a stop request."""
@@ -65,6 +72,7 @@ class _Recording(Observer):
         self.last_beat = -HEARTBEAT_EVERY  # the first chunk reports at once
 
     def total(self, rows: int | None) -> None:
+        self.rows = 0  # a new attempt counts from the start
         self.expected = rows
         self.inner.total(rows)
 
@@ -125,11 +133,11 @@ def run_specs(
 ) -> list[RunResult]:
     """Every spec, `jobs` at a time; one failing never stops the others."""
     stop = stop or Stop()
-    options = {spec.name: spec.destination.options for spec in specs}
+    destination_options = {spec.name: spec.destination.options for spec in specs}
     for run in ledger.recover():
-        uri = run["destination"]
+        uri, stated = run["destination"], destination_options.get(run["spec"])
         with suppress(RunError):  # a destination this version cannot write left nothing
-            registry.destination_for(uri, options.get(run["spec"])).remove_leftovers(uri)
+            registry.destination_for(uri, stated).remove_leftovers(uri)
     now = now or utc_now()
 
     def one(spec: ExportSpec) -> RunResult:
@@ -177,10 +185,13 @@ def _locked_run(
     stop: Stop,
 ) -> RunResult:
     try:
-        plan, attempt, trigger = _plan(spec, ledger, options, now, run_id)
+        planning = _retrying(spec, stop, retry=tenacity.retry_if_exception_type(TransientError))
+        plan, attempt, trigger = planning(_plan, spec, ledger, options, now, run_id)
     except Exception as exc:  # e.g. a database driver that is not installed
         reason = str(exc) if isinstance(exc, ExportctlError) else f"{type(exc).__name__}: {exc}"
-        return _failed_to_plan(spec, ledger, options, now, run_id, scrub(reason))
+        result = _failed_to_plan(spec, ledger, options, now, run_id, scrub(reason))
+        _alert(spec, ledger, result)
+        return result
     record = RunRecord(
         id=run_id,
         spec=spec.name,
@@ -196,14 +207,18 @@ def _locked_run(
     ledger.start_run(record)
     for kept in plan.resume:  # the retry's files include the parts it keeps
         _record_part(ledger, run_id, kept)
+    plan = replace(plan, expected_bytes=_expected_bytes(spec, ledger))
     recording = _Recording(ledger, record, observer, stop)
     try:
         with recording.beating():
-            result = runner.run(plan, recording)
+            result = _attempts(plan, ledger, recording, stop)
     except BaseException as exc:
         error = str(exc) or "interrupted"
         ledger.finish_run(run_id, "interrupted", rows=recording.rows, bytes_=0, error=error)
+        _alert(spec, ledger, _not_run(spec, run_id, plan.destination, "interrupted", error))
         raise
+    if result.status == "failed" and plan.window is None:
+        ledger.forget_parts(run_id)  # the runner removed them
     ledger.finish_run(
         run_id,
         result.status,
@@ -213,8 +228,115 @@ def _locked_run(
         error=result.error,
         watermark=_watermark(spec, plan.window),
         total_rows=recording.expected,
+        summary=_summary(result),
     )
+    _alert(spec, ledger, result)
     return result
+
+
+def _retrying(spec: ExportSpec, stop: Stop, **conditions: Any) -> tenacity.Retrying:
+    """The spec's retry policy: exponential backoff with jitter, within attempts and budget."""
+    policy = spec.retry
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(policy.attempts)
+        | tenacity.stop_before_delay(policy.budget),
+        wait=tenacity.wait_exponential_jitter(initial=policy.backoff, max=policy.max_backoff),
+        sleep=stop.sleep,
+        reraise=True,
+        **conditions,
+    )
+
+
+def _attempts(plan: ExportPlan, ledger: Ledger, observer: Observer, stop: Stop) -> RunResult:
+    """Run the plan, again while it fails for a reason that may pass, as the spec allows."""
+    spec = plan.spec
+    attempts = 0
+
+    def attempt() -> RunResult:
+        nonlocal attempts
+        attempts += 1
+        again = plan if attempts == 1 else _plan_again(plan, ledger)
+        return replace(runner.run(again, observer), attempts=attempts)
+
+    def record(state: tenacity.RetryCallState) -> None:
+        failed = state.outcome.result() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        error = failed.error if failed else None
+        ledger.event(
+            "run.attempt_failed",
+            spec.name,
+            plan.run_id,
+            attempt=state.attempt_number,
+            error=error,
+            retry_in=round(wait, 3),
+        )
+
+    retrying = _retrying(
+        spec,
+        stop,
+        retry=tenacity.retry_if_result(lambda r: r.status == "failed" and r.transient),
+        before_sleep=record,
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+    )
+    return cast(RunResult, retrying(attempt))
+
+
+def _plan_again(plan: ExportPlan, ledger: Ledger) -> ExportPlan:
+    """The plan for another attempt of the same run: same window, same files.
+
+    An incremental split export keeps the parts that still verify and goes on after
+    them; any other rewrites its parts, so those of the failed attempt are dropped.
+    """
+    if plan.window is not None and plan.spec.destination.split_rows is not None:
+        unfinished = {"id": plan.run_id, "destination": plan.destination}
+        kept = _kept_parts(ledger, unfinished, plan.spec.destination.options)
+        again = compile_plan(
+            plan.spec,
+            now=plan.now,
+            run_id=plan.run_id,
+            window=plan.window,
+            destination=plan.destination,
+            resume=kept,
+        )
+        return replace(again, expected_bytes=plan.expected_bytes)
+    destination = registry.destination_for(plan.destination, plan.spec.destination.options)
+    for uri in ledger.forget_parts(plan.run_id):
+        destination.delete(uri)
+    return plan
+
+
+def _expected_bytes(spec: ExportSpec, ledger: Ledger) -> int | None:
+    """How much the export will likely store: its last successful run's size."""
+    last = ledger.history(spec.name, status="succeeded", limit=1)
+    return last[0]["bytes"] if last else None
+
+
+def _summary(result: RunResult) -> dict[str, Any]:
+    summary: dict[str, Any] = {"attempts": result.attempts}
+    if result.warnings:
+        summary["warnings"] = list(result.warnings)
+    if result.invalid_rows:
+        summary["invalid_rows"] = result.invalid_rows
+    return summary
+
+
+def _alert(spec: ExportSpec, ledger: Ledger, result: RunResult) -> None:
+    """Send the spec's alerts; one that fails is recorded, never raised."""
+    outcome = alerts.Outcome(
+        spec=result.spec,
+        run_id=result.run_id,
+        status=result.status,
+        rows=result.rows,
+        bytes=result.bytes,
+        destination=scrub(result.uri),
+        error=result.error,
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+        attempts=result.attempts,
+    )
+    for failure in alerts.send_alerts(spec.alerts, outcome):
+        with suppress(Exception):  # the ledger may be what failed; the run's result stands
+            ledger.event("alert.failed", spec.name, result.run_id, reason=failure)
 
 
 def _plan(
@@ -249,7 +371,7 @@ def _plan(
             run_id=run_id,
             window=window,
             destination=previous["destination"],
-            resume=_kept_parts(ledger, previous),
+            resume=_kept_parts(ledger, previous, spec.destination.options),
         )
         return plan, previous["attempt"] + 1, "retry"
     base = compile_plan(spec, now=now, run_id=run_id)
@@ -258,12 +380,12 @@ def _plan(
     return compile_plan(spec, now=now, run_id=run_id, window=window), 1, options.trigger
 
 
-def _kept_parts(ledger: Ledger, unfinished: dict[str, Any]) -> tuple[Part, ...]:
+def _kept_parts(ledger: Ledger, unfinished: dict[str, Any], options: Any) -> tuple[Part, ...]:
     """The unfinished run's parts that still verify, up to the first that does not."""
     kept: list[Part] = []
     for recorded in ledger.parts(unfinished["id"]):
         expected = part_uri(unfinished["destination"], len(kept) + 1)
-        if recorded["uri"] != expected or not verify_files([recorded])[0]["ok"]:
+        if recorded["uri"] != expected or not verify_files([recorded], options)[0]["ok"]:
             break
         written = WrittenFile(recorded["uri"], recorded["bytes"], recorded["sha256"])
         kept.append(Part(written, recorded["rows"], incremental.decode(recorded["last_position"])))

@@ -8,27 +8,21 @@ parts, concatenated in order, are the unsplit export.
 
 from __future__ import annotations
 
-import os
+import io
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pandas as pd
 
 from exportctl import compression, registry
 from exportctl.destinations.base import Sink
+from exportctl.errors import RunError
 from exportctl.formats.base import Encoder
 from exportctl.incremental import Position
 from exportctl.plan import ExportPlan, Part
-
-
-def part_uri(uri: str, index: int) -> str:
-    """`exports/pool.csv.gz`, part 3 → `exports/pool.part-00003.csv.gz`."""
-    folder, slash, name = uri.rpartition("/")
-    codec_extension = compression.extension_of(name)
-    stem, extension = os.path.splitext(name[: len(name) - len(codec_extension)])
-    return f"{folder}{slash}{stem}.part-{index:05d}{extension}{codec_extension}"
+from exportctl.uris import part_uri
 
 
 @dataclass
@@ -37,6 +31,7 @@ class _Open:
     sink: Sink
     encoder: Encoder
     uri: str
+    capped: Capped | None
     rows: int = 0
     last: Position | None = None
 
@@ -65,6 +60,8 @@ class FileSet:
             room = len(chunk) - start if self.limit is None else self.limit - current.rows
             stop = min(len(chunk), start + room)
             current.encoder.write(chunk.iloc[start:stop])
+            if current.capped is not None:
+                current.capped.check()
             current.rows += stop - start
             self.rows += stop - start
             if positions is not None:
@@ -87,6 +84,16 @@ class FileSet:
             self.current.stack.__exit__(type(error), error, error.__traceback__)
             self.current = None
 
+    def discard_committed(self) -> None:
+        """Delete the parts this run committed (not those kept from an earlier attempt)."""
+        kept = len(self.plan.resume)
+        for part in self.parts[kept:]:
+            destination = registry.destination_for(
+                part.file.uri, self.plan.spec.destination.options
+            )
+            destination.delete(part.file.uri)
+        del self.parts[kept:]
+
     def _open(self) -> _Open:
         index = len(self.parts) + 1
         uri = self.plan.destination
@@ -97,9 +104,16 @@ class FileSet:
         sink = stack.enter_context(
             registry.destination_for(uri, spec.destination.options).open(uri)
         )
+        stored: BinaryIO = sink.stream
+        capped = None
+        if spec.destination.max_bytes is not None:
+            room = spec.destination.max_bytes - sum(p.file.bytes for p in self.parts)
+            capped = Capped(sink.stream, room, spec.destination.max_bytes)
+            stack.callback(capped.check)  # after the compressor's last bytes, before commit
+            stored = cast(BinaryIO, capped)
         stream = stack.enter_context(
             compression.compressed(
-                sink.stream,
+                stored,
                 self.plan.compression,
                 spec.compression_level,
                 compression.member_name(uri.rpartition("/")[2]),
@@ -107,7 +121,7 @@ class FileSet:
         )
         options = _continuing(spec.format.options) if index > 1 else spec.format.options
         encoder = registry.FORMATS[spec.format.type](options, stream)
-        self.current = _Open(stack, sink, encoder, uri)
+        self.current = _Open(stack, sink, encoder, uri, capped)
         return self.current
 
     def _commit(self) -> None:
@@ -121,6 +135,39 @@ class FileSet:
         self.parts.append(part)
         if self.limit is not None:
             self.on_commit(part)
+
+
+class Capped(io.RawIOBase):
+    """Passes on at most `room` bytes: the spec's `max_bytes`.
+
+    Past the limit it swallows the bytes and `check` raises. It never raises from
+    `write` itself: a threaded compressor would call it from its own thread.
+    """
+
+    def __init__(self, target: BinaryIO, room: int, limit: int):
+        self.target, self.room, self.limit = target, room, limit
+        self.exceeded = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        size = memoryview(data).nbytes
+        if self.exceeded or size > self.room:
+            self.exceeded = True
+            return size
+        self.room -= size
+        return self.target.write(data)
+
+    def check(self) -> None:
+        if self.exceeded:
+            raise RunError(
+                f"the export would exceed `max_bytes` ({self.limit:,} bytes as stored); "
+                "nothing was written. Raise the limit, or narrow the export"
+            )
+
+    def close(self) -> None:
+        super().close()  # the destination closes its own stream
 
 
 def _continuing(options: Any) -> Any:

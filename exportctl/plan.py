@@ -22,6 +22,7 @@ from exportctl.incremental import Position, Window
 from exportctl.sources.base import Request
 from exportctl.spec.model import And, ExportSpec, OrderKey, Query
 from exportctl.transforms.fields import needed_columns
+from exportctl.uris import sibling_uri
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class ExportPlan:
     window: Window | None = None
     #: Parts a failed attempt committed and the retry keeps; it writes the ones after them.
     resume: tuple[Part, ...] = ()
+    #: Where rows that fail validation go, under `on_invalid: quarantine`.
+    quarantine: str | None = None
+    #: The size the export will likely store (its last one's), for the free-space check.
+    expected_bytes: int | None = None
 
 
 def new_run_id(now: datetime) -> str:
@@ -101,6 +106,14 @@ def compile_plan(
     )
     name = PurePosixPath(urlsplit(destination).path).name
     codec = _compression(spec, name)
+    quarantine = None
+    if spec.validation.on_invalid == "quarantine":
+        stated = spec.validation.quarantine
+        quarantine = (
+            _destination(spec, _render(spec, stated, context, "$.validation.quarantine"))
+            if stated
+            else sibling_uri(destination, ".quarantine.jsonl")
+        )
     return ExportPlan(
         spec=spec,
         run_id=run_id,
@@ -110,6 +123,7 @@ def compile_plan(
         destination=destination,
         compression=codec,
         resume=resume,
+        quarantine=quarantine,
     )
 
 

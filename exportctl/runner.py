@@ -7,16 +7,22 @@ from collections.abc import Callable
 from contextlib import closing
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
+
+import pandas as pd
 
 from exportctl import incremental, registry
 from exportctl.destinations.base import WrittenFile
-from exportctl.errors import ExportctlError, scrub
+from exportctl.errors import ExportctlError, RunError, TransientError, ValidationError, scrub
 from exportctl.parts import FileSet
 from exportctl.plan import ExportPlan, Part, utc_now
+from exportctl.quarantine import Quarantine
 from exportctl.sources.base import Source
+from exportctl.transforms import validate
 from exportctl.transforms.fields import select_fields
 from exportctl.transforms.filter import apply_filter
+from exportctl.uris import sibling_uri
 
 Status = Literal["succeeded", "failed", "skipped", "interrupted"]
 #: (uri, role, bytes, sha256) of a file a run committed; role is data, part or manifest.
@@ -39,6 +45,12 @@ class RunResult:
     files: tuple[FileEntry, ...] = ()
     #: What the source passed over, e.g. malformed log lines it was told to skip.
     warnings: tuple[str, ...] = ()
+    #: The failure may pass on retry (network, throttling, 5xx).
+    transient: bool = False
+    #: Rows validation turned away (skipped or quarantined).
+    invalid_rows: int = 0
+    #: Attempts this run took (see the spec's `retry`).
+    attempts: int = 1
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -69,23 +81,94 @@ def run(
     started = clock()
     observer = observer or Observer()
     files = FileSet(plan, observer.committed)
+    rejected = Rejected(plan)
     try:
         if plan.window is not None and plan.window.is_empty:
             return _result(plan, "succeeded", started, clock(), [])
-        parts, warnings = _export(plan, observer, files)
-        result = replace(_result(plan, "succeeded", started, clock(), parts), warnings=warnings)
+        _check_room(plan)
+        parts, warnings = _export(plan, observer, files, rejected)
+        result = replace(
+            _result(plan, "succeeded", started, clock(), parts),
+            warnings=(*warnings, *rejected.warnings()),
+            invalid_rows=rejected.rows,
+        )
+        if rejected.file is not None:
+            result = _with_file(result, rejected.file, "quarantine")
         if plan.spec.destination.manifest:
             manifest = _write_manifest(plan, result, parts, files.columns)
             result = _with_file(result, manifest, "manifest")
         return result
     except Exception as exc:  # one failing export must not stop the others
         reason = str(exc) if isinstance(exc, ExportctlError) else f"internal error: {exc!r}"
-        reason = scrub(reason)
-        return _result(plan, "failed", started, clock(), [], reason, rows=files.rows)
+        failed = _result(plan, "failed", started, clock(), [], scrub(reason), rows=files.rows)
+        return replace(failed, transient=isinstance(exc, TransientError))
+
+
+class Rejected:
+    """The rows validation turns away, handled as the spec's `validation` says."""
+
+    def __init__(self, plan: ExportPlan):
+        self.policy = plan.spec.validation.on_invalid
+        self.checks = validate.checks_of(plan.spec.fields)
+        self.encoder = registry.FORMATS[plan.spec.format.type]
+        self.options = plan.spec.format.options
+        self.quarantine = (
+            Quarantine(plan.quarantine, plan.spec.destination.options) if plan.quarantine else None
+        )
+        self.rows = 0
+        self.first_reason: str | None = None
+        self.file: WrittenFile | None = None
+
+    def valid(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        """The chunk's valid rows; the others are skipped, quarantined, or fail the run."""
+        verdict = validate.validate(chunk, self.checks, self.encoder, options=self.options)
+        if verdict.invalid.empty:
+            return verdict.valid
+        if self.policy == "fail":
+            raise ValidationError(
+                f"{len(verdict.invalid)} row(s) failed validation, nothing was written "
+                f"(first: {verdict.reasons[0]}); set `validation.on_invalid` to `skip` or "
+                "`quarantine` to export the valid rows"
+            )
+        self.rows += len(verdict.invalid)
+        self.first_reason = self.first_reason or verdict.reasons[0]
+        if self.quarantine is not None:
+            self.quarantine.write(verdict.invalid, verdict.reasons)
+        return verdict.valid
+
+    def commit(self) -> None:
+        if self.quarantine is not None:
+            self.file = self.quarantine.commit()
+
+    def abort(self, error: BaseException) -> None:
+        if self.quarantine is not None:
+            self.quarantine.abort(error)
+
+    def warnings(self) -> list[str]:
+        if not self.rows:
+            return []
+        done = "quarantined" if self.quarantine is not None else "skipped"
+        return [
+            f"{self.rows} row(s) failed validation and were {done} (first: {self.first_reason})"
+        ]
+
+
+def _check_room(plan: ExportPlan) -> None:
+    """Fail before writing when the destination's free space cannot hold the likely size."""
+    needed = plan.expected_bytes
+    if plan.spec.destination.max_bytes is not None:
+        needed = min(needed or 0, plan.spec.destination.max_bytes)
+    destination = registry.destination_for(plan.destination, plan.spec.destination.options)
+    free = getattr(destination, "free_bytes", lambda uri: None)(plan.destination)
+    if needed and free is not None and free < needed:
+        raise RunError(
+            f"not enough free space for {plan.destination}: {free:,} bytes free, and the "
+            f"export will likely need {needed:,} (the size of its last one); nothing was written"
+        )
 
 
 def _export(
-    plan: ExportPlan, observer: Observer, files: FileSet
+    plan: ExportPlan, observer: Observer, files: FileSet, rejected: Rejected
 ) -> tuple[list[Part], tuple[str, ...]]:
     """Stream the source through the stages into the files; commit them. Also the warnings."""
     spec = plan.spec
@@ -97,12 +180,36 @@ def _export(
             for raw in source.chunks(plan.request):
                 if not type(source).filters_rows:
                     raw = apply_filter(raw, plan.request.query.where)
-                files.write(select_fields(raw, spec.fields), raw[positions] if positions else None)
+                rows = rejected.valid(select_fields(raw, spec.fields))
+                files.write(rows, raw.loc[rows.index, positions] if positions else None)
                 observer.advance(len(raw))
-            return files.close(), tuple(source.report())
+            parts = files.close()
+            rejected.commit()
+            return parts, tuple(source.report())
         except BaseException as exc:
-            files.abort(exc)
+            steps = [partial(files.abort, exc), partial(rejected.abort, exc)]
+            if plan.window is None or isinstance(exc, ValidationError):
+                # Only an incremental run's retry can resume after finished parts, and not
+                # after invalid rows: the others would be parts of an export that never was.
+                steps.append(files.discard_committed)
+            _discard(exc, steps)
             raise
+
+
+def _discard(error: BaseException, steps: list[Callable[[], None]]) -> None:
+    """Run every clean-up step; then raise what a step raised in `error`'s place, if any.
+
+    A destination answers a failed write with its own account of it ("the disk is
+    full"), which is the better message; one failing step must not skip the next.
+    """
+    account: Exception | None = None
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:
+            account = account or exc
+    if account is not None and account is not error:
+        raise account
 
 
 def _result(
@@ -167,7 +274,7 @@ def _write_manifest(
             "after": plan.window.after and incremental.tagged(plan.window.after),
             "upto": plan.window.upto and incremental.tagged(plan.window.upto),
         }
-    uri = plan.destination + ".manifest.json"
+    uri = sibling_uri(plan.destination, ".manifest.json")
     with registry.destination_for(uri, spec.destination.options).open(uri) as sink:
         sink.stream.write(json.dumps(manifest, indent=2).encode() + b"\n")
     assert sink.written is not None

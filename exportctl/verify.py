@@ -6,22 +6,28 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from smart_open import open as open_uri
+from exportctl import registry
+from exportctl.errors import RunError
 
 _BLOCK = 1 << 20
 
 
-def verify_files(files: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """For each recorded file: what was found, and whether it matches."""
-    return [_check(f) for f in files]
+def verify_files(files: Iterable[dict[str, Any]], options: Any = None) -> list[dict[str, Any]]:
+    """For each recorded file: what was found, and whether it matches.
+
+    `options` are the destination's (an S3 endpoint, say); without them a remote
+    destination is read with what the environment configures.
+    """
+    return [_check(f, options) for f in files]
 
 
-def _check(recorded: dict[str, Any]) -> dict[str, Any]:
+def _check(recorded: dict[str, Any], options: Any) -> dict[str, Any]:
     found: dict[str, Any] = {"uri": recorded["uri"], "role": recorded["role"]}
     try:
-        size, digest = _measure(recorded["uri"])
-    except OSError as exc:
-        return {**found, "ok": False, "problem": f"cannot read it: {exc.strerror or exc}"}
+        size, digest = _measure(recorded["uri"], options)
+    except (OSError, RunError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return {**found, "ok": False, "problem": f"cannot read it: {reason}"}
     problems = []
     if size != recorded["bytes"]:
         problems.append(f"{size} bytes, {recorded['bytes']} recorded")
@@ -36,10 +42,9 @@ def _check(recorded: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _measure(uri: str) -> tuple[int, str]:
+def _measure(uri: str, options: Any) -> tuple[int, str]:
     digest, size = hashlib.sha256(), 0
-    # compression="disable": the bytes as stored, not as smart-open would decompress them
-    with open_uri(uri, "rb", compression="disable") as stream:
+    with registry.destination_for(uri, options).read(uri) as stream:
         while block := stream.read(_BLOCK):
             digest.update(block)
             size += len(block)

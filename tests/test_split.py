@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from exportctl.cli import main
 from exportctl.demo import init_demo
-from exportctl.parts import part_uri
+from exportctl.uris import part_uri
 
 SPEC = """\
 version: 1

@@ -1,9 +1,51 @@
-"""HTTP(S) upload: the finished file in one PUT or POST."""
+"""HTTP(S) upload: the finished file in one PUT or POST.
+
+The bytes are spooled to an unnamed local temporary file in TMPDIR (freed by
+the kernel even on SIGKILL) and sent only once complete, with a Content-Length,
+as presigned S3 URLs require. The server thus gets the whole file or no request.
+
+Messages name the URL without its query string or credentials: a presigned
+URL's signature is a secret, and so are header values. For the same reason the
+library's exception, whose text holds the full URL, is not chained.
+"""
 
 from __future__ import annotations
 
+import re
+import ssl
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from http import HTTPStatus
+from typing import IO, Any, BinaryIO, ClassVar, Literal, TypeVar, cast
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+
+from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
+from exportctl.errors import RunError, TransientError
+
+#: Content-Type by the file name's last extension, when the spec names none.
+CONTENT_TYPES = {
+    ".csv": "text/csv",
+    ".json": "application/json",
+    ".jsonl": "application/x-ndjson",
+    ".txt": "text/plain",
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+    ".gz": "application/gzip",
+    ".zst": "application/zstd",
+    ".zip": "application/zip",
+    ".parquet": "application/vnd.apache.parquet",
+}
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+#: Statuses that may pass on retry; every other non-2xx answer is final.
+TRANSIENT_STATUSES = frozenset({408, 425, 429})
+
+_ERROR_CODE = re.compile(rb"<Code>([A-Za-z.]{1,64})</Code>")
 
 
 @dataclass(frozen=True)
@@ -18,9 +60,172 @@ class HttpOptions:
 class HttpDestination:
     """Uploads to `http://` and `https://` URLs."""
 
-    schemes = ("http", "https")
+    schemes: ClassVar[tuple[str, ...]] = ("http", "https")
     options_key: ClassVar[str | None] = "http"
-    Options = HttpOptions
+    Options: ClassVar[type[HttpOptions]] = HttpOptions
 
     def __init__(self, options: HttpOptions | None = None):
         self.options = options or HttpOptions()
+
+    @contextmanager
+    def open(self, uri: str) -> Iterator[Sink]:
+        """A sink whose file is uploaded when the block exits cleanly, and never otherwise."""
+        with tempfile.TemporaryFile(prefix="exportctl-") as spool:
+            sink = _Spool(spool)
+            yield sink
+            spool.flush()
+            spool.seek(0)
+            self._upload(uri, spool, sink.counter.bytes)
+            digest = sink.counter.digest.hexdigest()
+            sink.written = WrittenFile(uri, sink.counter.bytes, digest)
+
+    @contextmanager
+    def read(self, uri: str) -> Iterator[BinaryIO]:
+        """The body of a GET, streamed, as the server stores it (no content decoding)."""
+        response = self._send("GET", uri, "reading", stream=True)
+        try:
+            yield cast(BinaryIO, response.raw)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            raise _network_error(exc, "reading", uri, self.options.timeout) from None
+        finally:
+            response.close()
+
+    def delete(self, uri: str) -> None:
+        self._send("DELETE", uri, "deleting", missing_ok=True).close()
+
+    def remove_leftovers(self, uri: str) -> None:
+        """Nothing: the spool has no name, and the server got no request unless complete."""
+
+    def _upload(self, uri: str, spool: IO[bytes], size: int) -> None:
+        headers = {
+            **self._headers(),
+            "Content-Type": self._content_type(uri),
+            "Content-Length": str(size),
+        }
+        # An empty file object would make requests send a chunked body; b"" keeps a length.
+        body = spool if size else b""
+        self._send(self.options.method, uri, "uploading to", headers, data=body).close()
+
+    def _send(
+        self,
+        method: str,
+        uri: str,
+        doing: str,
+        headers: dict[str, str] | None = None,
+        *,
+        missing_ok: bool = False,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """One request; a non-2xx answer is raised as our error."""
+        timeout = self.options.timeout
+        try:
+            response = requests.request(
+                method,
+                uri,
+                headers=self._headers() if headers is None else headers,
+                timeout=(timeout, timeout),
+                **kwargs,
+            )
+        except requests.RequestException as exc:
+            raise _network_error(exc, doing, uri, timeout) from None
+        status = response.status_code
+        if 200 <= status < 300 or (missing_ok and status in (404, 410)):
+            return response
+        with response:
+            raise _status_error(response, doing, uri)
+
+    def _headers(self) -> dict[str, str]:
+        """The spec's headers, but those the upload itself decides."""
+        own = ("content-type", "content-length", "transfer-encoding")
+        return {k: v for k, v in self.options.headers if k.lower() not in own}
+
+    def _content_type(self, uri: str) -> str:
+        """The spec's, a Content-Type header's, else one for the file name."""
+        if self.options.content_type:
+            return self.options.content_type
+        for name, value in self.options.headers:
+            if name.lower() == "content-type":
+                return value
+        name = urlsplit(uri).path.rpartition("/")[2].lower()
+        extension = name[name.rfind(".") :] if "." in name else ""
+        return CONTENT_TYPES.get(extension, DEFAULT_CONTENT_TYPE)
+
+
+class _Spool:
+    """The open sink: bytes go through the counter to the local spool file."""
+
+    def __init__(self, spool: IO[bytes]):
+        self.counter = CountingWriter(cast(BinaryIO, spool))
+        self.stream = cast(BinaryIO, self.counter)
+        self.written: WrittenFile | None = None
+
+
+def safe_url(uri: str) -> str:
+    """The URL without credentials or query: `https://host/path?…`."""
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    query = "?…" if parts.query else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}{query}"
+
+
+def _status_error(response: requests.Response, doing: str, uri: str) -> RunError:
+    status = response.status_code
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    reason = f"HTTP {status} {phrase}".rstrip()
+    code = _ERROR_CODE.search(response.content[:4096])  # an S3-style error names its code
+    if code:
+        reason += f" ({code.group(1).decode()})"
+    if status in (401, 403):
+        reason += "; check the credentials in the headers, or whether the URL has expired"
+    transient = status >= 500 or status in TRANSIENT_STATUSES
+    return (TransientError if transient else RunError)(f"{doing} {safe_url(uri)} failed: {reason}")
+
+
+def _network_error(exc: BaseException, doing: str, uri: str, timeout: float) -> RunError:
+    """The failure in words, from the exception's type and causes, never its text."""
+    reason, kind = "the connection broke off", cast(type[RunError], TransientError)
+    if isinstance(exc, requests.Timeout | urllib3.exceptions.TimeoutError):
+        reason = f"timed out, no answer within {timeout:g} s"
+    elif cert := _find(exc, ssl.SSLCertVerificationError):
+        reason, kind = f"its TLS certificate is not trusted ({cert.verify_message})", RunError
+    elif _find(exc, ConnectionRefusedError):
+        reason = "connection refused"
+    elif _find(exc, ConnectionResetError):
+        reason = "connection reset"
+    elif isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.URLRequired):
+        reason, kind = "the URL is not valid", RunError
+    elif isinstance(exc, requests.TooManyRedirects):
+        reason, kind = "it redirects too many times", RunError
+    elif "NameResolution" in _type_names(exc):
+        reason = "its host name does not resolve"
+    return kind(f"{doing} {safe_url(uri)} failed: {reason}")
+
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and everything it wraps: causes, contexts, `reason` and exception args."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+
+
+def _find(exc: BaseException, kind: type[_E]) -> _E | None:
+    return next((c for c in _causes(exc) if isinstance(c, kind)), None)
+
+
+def _type_names(exc: BaseException) -> str:
+    return " ".join(type(c).__name__ for c in _causes(exc))

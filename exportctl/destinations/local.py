@@ -13,6 +13,7 @@ import errno
 import glob
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -121,6 +122,13 @@ class LocalDestination:
     def delete(self, uri: str) -> None:
         _path(uri).unlink(missing_ok=True)
 
+    def free_bytes(self, uri: str) -> int | None:
+        """Space left for unprivileged writers where `uri` would be written."""
+        folder = _path(uri).parent
+        while not folder.is_dir() and folder != folder.parent:
+            folder = folder.parent  # the folder is created on open
+        return shutil.disk_usage(folder).free
+
     def remove_leftovers(self, uri: str) -> None:
         """Named temp files a killed run left for `uri` or its parts (none under O_TMPFILE)."""
         path = _path(uri)
@@ -143,12 +151,25 @@ class LocalDestination:
             atomic.commit()
         except OSError as exc:
             atomic.discard()
-            raise RunError(f"writing {path} failed: {exc.strerror or exc}") from exc
+            raise RunError(
+                f"writing {path} failed: {_explained(exc)}; nothing was written"
+            ) from exc
         except BaseException:
             atomic.discard()
             raise
         finally:
             atomic.close()
+
+
+_STORAGE_ERRORS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EFBIG: "the file reached the size limit for this process (ulimit -f) or file system",
+}
+
+
+def _explained(exc: OSError) -> str:
+    return _STORAGE_ERRORS.get(exc.errno or 0) or exc.strerror or str(exc)
 
 
 def _path(uri: str) -> Path:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, BinaryIO, ClassVar, Protocol
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -15,7 +17,13 @@ ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class Encoder(Protocol):
-    """Writes chunks of rows to a binary stream it was given; `close` ends the document."""
+    """Writes chunks of rows to a binary stream it was given; `close` ends the document.
+
+    An encoder may also offer `problems(chunk, options=None) -> pd.Series | None`, a static
+    or class method: per row, why the format cannot write it (None where it can), or None
+    when every row can. Validation asks it before encoding, so such rows are reported,
+    skipped or quarantined instead of failing the file halfway; `write` still refuses them.
+    """
 
     Options: ClassVar[type]
     extension: ClassVar[str]
@@ -58,3 +66,82 @@ def python_columns(chunk: pd.DataFrame) -> list[list[Any]]:
                 f"field `{field.name}` holds binary data, which this format cannot carry as it is"
             )
     return [column.to_pylist() for column in table.columns]
+
+
+# --- what validation asks of a format: the rows it cannot write, and why ------------------
+
+#: Rows (a mask) a format cannot write, and the reason for the row at a position.
+Refusal = tuple[np.ndarray, Callable[[int], str]]
+
+
+def arrow_columns(chunk: pd.DataFrame) -> dict[str, pa.ChunkedArray]:
+    """Each column as the encoders see it in Arrow. One Arrow cannot read at all (a mix of
+    types in an object column) is left out: the encoder reports it, for the whole chunk."""
+    try:
+        table = pa.Table.from_pandas(chunk, preserve_index=False)
+        return dict(zip(table.column_names, table.columns, strict=True))
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        pass
+    columns = {}
+    for name in chunk.columns:
+        try:
+            table = pa.Table.from_pandas(chunk[[name]], preserve_index=False)
+            columns[str(name)] = table.column(0)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            continue
+    return columns
+
+
+def always(reason: str) -> Callable[[int], str]:
+    """The same reason for every row."""
+    return lambda position: reason
+
+
+def rows_of(mask: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A boolean Arrow result as a NumPy mask, NULL as False."""
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def refused_types(
+    columns: dict[str, pa.ChunkedArray], why: Callable[[pa.DataType], str | None]
+) -> list[Refusal]:
+    """The non-NULL values of each column whose type `why` gives a reason to refuse."""
+    refusals: list[Refusal] = []
+    for name, column in columns.items():
+        reason = why(column.type)
+        if reason is not None:
+            refusals.append((rows_of(pc.is_valid(column)), always(f"{name}: {reason}")))
+    return refusals
+
+
+def fine_timestamps(columns: dict[str, pa.ChunkedArray]) -> list[Refusal]:
+    """Timestamps with nanoseconds, which `to_arrow` refuses to round away."""
+    refusals: list[Refusal] = []
+    for name, column in columns.items():
+        if pa.types.is_timestamp(column.type) and column.type.unit == "ns":
+            rows = rows_of(pc.not_equal(pc.nanosecond(column), 0))
+            why = "a timestamp finer than a microsecond, which exports do not carry"
+            refusals.append((rows, always(f"{name}: {why}")))
+    return refusals
+
+
+def is_binary(t: pa.DataType) -> bool:
+    return (
+        pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_fixed_size_binary(t)
+        or pa.types.is_binary_view(t)
+    )
+
+
+def row_problems(chunk: pd.DataFrame, refusals: list[Refusal]) -> pd.Series | None:
+    """Per row, its reasons joined by `; `, None where it has none; None if no row has one."""
+    refusals = [(rows, reason) for rows, reason in refusals if rows.any()]
+    if not refusals:
+        return None
+    found: list[list[str]] = [[] for _ in range(len(chunk))]
+    for rows, reason in refusals:
+        for position in np.flatnonzero(rows):
+            found[position].append(reason(int(position)))
+    joined = ["; ".join(parts) if parts else None for parts in found]
+    return pd.Series(joined, index=chunk.index, dtype=object)

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+import io
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from exportctl.errors import FormatError
-from exportctl.formats.base import to_arrow
+from exportctl.formats.base import (
+    Refusal,
+    always,
+    arrow_columns,
+    fine_timestamps,
+    is_binary,
+    refused_types,
+    row_problems,
+    to_arrow,
+)
 
 _QUOTING = {"strings": "needed", "all": "all_valid"}
 _EOL = {"crlf": "\r\n", "lf": "\n"}
@@ -36,6 +49,16 @@ class CsvEncoder:
     Options = CsvOptions
     extension = ".csv"
 
+    @staticmethod
+    def problems(chunk: pd.DataFrame, options: CsvOptions | None = None) -> pd.Series | None:
+        """Per row, why CSV cannot hold it (nested values, bytes that are not UTF-8)."""
+        columns = arrow_columns(chunk)
+        refusals = fine_timestamps(columns) + _not_utf8(columns)
+        refusals += refused_types(
+            columns, lambda t: None if _writable(t) else f"CSV cannot hold a {t} value"
+        )
+        return row_problems(chunk, refusals)
+
     def __init__(self, options: CsvOptions, stream: BinaryIO):
         self.options = options
         self.stream = stream
@@ -52,9 +75,44 @@ class CsvEncoder:
         )
         try:
             pacsv.write_csv(table, self.stream, options)
+        except OSError:
+            raise  # the stream failed (a full disk, say): the destination says so
         except Exception as exc:  # Arrow says which type it cannot render
             raise FormatError(f"cannot write this data as CSV: {exc}") from exc
         self.header_pending = False
 
     def close(self) -> None:
         """CSV has no trailer."""
+
+
+@functools.cache
+def _writable(t: pa.DataType) -> bool:
+    """Whether Arrow's CSV writer takes a column of type `t`: asked, not guessed."""
+    try:
+        column = pa.array([None], t)
+    except (pa.ArrowException, TypeError, ValueError):
+        return True  # not a type we can probe; leave it to `write`
+    try:
+        pacsv.write_csv(pa.table({"x": column}), io.BytesIO())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return False
+    return True
+
+
+def _not_utf8(columns: dict[str, pa.ChunkedArray]) -> list[Refusal]:
+    """Bytes are written as they are, so only text (valid UTF-8) can be."""
+    refusals: list[Refusal] = []
+    for name, column in columns.items():
+        if is_binary(column.type):
+            rows = np.array([v is not None and not _utf8(v) for v in column.to_pylist()], bool)
+            why = "binary data that is not UTF-8 text cannot be written as CSV"
+            refusals.append((rows, always(f"{name}: {why}")))
+    return refusals
+
+
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -18,7 +18,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from exportctl.errors import FormatError
-from exportctl.formats.base import to_arrow
+from exportctl.formats.base import (
+    Refusal,
+    arrow_columns,
+    fine_timestamps,
+    is_binary,
+    refused_types,
+    row_problems,
+    rows_of,
+    to_arrow,
+)
 
 Dumps = Callable[[dict[str, Any]], bytes]
 
@@ -66,9 +75,48 @@ def _refuse_non_finite(table: pa.Table) -> None:
             raise FormatError(f"field `{name}` holds {bad[0]}, which JSON cannot represent")
 
 
+def _problems(chunk: pd.DataFrame, indent: int | None) -> pd.Series | None:
+    """Rows with a value `write` would refuse: NaN, infinity, bytes, decimals, durations."""
+    columns = arrow_columns(chunk)
+    refusals = fine_timestamps(columns) + _non_finite(columns)
+    refusals += refused_types(columns, lambda t: _refused(t, indent))
+    return row_problems(chunk, refusals)
+
+
+def _non_finite(columns: dict[str, pa.ChunkedArray]) -> list[Refusal]:
+    refusals: list[Refusal] = []
+    for name, column in columns.items():
+        if pa.types.is_floating(column.type):
+            rows = rows_of(pc.invert(pc.is_finite(column)))
+            refusals.append((rows, _shown_value(name, column)))
+    return refusals
+
+
+def _shown_value(name: str, column: pa.ChunkedArray) -> Callable[[int], str]:
+    return lambda position: f"{name}: {column[position]} cannot be written as JSON"
+
+
+def _refused(t: pa.DataType, indent: int | None) -> str | None:
+    """Why JSON cannot hold a non-NULL value of type `t`, or None if it can."""
+    if is_binary(t):
+        return "binary data cannot be written as JSON"
+    if pa.types.is_decimal(t):
+        return "a decimal cannot be written as JSON exactly; cast it to a float or text"
+    if pa.types.is_duration(t):
+        return "a duration cannot be written as JSON; cast it to a number or text"
+    if pa.types.is_time(t) and indent is not None:  # orjson writes times; json does not
+        return "a time of day cannot be written as indented JSON; cast it to text"
+    return None
+
+
 class JsonlEncoder:
     Options = JsonlOptions
     extension = ".jsonl"
+
+    @staticmethod
+    def problems(chunk: pd.DataFrame, options: JsonlOptions | None = None) -> pd.Series | None:
+        """Per row, why JSON Lines cannot hold it; None if every row is fine."""
+        return _problems(chunk, None)
 
     def __init__(self, options: JsonlOptions, stream: BinaryIO):
         self.stream = stream
@@ -86,6 +134,11 @@ class JsonEncoder:
 
     Options = JsonOptions
     extension = ".json"
+
+    @staticmethod
+    def problems(chunk: pd.DataFrame, options: JsonOptions | None = None) -> pd.Series | None:
+        """Per row, why JSON cannot hold it; None if every row is fine."""
+        return _problems(chunk, options.indent if options else None)
 
     def __init__(self, options: JsonOptions, stream: BinaryIO):
         self.stream = stream

@@ -8,11 +8,21 @@ from typing import Any, BinaryIO, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 import jinja2
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from exportctl import templating
 from exportctl.errors import FormatError
-from exportctl.formats.base import python_columns
+from exportctl.formats.base import (
+    Refusal,
+    arrow_columns,
+    fine_timestamps,
+    is_binary,
+    python_columns,
+    refused_types,
+    row_problems,
+)
 
 Layout = Literal["url", "host:port", "host:port:user:pass"]
 
@@ -114,27 +124,92 @@ def _render(template: jinja2.Template, row: dict[str, Any]) -> str:
         ) from None
 
 
+Line = Callable[[dict[str, Any]], str]
+
+#: The fields a layout may read from a row.
+PROXY_FIELDS = ("protocol", "host", "port", "username", "password", "url")
+
+
+def _line_for(options: TextOptions) -> Line:
+    """The row → line function the options choose, refusing a line that would span several."""
+    if options.template:
+        template = templating.compile_template(options.template)
+        line: Line = lambda row: _render(template, row)  # noqa: E731
+    else:
+        layout = LAYOUTS[options.layout or "url"]
+        line = lambda row: layout(Proxy.from_row(row))  # noqa: E731
+
+    def one_line(row: dict[str, Any]) -> str:
+        text = line(row)
+        if "\n" in text or "\r" in text:
+            raise FormatError(f"a proxy line would span several lines: {text[:60]!r}")
+        return text
+
+    return one_line
+
+
+def _bad_lines(chunk: pd.DataFrame, options: TextOptions) -> list[Refusal]:
+    """The rows whose line `write` would refuse, found by making each line.
+
+    A field missing from every row (no `host` nor `url`, a template's unknown name) is not
+    a row's fault: `write` reports it for the whole export.
+    """
+    if options.template:
+        needed = sorted(templating.variables(options.template))
+        if not set(needed) <= set(chunk.columns):
+            return []
+    else:
+        needed = [name for name in PROXY_FIELDS if name in chunk.columns]
+        if "host" not in needed and "url" not in needed:
+            return []
+    try:
+        columns = python_columns(chunk[needed])
+    # FormatError: binary or finer-than-µs values, refused row by row already; Arrow and
+    # ValueError: a column of mixed types, which `write` cannot convert either.
+    except (FormatError, pa.ArrowException, ValueError, TypeError, OverflowError):
+        return []
+    line = _line_for(options)
+    rows, reasons = np.zeros(len(chunk), dtype=bool), {}
+    for position, values in enumerate(zip(*columns, strict=True)):
+        try:
+            line(dict(zip(needed, values, strict=True)))
+        except FormatError as exc:
+            rows[position], reasons[position] = True, str(exc)
+        except (ValueError, TypeError) as exc:  # a port that is not a number
+            rows[position], reasons[position] = True, f"cannot make a proxy line: {exc}"
+    return [(rows, reasons.__getitem__)]
+
+
 class TextEncoder:
     Options = TextOptions
     extension = ".txt"
 
     def __init__(self, options: TextOptions, stream: BinaryIO):
         self.stream = stream
-        if options.template:
-            template = templating.compile_template(options.template)
-            self.line: Callable[[dict[str, Any]], str] = lambda row: _render(template, row)
-        else:
-            layout = LAYOUTS[options.layout or "url"]
-            self.line = lambda row: layout(Proxy.from_row(row))
+        self.line = _line_for(options)
+
+    @staticmethod
+    def problems(chunk: pd.DataFrame, options: TextOptions | None = None) -> pd.Series | None:
+        """Per row, why no proxy line can be made of it; None if every row is fine.
+
+        Without `options` only what every layout and template refuses is known (bytes,
+        timestamps finer than a microsecond); with them, each row's line is tried.
+        """
+        columns = arrow_columns(chunk)
+        refusals = fine_timestamps(columns)
+        refusals += refused_types(
+            columns,
+            lambda t: "binary data cannot be written in a proxy list" if is_binary(t) else None,
+        )
+        if options is not None:
+            refusals += _bad_lines(chunk, options)
+        return row_problems(chunk, refusals)
 
     def write(self, chunk: pd.DataFrame) -> None:
         names = [str(c) for c in chunk.columns]
         lines = []
         for values in zip(*python_columns(chunk), strict=True):
-            line = self.line(dict(zip(names, values, strict=True)))
-            if "\n" in line or "\r" in line:
-                raise FormatError(f"a proxy line would span several lines: {line[:60]!r}")
-            lines.append(line + "\n")
+            lines.append(self.line(dict(zip(names, values, strict=True))) + "\n")
         self.stream.write("".join(lines).encode("utf-8"))
 
     def close(self) -> None:

@@ -6,9 +6,17 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import pandas as pd
+import pyarrow as pa
 import yaml
 
-from exportctl.formats.base import python_columns
+from exportctl.formats.base import (
+    arrow_columns,
+    fine_timestamps,
+    is_binary,
+    python_columns,
+    refused_types,
+    row_problems,
+)
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -23,6 +31,13 @@ class YamlEncoder:
 
     Options = YamlOptions
     extension = ".yaml"
+
+    @staticmethod
+    def problems(chunk: pd.DataFrame, options: YamlOptions | None = None) -> pd.Series | None:
+        """Per row, why YAML cannot hold it (bytes; decimals, times, durations)."""
+        columns = arrow_columns(chunk)
+        refusals = fine_timestamps(columns) + refused_types(columns, _refused)
+        return row_problems(chunk, refusals)
 
     def __init__(self, options: YamlOptions, stream: BinaryIO):
         self.stream = stream
@@ -41,3 +56,18 @@ class YamlEncoder:
     def close(self) -> None:
         if self.empty:
             self.stream.write(b"[]\n")
+
+
+def _refused(t: pa.DataType) -> str | None:
+    """Why a non-NULL value of type `t` cannot be written, or None if it can."""
+    if is_binary(t):
+        return "binary data cannot be written as YAML"
+    # The safe dumper has no representation for these, and a reader could not load one.
+    for test, what in (
+        (pa.types.is_decimal, "a decimal"),
+        (pa.types.is_time, "a time of day"),
+        (pa.types.is_duration, "a duration"),
+    ):
+        if test(t):
+            return f"{what} cannot be written as YAML; cast it to a number or text"
+    return None

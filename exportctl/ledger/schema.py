@@ -39,6 +39,8 @@ runs = sa.Table(
     sa.Column("window_to", sa.Text),
     sa.Column("attempt", sa.Integer, nullable=False, default=1),
     sa.Column("error", sa.Text),
+    # JSON: attempts within the run, warnings, rows rejected by validation. (Added in version 3.)
+    sa.Column("summary", sa.Text),
 )
 
 run_files = sa.Table(
@@ -102,8 +104,17 @@ def _part_positions_v2(conn: sa.Connection) -> None:
             conn.execute(sa.text(f"ALTER TABLE run_files ADD COLUMN {name} {sql_type}"))
 
 
+def _run_summary_v3(conn: sa.Connection) -> None:
+    if "summary" not in {c["name"] for c in sa.inspect(conn).get_columns("runs")}:
+        conn.execute(sa.text("ALTER TABLE runs ADD COLUMN summary TEXT"))
+
+
 #: MIGRATIONS[n] takes a ledger at version n to version n + 1. Append; never edit.
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_create_v1, _part_positions_v2]
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [
+    _create_v1,
+    _part_positions_v2,
+    _run_summary_v3,
+]
 CURRENT_VERSION = len(MIGRATIONS)
 
 

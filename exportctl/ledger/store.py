@@ -113,6 +113,7 @@ class Ledger:
         error: str | None = None,
         watermark: tuple[str, str] | None = None,
         total_rows: int | None = None,
+        summary: dict[str, Any] | None = None,
     ) -> None:
         """End a run; on success its files and its watermark are committed with it."""
         now = _now()
@@ -129,6 +130,7 @@ class Ledger:
                     total_rows=total_rows,
                     bytes=bytes_,
                     error=scrub(error) if error else None,
+                    summary=scrub(json.dumps(summary, default=str)) if summary else None,
                 )
             )
             for uri, role, size, digest in files:
@@ -158,6 +160,19 @@ class Ledger:
                     last_position=last_position,
                 )
             )
+
+    def event(self, event: str, spec: str, run_id: str | None, **detail: Any) -> None:
+        """Add to the audit trail: an attempt that failed, an alert that could not be sent."""
+        with self._transaction() as conn:
+            self._audit(conn, event, spec, run_id, **detail)
+
+    def forget_parts(self, run_id: str) -> list[str]:
+        """Drop the parts a failed attempt recorded, which the next rewrites; their URIs."""
+        with self._transaction() as conn:
+            where = (t.run_files.c.run_id == run_id) & (t.run_files.c.role == "part")
+            uris = list(conn.execute(sa.select(t.run_files.c.uri).where(where)).scalars())
+            conn.execute(t.run_files.delete().where(where))
+            return uris
 
     def parts(self, run_id: str) -> list[dict[str, Any]]:
         """The parts a run committed, in order."""
@@ -371,4 +386,8 @@ def _aware(value: datetime) -> datetime:
 
 
 def _plain(row: sa.RowMapping | dict[str, Any]) -> dict[str, Any]:
-    return {k: _aware(v) if isinstance(v, datetime) else v for k, v in dict(row).items()}
+    plain = {k: _aware(v) if isinstance(v, datetime) else v for k, v in dict(row).items()}
+    summary = plain.get("summary")
+    if isinstance(summary, str):
+        plain["summary"] = json.loads(summary)
+    return plain
