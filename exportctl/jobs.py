@@ -255,7 +255,10 @@ def _attempts(plan: ExportPlan, ledger: Ledger, observer: Observer, stop: Stop) 
     def attempt() -> RunResult:
         nonlocal attempts
         attempts += 1
-        again = plan if attempts == 1 else _plan_again(plan, ledger)
+        try:
+            again = plan if attempts == 1 else _plan_again(plan, ledger)
+        except ExportctlError as exc:  # the store still down, say: this attempt failed too
+            return replace(runner.failed(plan, exc, utc_now(), utc_now()), attempts=attempts)
         return replace(runner.run(again, observer), attempts=attempts)
 
     def record(state: tenacity.RetryCallState) -> None:
@@ -286,7 +289,11 @@ def _plan_again(plan: ExportPlan, ledger: Ledger) -> ExportPlan:
 
     An incremental split export keeps the parts that still verify and goes on after
     them; any other rewrites its parts, so those of the failed attempt are dropped.
+    What the failed attempt could not clean up (an upload it could not abort while
+    the store was unreachable) is removed first.
     """
+    destination = registry.destination_for(plan.destination, plan.spec.destination.options)
+    destination.remove_leftovers(plan.destination)
     if plan.window is not None and plan.spec.destination.split_rows is not None:
         unfinished = {"id": plan.run_id, "destination": plan.destination}
         kept = _kept_parts(ledger, unfinished, plan.spec.destination.options)
@@ -299,7 +306,6 @@ def _plan_again(plan: ExportPlan, ledger: Ledger) -> ExportPlan:
             resume=kept,
         )
         return replace(again, expected_bytes=plan.expected_bytes)
-    destination = registry.destination_for(plan.destination, plan.spec.destination.options)
     for uri in ledger.forget_parts(plan.run_id):
         destination.delete(uri)
     return plan

@@ -99,9 +99,16 @@ def run(
             result = _with_file(result, manifest, "manifest")
         return result
     except Exception as exc:  # one failing export must not stop the others
-        reason = str(exc) if isinstance(exc, ExportctlError) else f"internal error: {exc!r}"
-        failed = _result(plan, "failed", started, clock(), [], scrub(reason), rows=files.rows)
-        return replace(failed, transient=isinstance(exc, TransientError))
+        return failed(plan, exc, started, clock(), rows=files.rows)
+
+
+def failed(
+    plan: ExportPlan, error: Exception, started: datetime, finished: datetime, rows: int = 0
+) -> RunResult:
+    """The result of a run that failed with `error`, its message fit for the user."""
+    reason = str(error) if isinstance(error, ExportctlError) else f"internal error: {error!r}"
+    result = _result(plan, "failed", started, finished, [], scrub(reason), rows=rows)
+    return replace(result, transient=isinstance(error, TransientError))
 
 
 class Rejected:
@@ -187,7 +194,10 @@ def _export(
             rejected.commit()
             return parts, tuple(source.report())
         except BaseException as exc:
-            steps = [partial(files.abort, exc), partial(rejected.abort, exc)]
+            steps: list[Callable[[], None]] = [
+                partial(files.abort, exc),
+                partial(rejected.abort, exc),
+            ]
             if plan.window is None or isinstance(exc, ValidationError):
                 # Only an incremental run's retry can resume after finished parts, and not
                 # after invalid rows: the others would be parts of an export that never was.

@@ -7,6 +7,7 @@ its state for the checks (no object, no incomplete multipart upload).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -103,6 +104,18 @@ def _down_once_uploading(bucket: S3Bucket, relay: Relay, timeout: float = 60) ->
     raise AssertionError("no multipart upload got under way")
 
 
+def _up_after_a_failed_attempt(relay: Relay, timeout: float = 60) -> None:
+    """Bring S3 back once the ledger shows that an attempt failed for its absence."""
+    ledger = Ledger(os.environ["EXPORTCTL_STATE"])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # the ledger may not exist yet
+            if any(e["event"] == "run.attempt_failed" for e in ledger.audit_events()):
+                break
+        time.sleep(0.05)
+    relay.up()
+
+
 def _attempt_failures(run_id: str) -> list[dict]:
     ledger = Ledger(os.environ["EXPORTCTL_STATE"])
     return [e for e in ledger.audit_events(run_id) if e["event"] == "run.attempt_failed"]
@@ -115,7 +128,7 @@ def test_s3_down_before_the_upload_then_back_completes_with_retries(
     tmp_path, demo_db, reference, s3_bucket, s3_relay
 ):
     s3_relay.down()
-    _after(1.5, s3_relay.up)
+    _after(0, lambda: _up_after_a_failed_attempt(s3_relay))
     retry = "retry: {attempts: 6, backoff: 0.5s, max_backoff: 2s}\n"
     spec = _write(tmp_path, _spec(demo_db, _s3_destination(s3_bucket, s3_relay.endpoint), retry))
     done = _apply(spec)
@@ -140,8 +153,7 @@ def test_s3_down_during_the_upload_then_back_completes_with_retries(
 
     def outage() -> None:
         _down_once_uploading(s3_bucket, s3_relay)
-        time.sleep(1.0)
-        s3_relay.up()
+        _up_after_a_failed_attempt(s3_relay)
 
     watcher = threading.Thread(target=outage, daemon=True)
     watcher.start()

@@ -107,9 +107,9 @@ class LocalOptions:
 class LocalDestination:
     """Writes `file://` URIs and plain paths."""
 
-    schemes = ("", "file")
+    schemes: ClassVar[tuple[str, ...]] = ("", "file")
     options_key: ClassVar[str | None] = None
-    Options = LocalOptions
+    Options: ClassVar[type[LocalOptions]] = LocalOptions
 
     def __init__(self, options: LocalOptions | None = None):
         self.options = options or LocalOptions()
