@@ -73,8 +73,8 @@ class Outcome:
 
 
 def wanted(alerts: Alerts, status: str) -> bool:
-    """Whether `alerts.on` asks to hear about a run that ended with `status`."""
-    return _style(status)[0] in alerts.on
+    """Whether `alerts.when` asks to hear about a run that ended with `status`."""
+    return _style(status)[0] in alerts.when
 
 
 def _style(status: str) -> tuple[str, str, str]:
@@ -82,7 +82,7 @@ def _style(status: str) -> tuple[str, str, str]:
 
 
 def send_alerts(alerts: Alerts | None, outcome: Outcome, *, sleep: Sleep = time.sleep) -> list[str]:
-    """Send the alerts that `alerts.on` asks for; return one line per channel that failed
+    """Send the alerts that `alerts.when` asks for; return one line per channel that failed
     ("webhook: 503 Service Unavailable", ...). Never raises for a channel failure."""
     if alerts is None or not wanted(alerts, outcome.status):
         return []

@@ -183,7 +183,7 @@ def test_failure_alert_by_webhook(receiver: HttpReceiver) -> None:
 
 
 def test_success_text_reads_for_people(receiver: HttpReceiver) -> None:
-    alerts = Alerts(on=frozenset({"success"}), webhook=webhook(receiver.url))
+    alerts = Alerts(when=frozenset({"success"}), webhook=webhook(receiver.url))
     assert send_alerts(alerts, SUCCEEDED) == []
     text = json.loads(receiver.requests[0].body)["text"]
     assert text == (
@@ -286,7 +286,7 @@ def test_which_outcomes_alert(
     dump: tuple[tuple[str, ...], Path], on: frozenset[On] | None, status: str, sent: bool
 ) -> None:
     argv, out = dump
-    alerts = Alerts(command=argv) if on is None else Alerts(on=on, command=argv)
+    alerts = Alerts(command=argv) if on is None else Alerts(when=on, command=argv)
     assert send_alerts(alerts, with_status(status)) == []
     assert [r["env"]["EXPORTCTL_STATUS"] for r in dumped(out)] == ([status] if sent else [])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -28,6 +29,8 @@ RUN_ID = "20240506T070809Z-abc123"
 MODELINE = "# yaml-language-server: $schema=../schemas/export-spec.schema.json\n"
 DEMO_URL = "sqlite:///../demo/system.db"
 NEEDS_POSTGRES = {"postgres-env"}
+#: Written to an S3 store or an HTTP server, not under ../exports: run against local ones below.
+REMOTE = {"s3", "http-upload"}
 #: Their rows are picked relative to today, and the demo's data lies in a fixed past.
 EMPTY_ON_THE_DEMO = {"sql-params"}
 
@@ -75,7 +78,8 @@ def test_example_loads_and_plans(path: Path) -> None:
 
     assert loaded.spec.name == path.stem
     assert loaded.spec.description
-    assert Path(loaded.plan.destination).parent == REPO / "exports"
+    if path.stem not in REMOTE:
+        assert Path(loaded.plan.destination).parent == REPO / "exports"
     if loaded.spec.source.type == "logs":
         assert loaded.raw["source"]["path"].startswith("../demo/logs/")
     elif path.stem not in NEEDS_POSTGRES:
@@ -149,6 +153,30 @@ FEATURES: dict[str, Callable[[list[Example]], bool]] = {
     "a password from the environment": lambda es: any(
         "${PGPASSWORD}@" in e.raw["source"].get("url", "") for e in es
     ),
+    "every destination": lambda es: (
+        {registry.destination_class(e.plan.destination) for e in es}
+        == set(registry.DESTINATIONS.values())
+    ),
+    "every s3 option": lambda es: any(
+        e.raw["destination"].get("s3", {}).keys()
+        >= {"endpoint_url", "region", "server_side_encryption", "storage_class"}
+        for e in es
+        if isinstance(e.raw["destination"], dict)
+    ),
+    "a retry policy": lambda es: any(
+        e.raw.get("retry", {}).keys() >= {"attempts", "backoff", "max_backoff", "budget"}
+        for e in es
+    ),
+    "every alert channel": lambda es: any(
+        e.spec.alerts and e.spec.alerts.webhook and e.spec.alerts.command and e.spec.alerts.email
+        for e in es
+    ),
+    "every field check": lambda es: (
+        {key for e in es for f in e.raw.get("fields") or () if isinstance(f, dict) for key in f}
+        >= {"type", "nullable", "allowed", "pattern", "min", "max"}
+    ),
+    "a quarantine": lambda es: any(e.plan.quarantine for e in es),
+    "a byte limit": lambda es: any(e.spec.destination.max_bytes for e in es),
     "a schedule": lambda es: any(e.spec.schedule for e in es),
     "a retention policy": lambda es: any(e.spec.retention for e in es),
 }
@@ -173,7 +201,7 @@ def demo_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-RUNNABLE = [p for p in EXAMPLES if p.stem not in NEEDS_POSTGRES]
+RUNNABLE = [p for p in EXAMPLES if p.stem not in NEEDS_POSTGRES | REMOTE]
 
 
 @by_name(RUNNABLE)
@@ -187,3 +215,34 @@ def test_example_runs_on_the_demo_system(demo_checkout: Path, path: Path) -> Non
     # A split export's destination names its manifest; the parts sit beside it.
     assert Path(result.uri).is_file() or Path(result.uri + ".manifest.json").is_file()
     assert result.rows > 0 or path.stem in EMPTY_ON_THE_DEMO
+
+
+def test_the_s3_example_runs_against_an_s3_store(demo_checkout: Path, s3_bucket) -> None:
+    env = {"EXPORT_BUCKET": s3_bucket.name, "S3_ENDPOINT_URL": s3_bucket.endpoint}
+    spec = load_spec(demo_checkout / "examples" / "s3.yaml", env=env)
+
+    result = runner.run(compile_plan(spec, now=NOW, run_id=RUN_ID))
+
+    assert result.status == "succeeded", result.error
+    assert s3_bucket.keys() == [
+        "pool/2024-05-06.jsonl.gz",
+        "pool/2024-05-06.jsonl.gz.manifest.json",
+    ]
+    head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key="pool/2024-05-06.jsonl.gz")
+    assert head["ServerSideEncryption"] == "AES256"
+    assert head["StorageClass"] == "STANDARD_IA"
+    assert gzip.decompress(s3_bucket.read("pool/2024-05-06.jsonl.gz")).count(b"\n") == 120
+
+
+def test_the_http_example_uploads_to_a_server(demo_checkout: Path, http_receiver) -> None:
+    env = {"UPLOAD_URL": f"{http_receiver.url}/proxies/http.txt", "UPLOAD_TOKEN": "t0ken"}
+    spec = load_spec(demo_checkout / "examples" / "http-upload.yaml", env=env)
+
+    result = runner.run(compile_plan(spec, now=NOW, run_id=RUN_ID))
+
+    assert result.status == "succeeded", result.error
+    (upload,) = http_receiver.received("PUT")
+    assert upload.header("Authorization") == "Bearer t0ken"
+    lines = upload.body.decode().splitlines()
+    assert len(lines) == result.rows > 0
+    assert all(re.fullmatch(r"(\[[0-9a-f:]+\]|[^:\s]+):\d+", line) for line in lines), lines

@@ -253,9 +253,7 @@ def _kill_at_random_points(spec: Path, kills: int, seed: int, check) -> list[flo
     return moments
 
 
-def test_sigkill_at_random_points_never_leaves_a_partial_local_file(
-    tmp_path, demo_db, reference
-):
+def test_sigkill_at_random_points_never_leaves_a_partial_local_file(tmp_path, demo_db, reference):
     out = tmp_path / "out"
     spec = _write(tmp_path, _spec(demo_db, f'"{out}/pool.jsonl"'))
 

@@ -47,7 +47,8 @@ def _apply(tmp_path: Path, db: Path, policy: str, split: str = "", chunk_size: i
     destination = f'{{uri: "{out}/pool.jsonl"{split}}}'
     spec = tmp_path / "pool.yaml"
     spec.write_text(
-        f'version: 1\nname: pool\nsource: {{type: sql, url: "sqlite:///{db}", chunk_size: {chunk_size}}}\n'
+        "version: 1\nname: pool\n"
+        f'source: {{type: sql, url: "sqlite:///{db}", chunk_size: {chunk_size}}}\n'
         f"query: {{table: proxies}}\n{FIELDS}format: jsonl\ndestination: {destination}\n"
         f"validation: {{on_invalid: {policy}}}\n"
     )
@@ -89,7 +90,9 @@ def test_fail_removes_the_parts_a_split_export_had_finished(tmp_path, db):
 def test_skip_writes_the_valid_rows_and_counts_the_others(tmp_path, db, private_ledger):
     code, result, out = _apply(tmp_path, db, "skip")
     assert code == 0, result
-    expected = [dict(zip(("host", "port", "protocol", "score"), ROWS[i], strict=True)) for i in VALID]
+    expected = [
+        dict(zip(("host", "port", "protocol", "score"), ROWS[i], strict=True)) for i in VALID
+    ]
     assert _exported(out / "pool.jsonl") == expected
     assert result["rows"] == len(VALID)
     assert result["invalid_rows"] == len(ROWS) - len(VALID)

@@ -184,7 +184,7 @@ class Email:
 
 @dataclass(frozen=True)
 class Alerts:
-    on: frozenset[Literal["failure", "success"]] = frozenset({"failure"})
+    when: frozenset[Literal["failure", "success"]] = frozenset({"failure"})
     webhook: Webhook | None = None
     command: tuple[str, ...] | None = None
     email: Email | None = None

@@ -285,7 +285,7 @@ class Parser:
         webhook = doc.get("webhook")
         email = doc.get("email")
         return m.Alerts(
-            on=frozenset(doc.get("on", ["failure"])),
+            when=frozenset(doc.get("when", ["failure"])),
             webhook=None
             if webhook is None
             else m.Webhook(

@@ -129,7 +129,10 @@ def _unexpected_keys(instance: Any, known: list[str]) -> list[str]:
     return [k for k in instance if k not in known]
 
 
-def _unknown_key_message(key: str, known: list[str]) -> str:
+def _unknown_key_message(key: object, known: list[str]) -> str:
+    if not isinstance(key, str):
+        # YAML 1.1 reads unquoted on/off/yes/no as booleans, even as keys.
+        return f"a key must be text, and `{key}` is not (quote it if you meant the word)"
     message = f"unknown key `{key}`"
     guess = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     if guess:
