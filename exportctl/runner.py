@@ -7,7 +7,6 @@ from collections.abc import Callable
 from contextlib import closing
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from functools import partial
 from typing import Any, Literal
 
 import pandas as pd
@@ -184,36 +183,34 @@ def _export(
     with closing(source):
         observer.total(source.count(plan.request) if observer.wants_total else None)
         try:
-            for raw in source.chunks(plan.request):
-                if not type(source).filters_rows:
-                    raw = apply_filter(raw, plan.request.query.where)
-                rows = rejected.valid(select_fields(raw, spec.fields))
-                files.write(rows, raw.loc[rows.index, positions] if positions else None)
-                observer.advance(len(raw))
+            # closing(): a failure past the source must not leave its cursor open (and its
+            # database locked) until the generator happens to be collected.
+            with closing(source.chunks(plan.request)) as chunks:
+                for raw in chunks:
+                    if not type(source).filters_rows:
+                        raw = apply_filter(raw, plan.request.query.where)
+                    rows = rejected.valid(select_fields(raw, spec.fields))
+                    files.write(rows, raw.loc[rows.index, positions] if positions else None)
+                    observer.advance(len(raw))
             parts = files.close()
             rejected.commit()
             return parts, tuple(source.report())
         except BaseException as exc:
-            steps: list[Callable[[], None]] = [
-                partial(files.abort, exc),
-                partial(rejected.abort, exc),
-            ]
-            if plan.window is None or isinstance(exc, ValidationError):
-                # Only an incremental run's retry can resume after finished parts, and not
-                # after invalid rows: the others would be parts of an export that never was.
-                steps.append(files.discard_committed)
-            _discard(exc, steps)
+            # Only an incremental run's retry can resume after finished parts, and not
+            # after invalid rows: the others would be parts of an export that never was.
+            _discard(exc, files, rejected, plan.window is None or isinstance(exc, ValidationError))
             raise
 
 
-def _discard(error: BaseException, steps: list[Callable[[], None]]) -> None:
-    """Run every clean-up step; then raise what a step raised in `error`'s place, if any.
+def _discard(error: BaseException, files: FileSet, rejected: Rejected, committed: bool) -> None:
+    """Discard what the failed run wrote; then raise the destination's account of it, if any.
 
     A destination answers a failed write with its own account of it ("the disk is
     full"), which is the better message; one failing step must not skip the next.
     """
     account: Exception | None = None
-    for step in steps:
+    steps = [lambda: files.abort(error), lambda: rejected.abort(error)]
+    for step in [*steps, files.discard_committed] if committed else steps:
         try:
             step()
         except Exception as exc:

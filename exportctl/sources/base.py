@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,7 +38,7 @@ class Source(Protocol):
         """The greatest value of `columns` (compared in order) among the request's rows."""
         ...
 
-    def chunks(self, request: Request) -> Iterator[pd.DataFrame]:
+    def chunks(self, request: Request) -> Generator[pd.DataFrame, None, None]:
         """Rows in chunks; at least one chunk (maybe empty) so the columns are known."""
         ...
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import glob
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,7 +88,7 @@ class LogSource:
                 best = candidate if best is None else max(best, candidate)
         return best and tuple(v.to_pydatetime() if isinstance(v, pd.Timestamp) else v for v in best)
 
-    def chunks(self, request: Request) -> Iterator[pd.DataFrame]:
+    def chunks(self, request: Request) -> Generator[pd.DataFrame, None, None]:
         batch: list[dict[str, Any]] = []
         for record in self._records():
             batch.append(record)

@@ -10,8 +10,8 @@ import datetime as dt
 import difflib
 import operator
 import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import partial
@@ -101,10 +101,13 @@ class SqlSource:
             row = conn.execute(_select(conn, Request(query, columns))).first()
         return tuple(row) if row else None
 
-    def chunks(self, request: Request) -> Iterator[pd.DataFrame]:
-        with self._connected() as conn:
+    def chunks(self, request: Request) -> Generator[pd.DataFrame, None, None]:
+        with self._connected() as conn, ExitStack() as stack:
             select = _select(conn, request)
             result = conn.execution_options(yield_per=self.chunk_size).execute(select)
+            # Closed on any exit: an open cursor would hold SQLite's read lock for as long
+            # as a traceback keeps this frame alive.
+            stack.callback(result.close)
             names = list(result.keys())
             _refuse_duplicates(names)
             types = [_arrow_type(c.type) for c in select.selected_columns]
