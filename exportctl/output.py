@@ -53,7 +53,7 @@ def describe_plan(plan: ExportPlan, *, count: bool) -> dict[str, Any]:
         "fields": [f.name for f in spec.fields] if spec.fields else "all",
         "format": spec.format.type,
         "compression": plan.compression,
-        "destination": plan.destination,
+        "destination": scrub(plan.destination),
     }
     try:
         source = registry.SOURCES[spec.source.type](spec.source.options, spec.base_dir)
@@ -162,7 +162,7 @@ def summary(results: list[runner.RunResult]) -> None:
 def _short(uri: str) -> str:
     """A local path relative to where the user stands, when that is shorter."""
     if not uri or "://" in uri:
-        return uri
+        return scrub(uri)
     relative = os.path.relpath(uri)
     return relative if len(relative) < len(uri) else uri
 

@@ -52,7 +52,9 @@ class RunResult:
     attempts: int = 1
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        """For output: URIs without secrets (a presigned URL's signature, say)."""
+        files = [(scrub(uri), *rest) for uri, *rest in self.files]
+        return {**asdict(self), "uri": scrub(self.uri), "files": files}
 
 
 class Observer:

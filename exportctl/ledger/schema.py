@@ -55,6 +55,8 @@ run_files = sa.Table(
     # resumes. (Added in version 2.)
     sa.Column("rows", sa.BigInteger),
     sa.Column("last_position", sa.Text),
+    # When retention deleted the file; None while it is stored. (Added in version 4.)
+    sa.Column("deleted_at", sa.DateTime(timezone=True)),
 )
 
 audit = sa.Table(
@@ -109,11 +111,18 @@ def _run_summary_v3(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE runs ADD COLUMN summary TEXT"))
 
 
+def _retention_v4(conn: sa.Connection) -> None:
+    if "deleted_at" not in {c["name"] for c in sa.inspect(conn).get_columns("run_files")}:
+        kind = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+        conn.execute(sa.text(f"ALTER TABLE run_files ADD COLUMN deleted_at {kind}"))
+
+
 #: MIGRATIONS[n] takes a ledger at version n to version n + 1. Append; never edit.
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _create_v1,
     _part_positions_v2,
     _run_summary_v3,
+    _retention_v4,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

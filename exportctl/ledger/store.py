@@ -326,6 +326,50 @@ class Ledger:
             )
         )
 
+    # --- retention ------------------------------------------------------------------
+
+    def stored_runs(self, spec: str) -> list[dict[str, Any]]:
+        """The spec's succeeded runs and their files not yet deleted by retention, newest first."""
+        query = (
+            sa.select(t.runs.c.id, t.runs.c.started_at, t.run_files.c.uri, t.run_files.c.role)
+            .join(t.run_files, t.run_files.c.run_id == t.runs.c.id)
+            .where(
+                t.runs.c.spec == spec,
+                t.runs.c.status == "succeeded",
+                t.run_files.c.deleted_at.is_(None),
+            )
+            .order_by(t.runs.c.started_at.desc(), t.runs.c.id.desc(), t.run_files.c.uri)
+        )
+        runs: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                run = runs.setdefault(
+                    row["id"], {"id": row["id"], "started_at": _aware(row["started_at"]), "files": []}
+                )
+                run["files"].append({"uri": row["uri"], "role": row["role"]})
+        return list(runs.values())
+
+    def held_uris(self, spec: str) -> set[str]:
+        """URIs still stored for any run but the spec's succeeded ones: never retention's."""
+        others = (t.runs.c.spec != spec) | (t.runs.c.status != "succeeded")
+        query = (
+            sa.select(t.run_files.c.uri)
+            .join(t.runs, t.run_files.c.run_id == t.runs.c.id)
+            .where(others, t.run_files.c.deleted_at.is_(None))
+        )
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
+    def file_deleted(self, spec: str, run_id: str, uri: str, **detail: Any) -> None:
+        """Retention deleted a run's file: mark it so, and say so in the audit trail."""
+        with self._transaction() as conn:
+            conn.execute(
+                t.run_files.update()
+                .where(t.run_files.c.run_id == run_id, t.run_files.c.uri == uri)
+                .values(deleted_at=_now())
+            )
+            self._audit(conn, "retention.deleted", spec, run_id, uri=uri, **detail)
+
     # --- audit ----------------------------------------------------------------------
 
     def _audit(

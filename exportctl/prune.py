@@ -1,0 +1,103 @@
+"""Apply a spec's retention: delete what the policy lets go, and record each deletion.
+
+Which files is `retention.deletions`' choice, from the ledger alone; this module
+deletes them through their destination, marks them deleted in the ledger and audits
+each (`retention.deleted`, or `retention.failed` with the reason). A delete that fails
+is reported and left for the next prune; it never fails the export that triggered it.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from exportctl import registry, retention
+from exportctl.errors import ExportctlError, scrub
+from exportctl.ledger import Ledger
+from exportctl.runner import RunResult
+from exportctl.spec.model import ExportSpec
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """A file retention deleted, would delete (dry run), or failed to delete."""
+
+    spec: str
+    run_id: str
+    uri: str
+    role: str
+    reason: str
+    deleted: bool
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def prune_spec(
+    spec: ExportSpec,
+    ledger: Ledger,
+    now: datetime,
+    *,
+    keep: str | None = None,
+    dry_run: bool = False,
+) -> list[Pruned]:
+    """Delete (or, dry, list) the files the spec's retention lets go; `keep`: a run to spare."""
+    if spec.retention is None:
+        return []
+    runs = [
+        retention.PastRun(
+            r["id"],
+            r["started_at"],
+            tuple(retention.StoredFile(f["uri"], f["role"]) for f in r["files"]),
+        )
+        for r in ledger.stored_runs(spec.name)
+    ]
+    chosen = retention.deletions(
+        spec.retention, runs, now, keep=keep, held_elsewhere=ledger.held_uris(spec.name)
+    )
+    return [_delete(spec, ledger, d, dry_run) for d in chosen]
+
+
+def after_run(spec: ExportSpec, ledger: Ledger, result: RunResult, now: datetime) -> RunResult:
+    """Retention after a succeeded run: what it could not delete becomes a warning."""
+    try:
+        pruned = prune_spec(spec, ledger, now, keep=result.run_id)
+    except Exception as exc:  # the ledger unreachable, say: the export itself stands
+        warnings: tuple[str, ...] = (f"retention not applied: {_reason(exc)}",)
+    else:
+        warnings = tuple(
+            f"retention could not delete {p.uri}: {p.error}" for p in pruned if p.error
+        )
+    return replace(result, warnings=(*result.warnings, *warnings)) if warnings else result
+
+
+def _delete(spec: ExportSpec, ledger: Ledger, chosen: retention.Deletion, dry: bool) -> Pruned:
+    pruned = Pruned(spec.name, chosen.run_id, chosen.uri, chosen.role, chosen.reason, False)
+    if dry:
+        return pruned
+    try:
+        _destination(spec, chosen.uri).delete(chosen.uri)
+    except Exception as exc:  # a store that refuses or is down: the next prune tries again
+        error = _reason(exc)
+        with suppress(Exception):
+            ledger.event("retention.failed", spec.name, chosen.run_id, uri=chosen.uri, error=error)
+        return replace(pruned, error=error)
+    ledger.file_deleted(spec.name, chosen.run_id, chosen.uri, role=chosen.role, reason=chosen.reason)
+    return replace(pruned, deleted=True)
+
+
+def _destination(spec: ExportSpec, uri: str) -> Any:
+    """The destination of `uri`, with the spec's options when they are for its kind."""
+    kind = registry.destination_class(uri)
+    same = kind is not None and kind is registry.destination_class(spec.destination.uri)
+    return registry.destination_for(uri, spec.destination.options if same else None)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return scrub(f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror)
+    text = str(exc) if isinstance(exc, ExportctlError) else f"{type(exc).__name__}: {exc}"
+    return scrub(text)

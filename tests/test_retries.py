@@ -1,0 +1,112 @@
+"""The `retry` policy: what is retried, how long, and what is recorded; secrets stay out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from exportctl.ledger import Ledger
+from tests.servers import HttpReceiver
+
+TOKEN = "s3cr3t-t0ken-value"
+SIGNATURE = "X-Amz-Signature=deadbeefcafe"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "pool.db"
+    frame = pd.DataFrame({"host": ["10.0.0.1", "10.0.0.2"], "port": [8080, 3128]})
+    frame.to_sql("proxies", sa.create_engine(f"sqlite:///{path}"), index=False)
+    return path
+
+
+def _spec(tmp_path: Path, db: Path, url: str, retry: str) -> Path:
+    spec = tmp_path / "pool.yaml"
+    spec.write_text(
+        f'version: 1\nname: pool\nsource: {{type: sql, url: "sqlite:///{db}"}}\n'
+        "query: {table: proxies}\nformat: csv\n"
+        f'destination: {{uri: "{url}", manifest: false, '
+        f'http: {{headers: {{Authorization: "Bearer ${{UPLOAD_TOKEN}}"}}, timeout: 2}}}}\n'
+        f"retry: {retry}\n"
+    )
+    return spec
+
+
+def _apply(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exportctl", *args, str(spec), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "UPLOAD_TOKEN": TOKEN},
+    )
+
+
+def test_transient_failures_are_retried_and_each_attempt_recorded(
+    tmp_path, db, http_receiver: HttpReceiver, private_ledger
+):
+    http_receiver.fail_next(2, status=503)
+    spec = _spec(tmp_path, db, f"{http_receiver.url}/pool.csv", "{attempts: 4, backoff: 0.1s}")
+    done = _apply(spec, "apply")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (result,) = json.loads(done.stdout)
+    assert result["attempts"] == 3
+    uploads = http_receiver.received("PUT")
+    assert len(uploads) == 3 and uploads[-1].body.startswith(b'"host","port"')
+    events = Ledger(private_ledger).audit_events(result["run_id"])
+    failed = [json.loads(e["detail"]) for e in events if e["event"] == "run.attempt_failed"]
+    assert [f["attempt"] for f in failed] == [1, 2]
+    assert all("503" in f["error"] for f in failed)
+    assert all(0 < f["retry_in"] <= 60 for f in failed)
+    assert Ledger(private_ledger).run(result["run_id"])["summary"]["attempts"] == 3
+
+
+def test_the_budget_stops_retrying_before_the_attempts_run_out(
+    tmp_path, db, http_receiver: HttpReceiver
+):
+    http_receiver.fail_next(1000, status=503)
+    retry = "{attempts: 50, backoff: 0.4s, max_backoff: 0.4s, budget: 1s}"
+    spec = _spec(tmp_path, db, f"{http_receiver.url}/pool.csv", retry)
+    started = time.monotonic()
+    done = _apply(spec, "apply")
+    elapsed = time.monotonic() - started
+    assert done.returncode == 1
+    (result,) = json.loads(done.stdout)
+    assert 2 <= result["attempts"] <= 4  # waits of ~0.4 s: no attempt starts after 1 s
+    assert elapsed < 20
+
+
+def test_attempts_one_turns_retrying_off(tmp_path, db, http_receiver: HttpReceiver):
+    http_receiver.fail_next(1, status=503)
+    spec = _spec(tmp_path, db, f"{http_receiver.url}/pool.csv", "{attempts: 1}")
+    done = _apply(spec, "apply")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)[0]["attempts"] == 1
+    assert len(http_receiver.received("PUT")) == 1
+
+
+def test_no_secret_reaches_output_history_or_the_ledger(
+    tmp_path, db, http_receiver: HttpReceiver, private_ledger
+):
+    """A presigned URL's signature and a header token appear nowhere exportctl writes."""
+    http_receiver.fail_next(1, status=503)
+    url = f"{http_receiver.url}/pool.csv?X-Amz-Credential=AKIAEXAMPLE&{SIGNATURE}"
+    spec = _spec(tmp_path, db, url, "{attempts: 2, backoff: 0.1s}")
+    outputs = [_apply(spec, "apply"), _apply(spec, "plan")]
+    assert outputs[0].returncode == 0, outputs[0].stdout + outputs[0].stderr
+    assert http_receiver.received("PUT")[-1].header("Authorization") == f"Bearer {TOKEN}"
+    history = subprocess.run(
+        [sys.executable, "-m", "exportctl", "history", "--json"], capture_output=True, text=True
+    )
+    ledger_bytes = Path(private_ledger.removeprefix("sqlite:///")).read_bytes()
+    for text in [o.stdout + o.stderr for o in outputs] + [history.stdout]:
+        assert TOKEN not in text and "deadbeefcafe" not in text and "AKIAEXAMPLE" not in text
+    assert b"deadbeefcafe" not in ledger_bytes and TOKEN.encode() not in ledger_bytes
