@@ -32,7 +32,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from exportctl.errors import ExportctlError, TransientError, scrub
+from exportctl.errors import ExportctlError, TransientError, os_reason, scrub
 from exportctl.spec.model import Alerts, Email, Webhook
 
 log = logging.getLogger("exportctl.alerts")
@@ -180,7 +180,7 @@ def _post(hook: Webhook, body: dict[str, Any]) -> None:
         raise TransientError(f"{where} did not answer within {hook.timeout:g}s") from None
     except requests.ConnectionError as exc:
         # requests' own text names the whole URL, path and token included: never pass it on.
-        raise TransientError(f"cannot connect to {where}: {_os_reason(exc)}") from None
+        raise TransientError(f"cannot connect to {where}: {os_reason(exc)}") from None
     except requests.RequestException as exc:
         raise ExportctlError(f"cannot post to {where} ({type(exc).__name__})") from None
     with response:
@@ -208,21 +208,6 @@ def _webhook_secrets(hook: Webhook) -> list[str]:
     tail = parts.path + ("?" + parts.query if parts.query else "")
     secrets = [hook.url, *(value for _, value in hook.headers)]
     return secrets + ([tail] if len(tail) > 1 else [])
-
-
-def _os_reason(exc: BaseException) -> str:
-    """The operating system's reason under a requests error ("Connection refused"), if any."""
-    seen: set[int] = set()
-    todo: list[Any] = [exc]
-    while todo:
-        item = todo.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, OSError) and item.strerror:
-            return item.strerror
-        todo += [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
-    return type(exc).__name__
 
 
 # --- command ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ marked transient are worth retrying.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 _USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]*:[^/@\s]*@", re.I)
@@ -17,6 +18,28 @@ _SECRET_PARAM = re.compile(
     r"[^=&\s#]*=)[^&\s#]+",
     re.I,
 )
+
+
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """`error` and all it wraps: causes, contexts, a `reason` and exception arguments.
+
+    Network libraries nest the operating system's error several layers down.
+    """
+    seen: set[int] = set()
+    todo: list[object] = [error]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+
+
+def os_reason(error: BaseException) -> str:
+    """The operating system's reason under a library's error ("Connection refused")."""
+    found = next((c for c in causes(error) if isinstance(c, OSError) and c.strerror), None)
+    return found.strerror if isinstance(found, OSError) and found.strerror else type(error).__name__
 
 
 def scrub(text: str) -> str:

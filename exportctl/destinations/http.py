@@ -25,7 +25,7 @@ import requests
 import urllib3
 
 from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
-from exportctl.errors import RunError, TransientError
+from exportctl.errors import RunError, TransientError, causes
 
 #: Content-Type by the file name's last extension, when the spec names none.
 CONTENT_TYPES = {
@@ -210,22 +210,9 @@ def _network_error(exc: BaseException, doing: str, uri: str, timeout: float) -> 
 _E = TypeVar("_E", bound=BaseException)
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """`exc` and everything it wraps: causes, contexts, `reason` and exception args."""
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo:
-        item = todo.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield item
-        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
-
-
 def _find(exc: BaseException, kind: type[_E]) -> _E | None:
-    return next((c for c in _causes(exc) if isinstance(c, kind)), None)
+    return next((c for c in causes(exc) if isinstance(c, kind)), None)
 
 
 def _type_names(exc: BaseException) -> str:
-    return " ".join(type(c).__name__ for c in _causes(exc))
+    return " ".join(type(c).__name__ for c in causes(exc))

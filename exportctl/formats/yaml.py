@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
+from exportctl.errors import FormatError
 from exportctl.formats.base import (
     arrow_columns,
     fine_timestamps,
@@ -47,9 +48,12 @@ class YamlEncoder:
         names = [str(c) for c in chunk.columns]
         rows = [dict(zip(names, r, strict=True)) for r in zip(*python_columns(chunk), strict=True)]
         if rows:
-            text = yaml.dump(
-                rows, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 30
-            )
+            try:
+                text = yaml.dump(
+                    rows, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 30
+                )
+            except yaml.representer.RepresenterError as exc:
+                raise FormatError(f"YAML cannot hold this value: {exc.args[-1]!r}") from None
             self.stream.write(text.encode("utf-8"))
             self.empty = False
 
