@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import tenacity
 
-from exportctl import alerts, incremental, registry, runner
+from exportctl import alerts, incremental, prune, registry, runner
 from exportctl.destinations.base import WrittenFile
 from exportctl.errors import ExportctlError, Interrupted, RunError, TransientError, scrub
 from exportctl.incremental import Window
@@ -231,6 +231,8 @@ def _locked_run(
         summary=_summary(result),
     )
     _alert(spec, ledger, result)
+    if result.status == "succeeded" and spec.retention is not None:
+        result = prune.after_run(spec, ledger, result, utc_now())  # never fails the run
     return result
 
 
@@ -297,6 +299,7 @@ def _plan_again(plan: ExportPlan, ledger: Ledger) -> ExportPlan:
     if plan.window is not None and plan.spec.destination.split_rows is not None:
         unfinished = {"id": plan.run_id, "destination": plan.destination}
         kept = _kept_parts(ledger, unfinished, plan.spec.destination.options)
+        ledger.forget_parts(plan.run_id, keep=[p.file.uri for p in kept])  # to be rewritten
         again = compile_plan(
             plan.spec,
             now=plan.now,

@@ -6,8 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
@@ -110,3 +112,44 @@ def test_no_secret_reaches_output_history_or_the_ledger(
     for text in [o.stdout + o.stderr for o in outputs] + [history.stdout]:
         assert TOKEN not in text and "deadbeefcafe" not in text and "AKIAEXAMPLE" not in text
     assert b"deadbeefcafe" not in ledger_bytes and TOKEN.encode() not in ledger_bytes
+
+
+def test_an_incremental_split_export_retried_within_its_run_keeps_its_parts(
+    tmp_path, http_receiver: HttpReceiver, private_ledger
+):
+    db = tmp_path / "events.db"
+    frame = pd.DataFrame({"id": range(1, 401), "note": [f"n{i}" for i in range(1, 401)]})
+    frame.to_sql("events", sa.create_engine(f"sqlite:///{db}"), index=False)
+    spec = tmp_path / "events.yaml"
+    spec.write_text(
+        f'version: 1\nname: events\nsource: {{type: sql, url: "sqlite:///{db}", chunk_size: 10}}\n'
+        "query: {table: events}\nincremental: {cursor: id}\nformat: jsonl\n"
+        f'destination: {{uri: "{http_receiver.url}/events.jsonl", split: {{rows: 40}}}}\n'
+        "retry: {attempts: 2, backoff: 0.1s}\n"
+    )
+
+    def fail_a_later_part() -> None:
+        while len(http_receiver.received("PUT")) < 3:
+            time.sleep(0.001)
+        http_receiver.fail_next(1, status=503)
+
+    watcher = threading.Thread(target=fail_a_later_part, daemon=True)
+    watcher.start()
+    done = _apply(spec, "apply")
+    watcher.join(timeout=5)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (result,) = json.loads(done.stdout)
+    assert result["attempts"] == 2
+    manifest = json.loads(http_receiver.stored["/events.jsonl.manifest.json"])
+    ids = [
+        json.loads(line)["id"]
+        for part in manifest["parts"]
+        for line in http_receiver.stored[urlsplit(part["uri"]).path].splitlines()
+    ]
+    assert ids == list(range(1, 401))  # every row once, none repeated, none missing
+    puts = [r.path for r in http_receiver.received("PUT")]
+    assert puts.count("/events.part-00001.jsonl") == 1  # kept, not written again
+    recorded = Ledger(private_ledger).run(result["run_id"])["files"]
+    assert sorted(f["uri"] for f in recorded if f["role"] == "part") == sorted(
+        p["uri"] for p in manifest["parts"]
+    )

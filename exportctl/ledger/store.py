@@ -7,7 +7,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -166,10 +166,11 @@ class Ledger:
         with self._transaction() as conn:
             self._audit(conn, event, spec, run_id, **detail)
 
-    def forget_parts(self, run_id: str) -> list[str]:
-        """Drop the parts a failed attempt recorded, which the next rewrites; their URIs."""
+    def forget_parts(self, run_id: str, keep: Collection[str] = ()) -> list[str]:
+        """Drop the parts a failed attempt recorded, but `keep`; the next rewrites them."""
         with self._transaction() as conn:
             where = (t.run_files.c.run_id == run_id) & (t.run_files.c.role == "part")
+            where &= t.run_files.c.uri.not_in([scrub(uri) for uri in keep])
             uris = list(conn.execute(sa.select(t.run_files.c.uri).where(where)).scalars())
             conn.execute(t.run_files.delete().where(where))
             return uris
@@ -344,7 +345,8 @@ class Ledger:
         with self.engine.connect() as conn:
             for row in conn.execute(query).mappings():
                 run = runs.setdefault(
-                    row["id"], {"id": row["id"], "started_at": _aware(row["started_at"]), "files": []}
+                    row["id"],
+                    {"id": row["id"], "started_at": _aware(row["started_at"]), "files": []},
                 )
                 run["files"].append({"uri": row["uri"], "role": row["role"]})
         return list(runs.values())
