@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -19,12 +20,13 @@ from typing import Any, NoReturn
 
 import click
 
-from exportctl import __version__, output
+from exportctl import __version__, output, timerange
 from exportctl.demo import init_demo
 from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem
 from exportctl.jobs import Options
 from exportctl.ledger import Ledger, default_state_url
 from exportctl.plan import ExportPlan, compile_plan, new_run_id, utc_now
+from exportctl.prune import prune_specs
 from exportctl.spec.load import load_specs
 from exportctl.spec.model import ExportSpec
 from exportctl.verify import verify_files
@@ -50,6 +52,19 @@ state_option = click.option(
 )
 only_option = click.option(
     "--only", multiple=True, metavar="NAME", help="Only the spec with this name (repeatable)."
+)
+from_option = click.option(
+    "--from",
+    "start",
+    metavar="WHEN",
+    help="Replace the start of each spec's `time_range` (inclusive): `now-7d`, an ISO-8601 "
+    "date or instant. Every spec selected must have a `time_range`.",
+)
+to_option = click.option(
+    "--to",
+    "end",
+    metavar="WHEN",
+    help="Replace the end of each spec's `time_range` (exclusive), as --from.",
 )
 
 
@@ -82,6 +97,8 @@ def validate(paths: tuple[Path, ...], as_json: bool) -> None:
 @main.command(epilog=EXIT_CODES)
 @paths_argument
 @only_option
+@from_option
+@to_option
 @json_option
 @click.option(
     "--count/--no-count",
@@ -89,9 +106,16 @@ def validate(paths: tuple[Path, ...], as_json: bool) -> None:
     show_default=True,
     help="Ask each source how many rows the export would hold.",
 )
-def plan(paths: tuple[Path, ...], only: tuple[str, ...], as_json: bool, count: bool) -> None:
+def plan(
+    paths: tuple[Path, ...],
+    only: tuple[str, ...],
+    start: str | None,
+    end: str | None,
+    as_json: bool,
+    count: bool,
+) -> None:
     """Show what each spec would do, without writing anything."""
-    plans = _plans(paths, only)
+    plans = _plans(paths, only, start=start, end=end)
     described = [output.describe_plan(p, count=count) for p in plans]
     if as_json:
         _print_json(described)
@@ -102,6 +126,8 @@ def plan(paths: tuple[Path, ...], only: tuple[str, ...], as_json: bool, count: b
 @main.command(epilog=EXIT_CODES)
 @paths_argument
 @only_option
+@from_option
+@to_option
 @json_option
 @state_option
 @click.option("--dry-run", is_flag=True, help="Plan and show, but write nothing.")
@@ -123,6 +149,8 @@ def plan(paths: tuple[Path, ...], only: tuple[str, ...], as_json: bool, count: b
 def apply(
     paths: tuple[Path, ...],
     only: tuple[str, ...],
+    start: str | None,
+    end: str | None,
     as_json: bool,
     state: str,
     dry_run: bool,
@@ -131,7 +159,7 @@ def apply(
     jobs: int,
 ) -> None:
     """Run the exports the specs describe, recording each run in the ledger."""
-    plans = _plans(paths, only)
+    plans = _plans(paths, only, start=start, end=end)
     if dry_run:
         described = [output.describe_plan(p, count=False) for p in plans]
         _print_json(described) if as_json else output.plans(described)
@@ -202,6 +230,86 @@ def verify(run_id: str, state: str, as_json: bool) -> None:
     checks = verify_files(_known_run(Ledger(state), run_id)["files"])
     _print_json(checks) if as_json else output.verification(run_id, checks)
     sys.exit(0 if checks and all(c["ok"] for c in checks) else 1)
+
+
+@main.command(epilog=EXIT_CODES)
+@paths_argument
+@only_option
+@json_option
+@state_option
+@click.option("--dry-run", is_flag=True, help="List what retention would delete; delete nothing.")
+def prune(
+    paths: tuple[Path, ...], only: tuple[str, ...], as_json: bool, state: str, dry_run: bool
+) -> None:
+    """Apply each spec's `retention` now, as `apply` does after every successful run.
+
+    Deletes only files the ledger records as written by the spec's succeeded runs,
+    never the newest, and lists each. Exits 1 if a deletion failed or a spec was
+    skipped because a run held it.
+    """
+    specs = [p.spec for p in _plans(paths, only)]
+    pruned, skipped = prune_specs(specs, Ledger(state), utc_now(), dry_run=dry_run)
+    _print_json([p.to_json() for p in pruned]) if as_json else output.pruned(pruned, dry_run)
+    for message in skipped:
+        click.echo(f"exportctl: {message}", err=True)
+    sys.exit(1 if skipped or any(p.error for p in pruned) else 0)
+
+
+DAEMON_EXIT_CODES = """\b
+Exit codes:
+  2    an invalid spec, no scheduled spec, or the --listen address taken (nothing ran)
+  130  stopped by SIGINT; 143 by SIGTERM (running exports finished, or were
+       interrupted after --grace and recorded so)
+"""
+
+
+@main.command(epilog=DAEMON_EXIT_CODES)
+@paths_argument
+@state_option
+@click.option(
+    "--listen",
+    default="127.0.0.1:9464",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Serve /healthz and Prometheus /metrics here (loopback by default); `off` for none.",
+)
+@click.option(
+    "--max-parallel",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    help="Exports running at once.",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(0),
+    default=30,
+    show_default=True,
+    metavar="SECONDS",
+    help="On SIGTERM/SIGINT, how long running exports may take to finish before they are "
+    "interrupted (files discarded, runs recorded as interrupted).",
+)
+def daemon(
+    paths: tuple[Path, ...], state: str, listen: str, max_parallel: int, grace: float
+) -> None:
+    """Run every spec that has a `schedule`, on time, until SIGTERM or SIGINT.
+
+    A run still going at its next tick is not started twice (the tick is recorded as
+    skipped); ticks missed while the daemon was down follow each spec's
+    `schedule.catch_up`. SIGHUP, or a change to the spec files, reloads them; an
+    invalid spec is logged and its previous version keeps running. Logs are JSON
+    lines on stderr.
+    """
+    from exportctl.service import parse_listen, run_daemon
+
+    try:
+        code = run_daemon(paths, state, parse_listen(listen), max_parallel, grace)
+    except SpecError as exc:
+        _fail_usage(exc.problems)
+    except ExportctlError as exc:  # no scheduled spec, the address taken
+        click.echo(f"exportctl: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code)
 
 
 @main.group()
@@ -288,7 +396,13 @@ def _load(paths: tuple[Path, ...]) -> tuple[list[ExportSpec], list[SpecProblem]]
         return [], exc.problems
 
 
-def _plans(paths: tuple[Path, ...], only: tuple[str, ...]) -> list[ExportPlan]:
+def _plans(
+    paths: tuple[Path, ...],
+    only: tuple[str, ...],
+    *,
+    start: str | None = None,
+    end: str | None = None,
+) -> list[ExportPlan]:
     specs, problems = _load(paths)
     unknown = set(only) - {s.name for s in specs}
     if problems:
@@ -300,6 +414,8 @@ def _plans(paths: tuple[Path, ...], only: tuple[str, ...]) -> list[ExportPlan]:
     for spec in specs:
         if only and spec.name not in only:
             continue
+        if start is not None or end is not None:
+            spec = _with_range(spec, start, end)
         try:
             plans.append(compile_plan(spec, now=now, run_id=new_run_id(now)))
         except SpecError as exc:
@@ -307,6 +423,25 @@ def _plans(paths: tuple[Path, ...], only: tuple[str, ...]) -> list[ExportPlan]:
     if problems:
         _fail_usage(problems)
     return plans
+
+
+def _with_range(spec: ExportSpec, start: str | None, end: str | None) -> ExportSpec:
+    """The spec with --from/--to in place of its range's bounds (a window's too)."""
+    if spec.time_range is None:
+        raise click.UsageError(
+            f"--from/--to replace a spec's `time_range`, and `{spec.name}` has none "
+            "(give it `time_range: {field: ...}`, or leave it out with --only)"
+        )
+    overridden = replace(
+        spec.time_range,
+        start=spec.time_range.start if start is None else start,
+        end=spec.time_range.end if end is None else end,
+    )
+    for option, key in (("--from", "from"), ("--to", "to")):
+        complaint = timerange.problems(overridden).get(key)
+        if complaint:
+            raise click.BadParameter(complaint, param_hint=option)
+    return replace(spec, time_range=overridden)
 
 
 def _fail_usage(problems: list[SpecProblem]) -> NoReturn:

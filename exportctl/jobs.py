@@ -37,6 +37,8 @@ class Options:
     full: bool = False
     wait: float = 0
     trigger: str = "cli"
+    #: The schedule tick a daemon run is for, recorded in the ledger as `scheduled_at`.
+    scheduled_for: datetime | None = None
 
 
 class Stop:
@@ -133,11 +135,7 @@ def run_specs(
 ) -> list[RunResult]:
     """Every spec, `jobs` at a time; one failing never stops the others."""
     stop = stop or Stop()
-    destination_options = {spec.name: spec.destination.options for spec in specs}
-    for run in ledger.recover():
-        uri, stated = run["destination"], destination_options.get(run["spec"])
-        with suppress(RunError):  # a destination this version cannot write left nothing
-            registry.destination_for(uri, stated).remove_leftovers(uri)
+    recover(specs, ledger)
     now = now or utc_now()
 
     def one(spec: ExportSpec) -> RunResult:
@@ -153,6 +151,15 @@ def run_specs(
             stop.request(getattr(exc, "signum", signal.SIGINT))
             pool.shutdown(cancel_futures=True)  # specs not yet started never start
             raise
+
+
+def recover(specs: list[ExportSpec], ledger: Ledger) -> None:
+    """Mark runs of dead processes interrupted and remove what they left at their destination."""
+    destination_options = {spec.name: spec.destination.options for spec in specs}
+    for run in ledger.recover():
+        uri, stated = run["destination"], destination_options.get(run["spec"])
+        with suppress(RunError):  # a destination this version cannot write left nothing
+            registry.destination_for(uri, stated).remove_leftovers(uri)
 
 
 def run_spec(
@@ -203,6 +210,7 @@ def _locked_run(
         window_from=incremental.encode(plan.window.after) if plan.window else None,
         window_to=incremental.encode(plan.window.upto) if plan.window else None,
         attempt=attempt,
+        scheduled_at=options.scheduled_for,
     )
     ledger.start_run(record)
     for kept in plan.resume:  # the retry's files include the parts it keeps
@@ -441,6 +449,7 @@ def _failed_to_plan(
         destination=compile_plan(spec, now=now, run_id=run_id).destination,
         started_at=utc_now(),
         git_commit=_git_commit(spec.base_dir),
+        scheduled_at=options.scheduled_for,
     )
     ledger.start_run(record)
     ledger.finish_run(run_id, "failed", rows=0, bytes_=0, error=error)

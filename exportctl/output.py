@@ -23,12 +23,13 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from exportctl import jobs, registry, runner
+from exportctl import jobs, registry, runner, scheduler
 from exportctl.demo import DemoSummary
 from exportctl.errors import SpecProblem, scrub
 from exportctl.ledger import Ledger
 from exportctl.plan import ExportPlan
-from exportctl.spec.model import ExportSpec
+from exportctl.prune import Pruned
+from exportctl.spec.model import ExportSpec, Schedule
 
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # one problem, one line
@@ -55,6 +56,8 @@ def describe_plan(plan: ExportPlan, *, count: bool) -> dict[str, Any]:
         "compression": plan.compression,
         "destination": scrub(plan.destination),
     }
+    if plan.time_range is not None:
+        description["time_range"] = plan.time_range.to_json()
     try:
         source = registry.SOURCES[spec.source.type](spec.source.options, spec.base_dir)
         with closing(source):
@@ -64,21 +67,35 @@ def describe_plan(plan: ExportPlan, *, count: bool) -> dict[str, Any]:
     except Exception as exc:  # a plan shows what it can; the run will say it properly
         description["estimated_rows"] = f"unknown: {exc}"
     if spec.schedule:
-        # Recorded with the spec; no scheduler or prune command applies them yet.
         description["schedule"] = f"{spec.schedule.every} ({spec.schedule.timezone})"
+        description |= _upcoming(spec.schedule, plan.now)
     if spec.retention:
         description["retention"] = {k: v for k, v in vars(spec.retention).items() if v}
     # Whatever a source says about itself may hold a URI with credentials.
     return cast(dict[str, Any], json.loads(scrub(json.dumps(description, default=str))))
 
 
+def _upcoming(schedule: Schedule, now: datetime) -> dict[str, list[str]]:
+    """The next three runs after `now` (the plan's clock reading), in UTC and local time."""
+    runs = scheduler.next_runs(scheduler.parse(schedule.every), schedule.timezone, now, 3)
+    local = scheduler.zone(schedule.timezone)
+    return {
+        "next_runs": [f"{run:%Y-%m-%dT%H:%M:%S}Z" for run in runs],
+        "next_runs_local": [run.astimezone(local).isoformat() for run in runs],
+    }
+
+
 def plans(described: list[dict[str, Any]]) -> None:
     for item in described:
         stdout.rule(f"[bold]{item['name']}[/]", align="left")
         for key, value in item.items():
-            if key == "name":
+            if key in ("name", "next_runs_local"):
                 continue
-            if isinstance(value, dict):
+            if key == "next_runs":
+                stdout.print("  [cyan]next runs[/]:")
+                for utc_time, local_time in zip(value, item["next_runs_local"], strict=True):
+                    stdout.print(f"    {utc_time}  ({local_time} local)")
+            elif isinstance(value, dict):
                 stdout.print(f"  [cyan]{key}[/]:")
                 for sub, text in value.items():
                     stdout.print(f"    {sub}: ", end="")
@@ -250,6 +267,22 @@ def progress(described: list[dict[str, Any]]) -> None:
             d["updated_at"][11:19],
         )
     stdout.print(table)
+
+
+def pruned(files: list[Pruned], dry_run: bool) -> None:
+    """What retention deleted (or, dry, would delete), and what it could not: a line a file."""
+    for p in files:
+        done = "would delete" if dry_run else "deleted" if p.deleted else "not deleted"
+        stdout.print(f"{done:>12}  ", style=None if dry_run or p.deleted else "red", end="")
+        where = f"{_short(p.uri)}  ({p.spec}, run {p.run_id}, {p.role}: {p.reason})"
+        stdout.print(where, markup=False)
+        if p.error:
+            stderr.print(f"[red]{p.spec}:[/] ", end="")
+            stderr.print(f"cannot delete {_short(p.uri)}: {p.error}", markup=False)
+    count = sum(1 for p in files if dry_run or p.deleted)
+    verb = "would be deleted" if dry_run else "deleted"
+    tail = " by retention" if files else "; retention lets nothing go"
+    stdout.print(f"{count} file(s) {verb}{tail}")
 
 
 def verification(run_id: str, checks: list[dict[str, Any]]) -> None:

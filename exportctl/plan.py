@@ -15,12 +15,13 @@ from urllib.parse import urlsplit
 
 import jinja2
 
-from exportctl import compression, registry, templating
+from exportctl import compression, registry, templating, timerange
 from exportctl.destinations.base import WrittenFile
 from exportctl.errors import SpecError, SpecProblem
 from exportctl.incremental import Position, Window
 from exportctl.sources.base import Request
-from exportctl.spec.model import And, ExportSpec, OrderKey, Query
+from exportctl.spec.model import And, Compare, ExportSpec, Filter, OrderKey, Query
+from exportctl.timerange import ResolvedRange
 from exportctl.transforms.fields import needed_columns
 from exportctl.uris import sibling_uri
 
@@ -50,6 +51,8 @@ class ExportPlan:
     quarantine: str | None = None
     #: The size the export will likely store (its last one's), for the free-space check.
     expected_bytes: int | None = None
+    #: The spec's `time_range` resolved at `now`: [start, end) in UTC.
+    time_range: ResolvedRange | None = None
 
 
 def new_run_id(now: datetime) -> str:
@@ -90,6 +93,9 @@ def compile_plan(
             for key, value in spec.query.params
         ),
     )
+    time_range = _time_range(spec, now)
+    if time_range is not None:
+        query = replace(query, where=_and(query.where, range_filter(time_range)))
     source_reads_filter = registry.SOURCES[spec.source.type].filters_rows
     if query.order_by and not source_reads_filter:
         raise _problem(
@@ -124,7 +130,33 @@ def compile_plan(
         compression=codec,
         resume=resume,
         quarantine=quarantine,
+        time_range=time_range,
     )
+
+
+def _time_range(spec: ExportSpec, now: datetime) -> ResolvedRange | None:
+    if spec.time_range is None:
+        return None
+    try:
+        return timerange.resolve(spec.time_range, now)
+    except ValueError as exc:
+        raise _problem(spec, "$.time_range", str(exc)) from None
+
+
+def range_filter(resolved: ResolvedRange) -> Filter | None:
+    """`field >= start AND field < end`, the bounds as naive UTC text (see timerange)."""
+    bounds: list[Filter] = []
+    if resolved.start is not None:
+        bounds.append(Compare(resolved.field, "ge", timerange.bound_text(resolved.start)))
+    if resolved.end is not None:
+        bounds.append(Compare(resolved.field, "lt", timerange.bound_text(resolved.end)))
+    return And(tuple(bounds)) if bounds else None
+
+
+def _and(where: Filter | None, more: Filter | None) -> Filter | None:
+    if where is None or more is None:
+        return where or more
+    return And((where, more))
 
 
 def _windowed(

@@ -15,7 +15,8 @@ from typing import Any
 
 from exportctl import registry, retention
 from exportctl.errors import ExportctlError, scrub
-from exportctl.ledger import Ledger
+from exportctl.ledger import Ledger, LockHeld
+from exportctl.plan import new_run_id
 from exportctl.runner import RunResult
 from exportctl.spec.model import ExportSpec
 
@@ -61,6 +62,31 @@ def prune_spec(
     return [_delete(spec, ledger, d, dry_run) for d in chosen]
 
 
+def prune_specs(
+    specs: list[ExportSpec], ledger: Ledger, now: datetime, *, dry_run: bool = False
+) -> tuple[list[Pruned], list[str]]:
+    """Every spec with a retention, each under its lock; and the specs a run held, skipped."""
+    pruned: list[Pruned] = []
+    skipped: list[str] = []
+    for spec in specs:
+        if spec.retention is None:
+            continue
+        if dry_run:  # reads only: no lock to take
+            pruned += prune_spec(spec, ledger, now, dry_run=True)
+            continue
+        holder = f"prune-{new_run_id(now)}"
+        try:
+            ledger.acquire(spec.name, holder)
+        except LockHeld as exc:
+            skipped.append(f"{spec.name} skipped: {exc}")
+            continue
+        try:
+            pruned += prune_spec(spec, ledger, now)
+        finally:
+            ledger.release(spec.name, holder)
+    return pruned, skipped
+
+
 def after_run(spec: ExportSpec, ledger: Ledger, result: RunResult, now: datetime) -> RunResult:
     """Retention after a succeeded run: what it could not delete becomes a warning."""
     try:
@@ -79,13 +105,18 @@ def _delete(spec: ExportSpec, ledger: Ledger, chosen: retention.Deletion, dry: b
     if dry:
         return pruned
     try:
+        if scrub(chosen.uri) != chosen.uri or "***" in chosen.uri:
+            # The ledger keeps URIs with their secrets masked: this is not the real one.
+            raise ExportctlError("its URI is recorded with credentials masked; delete it by hand")
         _destination(spec, chosen.uri).delete(chosen.uri)
     except Exception as exc:  # a store that refuses or is down: the next prune tries again
         error = _reason(exc)
         with suppress(Exception):
             ledger.event("retention.failed", spec.name, chosen.run_id, uri=chosen.uri, error=error)
         return replace(pruned, error=error)
-    ledger.file_deleted(spec.name, chosen.run_id, chosen.uri, role=chosen.role, reason=chosen.reason)
+    ledger.file_deleted(
+        spec.name, chosen.run_id, chosen.uri, role=chosen.role, reason=chosen.reason
+    )
     return replace(pruned, deleted=True)
 
 

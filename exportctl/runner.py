@@ -283,6 +283,8 @@ def _write_manifest(
             "after": plan.window.after and incremental.tagged(plan.window.after),
             "upto": plan.window.upto and incremental.tagged(plan.window.upto),
         }
+    if plan.time_range is not None:
+        manifest["time_range"] = plan.time_range.to_json()
     uri = sibling_uri(plan.destination, ".manifest.json")
     with registry.destination_for(uri, spec.destination.options).open(uri) as sink:
         sink.stream.write(json.dumps(manifest, indent=2).encode() + b"\n")

@@ -23,6 +23,9 @@ def verify_files(files: Iterable[dict[str, Any]], options: Any = None) -> list[d
 
 def _check(recorded: dict[str, Any], options: Any) -> dict[str, Any]:
     found: dict[str, Any] = {"uri": recorded["uri"], "role": recorded["role"]}
+    if recorded.get("deleted_at"):  # gone on purpose: there is nothing to read
+        when = f"{recorded['deleted_at']:%Y-%m-%d %H:%M:%S} UTC"
+        return {**found, "ok": False, "problem": f"deleted by retention at {when}"}
     try:
         size, digest = _measure(recorded["uri"], options)
     except (OSError, RunError) as exc:

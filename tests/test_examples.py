@@ -179,6 +179,7 @@ FEATURES: dict[str, Callable[[list[Example]], bool]] = {
     "a byte limit": lambda es: any(e.spec.destination.max_bytes for e in es),
     "a schedule": lambda es: any(e.spec.schedule for e in es),
     "a retention policy": lambda es: any(e.spec.retention for e in es),
+    "a time range": lambda es: any(e.plan.time_range for e in es),
 }
 
 

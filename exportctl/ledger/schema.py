@@ -41,6 +41,9 @@ runs = sa.Table(
     sa.Column("error", sa.Text),
     # JSON: attempts within the run, warnings, rows rejected by validation. (Added in version 3.)
     sa.Column("summary", sa.Text),
+    # The tick a scheduled run was started for; lateness is started_at - scheduled_at.
+    # None for runs not started by the daemon. (Added in version 5.)
+    sa.Column("scheduled_at", sa.DateTime(timezone=True)),
 )
 
 run_files = sa.Table(
@@ -117,12 +120,19 @@ def _retention_v4(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE run_files ADD COLUMN deleted_at {kind}"))
 
 
+def _scheduled_at_v5(conn: sa.Connection) -> None:
+    if "scheduled_at" not in {c["name"] for c in sa.inspect(conn).get_columns("runs")}:
+        kind = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+        conn.execute(sa.text(f"ALTER TABLE runs ADD COLUMN scheduled_at {kind}"))
+
+
 #: MIGRATIONS[n] takes a ledger at version n to version n + 1. Append; never edit.
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _create_v1,
     _part_positions_v2,
     _run_summary_v3,
     _retention_v4,
+    _scheduled_at_v5,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -50,6 +50,8 @@ class RunRecord:
     window_from: str | None = None
     window_to: str | None = None
     attempt: int = 1
+    #: The schedule tick the daemon started this run for; None for other triggers.
+    scheduled_at: datetime | None = None
     user: str = field(default_factory=getpass.getuser)
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
@@ -211,6 +213,13 @@ class Ledger:
             query = query.where(t.runs.c.status == status)
         with self.engine.connect() as conn:
             return [_plain(r) for r in conn.execute(query.limit(limit)).mappings()]
+
+    def last_scheduled(self, spec: str) -> datetime | None:
+        """The latest tick the daemon started a run of `spec` for, whatever its outcome."""
+        query = sa.select(sa.func.max(t.runs.c.scheduled_at)).where(t.runs.c.spec == spec)
+        with self.engine.connect() as conn:
+            found = conn.execute(query).scalar_one_or_none()
+        return _aware(found) if isinstance(found, datetime) else None
 
     def audit_events(self, run_id: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(t.audit).order_by(t.audit.c.id)

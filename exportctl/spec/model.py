@@ -200,6 +200,8 @@ class Retention:
 class Schedule:
     every: str
     timezone: str = "UTC"
+    #: Ticks missed while the daemon was down: `latest` runs once at start, `none` waits.
+    catch_up: str = "latest"
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,20 @@ class Incremental:
     @property
     def columns(self) -> tuple[str, ...]:
         return (self.cursor, self.key) if self.key else (self.cursor,)
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """Rows whose `field` lies in [from, to), expressions resolved when a plan is made."""
+
+    field: str
+    #: `from`: `now-7d`, an ISO-8601 date or instant; None: the window's start, or unbounded.
+    start: str | None = None
+    #: `to`, exclusive; None: the window's end, or unbounded.
+    end: str | None = None
+    #: A calendar window such as `yesterday`, aligned to `timezone`.
+    window: str | None = None
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True)
@@ -233,6 +249,7 @@ class ExportSpec:
     validation: Validation = Validation()
     retry: Retry = Retry()
     alerts: Alerts | None = None
+    time_range: TimeRange | None = None
     digest: str = ""
 
     @property

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, cast
 
-from exportctl import compression, registry, templating
+from exportctl import compression, registry, scheduler, templating, timerange
 from exportctl.errors import SpecProblem
 from exportctl.spec import model as m
 from exportctl.spec.schema import Locator, Path_
@@ -62,6 +62,7 @@ class Parser:
             validation=self.validation(doc.get("validation", {})),
             retry=self.retry(doc.get("retry", {})),
             alerts=self.alerts(doc.get("alerts")),
+            time_range=self.time_range(doc),
             **file_facts,
         )
 
@@ -191,7 +192,38 @@ class Parser:
                 ("query", "order_by"),
                 "an incremental export is ordered by its cursor and key; drop `order_by`",
             )
+        if "retention" in doc:
+            # Each run's file holds only that run's changes: deleting one loses those rows.
+            self.fail(
+                ("retention",),
+                "an incremental export cannot take a `retention`: each file holds rows no "
+                "other file has, so deleting one would lose them",
+            )
         return m.Incremental(**doc["incremental"])
+
+    def time_range(self, doc: Mapping[str, Any]) -> m.TimeRange | None:
+        if "time_range" not in doc:
+            return None
+        given = doc["time_range"]
+        path: Path_ = ("time_range",)
+        if "incremental" in doc:
+            # The watermark would move past rows before `from` that no run ever exported.
+            self.fail(path, "an incremental export picks its rows by watermark; drop `time_range`")
+        if "window" in given and ("from" in given or "to" in given):
+            self.fail((*path, "window"), "give a `window` or `from`/`to`, not both")
+        if not {"window", "from", "to"} & given.keys():
+            self.fail(path, "give a `window`, or `from` and/or `to`")
+        spec_range = m.TimeRange(
+            given["field"],
+            given.get("from"),
+            given.get("to"),
+            given.get("window"),
+            given.get("timezone", "UTC"),
+        )
+        complaints = timerange.problems(spec_range)
+        for key, complaint in complaints.items():
+            self.fail((*path, key) if key else path, complaint)
+        return spec_range
 
     def checked_combinations(
         self, destination: m.Destination, doc: Mapping[str, Any]
@@ -307,8 +339,22 @@ class Parser:
         if doc is None:
             return None
         if isinstance(doc, str):
-            return m.Schedule(doc)
-        return m.Schedule(doc["every"], doc.get("timezone", "UTC"))
+            doc = {"every": doc}
+            every_path: Path_ = ("schedule",)
+        else:
+            every_path = ("schedule", "every")
+        schedule = m.Schedule(
+            doc["every"], doc.get("timezone", "UTC"), doc.get("catch_up", "latest")
+        )
+        try:
+            scheduler.parse(schedule.every)
+        except ValueError as exc:  # a form the schema's pattern lets through, like `every 0 days`
+            self.fail(every_path, str(exc))
+        try:
+            scheduler.zone(schedule.timezone)
+        except ValueError as exc:
+            self.fail(("schedule", "timezone"), str(exc))
+        return schedule
 
 
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterator, Mapping
+from datetime import date
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -97,9 +98,16 @@ def _explain(error: jsonschema.ValidationError, where: Locator) -> Iterator[Spec
     if error.validator == "required":
         yield where.problem(path, error.message.replace("'", "`", 2))
         return
+    if error.validator == "type" and isinstance(error.instance, date):
+        text = _short(error.instance)
+        yield where.problem(path, f"YAML reads an unquoted {text} as a date, not text: quote it")
+        return
     described = error.schema.get("description") if isinstance(error.schema, dict) else None
     message = f"{_short(error.instance)} is not allowed here: {error.message}"
-    if error.validator in ("enum", "const", "pattern") and described:
+    if error.validator == "pattern" and described:
+        # The description says what is allowed; the regular expression would only bury it.
+        message = f"{_short(error.instance)} is not allowed here. {described}"
+    elif error.validator in ("enum", "const") and described:
         message += f" ({described})"
     yield where.problem(path, message)
 
