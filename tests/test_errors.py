@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from exportctl.cli import main
@@ -36,6 +36,7 @@ def test_scrub_masks_user_and_password(text: str, expected: str) -> None:
 
 @given(user=st.text("abc%-_.~", min_size=1), password=st.text("xyz%!$&'()*+,;=-_.~", min_size=1))
 def test_scrub_never_leaves_the_password(user: str, password: str) -> None:
+    assume(password != "***")  # a password that is the mask itself cannot be told from it
     assert f":{password}@" not in scrub(f"failed: https://{user}:{password}@host/path")
 
 
