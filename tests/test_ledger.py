@@ -519,3 +519,18 @@ def test_a_run_keeps_beating_while_a_slow_step_runs(demo, tmp_path, ledger, monk
 
     assert during["status"] == "running" and during["rows"] == 0
     assert during["heartbeat_at"] > first
+
+
+def test_a_version_4_ledger_gains_scheduled_at_keeping_its_runs(demo, tmp_path, private_ledger):
+    apply(str(write_spec(tmp_path, "pool", demo)))
+    with closing(sqlite3.connect(ledger_file(private_ledger))) as db:  # as version 4 left it
+        db.execute("ALTER TABLE runs DROP COLUMN scheduled_at")
+        db.execute("UPDATE schema_version SET version = 4")
+        db.commit()
+
+    ledger = Ledger(private_ledger)
+
+    assert query(private_ledger, "SELECT version FROM schema_version") == [(CURRENT_VERSION,)]
+    [run] = ledger.history()
+    assert run["spec"] == "pool" and run["scheduled_at"] is None
+    assert ledger.last_scheduled("pool") is None

@@ -1,0 +1,60 @@
+"""The daemon as a process: JSON logs, signal handlers, the HTTP endpoint, the exit code."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from types import FrameType
+
+from exportctl.daemon import Daemon
+from exportctl.errors import UsageError
+from exportctl.ledger import Ledger
+from exportctl.telemetry import json_logs, serve_http
+
+
+def parse_listen(text: str) -> tuple[str, int] | None:
+    """`127.0.0.1:9464` → ("127.0.0.1", 9464); `off` → None."""
+    if text == "off":
+        return None
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"--listen takes HOST:PORT (like 127.0.0.1:9464) or `off`, not `{text}`")
+    return host.strip("[]"), int(port)
+
+
+def run_daemon(
+    paths: tuple[Path, ...],
+    state: str,
+    listen: tuple[str, int] | None,
+    max_parallel: int,
+    grace: float,
+) -> int:
+    """Schedule until SIGTERM or SIGINT; SIGHUP reloads. The exit code: 128 + the signal."""
+    with json_logs():
+        return _serve(Daemon(paths, Ledger(state), max_parallel=max_parallel), listen, grace)
+
+
+def _serve(daemon: Daemon, listen: tuple[str, int] | None, grace: float) -> int:
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        daemon.request_stop(signum)
+
+    def reload(_signum: int, _frame: FrameType | None) -> None:
+        daemon.request_reload()
+
+    handlers = {signal.SIGTERM: stop, signal.SIGINT: stop, signal.SIGHUP: reload}
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+    server = None
+    try:
+        if listen is not None:
+            try:
+                server = serve_http(*listen, lambda: daemon.health, daemon.metrics)
+            except OSError as exc:
+                raise UsageError(f"cannot listen on {listen[0]}:{listen[1]}: {exc}") from None
+        signum = daemon.serve(grace)
+    finally:
+        if server is not None:
+            server.shutdown()
+        for signum_, handler in previous.items():
+            signal.signal(signum_, handler)
+    return 128 + signum
