@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
+from report import REPORT, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / ".data"
-REPORT = ROOT / "docs" / "benchmarks.md"
 EXPORTCTL = [sys.executable, "-m", "exportctl"]
 TABLE = "proxy_identities"
 CASES = [("csv", "gzip", ".csv.gz"), ("jsonl", "zstd", ".jsonl.zst")]
@@ -168,7 +169,7 @@ def run_duckdb(folder: Path, rows: int, fmt: str, codec: str, suffix: str) -> Me
 
 def report(measures: list[Measure], sizes: list[int], traces: list[Measure]) -> str:
     lines = [
-        "# Benchmarks",
+        "## Exports against DuckDB's COPY",
         "",
         f"Produced by `python bench/run.py --sizes {' '.join(map(str, sizes))}` "
         f"on {dt.date.today()}, {platform.machine()}, {os.cpu_count()} cores, "
@@ -192,7 +193,7 @@ def report(measures: list[Measure], sizes: list[int], traces: list[Measure]) -> 
             f"| {m.rows:,} | {m.case} | {m.tool} | {m.seconds:.1f} | {m.rows_per_s:,.0f} | "
             f"{m.peak_mb:.0f} | {m.out_mb:.1f} | {ratio:.2f}× |"
         )
-    lines += ["", "## Memory against row count", ""]
+    lines += ["", "### Memory against row count", ""]
     small, large = min(sizes), max(sizes)
     for tool in ("exportctl", "duckdb COPY"):
         for case in sorted({m.case for m in measures}):
@@ -237,8 +238,7 @@ def main() -> None:
                 measures.append(measure)
     largest = demo(max(args.sizes))
     traces = [run_exportctl(largest, max(args.sizes), *case, traced=True) for case in CASES]
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(report(measures, args.sizes, traces))
+    write_section("exports", report(measures, args.sizes, traces))
     print(f"wrote {REPORT}")
 
 
