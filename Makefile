@@ -29,6 +29,7 @@ lint: $(BIN)/exportctl
 ## Benchmarks; results go to docs/benchmarks.md.
 bench: $(BIN)/exportctl
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/daemon_lateness.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) exports *.egg-info
