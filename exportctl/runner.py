@@ -21,6 +21,7 @@ from exportctl.sources.base import Source
 from exportctl.transforms import validate
 from exportctl.transforms.fields import select_fields
 from exportctl.transforms.filter import apply_filter
+from exportctl.transforms.reshape import WideRows
 from exportctl.uris import sibling_uri
 
 Status = Literal["succeeded", "failed", "skipped", "interrupted"]
@@ -182,6 +183,7 @@ def _export(
     spec = plan.spec
     source: Source = registry.SOURCES[spec.source.type](spec.source.options, spec.base_dir)
     positions = list(plan.window.incremental.columns) if plan.window else None
+    wide = WideRows(spec.reshape) if spec.reshape else None  # incremental ones are refused
     with closing(source):
         observer.total(source.count(plan.request) if observer.wants_total else None)
         try:
@@ -191,9 +193,13 @@ def _export(
                 for raw in chunks:
                     if not type(source).filters_rows:
                         raw = apply_filter(raw, plan.request.query.where)
-                    rows = rejected.valid(select_fields(raw, spec.fields))
+                    selected = select_fields(raw, spec.fields)
+                    rows = rejected.valid(wide.feed(selected) if wide else selected)
                     files.write(rows, raw.loc[rows.index, positions] if positions else None)
                     observer.advance(len(raw))
+            last = wide.finish() if wide else None
+            if last is not None:
+                files.write(rejected.valid(last), None)
             parts = files.close()
             rejected.commit()
             return parts, tuple(source.report())

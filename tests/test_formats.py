@@ -12,6 +12,7 @@ import io
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -334,13 +335,13 @@ JSON_ENCODERS = [
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "-inf"])
 @pytest.mark.parametrize(("encoder_type", "options"), JSON_ENCODERS)
-def test_json_refuses_non_finite_floats_without_writing_the_chunk(
+def test_json_with_non_finite_error_refuses_them_without_writing_the_chunk(
     encoder_type: Any, options: Any, value: float
 ) -> None:
     good = arrow_frame(name=(pa.string(), ["a"]), ratio=(pa.float64(), [1.5]))
     bad = arrow_frame(name=(pa.string(), ["b", "c"]), ratio=(pa.float64(), [2.5, value]))
     stream = io.BytesIO()
-    encoder = encoder_type(options, stream)
+    encoder = encoder_type(replace(options, non_finite="error"), stream)
     encoder.write(good)
     before = stream.getvalue()
     with pytest.raises(FormatError, match="field `ratio` holds"):

@@ -371,7 +371,8 @@ def test_a_row_is_flagged_iff_its_format_refuses_it(name: str) -> None:
 
 
 def test_json_names_the_value_it_cannot_hold() -> None:
-    verdict = validate(HOSTILE[["f", "g"]], {}, JsonlEncoder)
+    strict = JsonlOptions(non_finite="error")
+    verdict = validate(HOSTILE[["f", "g"]], {}, JsonlEncoder, options=strict)
     assert verdict.invalid.index.tolist() == [1, 2, 3, 4]
     assert verdict.reasons == [
         "f: nan cannot be written as JSON",
@@ -400,7 +401,8 @@ def test_timestamps_finer_than_a_microsecond_are_flagged() -> None:
 
 def test_format_problems_join_the_check_reasons() -> None:
     chunk = pd.DataFrame({"score": [1.0, np.inf], "host": [None, None]})
-    verdict = validate(chunk, {"host": Check(nullable=False)}, JsonlEncoder)
+    strict = JsonlOptions(non_finite="error")
+    verdict = validate(chunk, {"host": Check(nullable=False)}, JsonlEncoder, options=strict)
     assert verdict.reasons == [
         "host: NULL not allowed",
         "host: NULL not allowed; score: inf cannot be written as JSON",

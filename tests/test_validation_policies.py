@@ -49,7 +49,8 @@ def _apply(tmp_path: Path, db: Path, policy: str, split: str = "", chunk_size: i
     spec.write_text(
         "version: 1\nname: pool\n"
         f'source: {{type: sql, url: "sqlite:///{db}", chunk_size: {chunk_size}}}\n'
-        f"query: {{table: proxies}}\n{FIELDS}format: jsonl\ndestination: {destination}\n"
+        f"query: {{table: proxies}}\n{FIELDS}format: {{type: jsonl, non_finite: error}}\n"
+        f"destination: {destination}\n"
         f"validation: {{on_invalid: {policy}}}\n"
     )
     done = subprocess.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, BinaryIO, ClassVar, Protocol
 
@@ -58,14 +59,55 @@ def to_arrow(chunk: pd.DataFrame) -> pa.Table:
 
 
 def python_columns(chunk: pd.DataFrame) -> list[list[Any]]:
-    """Each column as a list of plain Python values (None for NULL)."""
+    """Each column as a list of plain Python values (None for NULL; maps as dicts)."""
     table = to_arrow(chunk)
     for field in table.schema:
         if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
             raise FormatError(
                 f"field `{field.name}` holds binary data, which this format cannot carry as it is"
             )
-    return [column.to_pylist() for column in table.columns]
+    return [python_values(column) for column in table.columns]
+
+
+def python_values(column: pa.ChunkedArray | pa.Array) -> list[Any]:
+    """A column's values in Python; a map's entries (a `json: true` field) as a dict."""
+    values = column.to_pylist()
+    if pa.types.is_map(column.type):
+        return [None if v is None else dict(v) for v in values]
+    return values
+
+
+# --- nested values and non-finite floats ----------------------------------------------
+
+#: The spellings of non-finite floats written as text: what JavaScript, pandas and
+#: Prometheus print, and Python's `float()` reads back.
+NON_FINITE_TEXT = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def non_finite_text(value: float) -> str:
+    """`NaN`, `Infinity` or `-Infinity` for a float that is not finite."""
+    return NON_FINITE_TEXT[repr(value)]
+
+
+def has_non_finite(column: pa.ChunkedArray | pa.Array) -> bool:
+    """Whether a float column holds NaN or an infinity (NULL is neither)."""
+    if not pa.types.is_floating(column.type):
+        return False
+    return bool(pc.any(pc.invert(pc.is_finite(column))).as_py())
+
+
+def compact_json(value: dict[str, Any]) -> str:
+    """A nested value as CSV writes it: compact JSON text, keys in their order, UTF-8."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def maps_as_json_text(table: pa.Table) -> pa.Table:
+    """The table with each map column (a `json: true` field) turned into compact JSON text."""
+    for index, field in enumerate(table.schema):
+        if pa.types.is_map(field.type):
+            texts = [None if v is None else compact_json(v) for v in python_values(table[index])]
+            table = table.set_column(index, field.name, pa.array(texts, pa.string()))
+    return table
 
 
 # --- what validation asks of a format: the rows it cannot write, and why ------------------

@@ -1,4 +1,9 @@
-"""CSV per RFC 4180, written by Arrow's CSV writer."""
+"""CSV per RFC 4180, written by Arrow's CSV writer.
+
+Floats are written as Arrow writes them, the shortest text that reads back to the same
+bits, with NaN and infinities as `nan`, `inf` and `-inf` (what Python's `float()` and
+pandas read back). A map (a `json: true` field) is written as compact JSON text.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from exportctl.formats.base import (
     arrow_columns,
     fine_timestamps,
     is_binary,
+    maps_as_json_text,
     refused_types,
     row_problems,
     to_arrow,
@@ -65,7 +71,7 @@ class CsvEncoder:
         self.header_pending = options.header
 
     def write(self, chunk: pd.DataFrame) -> None:
-        table = to_arrow(chunk)
+        table = maps_as_json_text(to_arrow(chunk))
         options = pacsv.WriteOptions(
             include_header=self.header_pending,
             delimiter=self.options.delimiter,
@@ -87,7 +93,10 @@ class CsvEncoder:
 
 @functools.cache
 def _writable(t: pa.DataType) -> bool:
-    """Whether Arrow's CSV writer takes a column of type `t`: asked, not guessed."""
+    """Whether Arrow's CSV writer takes a column of type `t` (asked, not guessed), or `write`
+    turns it into text (a map)."""
+    if pa.types.is_map(t):
+        return pa.types.is_string(t.key_type) and pa.types.is_string(t.item_type)
     try:
         column = pa.array([None], t)
     except (pa.ArrowException, TypeError, ValueError):

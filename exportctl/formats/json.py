@@ -2,15 +2,18 @@
 
 Every field is written, NULL included, in the order of the fields; floats use
 the shortest text that reads back to the same bits, so every value reads back
-as it was.
+as it was. JSON has no NaN or infinity: `non_finite` says how they are written
+(the strings "NaN", "Infinity", "-Infinity" by default). A map (a `json: true`
+field) is a nested object.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import orjson
 import pandas as pd
@@ -22,7 +25,10 @@ from exportctl.formats.base import (
     Refusal,
     arrow_columns,
     fine_timestamps,
+    has_non_finite,
     is_binary,
+    non_finite_text,
+    python_values,
     refused_types,
     row_problems,
     rows_of,
@@ -30,16 +36,20 @@ from exportctl.formats.base import (
 )
 
 Dumps = Callable[[dict[str, Any]], bytes]
+#: How NaN and ±infinity are written: as the strings "NaN", "Infinity", "-Infinity";
+#: as null (lossy: it reads back as NULL); or refused, failing the row (the old way).
+NonFinite = Literal["string", "null", "error"]
 
 
 @dataclass(frozen=True)
 class JsonOptions:
     indent: int | None = None
+    non_finite: NonFinite = "string"
 
 
 @dataclass(frozen=True)
 class JsonlOptions:
-    pass
+    non_finite: NonFinite = "string"
 
 
 def _reject(value: Any) -> Any:
@@ -53,15 +63,26 @@ def _dumps(indent: int | None) -> Dumps:
     return lambda row: pretty.encode(row).encode("utf-8")
 
 
-def _objects(chunk: pd.DataFrame, dumps: Dumps) -> Iterator[bytes]:
+def _objects(chunk: pd.DataFrame, dumps: Dumps, non_finite: NonFinite) -> Iterator[bytes]:
     table = to_arrow(chunk)
-    _refuse_non_finite(table)
+    if non_finite == "error":
+        _refuse_non_finite(table)
     names = table.column_names
-    for row in zip(*(column.to_pylist() for column in table.columns), strict=True):
+    columns = [_values(column, non_finite) for column in table.columns]
+    for row in zip(*columns, strict=True):
         try:
             yield dumps(dict(zip(names, row, strict=True)))
         except (TypeError, orjson.JSONEncodeError) as exc:
             raise FormatError(f"cannot write a row as JSON: {exc}") from None
+
+
+def _values(column: pa.ChunkedArray, non_finite: NonFinite) -> list[Any]:
+    """The column's values for `dumps`, NaN and infinities replaced as `non_finite` says."""
+    values = python_values(column)
+    if non_finite == "error" or not has_non_finite(column):
+        return values
+    shown = non_finite_text if non_finite == "string" else lambda v: None
+    return [v if v is None or math.isfinite(v) else shown(v) for v in values]
 
 
 def _refuse_non_finite(table: pa.Table) -> None:
@@ -75,10 +96,13 @@ def _refuse_non_finite(table: pa.Table) -> None:
             raise FormatError(f"field `{name}` holds {bad[0]}, which JSON cannot represent")
 
 
-def _problems(chunk: pd.DataFrame, indent: int | None) -> pd.Series | None:
-    """Rows with a value `write` would refuse: NaN, infinity, bytes, decimals, durations."""
+def _problems(chunk: pd.DataFrame, indent: int | None, non_finite: NonFinite) -> pd.Series | None:
+    """Rows with a value `write` would refuse: bytes, decimals, durations; NaN and infinity
+    with `non_finite: error`."""
     columns = arrow_columns(chunk)
-    refusals = fine_timestamps(columns) + _non_finite(columns)
+    refusals = fine_timestamps(columns)
+    if non_finite == "error":
+        refusals += _non_finite(columns)
     refusals += refused_types(columns, lambda t: _refused(t, indent))
     return row_problems(chunk, refusals)
 
@@ -116,14 +140,16 @@ class JsonlEncoder:
     @staticmethod
     def problems(chunk: pd.DataFrame, options: JsonlOptions | None = None) -> pd.Series | None:
         """Per row, why JSON Lines cannot hold it; None if every row is fine."""
-        return _problems(chunk, None)
+        return _problems(chunk, None, (options or JsonlOptions()).non_finite)
 
     def __init__(self, options: JsonlOptions, stream: BinaryIO):
         self.stream = stream
         self.dumps = _dumps(None)
+        self.non_finite = options.non_finite
 
     def write(self, chunk: pd.DataFrame) -> None:
-        self.stream.write(b"".join(obj + b"\n" for obj in _objects(chunk, self.dumps)))
+        objects = _objects(chunk, self.dumps, self.non_finite)
+        self.stream.write(b"".join(obj + b"\n" for obj in objects))
 
     def close(self) -> None:
         """JSON Lines has no trailer."""
@@ -138,17 +164,19 @@ class JsonEncoder:
     @staticmethod
     def problems(chunk: pd.DataFrame, options: JsonOptions | None = None) -> pd.Series | None:
         """Per row, why JSON cannot hold it; None if every row is fine."""
-        return _problems(chunk, options.indent if options else None)
+        options = options or JsonOptions()
+        return _problems(chunk, options.indent, options.non_finite)
 
     def __init__(self, options: JsonOptions, stream: BinaryIO):
         self.stream = stream
         self.dumps = _dumps(options.indent)
+        self.non_finite = options.non_finite
         self.separator = b"\n"
         self.stream.write(b"[")
 
     def write(self, chunk: pd.DataFrame) -> None:
         parts: list[bytes] = []
-        for obj in _objects(chunk, self.dumps):
+        for obj in _objects(chunk, self.dumps, self.non_finite):
             parts += (self.separator, obj)
             self.separator = b",\n"
         self.stream.write(b"".join(parts))

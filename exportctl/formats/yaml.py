@@ -1,4 +1,8 @@
-"""YAML: one list of mappings, streamed a chunk at a time, read back by `yaml.safe_load`."""
+"""YAML: one list of mappings, streamed a chunk at a time, read back by `yaml.safe_load`.
+
+NaN and infinities are YAML's own `.nan`, `.inf` and `-.inf`, which `safe_load` reads back as
+floats; a map (a `json: true` field) is a nested mapping.
+"""
 
 from __future__ import annotations
 

@@ -122,6 +122,8 @@ class Field:
     source: str | None = None
     template: str | None = None
     check: Check | None = None
+    #: Parse the column's JSON text (an object of text values) into a nested value.
+    json: bool = False
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,17 @@ class TimeRange:
 
 
 @dataclass(frozen=True)
+class Wide:
+    """One row per `index` value, one column per `names` entry holding that row's `values`
+    where `columns` equals it (NULL where it has none)."""
+
+    index: str
+    columns: str
+    values: str
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ExportSpec:
     version: int
     name: str
@@ -250,6 +263,8 @@ class ExportSpec:
     retry: Retry = Retry()
     alerts: Alerts | None = None
     time_range: TimeRange | None = None
+    #: Long (None: one source row an output row) or wide.
+    reshape: Wide | None = None
     digest: str = ""
 
     @property

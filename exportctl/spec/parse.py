@@ -63,6 +63,7 @@ class Parser:
             retry=self.retry(doc.get("retry", {})),
             alerts=self.alerts(doc.get("alerts")),
             time_range=self.time_range(doc),
+            reshape=self.reshape(doc),
             **file_facts,
         )
 
@@ -158,11 +159,14 @@ class Parser:
                 self.fail(path, "a field takes a source column `name` or a `template`, not both")
             if "as" not in doc:
                 self.fail(path, "a computed field needs `as`, the name of its output column")
+            if doc.get("json"):
+                self.fail((*path, "json"), "`json` parses a source column; a template makes text")
             return m.Field(doc.get("as", ""), None, doc["template"], check)
         if "name" not in doc:
             self.fail(path, "a field needs `name`, the source column it takes")
             return m.Field(doc.get("as", ""), None)
-        return m.Field(doc.get("as", doc["name"]), doc["name"], check=check)
+        json = doc.get("json", False)
+        return m.Field(doc.get("as", doc["name"]), doc["name"], check=check, json=json)
 
     def check(self, doc: Mapping[str, Any], path: Path_) -> m.Check | None:
         declared = {k: doc[k] for k in _CHECK_KEYS if k in doc}
@@ -224,6 +228,33 @@ class Parser:
         for key, complaint in complaints.items():
             self.fail((*path, key) if key else path, complaint)
         return spec_range
+
+    def reshape(self, doc: Mapping[str, Any]) -> m.Wide | None:
+        """`reshape.wide`, checked against the fields and the order the source reads in."""
+        if "reshape" not in doc:
+            return None
+        given, path = doc["reshape"]["wide"], ("reshape", "wide")
+        wide = m.Wide(given["index"], given["columns"], given["values"], tuple(given["names"]))
+        roles = {"index": wide.index, "columns": wide.columns, "values": wide.values}
+        if len(set(roles.values())) < 3:
+            self.fail(path, "`index`, `columns` and `values` must name three different fields")
+        for key in sorted(set(wide.names) & {wide.index}):
+            self.fail((*path, "names"), f"`{key}` is the index column's name")
+        fields = _output_sources(doc.get("fields"))
+        for key, name in roles.items():
+            if fields and name not in fields:
+                self.fail((*path, key), f"`{name}` is not an output field; add it to `fields`")
+        if "incremental" in doc:
+            self.fail(path, "an incremental export cannot be reshaped: drop `incremental`")
+        index = fields.get(wide.index) or wide.index
+        order = [k.lstrip("-") for k in doc.get("query", {}).get("order_by", [])]
+        if not order or order[0] != index:
+            self.fail(
+                ("query", "order_by"),
+                f"a wide export needs the rows of each `{wide.index}` together: "
+                f"order the query by it first (`order_by: [{index}]`)",
+            )
+        return wide
 
     def checked_combinations(
         self, destination: m.Destination, doc: Mapping[str, Any]
@@ -373,6 +404,17 @@ def byte_count(size: int | str) -> int:
         return size
     number, unit = re.fullmatch(r"([0-9.]+) ?([A-Za-z]+)", size).groups()  # type: ignore[union-attr]
     return int(float(number) * _BYTES[unit])
+
+
+def _output_sources(docs: list[Any] | None) -> dict[str, str | None]:
+    """Each output field's name → the source column it takes (None: computed)."""
+    fields: dict[str, str | None] = {}
+    for doc in docs or ():
+        if isinstance(doc, str):
+            fields[doc] = doc
+        else:
+            fields[doc.get("as", doc.get("name", ""))] = doc.get("name")
+    return fields
 
 
 def _typed(doc: str | Mapping[str, Any]) -> Mapping[str, Any]:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import difflib
+import json
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
 from exportctl import templating
-from exportctl.errors import SourceError
+from exportctl.errors import RunError, SourceError
 from exportctl.spec.model import Field
+
+#: What a `json: true` field holds: a JSON object of text values (a label set), in Arrow.
+JSON_OBJECT = pa.map_(pa.string(), pa.string())
 
 
 def needed_columns(fields: tuple[Field, ...] | None) -> tuple[str, ...] | None:
@@ -35,7 +40,39 @@ def select_fields(chunk: pd.DataFrame, fields: tuple[Field, ...] | None) -> pd.D
             columns[field.name] = _computed(chunk, field.template)
         else:
             columns[field.name] = _column(chunk, field.source or field.name)
+        if field.json:
+            columns[field.name] = parsed_json(columns[field.name], field.name)
     return pd.DataFrame(columns, index=chunk.index)
+
+
+def parsed_json(column: pd.Series, name: str) -> pd.Series:
+    """JSON text holding objects of text values, as an Arrow map column (NULL stays NULL).
+
+    A map keeps any set of keys in their order, so chunks with different label sets share
+    one type: Parquet's MAP, a nested object in JSON and YAML, JSON text again in CSV.
+    """
+    texts = column.to_numpy(dtype=object)
+    entries = [None if pd.isna(text) else _entries(text, name) for text in texts]
+    array = pd.arrays.ArrowExtensionArray(pa.array(entries, JSON_OBJECT))
+    return pd.Series(array, index=column.index)
+
+
+def _entries(text: Any, name: str) -> list[tuple[str, str | None]] | None:
+    if text is None:
+        return None
+    shown = repr(text) if len(str(text)) <= 60 else repr(str(text)[:59] + "…")
+    why = f"field `{name}` has `json: true`, but {shown} is not"
+    if not isinstance(text, str):
+        raise RunError(f"{why} JSON text")
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise RunError(f"{why} valid JSON") from None
+    if not isinstance(value, dict) or not all(
+        v is None or isinstance(v, str) for v in value.values()
+    ):
+        raise RunError(f"{why} a JSON object of text values (a label set)")
+    return list(value.items())
 
 
 def _column(chunk: pd.DataFrame, name: str) -> pd.Series:
