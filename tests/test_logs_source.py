@@ -247,6 +247,46 @@ def test_timestamp_bounds_keep_ge_and_drop_lt(demo: Path) -> None:
     assert export_rows(write_spec(demo, "bounds", query={"where": where})) == everything[100:450]
 
 
+LEVEL_NUMBERS = {"TRACE": 5, "DEBUG": 10, "INFO": 20, "SUCCESS": 25, "WARNING": 30, "ERROR": 40}
+
+
+@pytest.mark.parametrize("threshold", ["INFO", "WARNING", "error"])
+def test_min_level_keeps_the_level_and_above_in_every_file(demo: Path, threshold: str) -> None:
+    everything = expected_rows(demo / "logs")
+    numbers = {
+        r["level"]: json.loads(line)["record"]["level"]["no"]
+        for f in (demo / "logs").glob("proxywhirl*.log*")
+        for line, r in zip(raw_lines(f), (parsed(x, f.name) for x in raw_lines(f)), strict=True)
+    }
+    wanted = [r for r in everything if numbers[r["level"]] >= LEVEL_NUMBERS[threshold.upper()]]
+    assert 0 < len(wanted) < len(everything)
+    assert {r["file"] for r in wanted} == {r["file"] for r in everything}  # .gz files too
+
+    rows = export_rows(write_spec(demo, "threshold", source={"min_level": threshold}))
+
+    assert rows == wanted
+
+
+def test_message_regex_and_min_level_and_where_together(demo: Path) -> None:
+    pattern = re.compile(r"timeout|refused|(?i:例え)")
+    everything = expected_rows(demo / "logs")
+    wanted = [
+        r
+        for r in everything
+        if pattern.search(r["message"])
+        and LEVEL_NUMBERS[r["level"]] >= LEVEL_NUMBERS["SUCCESS"]
+        and r["component"] == "rotator"
+    ]
+    assert wanted
+    source = {"message_regex": pattern.pattern, "min_level": "SUCCESS"}
+    query = {"where": {"field": "component", "eq": "rotator"}}
+    assert {r["level"] for r in everything} <= {"DEBUG", "INFO", "WARNING", "ERROR", "SUCCESS"}
+
+    rows = export_rows(write_spec(demo, "regex", source=source, query=query))
+
+    assert rows == wanted
+
+
 # --- 3. malformed lines ---------------------------------------------------------------
 
 
