@@ -503,7 +503,7 @@ class Events:
             "version": 1,
             "name": "events",
             "source": {"type": "sql", "url": self.url},
-            "format": "jsonl",
+            "format": {"type": "jsonl", "non_finite": "error"},  # an inf fails a run
             "destination": str(self.out / "events-{{ run.id }}.jsonl"),
             **copy.deepcopy(CURSORS[cursor]),
             **changes,
