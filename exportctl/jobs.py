@@ -304,7 +304,7 @@ def _plan_again(plan: ExportPlan, ledger: Ledger) -> ExportPlan:
     """
     destination = registry.destination_for(plan.destination, plan.spec.destination.options)
     destination.remove_leftovers(plan.destination)
-    if plan.window is not None and plan.spec.destination.split_rows is not None:
+    if plan.window is not None and plan.spec.destination.splits:
         unfinished = {"id": plan.run_id, "destination": plan.destination}
         kept = _kept_parts(ledger, unfinished, plan.spec.destination.options)
         ledger.forget_parts(plan.run_id, keep=[p.file.uri for p in kept])  # to be rewritten
@@ -334,6 +334,8 @@ def _summary(result: RunResult) -> dict[str, Any]:
         summary["warnings"] = list(result.warnings)
     if result.invalid_rows:
         summary["invalid_rows"] = result.invalid_rows
+    if result.redactions:  # rule names and counts, never a value
+        summary["redactions"] = dict(result.redactions)
     return summary
 
 

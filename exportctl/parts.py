@@ -1,9 +1,14 @@
-"""The files one export writes: a single file, or a part every N rows.
+"""The files one export writes: a single file, or parts of N rows or of N bytes as stored.
 
 Each part is committed on its own, as soon as it is full, so a failed run
 keeps the parts it finished and its retry can go on from the first missing one.
 Parts after the first continue the document (a CSV header only once), so the
 parts, concatenated in order, are the unsplit export.
+
+A part split by bytes is measured after each write: the compressor is flushed and
+the bytes that reached the destination counted. Each write takes the rows that,
+at the part's bytes per row so far, fill half the room left, so a part closes
+within about a row of its limit at the cost of a few small writes near its end.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from exportctl.incremental import Position
 from exportctl.plan import ExportPlan, Part
 from exportctl.uris import part_uri
 
+#: The share of a part's room left that one write aims to fill.
+_FILL = 0.5
+
 
 @dataclass
 class _Open:
@@ -32,6 +40,10 @@ class _Open:
     encoder: Encoder
     uri: str
     capped: Capped | None
+    #: What the encoder writes to (the compressor), flushed to measure `stored`.
+    stream: BinaryIO
+    #: The bytes that reached the destination, counted where the part is split by bytes.
+    stored: Counted | None
     rows: int = 0
     last: Position | None = None
 
@@ -41,7 +53,9 @@ class FileSet:
 
     def __init__(self, plan: ExportPlan, on_commit: Callable[[Part], None]):
         self.plan = plan
-        self.limit = plan.spec.destination.split_rows
+        destination = plan.spec.destination
+        self.max_rows, self.max_bytes = destination.split_rows, destination.split_bytes
+        self.split = destination.splits
         self.on_commit = on_commit
         self.parts: list[Part] = list(plan.resume)
         self.current: _Open | None = None
@@ -57,8 +71,7 @@ class FileSet:
         start = 0
         while start < len(chunk):
             current = self.current or self._open()
-            room = len(chunk) - start if self.limit is None else self.limit - current.rows
-            stop = min(len(chunk), start + room)
+            stop = start + self._rows_to_write(current, len(chunk) - start)
             current.encoder.write(chunk.iloc[start:stop])
             if current.capped is not None:
                 current.capped.check()
@@ -67,7 +80,7 @@ class FileSet:
             if positions is not None:
                 current.last = tuple(positions.iloc[stop - 1])
             start = stop
-            if current.rows == self.limit:
+            if self._full(current):
                 self._commit()
 
     def close(self) -> list[Part]:
@@ -94,10 +107,37 @@ class FileSet:
             destination.delete(part.file.uri)
         del self.parts[kept:]
 
+    def _rows_to_write(self, current: _Open, available: int) -> int:
+        """How many of the `available` rows the next write into the open part takes."""
+        rows = available if self.max_rows is None else min(available, self.max_rows - current.rows)
+        if self.max_bytes is None or current.stored is None:
+            return rows
+        per_row = self._bytes_per_row(current)
+        if per_row is None:
+            return 1  # a first row, to learn the size of one
+        room = self.max_bytes - current.stored.bytes
+        return max(1, min(rows, int(room * _FILL / per_row)))
+
+    def _bytes_per_row(self, current: _Open) -> float | None:
+        """Stored bytes per row: the open part's so far, else the last committed part's."""
+        if current.rows and current.stored is not None:
+            return current.stored.bytes / current.rows
+        done = [p for p in self.parts if p.rows]
+        return done[-1].file.bytes / done[-1].rows if done else None
+
+    def _full(self, current: _Open) -> bool:
+        """Whether the open part has its rows, or stores its bytes (flushed to count them)."""
+        if current.rows == self.max_rows:
+            return True
+        if self.max_bytes is None or current.stored is None:
+            return False
+        current.stream.flush()
+        return current.stored.bytes >= self.max_bytes
+
     def _open(self) -> _Open:
         index = len(self.parts) + 1
         uri = self.plan.destination
-        if self.limit is not None:
+        if self.split:
             uri = part_uri(uri, index)
         spec = self.plan.spec
         stack = ExitStack()
@@ -105,12 +145,15 @@ class FileSet:
             registry.destination_for(uri, spec.destination.options).open(uri)
         )
         stored: BinaryIO = sink.stream
-        capped = None
+        capped = counted = None
         if spec.destination.max_bytes is not None:
             room = spec.destination.max_bytes - sum(p.file.bytes for p in self.parts)
             capped = Capped(sink.stream, room, spec.destination.max_bytes)
             stack.callback(capped.check)  # after the compressor's last bytes, before commit
             stored = cast(BinaryIO, capped)
+        if self.max_bytes is not None:
+            counted = Counted(stored)
+            stored = cast(BinaryIO, counted)
         stream = stack.enter_context(
             compression.compressed(
                 stored,
@@ -121,7 +164,7 @@ class FileSet:
         )
         options = _continuing(spec.format.options) if index > 1 else spec.format.options
         encoder = registry.FORMATS[spec.format.type](options, stream)
-        self.current = _Open(stack, sink, encoder, uri, capped)
+        self.current = _Open(stack, sink, encoder, uri, capped, stream, counted)
         return self.current
 
     def _commit(self) -> None:
@@ -133,8 +176,28 @@ class FileSet:
         assert current.sink.written is not None
         part = Part(current.sink.written, current.rows, current.last)
         self.parts.append(part)
-        if self.limit is not None:
+        if self.split:
             self.on_commit(part)
+
+
+class Counted(io.RawIOBase):
+    """Passes every byte on and counts them: a part's size as stored, so far."""
+
+    def __init__(self, target: BinaryIO):
+        self.target = target
+        self.bytes = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        size = memoryview(data).nbytes
+        self.target.write(data)
+        self.bytes += size
+        return size
+
+    def close(self) -> None:
+        super().close()  # the destination closes its own stream
 
 
 class Capped(io.RawIOBase):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -21,6 +21,7 @@ from exportctl.sources.base import Source
 from exportctl.transforms import validate
 from exportctl.transforms.fields import select_fields
 from exportctl.transforms.filter import apply_filter
+from exportctl.transforms.redact import Redactor
 from exportctl.transforms.reshape import WideRows
 from exportctl.uris import sibling_uri
 
@@ -51,6 +52,8 @@ class RunResult:
     invalid_rows: int = 0
     #: Attempts this run took (see the spec's `retry`).
     attempts: int = 1
+    #: Values each redaction rule changed, by rule (`key:password`, `url_credentials`).
+    redactions: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         """For output: URIs without secrets (a presigned URL's signature, say)."""
@@ -88,11 +91,14 @@ def run(
         if plan.window is not None and plan.window.is_empty:
             return _result(plan, "succeeded", started, clock(), [])
         _check_room(plan)
-        parts, warnings = _export(plan, observer, files, rejected)
+        redact = plan.spec.redact
+        redactor = Redactor(redact, plan.spec.fields) if redact is not None else None
+        parts, warnings = _export(plan, observer, files, rejected, redactor)
         result = replace(
             _result(plan, "succeeded", started, clock(), parts),
             warnings=(*warnings, *rejected.warnings()),
             invalid_rows=rejected.rows,
+            redactions=dict(redactor.counts) if redactor is not None else {},
         )
         if rejected.file is not None:
             result = _with_file(result, rejected.file, "quarantine")
@@ -177,7 +183,11 @@ def _check_room(plan: ExportPlan) -> None:
 
 
 def _export(
-    plan: ExportPlan, observer: Observer, files: FileSet, rejected: Rejected
+    plan: ExportPlan,
+    observer: Observer,
+    files: FileSet,
+    rejected: Rejected,
+    redactor: Redactor | None = None,
 ) -> tuple[list[Part], tuple[str, ...]]:
     """Stream the source through the stages into the files; commit them. Also the warnings."""
     spec = plan.spec
@@ -194,6 +204,8 @@ def _export(
                     if not type(source).filters_rows:
                         raw = apply_filter(raw, plan.request.query.where)
                     selected = select_fields(raw, spec.fields)
+                    if redactor is not None:  # before anything is encoded
+                        selected = redactor.apply(selected)
                     rows = rejected.valid(wide.feed(selected) if wide else selected)
                     files.write(rows, raw.loc[rows.index, positions] if positions else None)
                     observer.advance(len(raw))
@@ -236,7 +248,7 @@ def _result(
     error: str | None = None,
     rows: int | None = None,
 ) -> RunResult:
-    single = len(parts) == 1 and plan.spec.destination.split_rows is None
+    single = len(parts) == 1 and not plan.spec.destination.splits
     role = "data" if single else "part"
     return RunResult(
         spec=plan.spec.name,
@@ -278,7 +290,7 @@ def _write_manifest(
         "started_at": result.started_at,
         "finished_at": result.finished_at,
     }
-    if spec.destination.split_rows is not None:
+    if spec.destination.splits:
         manifest["parts"] = [
             {"uri": p.file.uri, "rows": p.rows, "bytes": p.file.bytes, "sha256": p.file.sha256}
             for p in parts

@@ -23,6 +23,8 @@ class Request:
 class Source(Protocol):
     #: True when the source applies `query.where` itself; otherwise the runner filters.
     filters_rows: bool
+    # A source may also set `redacts_by_default = True` (read with getattr, so others need
+    # not): its specs are then redacted with the defaults unless they say `redact: false`.
 
     def __init__(self, options: Any, base_dir: Path) -> None: ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -52,9 +53,25 @@ def load_spec(path: Path, env: Mapping[str, str] | None = None) -> ExportSpec:
         digest=hashlib.sha256(text.encode()).hexdigest(),
     )
     problems += parser.problems
+    spec = _with_hash_key(spec, env, where, problems)
     if problems:
         raise SpecError(problems)
     return spec
+
+
+def _with_hash_key(
+    spec: ExportSpec, env: Mapping[str, str], where: Locator, problems: list[SpecProblem]
+) -> ExportSpec:
+    """`redact.mode: hash` keyed from the environment; the key never enters the document."""
+    rules = spec.redact
+    if rules is None or rules.mode != "hash":
+        return spec
+    key = env.get(rules.hash_key_env)
+    if not key:
+        message = f"`mode: hash` needs a key: set the environment variable `{rules.hash_key_env}`"
+        problems.append(where.problem(("redact", "mode"), message))
+        return spec
+    return replace(spec, redact=replace(rules, hash_key=key.encode()))
 
 
 def spec_files(paths: Iterable[Path]) -> list[Path]:

@@ -144,6 +144,13 @@ class Destination:
     max_bytes: int | None = None
     #: The options of the destination the URI's scheme chooses (its `Options`), or None.
     options: Any = None
+    #: Stored bytes (after compression) at which a part closes; None: no limit by size.
+    split_bytes: int | None = None
+
+    @property
+    def splits(self) -> bool:
+        """Whether the export is written as parts (by rows, bytes or both)."""
+        return self.split_rows is not None or self.split_bytes is not None
 
 
 @dataclass(frozen=True)
@@ -243,6 +250,31 @@ class Wide:
     names: tuple[str, ...]
 
 
+#: Key and column names that hold secrets, matched inside compound names (`db_password`).
+DEFAULT_REDACT_KEYS = (
+    *("password", "passwd", "secret", "token", "api_key", "apikey", "access_key"),
+    *("private_key", "credential", "credentials", "auth", "authorization", "cookie"),
+    *("session", "encryption_key"),
+)
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """What `redact` hides before anything is encoded: named columns and secret values."""
+
+    #: Name fragments; a column, nested key or `key=value` key whose name holds one is secret.
+    keys: tuple[str, ...] = DEFAULT_REDACT_KEYS
+    #: Extra regular expressions; the group `secret` (else the whole match) is hidden.
+    values: tuple[str, ...] = ()
+    mode: Literal["mask", "hash", "drop"] = "mask"
+    #: How credentials in URLs go: `redact` as `mode` says, or `strip_credentials`.
+    url_mode: Literal["redact", "strip_credentials"] = "redact"
+    marker: str = "***"
+    hash_key_env: str = "EXPORTCTL_HASH_KEY"
+    #: The HMAC key read from `hash_key_env` when the spec was loaded (`hash` mode only).
+    hash_key: bytes | None = field(default=None, repr=False, compare=False)
+
+
 @dataclass(frozen=True)
 class ExportSpec:
     version: int
@@ -265,6 +297,8 @@ class ExportSpec:
     time_range: TimeRange | None = None
     #: Long (None: one source row an output row) or wide.
     reshape: Wide | None = None
+    #: What to redact before encoding; None: nothing.
+    redact: Redaction | None = None
     digest: str = ""
 
     @property

@@ -10,6 +10,7 @@ from exportctl import compression, registry, scheduler, templating, timerange
 from exportctl.errors import SpecProblem
 from exportctl.spec import model as m
 from exportctl.spec.schema import Locator, Path_
+from exportctl.transforms import redact
 
 _COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
 _FIELD_OPS = (*_COMPARE_OPS, "in", "not_in", "between", "like", "contains", "is_null")
@@ -64,6 +65,7 @@ class Parser:
             alerts=self.alerts(doc.get("alerts")),
             time_range=self.time_range(doc),
             reshape=self.reshape(doc),
+            redact=self.redact(doc),
             **file_facts,
         )
 
@@ -256,11 +258,59 @@ class Parser:
             )
         return wide
 
+    def redact(self, doc: Mapping[str, Any]) -> m.Redaction | None:
+        """`redact`; absent, the source's default (a source may redact unless told not to)."""
+        given = doc.get("redact")
+        if given is None:
+            source = registry.SOURCES.get(doc["source"]["type"])
+            return m.Redaction() if getattr(source, "redacts_by_default", False) else None
+        if given is False:
+            return None
+        given = {} if given is True else given
+        path: Path_ = ("redact",)
+        for index, pattern in enumerate(given.get("values", [])):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                self.fail((*path, "values", index), f"not a valid regular expression: {exc}")
+        rules = m.Redaction(
+            keys=self.redact_keys(given.get("keys", {})),
+            values=tuple(given.get("values", [])),
+            **{k: given[k] for k in ("mode", "url_mode", "marker", "hash_key_env") if k in given},
+        )
+        if rules.mode == "drop":
+            self.dropped_fields(rules, doc.get("fields"))
+        return rules
+
+    def redact_keys(self, given: list[str] | Mapping[str, list[str]]) -> tuple[str, ...]:
+        if isinstance(given, list):
+            return tuple(given)
+        removed = {name.lower() for name in given.get("remove", [])}
+        for index, name in enumerate(given.get("remove", [])):
+            if name.lower() not in m.DEFAULT_REDACT_KEYS:
+                known = ", ".join(m.DEFAULT_REDACT_KEYS)
+                self.fail(("redact", "keys", "remove", index), f"`{name}` is not one of {known}")
+        kept = tuple(k for k in m.DEFAULT_REDACT_KEYS if k not in removed)
+        return kept + tuple(given.get("add", []))
+
+    def dropped_fields(self, rules: m.Redaction, docs: list[Any] | None) -> None:
+        """A field `drop` would remove cannot be asked for: say so rather than drop it."""
+        secret = redact.key_matcher(rules.keys)
+        for index, field in enumerate(docs or ()):
+            names = _field_names(field)
+            key = next((k for k in map(secret, names) if k is not None), None)
+            if key is not None:
+                self.fail(
+                    ("fields", index),
+                    f"field `{names[0]}` is secret (`{key}`) and `redact.mode: drop` removes "
+                    "it: leave it out of `fields`, or redact with `mask` or `hash`",
+                )
+
     def checked_combinations(
         self, destination: m.Destination, doc: Mapping[str, Any]
     ) -> m.Destination:
         """The destination, once its format, compression and split have been checked together."""
-        if destination.split_rows and not destination.manifest:
+        if destination.splits and not destination.manifest:
             self.fail(
                 ("destination", "manifest"),
                 "a split export needs its manifest: it is what says every part is there",
@@ -272,12 +322,12 @@ class Parser:
                 ("compression",),
                 "Parquet compresses inside the file: set the format's `codec`, not `compression`",
             )
-        if destination.split_rows and codec == "zip":
+        if destination.splits and codec == "zip":
             self.fail(
                 ("destination", "split"),
                 "zip archives do not join by concatenation; split with gzip or zstd instead",
             )
-        if destination.split_rows and _typed(doc["format"])["type"] == "json":
+        if destination.splits and _typed(doc["format"])["type"] == "json":
             self.fail(
                 ("destination", "split"),
                 "a JSON array cannot be split into parts that join back; use `jsonl`",
@@ -287,12 +337,14 @@ class Parser:
     def destination(self, doc: str | Mapping[str, Any], codec: str | None) -> m.Destination:
         uri_path: Path_ = ("destination",) if isinstance(doc, str) else ("destination", "uri")
         doc = {"uri": doc} if isinstance(doc, str) else doc
+        split = doc.get("split", {})
         destination = m.Destination(
             doc["uri"],
             doc.get("manifest", True),
-            doc.get("split", {}).get("rows"),
+            split.get("rows"),
             byte_count(doc["max_bytes"]) if "max_bytes" in doc else None,
             self.destination_options(doc),
+            split_bytes=byte_count(split["bytes"]) if "bytes" in split else None,
         )
         self.template(destination.uri, uri_path, names=_PLAN_NAMES)
         if not destination.uri.endswith("}}"):  # else the name is known only once rendered
@@ -415,6 +467,18 @@ def _output_sources(docs: list[Any] | None) -> dict[str, str | None]:
         else:
             fields[doc.get("as", doc.get("name", ""))] = doc.get("name")
     return fields
+
+
+def _field_names(doc: str | Mapping[str, Any]) -> tuple[str, ...]:
+    """A field's output name, then the source columns it reads."""
+    if isinstance(doc, str):
+        return (doc,)
+    try:
+        used = tuple(templating.variables(doc["template"])) if "template" in doc else ()
+    except Exception:  # bad syntax, reported where the field is parsed
+        used = ()
+    names = (doc.get("as", doc.get("name", "")), doc.get("name", ""), *used)
+    return tuple(n for n in names if n)
 
 
 def _typed(doc: str | Mapping[str, Any]) -> Mapping[str, Any]:
