@@ -98,6 +98,10 @@ def _explain(error: jsonschema.ValidationError, where: Locator) -> Iterator[Spec
     if error.validator == "required":
         yield where.problem(path, error.message.replace("'", "`", 2))
         return
+    if error.validator == "minProperties" and error.schema.get("properties"):
+        keys = ", ".join(f"`{key}`" for key in error.schema["properties"])
+        yield where.problem(path, f"{_short(error.instance)} is empty: give at least one of {keys}")
+        return
     if error.validator == "type" and isinstance(error.instance, date):
         text = _short(error.instance)
         yield where.problem(path, f"YAML reads an unquoted {text} as a date, not text: quote it")
