@@ -15,14 +15,13 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exportctl.cli import main
 from exportctl.sources.base import Request
 from exportctl.sources.logs import LogOptions, LogSource
 from exportctl.spec.model import Query
+from tests.test_logs_source import apply
 
 Row = dict[str, Any]
 
@@ -39,13 +38,6 @@ def write_spec(folder: Path, name: str, source: dict[str, Any], **more: Any) -> 
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
-
-
-def apply(spec: Path) -> dict[str, Any]:
-    result = CliRunner().invoke(main, ["apply", str(spec), "--json"])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    summary = json.loads(result.stdout)[0] if result.stdout.strip() else {}
-    return summary | {"exit_code": result.exit_code, "stderr": result.stderr}
 
 
 def export(folder: Path, source: dict[str, Any], **more: Any) -> list[Row]:

@@ -517,13 +517,16 @@ def test_exported_metrics_equal_a_direct_query_of_the_period(
         fields=["id", "timestamp", "name", "labels", "value"],
     )
 
-    rows = export(spec)
+    got = samples_of(export(spec))
+    assert got == direct_query(demo, start, end)
 
-    got = sorted(
+
+def samples_of(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Exported metric samples, comparable with `direct_query`."""
+    return sorted(
         (r["id"], datetime.fromisoformat(r["timestamp"]), r["name"], r["labels"], r["value"])
         for r in rows
     )
-    assert got == direct_query(demo, start, end)
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------
@@ -559,12 +562,7 @@ def test_a_range_on_a_postgresql_copy_of_the_metrics(
         fields=["id", "timestamp", "name", "labels", "value"],
     )
 
-    rows = export(spec)
-
-    got = sorted(
-        (r["id"], datetime.fromisoformat(r["timestamp"]), r["name"], r["labels"], r["value"])
-        for r in rows
-    )
+    got = samples_of(export(spec))
     assert got == direct_query(demo, start, end)
     assert len(got) >= 200 and got[0][1] == start and got[-1][1] < end
 
