@@ -12,12 +12,11 @@ from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import tenacity
 
-from exportctl import alerts, incremental, prune, registry, runner
-from exportctl.destinations.base import WrittenFile
+from exportctl import alerts, attempts, incremental, prune, registry
 from exportctl.errors import ExportctlError, Interrupted, RunError, TransientError, scrub
 from exportctl.incremental import Window
 from exportctl.ledger import Ledger, LockHeld, RunRecord
@@ -26,8 +25,6 @@ from exportctl.plan import ExportPlan, Part, compile_plan, new_run_id, utc_now
 from exportctl.runner import Observer, RunResult
 from exportctl.sources.base import Request
 from exportctl.spec.model import ExportSpec
-from exportctl.uris import part_uri
-from exportctl.verify import verify_files
 
 UNFINISHED = ("failed", "interrupted")
 
@@ -192,7 +189,9 @@ def _locked_run(
     stop: Stop,
 ) -> RunResult:
     try:
-        planning = _retrying(spec, stop, retry=tenacity.retry_if_exception_type(TransientError))
+        planning = attempts.retrying(
+            spec, stop, retry=tenacity.retry_if_exception_type(TransientError)
+        )
         plan, attempt, trigger = planning(_plan, spec, ledger, options, now, run_id)
     except Exception as exc:  # e.g. a database driver that is not installed
         reason = str(exc) if isinstance(exc, ExportctlError) else f"{type(exc).__name__}: {exc}"
@@ -219,7 +218,7 @@ def _locked_run(
     recording = _Recording(ledger, record, observer, stop)
     try:
         with recording.beating():
-            result = _attempts(plan, ledger, recording, stop)
+            result = attempts.run_with_retries(plan, ledger, recording, stop)
     except BaseException as exc:
         error = str(exc) or "interrupted"
         ledger.finish_run(run_id, "interrupted", rows=recording.rows, bytes_=0, error=error)
@@ -242,84 +241,6 @@ def _locked_run(
     if result.status == "succeeded" and spec.retention is not None:
         result = prune.after_run(spec, ledger, result, utc_now())  # never fails the run
     return result
-
-
-def _retrying(spec: ExportSpec, stop: Stop, **conditions: Any) -> tenacity.Retrying:
-    """The spec's retry policy: exponential backoff with jitter, within attempts and budget."""
-    policy = spec.retry
-    return tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(policy.attempts)
-        | tenacity.stop_before_delay(policy.budget),
-        wait=tenacity.wait_exponential_jitter(initial=policy.backoff, max=policy.max_backoff),
-        sleep=stop.sleep,
-        reraise=True,
-        **conditions,
-    )
-
-
-def _attempts(plan: ExportPlan, ledger: Ledger, observer: Observer, stop: Stop) -> RunResult:
-    """Run the plan, again while it fails for a reason that may pass, as the spec allows."""
-    spec = plan.spec
-    attempts = 0
-
-    def attempt() -> RunResult:
-        nonlocal attempts
-        attempts += 1
-        try:
-            again = plan if attempts == 1 else _plan_again(plan, ledger)
-        except ExportctlError as exc:  # the store still down, say: this attempt failed too
-            return replace(runner.failed(plan, exc, utc_now(), utc_now()), attempts=attempts)
-        return replace(runner.run(again, observer), attempts=attempts)
-
-    def record(state: tenacity.RetryCallState) -> None:
-        failed = state.outcome.result() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        error = failed.error if failed else None
-        ledger.event(
-            "run.attempt_failed",
-            spec.name,
-            plan.run_id,
-            attempt=state.attempt_number,
-            error=error,
-            retry_in=round(wait, 3),
-        )
-
-    retrying = _retrying(
-        spec,
-        stop,
-        retry=tenacity.retry_if_result(lambda r: r.status == "failed" and r.transient),
-        before_sleep=record,
-        retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
-    )
-    return cast(RunResult, retrying(attempt))
-
-
-def _plan_again(plan: ExportPlan, ledger: Ledger) -> ExportPlan:
-    """The plan for another attempt of the same run: same window, same files.
-
-    An incremental split export keeps the parts that still verify and goes on after
-    them; any other rewrites its parts, so those of the failed attempt are dropped.
-    What the failed attempt could not clean up (an upload it could not abort while
-    the store was unreachable) is removed first.
-    """
-    destination = registry.destination_for(plan.destination, plan.spec.destination.options)
-    destination.remove_leftovers(plan.destination)
-    if plan.window is not None and plan.spec.destination.splits:
-        unfinished = {"id": plan.run_id, "destination": plan.destination}
-        kept = _kept_parts(ledger, unfinished, plan.spec.destination.options)
-        ledger.forget_parts(plan.run_id, keep=[p.file.uri for p in kept])  # to be rewritten
-        again = compile_plan(
-            plan.spec,
-            now=plan.now,
-            run_id=plan.run_id,
-            window=plan.window,
-            destination=plan.destination,
-            resume=kept,
-        )
-        return replace(again, expected_bytes=plan.expected_bytes)
-    for uri in ledger.forget_parts(plan.run_id):
-        destination.delete(uri)
-    return plan
 
 
 def _expected_bytes(spec: ExportSpec, ledger: Ledger) -> int | None:
@@ -390,25 +311,13 @@ def _plan(
             run_id=run_id,
             window=window,
             destination=previous["destination"],
-            resume=_kept_parts(ledger, previous, spec.destination.options),
+            resume=attempts.kept_parts(ledger, previous, spec.destination.options),
         )
         return plan, previous["attempt"] + 1, "retry"
     base = compile_plan(spec, now=now, run_id=run_id)
     upto = _last_position(spec, base.request)
     window = Window(spec.incremental, after, upto)
     return compile_plan(spec, now=now, run_id=run_id, window=window), 1, options.trigger
-
-
-def _kept_parts(ledger: Ledger, unfinished: dict[str, Any], options: Any) -> tuple[Part, ...]:
-    """The unfinished run's parts that still verify, up to the first that does not."""
-    kept: list[Part] = []
-    for recorded in ledger.parts(unfinished["id"]):
-        expected = part_uri(unfinished["destination"], len(kept) + 1)
-        if recorded["uri"] != expected or not verify_files([recorded], options)[0]["ok"]:
-            break
-        written = WrittenFile(recorded["uri"], recorded["bytes"], recorded["sha256"])
-        kept.append(Part(written, recorded["rows"], incremental.decode(recorded["last_position"])))
-    return tuple(kept)
 
 
 def _watermark_position(spec: ExportSpec, ledger: Ledger) -> incremental.Position | None:
