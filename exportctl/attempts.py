@@ -98,8 +98,9 @@ def _plan_again(plan: ExportPlan, ledger: Ledger) -> ExportPlan:
             resume=kept,
         )
         return replace(again, expected_bytes=plan.expected_bytes)
-    for uri in ledger.forget_parts(plan.run_id):
-        destination.delete(uri)
+    # The ledger holds the parts' URIs masked; the plan knows the real ones.
+    for index in range(1, len(ledger.forget_parts(plan.run_id)) + 1):
+        destination.delete(part_uri(plan.destination, index))
     return plan
 
 

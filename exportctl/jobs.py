@@ -16,7 +16,7 @@ from typing import Any
 
 import tenacity
 
-from exportctl import alerts, attempts, incremental, prune, registry
+from exportctl import alerts, attempts, incremental, prune, registry, runner
 from exportctl.errors import ExportctlError, Interrupted, RunError, TransientError, scrub
 from exportctl.incremental import Window
 from exportctl.ledger import Ledger, LockHeld, RunRecord
@@ -219,8 +219,11 @@ def _locked_run(
     try:
         with recording.beating():
             result = attempts.run_with_retries(plan, ledger, recording, stop)
+    except Exception as exc:  # outside the export itself (cleaning up before a retry, say)
+        reason = str(exc) if isinstance(exc, ExportctlError) else f"internal error: {exc!r}"
+        result = runner.failed(plan, RunError(scrub(reason)), record.started_at, utc_now())
     except BaseException as exc:
-        error = str(exc) or "interrupted"
+        error = scrub(str(exc)) or "interrupted"
         ledger.finish_run(run_id, "interrupted", rows=recording.rows, bytes_=0, error=error)
         _alert(spec, ledger, _not_run(spec, run_id, plan.destination, "interrupted", error))
         raise
@@ -310,7 +313,7 @@ def _plan(
             now=now,
             run_id=run_id,
             window=window,
-            destination=previous["destination"],
+            destination=_unmasked(spec, previous["destination"], now, run_id),
             resume=attempts.kept_parts(ledger, previous, spec.destination.options),
         )
         return plan, previous["attempt"] + 1, "retry"
@@ -318,6 +321,23 @@ def _plan(
     upto = _last_position(spec, base.request)
     window = Window(spec.incremental, after, upto)
     return compile_plan(spec, now=now, run_id=run_id, window=window), 1, options.trigger
+
+
+def _unmasked(spec: ExportSpec, recorded: str, now: datetime, run_id: str) -> str:
+    """The real URI behind a destination the ledger recorded with its secrets masked.
+
+    The ledger keeps no secret, so a retry takes the URI the spec renders now; it must
+    mask to the recorded one, or the retry would write somewhere else.
+    """
+    if "***" not in recorded:
+        return recorded
+    rendered = compile_plan(spec, now=now, run_id=run_id).destination
+    if scrub(rendered) != recorded:
+        raise RunError(
+            f"the unfinished run of `{spec.name}` wrote to {recorded}, which the spec no "
+            "longer renders; run `exportctl watermark reset` or `apply --full` to start over"
+        )
+    return rendered
 
 
 def _watermark_position(spec: ExportSpec, ledger: Ledger) -> incremental.Position | None:

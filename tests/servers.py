@@ -300,6 +300,7 @@ class Request:
 class _Fault:
     status: int | None  # None: hang
     body: bytes = b""
+    location: str | None = None
 
 
 class HttpReceiver:
@@ -365,6 +366,11 @@ class HttpReceiver:
         with self._lock:
             self._rejecting = _Fault(status, body)
 
+    def redirect(self, location: str, status: int = 307) -> None:
+        """Answer every request with a redirect to `location` from now on."""
+        with self._lock:
+            self._rejecting = _Fault(status, b"", location)
+
     def accept(self) -> None:
         """Forget queued faults and rejection: serve normally again."""
         with self._lock:
@@ -415,6 +421,8 @@ class _Handler(BaseHTTPRequestHandler):
         status, body = (fault.status, fault.body) if fault else receiver._serve(request)
         assert status is not None
         self.send_response(status)
+        if fault is not None and fault.location:
+            self.send_header("Location", fault.location)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":

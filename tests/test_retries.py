@@ -153,3 +153,49 @@ def test_an_incremental_split_export_retried_within_its_run_keeps_its_parts(
     assert sorted(f["uri"] for f in recorded if f["role"] == "part") == sorted(
         p["uri"] for p in manifest["parts"]
     )
+
+
+def test_a_presigned_url_refuses_files_beside_it(tmp_path, db):
+    """The manifest would go to a URL the signature does not cover, after the data landed."""
+    spec = tmp_path / "pool.yaml"
+    spec.write_text(
+        f'version: 1\nname: pool\nsource: {{type: sql, url: "sqlite:///{db}"}}\n'
+        "query: {table: proxies}\nformat: csv\n"
+        f'destination: "http://127.0.0.1:9/pool.csv?{SIGNATURE}"\n'
+    )
+    done = _apply(spec, "validate")
+    assert done.returncode == 2
+    assert "set `manifest: false`" in done.stderr + done.stdout
+    assert "deadbeefcafe" not in done.stderr + done.stdout
+
+
+def test_an_http_destination_does_not_follow_redirects_with_its_headers(
+    tmp_path, db, http_receiver: HttpReceiver
+):
+    with HttpReceiver() as elsewhere:
+        http_receiver.redirect(f"{elsewhere.url}/stolen.csv")
+        spec = _spec(tmp_path, db, f"{http_receiver.url}/pool.csv", "{attempts: 1}")
+        done = _apply(spec, "apply")
+        assert done.returncode == 1
+        assert elsewhere.received() == []
+        assert "307" in json.loads(done.stdout)[0]["error"]
+
+
+def test_the_next_run_retries_at_the_real_url_not_the_masked_one(
+    tmp_path, db, http_receiver: HttpReceiver, private_ledger
+):
+    """The ledger keeps the URL with its token masked; the retry must not send `***`."""
+    spec = tmp_path / "pool.yaml"
+    spec.write_text(
+        f'version: 1\nname: pool\nsource: {{type: sql, url: "sqlite:///{db}"}}\n'
+        "query: {table: proxies}\nincremental: {cursor: port}\nformat: csv\n"
+        f'destination: {{uri: "{http_receiver.url}/pool.csv?token={TOKEN}", manifest: false}}\n'
+        "retry: {attempts: 1}\n"
+    )
+    http_receiver.fail_next(1, status=503)
+    first = json.loads(_apply(spec, "apply").stdout)[0]
+    assert first["status"] == "failed"
+    second = json.loads(_apply(spec, "apply").stdout)[0]
+    assert second["status"] == "succeeded", second["error"]
+    assert Ledger(private_ledger).run(second["run_id"])["trigger"] == "retry"
+    assert http_receiver.received("PUT")[-1].path == f"/pool.csv?token={TOKEN}"

@@ -34,13 +34,19 @@ class CountingWriter(io.RawIOBase):
         self.target = target
         self.bytes = 0
         self.digest = hashlib.sha256()
+        #: The error the target raised, so a destination can tell its own failures apart.
+        self.error: OSError | None = None
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(data)
-        self.target.write(view)
+        try:
+            self.target.write(view)
+        except OSError as exc:
+            self.error = exc
+            raise
         self.digest.update(view)
         self.bytes += view.nbytes
         return view.nbytes

@@ -124,6 +124,8 @@ class HttpDestination:
                 uri,
                 headers=self._headers() if headers is None else headers,
                 timeout=(timeout, timeout),
+                # A redirect would carry the body and the spec's token headers to another host.
+                allow_redirects=False,
                 **kwargs,
             )
         except requests.RequestException as exc:

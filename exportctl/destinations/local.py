@@ -39,6 +39,7 @@ class AtomicFile:
         self.counter = CountingWriter(self.file)
         self.stream = cast(BinaryIO, self.counter)
         self.written: WrittenFile | None = None
+        self.commit_error: OSError | None = None
 
     def _open_unnamed(self) -> int:
         flags = getattr(os, "O_TMPFILE", 0)
@@ -55,6 +56,13 @@ class AtomicFile:
         return self.folder / f".{self.final.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
 
     def commit(self) -> None:
+        try:
+            self._commit()
+        except OSError as exc:
+            self.commit_error = exc
+            raise
+
+    def _commit(self) -> None:
         self.file.flush()
         os.fsync(self.fd)
         if self.temp_name is None:
@@ -66,6 +74,10 @@ class AtomicFile:
         self.written = WrittenFile(
             str(self.final), self.counter.bytes, self.counter.digest.hexdigest()
         )
+
+    def failed(self, error: OSError) -> bool:
+        """Whether `error` came from writing or committing this file, not from elsewhere."""
+        return error is self.counter.error or error is self.commit_error
 
     def discard(self) -> None:
         if self.temp_name is not None:
@@ -151,6 +163,8 @@ class LocalDestination:
             atomic.commit()
         except OSError as exc:
             atomic.discard()
+            if not atomic.failed(exc):
+                raise  # not ours (a source's connection reset, say): its own error stands
             raise RunError(
                 f"writing {path} failed: {_explained(exc)}; nothing was written"
             ) from exc

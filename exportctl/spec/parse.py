@@ -310,6 +310,17 @@ class Parser:
         self, destination: m.Destination, doc: Mapping[str, Any]
     ) -> m.Destination:
         """The destination, once its format, compression and split have been checked together."""
+        presigned = "?" in destination.uri and registry.scheme_of(destination.uri) in (
+            "http",
+            "https",
+        )
+        if presigned and (destination.manifest or destination.splits):
+            # A presigned URL signs one object; files beside it would need URLs of their own.
+            self.fail(
+                ("destination",),
+                "a URL with a query (a presigned URL, say) names one object: set "
+                "`manifest: false`, and do not split",
+            )
         if destination.splits and not destination.manifest:
             self.fail(
                 ("destination", "manifest"),
