@@ -21,7 +21,6 @@ class Quarantine:
 
     def __init__(self, uri: str, options: Any):
         self.uri, self.options = uri, options
-        self.rows = 0
         self._stack: ExitStack | None = None
         self._sink: Sink | None = None
 
@@ -37,7 +36,6 @@ class Quarantine:
             for reason, record in zip(reasons, rows.to_dict("records"), strict=True)
         )
         self._sink.stream.write(b"".join(lines))
-        self.rows += len(rows)
 
     def commit(self) -> WrittenFile | None:
         if self._stack is None:

@@ -29,6 +29,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
 from exportctl.errors import RunError, TransientError, scrub
+from exportctl.uris import part_uri
 
 MIN_PART_SIZE = 5 * 2**20
 
@@ -333,9 +334,6 @@ def _mention(error: BaseException, note: str) -> None:
 
 def _leftover_keys(key: str) -> Callable[[str], bool]:
     """Whether an upload's key is `key` or one of its split parts."""
-    # Imported here: parts imports the registry, which imports this module.
-    from exportctl.parts import part_uri
-
     head, _, tail = part_uri(key, 0).rpartition(".part-00000")
     part = re.compile(re.escape(f"{head}.part-") + r"\d{5,}" + re.escape(tail))
     return lambda candidate: candidate == key or part.fullmatch(candidate) is not None
