@@ -14,9 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from exportctl import units
 from exportctl.spec.model import Retention
-
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 @dataclass(frozen=True)
@@ -45,11 +44,13 @@ class Deletion:
 
 
 def age_limit(text: str) -> timedelta:
-    """`30d` → 30 days; units m(inutes), h(ours), d(ays), w(eeks), as the schema allows."""
-    number, unit = text[:-1], text[-1:]
-    if not number.isdigit() or unit not in _UNITS:
+    """`30d` → 30 days, as the schema allows (m, h, d, w)."""
+    if text[-1:] == "s":
         raise ValueError(f"{text!r} is not an age like 30d, 12h, 2w or 90m")
-    return timedelta(**{_UNITS[unit]: int(number)})
+    try:
+        return units.duration(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an age like 30d, 12h, 2w or 90m") from None
 
 
 def expired(

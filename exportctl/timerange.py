@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from exportctl import scheduler, units
 
 if TYPE_CHECKING:
     from exportctl.spec.model import TimeRange
@@ -23,7 +24,6 @@ EXPRESSIONS = "`now`, `now-7d` (units s, m, h, d, w), or an ISO-8601 date or ins
 
 _RELATIVE = re.compile(r"now(?:\s*([+-])\s*((?:\d+[smhdw])+))?")
 _TERM = re.compile(r"(\d+)([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ANY_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -46,14 +46,6 @@ class ResolvedRange:
         }
 
 
-def zone(name: str) -> tzinfo:
-    """The IANA timezone `name`, or ValueError saying it is not one."""
-    try:
-        return UTC if name == "UTC" else ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"`{name}` is not an IANA timezone such as `Europe/Berlin`") from None
-
-
 def instant(text: str, now: datetime, tz: tzinfo) -> datetime:
     """The UTC instant an expression stands for, or ValueError saying what is allowed."""
     text = text.strip()
@@ -61,7 +53,7 @@ def instant(text: str, now: datetime, tz: tzinfo) -> datetime:
     if relative:
         sign, terms = relative.groups()
         delta = sum(
-            (timedelta(**{_UNITS[u]: int(n)}) for n, u in _TERM.findall(terms or "")),
+            (units.duration(n + u) for n, u in _TERM.findall(terms or "")),
             timedelta(),
         )
         return now.astimezone(UTC) + (-delta if sign == "-" else delta)
@@ -85,7 +77,7 @@ def instant(text: str, now: datetime, tz: tzinfo) -> datetime:
 def problems(spec_range: TimeRange) -> dict[str, str]:
     """What is wrong with a range whatever the time, by key (`timezone`, `from`, `to`)."""
     try:
-        tz = zone(spec_range.timezone)
+        tz = scheduler.zone(spec_range.timezone)
     except ValueError as exc:
         return {"timezone": str(exc)}
     found: dict[str, str] = {}
@@ -124,7 +116,7 @@ def window(name: str, now: datetime, tz: tzinfo) -> tuple[datetime, datetime]:
 
 def resolve(spec_range: TimeRange, now: datetime) -> ResolvedRange:
     """The range at `now`: a window's bounds, each replaced by an explicit `from`/`to`."""
-    tz = zone(spec_range.timezone)
+    tz = scheduler.zone(spec_range.timezone)
     start: datetime | None = None
     end: datetime | None = None
     if spec_range.window is not None:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, cast
 
-from exportctl import compression, registry, scheduler, templating, timerange
+from exportctl import compression, registry, scheduler, templating, timerange, units
 from exportctl.errors import SpecProblem
 from exportctl.spec import model as m
 from exportctl.spec.schema import Locator, Path_
@@ -353,9 +353,9 @@ class Parser:
             doc["uri"],
             doc.get("manifest", True),
             split.get("rows"),
-            byte_count(doc["max_bytes"]) if "max_bytes" in doc else None,
+            units.byte_count(doc["max_bytes"]) if "max_bytes" in doc else None,
             self.destination_options(doc),
-            split_bytes=byte_count(split["bytes"]) if "bytes" in split else None,
+            split_bytes=units.byte_count(split["bytes"]) if "bytes" in split else None,
         )
         self.template(destination.uri, uri_path, names=_PLAN_NAMES)
         if not destination.uri.endswith("}}"):  # else the name is known only once rendered
@@ -376,7 +376,7 @@ class Parser:
         options = dict(doc.get(kind.options_key, {}))
         for key in ("part_size",):
             if key in options:
-                options[key] = byte_count(options[key])
+                options[key] = units.byte_count(options[key])
         if "headers" in options:
             options["headers"] = tuple(options["headers"].items())
         try:
@@ -451,22 +451,9 @@ class Parser:
         return schedule
 
 
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_BYTES = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
-_BYTES |= {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
-
-
-def seconds(duration: str) -> float:
+def seconds(text: str) -> float:
     """`15m` → 900.0; the schema has checked the form."""
-    return float(duration[:-1]) * _SECONDS[duration[-1]]
-
-
-def byte_count(size: int | str) -> int:
-    """`2GiB` → 2147483648; the schema has checked the form."""
-    if isinstance(size, int):
-        return size
-    number, unit = re.fullmatch(r"([0-9.]+) ?([A-Za-z]+)", size).groups()  # type: ignore[union-attr]
-    return int(float(number) * _BYTES[unit])
+    return units.duration(text).total_seconds()
 
 
 def _output_sources(docs: list[Any] | None) -> dict[str, str | None]:
