@@ -38,7 +38,6 @@ class _Open:
     stack: ExitStack
     sink: Sink
     encoder: Encoder
-    uri: str
     capped: Capped | None
     #: What the encoder writes to (the compressor), flushed to measure `stored`.
     stream: BinaryIO
@@ -164,7 +163,7 @@ class FileSet:
         )
         options = _continuing(spec.format.options) if index > 1 else spec.format.options
         encoder = registry.FORMATS[spec.format.type](options, stream)
-        self.current = _Open(stack, sink, encoder, uri, capped, stream, counted)
+        self.current = _Open(stack, sink, encoder, capped, stream, counted)
         return self.current
 
     def _commit(self) -> None:
