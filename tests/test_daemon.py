@@ -344,8 +344,9 @@ def test_daemon_help_and_usage_errors(tmp_path):
 
 # --- end to end: the real daemon process -------------------------------------------------
 
+# Long enough (about 25 s) that SIGTERM, sent some seconds in, always lands mid-export.
 SLOW_SQL = (
-    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000)"
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000)"
     " SELECT x, 'a line of text' AS y FROM c"
 )
 
