@@ -16,10 +16,18 @@ from exportctl.formats.parquet import ParquetEncoder
 from exportctl.formats.text import TextEncoder
 from exportctl.formats.yaml import YamlEncoder
 from exportctl.sources.base import Source
+from exportctl.sources.http_json import HttpJsonSource
 from exportctl.sources.logs import LogSource
+from exportctl.sources.prometheus import PrometheusSource, PrometheusTextSource
 from exportctl.sources.sql import SqlSource
 
-SOURCES: dict[str, type[Source]] = {"sql": SqlSource, "logs": LogSource}
+SOURCES: dict[str, type[Source]] = {
+    "sql": SqlSource,
+    "logs": LogSource,
+    "prometheus": PrometheusSource,
+    "prometheus_text": PrometheusTextSource,
+    "http_json": HttpJsonSource,
+}
 
 FORMATS = {
     "csv": CsvEncoder,

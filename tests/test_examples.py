@@ -31,6 +31,9 @@ DEMO_URL = "sqlite:///../demo/system.db"
 NEEDS_POSTGRES = {"postgres-env"}
 #: Written to an S3 store or an HTTP server, not under ../exports: run against local ones below.
 REMOTE = {"s3", "http-upload"}
+#: Read a running system (a Prometheus server, an HTTP API, a saved scrape): each runs in its
+#: source's own tests, against a real Prometheus and a local HTTP server.
+LIVE_SOURCES = {"prometheus-metrics", "prometheus-incremental", "prometheus-scrape", "http-proxies"}
 #: Their rows are picked relative to today, and the demo's data lies in a fixed past.
 EMPTY_ON_THE_DEMO = {"sql-params"}
 
@@ -82,7 +85,7 @@ def test_example_loads_and_plans(path: Path) -> None:
         assert Path(loaded.plan.destination).parent == REPO / "exports"
     if loaded.spec.source.type == "logs":
         assert loaded.raw["source"]["path"].startswith("../demo/logs/")
-    elif path.stem not in NEEDS_POSTGRES:
+    elif path.stem not in NEEDS_POSTGRES | LIVE_SOURCES:
         assert loaded.raw["source"]["url"] == DEMO_URL
 
 
@@ -141,7 +144,7 @@ FEATURES: dict[str, Callable[[list[Example]], bool]] = {
     ),
     "a compression level": lambda es: any(e.spec.compression_level for e in es),
     "every filter operator": lambda es: (
-        set(filter_operators([e.raw["query"].get("where") for e in es])) >= FILTER_OPERATORS
+        set(filter_operators([e.raw.get("query", {}).get("where") for e in es])) >= FILTER_OPERATORS
     ),
     "raw sql with a templated parameter": lambda es: any(
         e.spec.query.sql and "{{ today }}" in dict(e.spec.query.params).values() for e in es
@@ -203,7 +206,7 @@ def demo_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-RUNNABLE = [p for p in EXAMPLES if p.stem not in NEEDS_POSTGRES | REMOTE]
+RUNNABLE = [p for p in EXAMPLES if p.stem not in NEEDS_POSTGRES | REMOTE | LIVE_SOURCES]
 
 
 @by_name(RUNNABLE)

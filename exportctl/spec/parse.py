@@ -77,8 +77,11 @@ class Parser:
         try:
             return m.Component(doc["type"], kind.Options(**options))
         except ValueError as exc:  # an option's value the schema cannot rule out
-            self.fail(path, str(exc))
-            return m.Component(doc["type"], kind.Options())
+            named = re.match(r"`(\w+)`", str(exc))  # a message that starts with the key
+            at = (*path, named[1]) if named and named[1] in options else path
+            self.fail(at, str(exc))
+            # Defaults may not be valid options on their own; the spec is refused anyway.
+            return m.Component(doc["type"], None)
 
     def query(self, doc: Mapping[str, Any], source_type: str) -> m.Query:
         if source_type != "sql":
