@@ -149,7 +149,8 @@ def test_nested_maps_and_dicts_are_redacted_by_key() -> None:
         ("sent bearer eyJhbGciOi to upstream", "sent bearer *** to upstream", "authorization"),
         ("login with password=hunter2 failed", "login with password=*** failed", "key_value"),
         ("db_password: s3cr3t", "db_password: ***", "key_value"),
-        ('{"api_key": "k\\"q", "n": 1}', '{"api_key": "***", "n": 1}', "key_value"),
+        ('{"api_key": "k\\"q", "n": 1}', '{"api_key": "***", "n": 1}', "key:api_key"),
+        ('sent {"api_key": "k\\"q", "n": 1', 'sent {"api_key": "***", "n": 1', "key_value"),
         ("https://h/p?access_key=AKIA&x=1", "https://h/p?access_key=***&x=1", "key_value"),
     ],
 )
@@ -158,6 +159,70 @@ def test_secrets_inside_text_are_replaced(text: str, expected: str, rule: str) -
 
     assert rows == [{"message": expected}]
     assert counts == {rule: 1}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A list or an object under a secret key goes whole, in JSON text or not.
+        ('{"password": ["a1", "b2"], "n": 1}', '{"password": "***", "n": 1}'),
+        ('{"token":{"v":"abc","w":[1]}}', '{"token":"***"}'),
+        ('sent {"token": {"v": "abc"}} upstream', 'sent {"token": ***} upstream'),
+        ("extra={'password': ['x1', 'y2']} ok", "extra={'password': ***} ok"),
+        ("secret=[a, [b, c]] then", "secret=*** then"),
+        # JSON escaped inside a string, once or twice.
+        ('{"msg": "{\\"password\\": \\"hunter2\\"}"}', '{"msg": "{\\"password\\": \\"***\\"}"}'),
+        (
+            json.dumps({"m": json.dumps({"e": json.dumps({"token": "t0k"})})}),
+            json.dumps({"m": json.dumps({"e": json.dumps({"token": "***"})})}),
+        ),
+        ('body="{\\"token\\": \\"abc\\"}" sent', 'body="{\\"token\\": \\"***\\"}" sent'),
+        ('retry password=\\"s3cr3t\\" now', 'retry password=\\"***\\" now'),
+        # A JSON document's strings are scanned like any text, its keys too.
+        ('[{"u": "http://bob:pw@h:1"}]', '[{"u": "http://***:***@h:1"}]'),
+        ('{"http://bob:pw@h": 1}', '{"http://***:***@h": 1}'),
+    ],
+)
+def test_structured_secrets_inside_text_go_whole(text: str, expected: str) -> None:
+    rows, counts = redacted(pd.DataFrame({"message": texts(text)}))
+
+    assert rows == [{"message": expected}]
+    assert sum(counts.values()) >= 1
+
+
+def test_every_kind_of_column_is_scanned() -> None:
+    """Categoricals, Arrow dictionaries, bytes and maps nested in lists and structs."""
+    secret_url = "http://bob:pw1@h:1"
+    nested = pa.array(
+        [[[("api_key", "k1"), ("region", "eu")]], None],
+        pa.list_(pa.map_(pa.string(), pa.string())),
+    )
+    struct = pa.array(
+        [{"labels": [("token", "t1")], "note": f"via {secret_url}"}, None],
+        pa.struct([("labels", pa.map_(pa.string(), pa.string())), ("note", pa.string())]),
+    )
+    frame = pd.DataFrame(
+        {
+            "category": pd.Series([f"via {secret_url}", "ok"], dtype="category"),
+            "dictionary": pd.Series(
+                pd.arrays.ArrowExtensionArray(pa.array(["password=pw2", "ok"]).dictionary_encode())
+            ),
+            "raw": [b"token=t2 \xff", b"ok"],
+            "binary": pd.Series(pd.arrays.ArrowExtensionArray(pa.array([b"secret=s3", None]))),
+            "nested": pd.Series(pd.arrays.ArrowExtensionArray(nested)),
+            "struct": pd.Series(pd.arrays.ArrowExtensionArray(struct)),
+        }
+    )
+
+    rows, _ = redacted(frame)
+
+    assert rows[0]["category"] == "via http://***:***@h:1"
+    assert rows[0]["dictionary"] == "password=***"
+    assert rows[0]["raw"] == b"token=*** \xff"
+    assert rows[0]["binary"] == b"secret=***"
+    assert rows[0]["nested"] == [[("api_key", "***"), ("region", "eu")]]
+    assert rows[0]["struct"] == {"labels": [("token", "***")], "note": "via http://***:***@h:1"}
+    assert [rows[1][c] for c in ("category", "dictionary", "raw")] == ["ok", "ok", b"ok"]
 
 
 def test_text_without_secrets_is_left_alone() -> None:

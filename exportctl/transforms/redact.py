@@ -55,8 +55,9 @@ def key_value_pattern(keys: Iterable[str]) -> re.Pattern[str]:
     fragments = sorted({re.sub(r"[^a-z0-9]", "", k.lower()) for k in keys} - {""}, key=len)
     spelled = "|".join("[_.-]?".join(map(re.escape, f)) for f in reversed(fragments))
     return re.compile(
-        rf"(?P<key>[\w.-]*?(?:{spelled or '(?!)'})[\w.-]*)(?P<sep>[\"']?\s*[:=]\s*)"
-        r"(?:\"(?P<quoted>(?:[^\"\\]|\\.)*)\"|'(?P<single>[^']*)'|"
+        rf"(?P<key>[\w.-]*?(?:{spelled or '(?!)'})[\w.-]*)(?P<sep>\\?[\"']?\s*[:=]\s*)"
+        r"(?:\\\"(?P<escaped>(?:[^\\]|\\[^\"])*)\\\"|"
+        r"\"(?P<quoted>(?:[^\"\\]|\\.)*)\"|'(?P<single>[^']*)'|"
         r"(?!(?:bearer|basic|digest|negotiate)\s)(?P<bare>[^\s\"',;&}\]]+))",
         re.I,
     )
@@ -64,6 +65,8 @@ def key_value_pattern(keys: Iterable[str]) -> re.Pattern[str]:
 
 #: Text that may hold a secret value at all; the rest is passed over quickly.
 _CANDIDATE = re.compile(r"[:=@]|bearer", re.I)
+#: A quoted string, `"..."` or `'...'`, escapes included.
+_QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")
 
 
 def key_matcher(keys: Iterable[str]) -> Callable[[str], str | None]:
@@ -158,12 +161,16 @@ class Redactor:
 
     def scanned(self, column: pd.Series) -> pd.Series:
         dtype = column.dtype
+        if isinstance(dtype, pd.CategoricalDtype):  # categories are text like any other
+            return self.scanned(column.astype(dtype.categories.dtype))
         if isinstance(dtype, pd.ArrowDtype):
             arrow = dtype.pyarrow_dtype
-            if pa.types.is_string(arrow) or pa.types.is_large_string(arrow):
+            if pa.types.is_dictionary(arrow):
+                return self.scanned(column.astype(pd.ArrowDtype(arrow.value_type)))
+            if _is_text(arrow):
                 return self.distinct(column)
-            if pa.types.is_nested(arrow):
-                return self.nested(column, arrow)
+            if pa.types.is_nested(arrow) or _is_binary(arrow):
+                return self.typed_column(column, arrow)
             return column
         if isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
             return self.distinct(column)
@@ -179,7 +186,7 @@ class Redactor:
         weights = np.bincount(codes[codes >= 0], minlength=len(table))
         out = table.copy()
         for index, value in enumerate(table):
-            out[index] = self.walk(value, weight=int(weights[index]))
+            out[index] = self.walk(value, int(weights[index]))
         if all(a is b for a, b in zip(out, table, strict=True)):
             return column
         values = column.to_numpy(dtype=object).copy()
@@ -194,34 +201,60 @@ class Redactor:
             return column
         return pd.Series(out, index=column.index, dtype=column.dtype)
 
-    def nested(self, column: pd.Series, arrow: pa.DataType) -> pd.Series:
-        """Arrow maps, lists and structs, as Python values and back to the same type."""
+    def typed_column(self, column: pd.Series, arrow: pa.DataType) -> pd.Series:
+        """Arrow maps, lists, structs and bytes, as Python values and back to the same type."""
         values = pa.array(column.array).to_pylist()
-        is_map = pa.types.is_map(arrow)
-        out = [self.walk(v, is_map) for v in values]
+        out = [self.typed(v, arrow) for v in values]
         if all(a is b for a, b in zip(out, values, strict=True)):
             return column
-        array = pa.array(out, type=arrow)
+        try:
+            array = pa.array(out, type=arrow)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # a hidden number is text now
+            return pd.Series(out, index=column.index, dtype=object)
         return pd.Series(pd.arrays.ArrowExtensionArray(array), index=column.index)
 
-    def walk(self, value: Any, is_map: bool = False, weight: int = 1) -> Any:
+    def typed(self, value: Any, arrow: pa.DataType) -> Any:
+        """`walk`, led by the Arrow type: a map's pairs are keyed like a dict's."""
+        if value is None:
+            return None
+        if pa.types.is_dictionary(arrow):
+            return self.typed(value, arrow.value_type)
+        if pa.types.is_map(arrow):
+            pairs = self.pairs(value, 1, lambda _key, v: self.typed(v, arrow.item_type))
+            return value if pairs is None else pairs
+        if pa.types.is_struct(arrow):
+            kinds = {field.name: field.type for field in arrow}
+            pairs = self.pairs(list(value.items()), 1, lambda k, v: self.typed(v, kinds[k]))
+            return value if pairs is None else dict(pairs)
+        if _is_list(arrow):
+            items = [self.typed(v, arrow.value_type) for v in value]
+            changed = any(a is not b for a, b in zip(items, value, strict=True))
+            return items if changed else value
+        return self.walk(value)
+
+    def walk(self, value: Any, weight: int = 1) -> Any:
         """A value with secret text replaced and, nested, secret keys hidden or dropped."""
         if isinstance(value, str):
             text = self.text(value, weight)
             return value if text is None else text
+        if isinstance(value, bytes):  # kept byte for byte where nothing is secret
+            text = self.text(value.decode("utf-8", "surrogateescape"), weight)
+            return value if text is None else text.encode("utf-8", "surrogateescape")
         if isinstance(value, dict):
             pairs = self.pairs(list(value.items()), weight)
             return value if pairs is None else dict(pairs)
-        if is_map and isinstance(value, list):
-            pairs = self.pairs(value, weight)
-            return value if pairs is None else pairs
         if isinstance(value, list | tuple):
-            items = [self.walk(v, weight=weight) for v in value]
+            items = [self.walk(v, weight) for v in value]
             changed = any(a is not b for a, b in zip(items, value, strict=True))
             return type(value)(items) if changed else value
         return value
 
-    def pairs(self, pairs: list[tuple[Any, Any]], weight: int) -> list[tuple[Any, Any]] | None:
+    def pairs(
+        self,
+        pairs: list[tuple[Any, Any]],
+        weight: int,
+        inner: Callable[[Any, Any], Any] | None = None,
+    ) -> list[tuple[Any, Any]] | None:
         """Key-value pairs redacted by key, then by value; None when nothing changed."""
         out: list[tuple[Any, Any]] = []
         changed = False
@@ -233,9 +266,10 @@ class Redactor:
                 if self.rules.mode != "drop":
                     out.append((key, self.hidden(value)))
                 continue
-            walked = self.walk(value, weight=weight)
-            changed |= walked is not value
-            out.append((key, walked))
+            walked = inner(key, value) if inner else self.walk(value, weight)
+            name = self.text(key, weight) or key  # a URL can be a key too
+            changed |= walked is not value or name is not key
+            out.append((name, walked))
         return out if changed else None
 
     def text(self, text: Any, weight: int) -> str | None:
@@ -243,13 +277,63 @@ class Redactor:
         if not isinstance(text, str) or not text:
             return None
         before = text
-        if _CANDIDATE.search(text):
+        document = _json_document(text)
+        if document is not None:  # JSON text is redacted as what it is: keys and values
+            walked = self.walk(document, weight)
+            if walked is not document:
+                text = json.dumps(walked, ensure_ascii=False, separators=_separators(text))
+        elif _CANDIDATE.search(text):
+            # Escaped JSON first: decoded, it is redacted as what it is.
+            text = _QUOTED.sub(lambda match: self.escaped(match, weight), text)
             text = self.rule("url_credentials", _URL_USERINFO, text, weight, self.userinfo)
             text = self.rule("authorization", _AUTHORIZATION, text, weight, self.secret)
-            text = self.rule("key_value", self.key_values, text, weight, self.key_value)
+            text = self.key_values_in(text, weight)
         for index, pattern in enumerate(self.patterns):
             text = self.rule(f"pattern:{index + 1}", pattern, text, weight, self.custom)
         return None if text == before else text
+
+    def key_values_in(self, text: str, weight: int) -> str:
+        """`key=value` secrets replaced; a bracketed value (`[..]`, `{..}`) goes whole."""
+        pieces: list[str] = []
+        position = 0
+        while match := self.key_values.search(text, position):
+            replaced = self.key_value(match)
+            if replaced == match[0]:  # no secret key: its value may still hold one
+                pieces.append(text[position : match.end("key")])
+                position = match.end("key")
+                continue
+            end, bare = match.end(), match["bare"]
+            if bare is not None and bare[0] in "[{":
+                start = match.start("bare")
+                end = _bracket_end(text, start)
+                replaced = text[match.start() : start] + self.replacement(text[start:end])
+            pieces += (text[position : match.start()], replaced)
+            position = end
+        result = "".join(pieces) + text[position:]
+        if result != text:
+            self.counts["key_value"] += weight
+        return result
+
+    def escaped(self, match: re.Match[str], weight: int) -> str:
+        """A quoted string holding escaped quotes (JSON inside text): its content scanned."""
+        quote, body = match[0][0], match[0][1:-1]
+        if "\\" not in body:
+            return match[0]
+        try:
+            inner = json.loads(f'"{body}"') if quote == '"' else None
+        except ValueError:
+            inner = None
+        if isinstance(inner, str):
+            text = self.text(inner, weight)
+            return (
+                match[0]
+                if text is None
+                else f"{quote}{json.dumps(text, ensure_ascii=False)[1:-1]}{quote}"
+            )
+        # Not JSON: look at it unescaped, and if that holds a secret, hide the whole string.
+        if self.text(re.sub(r"\\(.)", r"\1", body), weight) is None:
+            return match[0]
+        return f"{quote}{self.replacement(body)}{quote}"
 
     def rule(
         self,
@@ -288,7 +372,7 @@ class Redactor:
     def key_value(self, match: re.Match[str]) -> str:
         if self.secret_key(match["key"]) is None:
             return match[0]
-        group = next(g for g in ("quoted", "single", "bare") if match[g] is not None)
+        group = next(g for g in ("escaped", "quoted", "single", "bare") if match[g] is not None)
         if "authorization" in match["key"].lower() and _SCHEMED.match(match[group]):
             return match[0]  # `Authorization: Basic ***`: the secret after it is gone
         return self.within(match, group)
@@ -304,6 +388,59 @@ class Redactor:
         start, end = match.span(group)
         whole, offset = match[0], match.start()
         return whole[: start - offset] + self.replacement(value) + whole[end - offset :]
+
+
+def _json_document(text: str) -> Any:
+    """The value a JSON object, array or string text holds, or None when it is not one."""
+    if text.lstrip()[:1] not in ("{", "[", '"'):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _separators(text: str) -> tuple[str, str]:
+    """The separators a JSON text was written with, so a redacted one reads the same."""
+    return (", ", ": ") if ": " in text or ", " in text else (",", ":")
+
+
+def _bracket_end(text: str, start: int) -> int:
+    """Where the bracketed value at `start` ends: after its closing bracket, or the text."""
+    depth, quote, index = 0, "", start
+    while index < len(text):
+        char = text[index]
+        if char == "\\":  # escaped: a quote of JSON escaped in text opens nothing
+            index += 1
+        elif quote:
+            if char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+        index += 1
+    return len(text)
+
+
+def _is_text(arrow: pa.DataType) -> bool:
+    return bool(pa.types.is_string(arrow) or pa.types.is_large_string(arrow))
+
+
+def _is_binary(arrow: pa.DataType) -> bool:
+    return bool(pa.types.is_binary(arrow) or pa.types.is_large_binary(arrow))
+
+
+def _is_list(arrow: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_list(arrow)
+        or pa.types.is_large_list(arrow)
+        or pa.types.is_fixed_size_list(arrow)
+    )
 
 
 def _origins(fields: tuple[Field, ...] | None) -> dict[str, tuple[str, ...]]:
