@@ -27,6 +27,7 @@ from exportctl.jobs import Options
 from exportctl.ledger import Ledger, default_state_url
 from exportctl.plan import ExportPlan, compile_plan, new_run_id, utc_now
 from exportctl.prune import prune_specs
+from exportctl.restore import command as restore_command
 from exportctl.spec.load import load_specs
 from exportctl.spec.model import ExportSpec
 from exportctl.verify import verify_files
@@ -342,6 +343,67 @@ def watermark_reset(spec_name: str, state: str) -> None:
     """Forget the watermark of SPEC: its next run exports every row again."""
     found = Ledger(state).reset_watermark(spec_name)
     click.echo(f"watermark of `{spec_name}` reset" if found else f"`{spec_name}` had no watermark")
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("export", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The configuration folder to restore into (paths in EXPORT are relative to it).",
+)
+@click.option("--dry-run", is_flag=True, help="Show the diff and what would change; write nothing.")
+@click.option(
+    "--secrets-from",
+    metavar="env|FILE",
+    help="Secrets for redacted values: `env` reads EXPORTCTL_SECRET_<NAME> variables; FILE is "
+    "a YAML, JSON or .env file mapping `file:key` or `key` names to values.",
+)
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the export's environment variables to this .env file (else they are skipped).",
+)
+@click.option(
+    "--backup-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the timestamped folder of replaced files goes. Default: beside --to.",
+)
+@click.option(
+    "--marker", default="***", show_default=True, help="The mask the export's `redact` wrote."
+)
+@json_option
+def restore(
+    export: Path,
+    to: Path,
+    dry_run: bool,
+    secrets_from: str | None,
+    env_file: Path | None,
+    backup_dir: Path | None,
+    marker: str,
+    as_json: bool,
+) -> None:
+    """Write the configuration files of EXPORT (a `config` source's YAML or JSON export) back.
+
+    Checks EXPORT against schemas/config-export.schema.json, shows a diff against the files
+    in --to, copies the files it replaces into a timestamped backup folder, writes each file
+    atomically in its format (keeping comments, key order and layout of existing files) and
+    reads each back. Refuses, naming them, redacted values without a secret.
+    """
+    sys.exit(
+        restore_command.run(
+            export,
+            to,
+            dry_run=dry_run,
+            secrets_from=secrets_from,
+            env_file=env_file,
+            backup_dir=backup_dir,
+            marker=marker,
+            as_json=as_json,
+        )
+    )
 
 
 @main.group()

@@ -16,6 +16,7 @@ from exportctl.formats.parquet import ParquetEncoder
 from exportctl.formats.text import TextEncoder
 from exportctl.formats.yaml import YamlEncoder
 from exportctl.sources.base import Source
+from exportctl.sources.config import ConfigSource
 from exportctl.sources.http_json import HttpJsonSource
 from exportctl.sources.logs import LogSource
 from exportctl.sources.prometheus import PrometheusSource, PrometheusTextSource
@@ -24,6 +25,7 @@ from exportctl.sources.sql import SqlSource
 SOURCES: dict[str, type[Source]] = {
     "sql": SqlSource,
     "logs": LogSource,
+    "config": ConfigSource,
     "prometheus": PrometheusSource,
     "prometheus_text": PrometheusTextSource,
     "http_json": HttpJsonSource,

@@ -96,7 +96,7 @@ def run(
         parts, warnings = _export(plan, observer, files, rejected, redactor)
         result = replace(
             _result(plan, "succeeded", started, clock(), parts),
-            warnings=(*warnings, *rejected.warnings()),
+            warnings=(*_unredacted(plan), *warnings, *rejected.warnings()),
             invalid_rows=rejected.rows,
             redactions=dict(redactor.counts) if redactor is not None else {},
         )
@@ -108,6 +108,15 @@ def run(
         return result
     except Exception as exc:  # one failing export must not stop the others
         return failed(plan, exc, started, clock(), rows=files.rows)
+
+
+def _unredacted(plan: ExportPlan) -> tuple[str, ...]:
+    """A source whose rows hold secrets unless redacted, told `redact: false`: say so."""
+    source = registry.SOURCES.get(plan.spec.source.type)
+    if getattr(source, "redacts_by_default", False) and plan.spec.redact is None:
+        kind = plan.spec.source.type
+        return (f"`redact: false`: this `{kind}` export holds its secrets as they are",)
+    return ()
 
 
 def failed(

@@ -85,6 +85,8 @@ def test_example_loads_and_plans(path: Path) -> None:
         assert Path(loaded.plan.destination).parent == REPO / "exports"
     if loaded.spec.source.type == "logs":
         assert loaded.raw["source"]["path"].startswith("../demo/logs/")
+    elif loaded.spec.source.type == "config":
+        assert loaded.raw["source"]["path"] == "../demo/config"
     elif path.stem not in NEEDS_POSTGRES | LIVE_SOURCES:
         assert loaded.raw["source"]["url"] == DEMO_URL
 

@@ -283,6 +283,17 @@ class Parser:
         )
         if rules.mode == "drop":
             self.dropped_fields(rules, doc.get("fields"))
+        source = registry.SOURCES.get(doc["source"]["type"])
+        if getattr(source, "restores_masked", False) and (rules.mode, rules.url_mode) != (
+            "mask",
+            "redact",
+        ):
+            # A hashed, dropped or stripped secret looks like a value: restore would write it.
+            self.fail(
+                path,
+                f"a `{doc['source']['type']}` export is read back by `exportctl restore`, which "
+                "finds secrets by their mask: keep `mode: mask` and `url_mode: redact`",
+            )
         return rules
 
     def redact_keys(self, given: list[str] | Mapping[str, list[str]]) -> tuple[str, ...]:

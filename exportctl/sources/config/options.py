@@ -1,0 +1,52 @@
+"""The typed options of a `config` source."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+#: Every file in a format the source reads, in the folder and below it.
+DEFAULT_INCLUDE = (
+    "**/*.toml",
+    "**/*.yaml",
+    "**/*.yml",
+    "**/*.json",
+    "**/*.ini",
+    "**/*.cfg",
+    "**/.env",
+    "**/*.env",
+)
+
+
+@dataclass(frozen=True)
+class ConfigOptions:
+    #: The configuration folder, relative to the spec's folder; paths in the export are
+    #: relative to it.
+    path: str = "."
+    include: tuple[str, ...] = DEFAULT_INCLUDE
+    exclude: tuple[str, ...] = ()
+    #: Also export the environment variables whose names start with this.
+    env_prefix: str | None = None
+
+    def __post_init__(self) -> None:
+        # Lists from YAML become tuples, so the options stay immutable and hashable.
+        object.__setattr__(self, "include", tuple(self.include))
+        object.__setattr__(self, "exclude", tuple(self.exclude))
+        if not self.path:
+            raise ValueError("`path` names the configuration folder; `.` is the spec's own")
+        for option in ("include", "exclude"):
+            for glob in getattr(self, option):
+                pure = PurePosixPath(glob)
+                if pure.is_absolute() or ".." in pure.parts:
+                    raise ValueError(
+                        f"`{option}` glob {glob!r} must stay inside `path`: "
+                        "no absolute paths, no `..`"
+                    )
+        if self.env_prefix is not None and not re.fullmatch(
+            r"[A-Za-z_][A-Za-z0-9_]*", self.env_prefix
+        ):
+            raise ValueError(
+                f"`env_prefix` {self.env_prefix!r} is not the start of a variable name "
+                "(letters, digits and `_`, e.g. PROXYWHIRL_)"
+            )

@@ -1,0 +1,380 @@
+"""`exportctl restore`: a configuration export written back, exactly, atomically, no secret
+guessed (SC-006)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from exportctl import runner
+from exportctl.cli import main
+from exportctl.demo import init_demo
+from exportctl.plan import compile_plan
+from exportctl.sources.config import files, typed
+from exportctl.spec.load import load_spec
+
+NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+NAMES = (".env", "api.ini", "logging.yaml", "proxywhirl.toml", "sources.json")
+SPEC = """\
+version: 1
+name: cfg
+source: {{type: config, path: {config}, env_prefix: PROXYWHIRL_}}
+format: {format}
+destination: {out}
+"""
+ENVIRONMENT = {"PROXYWHIRL_REGION": "eu-west", "PROXYWHIRL_API_KEY": "pw_env_9f8e7d6c5b4a3210"}
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("restore") / "demo"
+    init_demo(folder, proxies=10, metrics=10, log_lines=10)
+    return folder / "config"
+
+
+@pytest.fixture
+def config(pristine: Path, tmp_path: Path) -> Path:
+    """A copy of the demo's configuration folder the test may change."""
+    copy = tmp_path / "system" / "config"
+    shutil.copytree(pristine, copy)
+    return copy
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name in [k for k in os.environ if k.startswith("PROXYWHIRL_")]:
+        monkeypatch.delenv(name)
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    return ENVIRONMENT
+
+
+def export(config: Path, out: Path, fmt: str = "yaml") -> Path:
+    spec_file = out.parent / f"spec-{out.stem}.yaml"
+    spec_file.parent.mkdir(parents=True, exist_ok=True)
+    spec_file.write_text(SPEC.format(config=config, format=fmt, out=out))
+    result = runner.run(compile_plan(load_spec(spec_file, env={}), now=NOW, run_id="r1"))
+    assert result.status == "succeeded", result.error
+    return out
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
+    return CliRunner().invoke(main, ["restore", *args], env=env, catch_exceptions=False)
+
+
+def values(folder: Path) -> dict[str, Any]:
+    """Each file's values, as its format's own reader gives them."""
+    return {
+        n: files.parse((folder / n).read_bytes(), files.format_of(Path(n)) or "") for n in NAMES
+    }
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def secrets_file(pristine: Path, path: Path) -> Path:
+    """The secrets the export masked, as an operator keeps them: a YAML file by name."""
+    toml = files.parse((pristine / "proxywhirl.toml").read_bytes(), "toml")
+    sources = files.parse((pristine / "sources.json").read_bytes(), "json")
+    ini = files.parse((pristine / "api.ini").read_bytes(), "ini")
+    env = files.parse((pristine / ".env").read_bytes(), "env")
+    secrets = {
+        "cache.encryption_key": toml["cache"]["encryption_key"],
+        "upstreams[0].password": toml["upstreams"][0]["password"],
+        "sources.json:sources[1].api_key": sources["sources"][1]["api_key"],
+        "webhook.token": sources["webhook"]["token"],
+        "api.ini:access.api_key": ini["access"]["api_key"],
+        "database.url": ini["database"]["url"],
+        ".env:PROXYWHIRL_API_KEY": env["PROXYWHIRL_API_KEY"],
+        "PROXYWHIRL_CACHE_ENCRYPTION_KEY": env["PROXYWHIRL_CACHE_ENCRYPTION_KEY"],
+        "environment:PROXYWHIRL_API_KEY": ENVIRONMENT["PROXYWHIRL_API_KEY"],
+    }
+    path.write_text(yaml.safe_dump(secrets))
+    return path
+
+
+def damage(config: Path) -> None:
+    """Change a value in every format, delete a key in some, and delete two files."""
+    toml = config / "proxywhirl.toml"
+    toml.write_text(
+        toml.read_text()
+        .replace("min_size = 50", "min_size = 7")
+        .replace("last_reviewed = 2026-10-15", "last_reviewed = 2025-01-01")
+        .replace("max_retries = 3\n", "")
+    )
+    log = config / "logging.yaml"
+    log.write_text(log.read_text().replace("level: INFO", "level: DEBUG"))
+    env = config / ".env"
+    env.write_text(env.read_text().replace("PROXYWHIRL_TIMEOUT=10", "PROXYWHIRL_TIMEOUT=99"))
+    (config / "sources.json").unlink()
+    (config / "api.ini").unlink()
+
+
+# --- SC-006: export, damage, restore, the same values; export again, the same document ----
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "{type: json, indent: 2}", "json"])
+def test_round_trip_restores_every_format_exactly(
+    pristine: Path, config: Path, tmp_path: Path, environment: dict[str, str], fmt: str
+) -> None:
+    ext = "yaml" if fmt == "yaml" else "json"
+    first = export(config, tmp_path / "exports" / f"first.{ext}", fmt)
+    damage(config)
+    secrets = secrets_file(pristine, tmp_path / "secrets.yaml")
+    env_file = tmp_path / "restored.env"
+
+    done = invoke(
+        str(first),
+        "--to",
+        str(config),
+        "--secrets-from",
+        str(secrets),
+        "--env-file",
+        str(env_file),
+        "--json",
+    )
+
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.output)
+    status = {f["path"]: f["status"] for f in report["files"]}
+    assert status == {
+        ".env": "changed",
+        "api.ini": "created",
+        "logging.yaml": "changed",
+        "proxywhirl.toml": "changed",
+        "sources.json": "created",
+        None: "created",
+    }
+    assert all(f["verified"] for f in report["files"])
+    # Every file reads back to exactly the original values, types and key order included.
+    assert typed.same(values(config), values(pristine))
+    # Changed files keep comments and layout: byte for byte the originals. A deleted JSON file
+    # is written as it was; a deleted INI file's comments are gone with it, its values not.
+    for name in (".env", "logging.yaml", "proxywhirl.toml", "sources.json"):
+        assert (config / name).read_bytes() == (pristine / name).read_bytes(), name
+    assert (config / "api.ini").read_bytes() != (pristine / "api.ini").read_bytes()
+    # The environment variables, in a file a service manager loads.
+    assert files.parse_env(env_file.read_text()) == dict(sorted(environment.items()))
+    # A second export of the restored system is the first: every row, every value, every
+    # sha256 but that of the INI file which lost its comments.
+    again = export(config, tmp_path / "exports" / f"second.{ext}", fmt)
+    rows1, rows2 = (yaml.safe_load(p.read_text()) for p in (first, again))
+    assert [{**r, "sha256": None} for r in rows1] == [{**r, "sha256": None} for r in rows2]
+    assert [r["path"] for r in rows1 if r["sha256"] != rows2[rows1.index(r)]["sha256"]] == [
+        "api.ini"
+    ]
+
+
+def test_restoring_an_undamaged_system_changes_nothing(
+    pristine: Path, config: Path, tmp_path: Path, environment: dict[str, str]
+) -> None:
+    document = export(config, tmp_path / "doc.yaml")
+    before = snapshot(config.parent)
+    secrets = secrets_file(pristine, tmp_path / "secrets.yaml")
+
+    done = invoke(str(document), "--to", str(config), "--secrets-from", str(secrets), "--json")
+
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.output)
+    assert {f["status"] for f in report["files"]} == {"unchanged"}
+    assert all(f["identical"] for f in report["files"])
+    assert report["backup"] is None
+    assert snapshot(config.parent) == before
+
+
+# --- redacted values -------------------------------------------------------------------
+
+
+def test_redacted_values_are_refused_by_name_and_nothing_is_written(
+    config: Path, tmp_path: Path, environment: dict[str, str]
+) -> None:
+    document = export(config, tmp_path / "doc.json", "json")
+    damage(config)
+    before = snapshot(tmp_path)
+
+    done = invoke(str(document), "--to", str(config), "--env-file", str(tmp_path / "e.env"))
+
+    assert done.exit_code == 2
+    for key in (
+        "proxywhirl.toml:cache.encryption_key",
+        "proxywhirl.toml:upstreams[0].password",
+        "sources.json:sources[1].api_key",
+        "sources.json:webhook.token",
+        "api.ini:access.api_key",
+        "api.ini:database.url",
+        ".env:PROXYWHIRL_API_KEY",
+        ".env:PROXYWHIRL_CACHE_ENCRYPTION_KEY",
+        "environment:PROXYWHIRL_API_KEY",
+    ):
+        assert key in done.output
+    assert "9 redacted value(s)" in done.output
+    assert snapshot(tmp_path) == before  # no file, no backup, no temporary file
+
+    as_json = invoke(str(document), "--to", str(config), "--json")
+    assert as_json.exit_code == 2
+    refused = json.loads(as_json.output)
+    assert refused["status"] == "refused"
+    assert {
+        "file": "api.ini",
+        "key": "database.url",
+        "variable": "EXPORTCTL_SECRET_DATABASE_URL",
+    } in refused["redacted"]
+    assert len(refused["redacted"]) == 8  # the environment row is skipped without --env-file
+
+
+def test_secrets_from_the_environment(
+    pristine: Path, config: Path, tmp_path: Path, environment: dict[str, str]
+) -> None:
+    document = export(config, tmp_path / "doc.yaml")
+    damage(config)
+    given = yaml.safe_load(secrets_file(pristine, tmp_path / "s.yaml").read_text())
+    # By file and key, or by the key alone: EXPORTCTL_SECRET_ and the name in capitals.
+    env = {
+        "EXPORTCTL_SECRET_"
+        + "".join(c if c.isalnum() else "_" for c in name.upper())
+        .replace("__", "_")
+        .strip("_"): value
+        for name, value in given.items()
+        if not name.startswith("environment:")
+    }
+    assert "EXPORTCTL_SECRET_PROXYWHIRL_CACHE_ENCRYPTION_KEY" in env
+    assert "EXPORTCTL_SECRET_API_INI_ACCESS_API_KEY" in env
+
+    done = invoke(str(document), "--to", str(config), "--secrets-from", "env", env=env)
+
+    assert done.exit_code == 0, done.output
+    assert typed.same(values(config), values(pristine))
+    for value in given.values():  # the diff shows no secret, supplied or found
+        assert value not in done.output
+
+
+def test_secrets_from_a_dotenv_file_must_all_be_there(
+    pristine: Path, config: Path, tmp_path: Path, environment: dict[str, str]
+) -> None:
+    document = export(config, tmp_path / "doc.yaml")
+    damage(config)
+    given = yaml.safe_load(secrets_file(pristine, tmp_path / "s.yaml").read_text())
+    del given["webhook.token"]
+    dotenv = tmp_path / "secrets.env"
+    dotenv.write_text("".join(files.env_line(k, v) + "\n" for k, v in given.items()))
+
+    done = invoke(str(document), "--to", str(config), "--secrets-from", str(dotenv))
+    assert done.exit_code == 2
+    assert "1 redacted value(s)" in done.output and "sources.json:webhook.token" in done.output
+    assert not (config / "sources.json").exists()
+
+    with dotenv.open("a") as more:
+        more.write(files.env_line("sources.json:webhook.token", "whk_new_token_1234") + "\n")
+    done = invoke(str(document), "--to", str(config), "--secrets-from", str(dotenv))
+    assert done.exit_code == 0, done.output
+    restored = values(config)
+    assert restored["sources.json"]["webhook"]["token"] == "whk_new_token_1234"
+    assert restored["api.ini"] == values(pristine)["api.ini"]
+
+
+# --- dry run, atomicity, backups, a bad document -------------------------------------------
+
+
+def test_dry_run_prints_the_diff_and_writes_nothing(
+    pristine: Path, config: Path, tmp_path: Path, environment: dict[str, str]
+) -> None:
+    document = export(config, tmp_path / "doc.yaml")
+    damage(config)
+    secrets = secrets_file(pristine, tmp_path / "secrets.yaml")
+    before = snapshot(tmp_path)
+
+    done = invoke(str(document), "--to", str(config), "--secrets-from", str(secrets), "--dry-run")
+
+    assert done.exit_code == 0, done.output
+    assert snapshot(tmp_path) == before
+    assert "-min_size = 7\n+min_size = 50\n" in done.output
+    assert "--- a/sources.json" in done.output and "+++ b/sources.json" in done.output
+    assert "would restore 5 of 5 file(s)" in done.output
+    for secret in yaml.safe_load(secrets.read_text()).values():
+        assert secret not in done.output
+    planned = json.loads(
+        invoke(
+            str(document),
+            "--to",
+            str(config),
+            "--secrets-from",
+            str(secrets),
+            "--dry-run",
+            "--json",
+        ).output
+    )
+    assert planned["status"] == "planned" and not any(f["written"] for f in planned["files"])
+    assert snapshot(tmp_path) == before
+
+
+def test_a_failure_mid_restore_leaves_each_file_old_or_new(
+    pristine: Path, config: Path, tmp_path: Path, environment: dict[str, str]
+) -> None:
+    document = export(config, tmp_path / "doc.yaml")
+    rows = yaml.safe_load(document.read_text())
+    # A last file under a folder that cannot be made: a plain file has its name.
+    rows.append({**rows[2], "path": "zz-blocked/logging.yaml"})
+    document.write_text(yaml.safe_dump(rows, sort_keys=False))
+    (config / "zz-blocked").write_text("not a folder\n")
+    damage(config)
+    damaged = snapshot(config)
+    secrets = secrets_file(pristine, tmp_path / "secrets.yaml")
+
+    done = invoke(str(document), "--to", str(config), "--secrets-from", str(secrets), "--json")
+
+    assert done.exit_code == 1
+    report = json.loads(done.output)
+    assert report["status"] == "failed" and "zz-blocked" in report["error"]
+    after = snapshot(config)
+    assert sorted(after) == sorted(set(damaged) | {"api.ini", "sources.json"})  # no temp files
+    new = {f["path"]: f["sha256"] for f in report["files"]}
+    for name, data in after.items():
+        old = damaged.get(name)
+        assert data == old or hashlib.sha256(data).hexdigest() == new[name], name
+    assert after["zz-blocked"] == damaged["zz-blocked"]
+    assert [f["path"] for f in report["files"] if not f["written"]] == ["zz-blocked/logging.yaml"]
+    # The files it replaced are kept as they were, in a timestamped folder beside the target.
+    backup = Path(report["backup"])
+    assert backup.parent == config.parent and backup.name.startswith("config.backup-2")
+    assert snapshot(backup) == {n: damaged[n] for n in (".env", "logging.yaml", "proxywhirl.toml")}
+
+
+def test_a_document_that_breaks_its_schema_is_refused_with_the_place(
+    config: Path, tmp_path: Path, environment: dict[str, str]
+) -> None:
+    document = export(config, tmp_path / "doc.yaml")
+    rows = yaml.safe_load(document.read_text())
+    rows[2]["sha256"] = "not a digest"
+    rows[3]["content"]["maintenance"]["last_reviewed"] = {"$date": "yesterday"}
+    rows[4]["path"] = "../outside.json"
+    document.write_text(yaml.safe_dump(rows, sort_keys=False))
+    before = snapshot(tmp_path)
+
+    done = invoke(str(document), "--to", str(config))
+    assert done.exit_code == 2
+    assert "at $[2].sha256" in done.output
+    assert "at $[3].content.maintenance.last_reviewed" in done.output
+    assert "at $[4].path" in done.output
+    assert "doc.yaml:" in done.output
+    assert snapshot(tmp_path) == before
+
+    as_json = json.loads(invoke(str(document), "--to", str(config), "--json").output)
+    assert as_json["status"] == "invalid"
+    assert {p["path"] for p in as_json["problems"]} >= {"$[2].sha256", "$[4].path"}
+
+
+def test_help() -> None:
+    done = CliRunner().invoke(main, ["restore", "--help"])
+    assert done.exit_code == 0
+    for option in ("--to", "--dry-run", "--secrets-from", "--env-file", "--json", "--backup-dir"):
+        assert option in done.output
