@@ -125,20 +125,25 @@ class _Page:
         yield from found
 
     def _array(self) -> Iterator[Any]:
-        text = _Text(_guarded(self.response.iter_content(_READ), self.where), self.where)
-        text.expect("[")
-        if text.peek() == "]":
-            text.take()
-        else:
-            while True:
-                yield text.value()
-                sign = text.take()
-                if sign == "]":
-                    break
-                if sign != ",":
-                    text.fail(f"expected `,` or `]`, found {sign!r}")
-        if text.peek() != "":
-            text.fail("more after the array's end")
+        return array_items(_guarded(self.response.iter_content(_READ), self.where), self.where)
+
+
+def array_items(pieces: Iterator[bytes], where: str) -> Iterator[Any]:
+    """The values of a JSON array arriving in pieces, each as soon as it is complete."""
+    text = _Text(pieces, where)
+    text.expect("[")
+    if text.peek() == "]":
+        text.take()
+    else:
+        while True:
+            yield text.value()
+            sign = text.take()
+            if sign == "]":
+                break
+            if sign != ",":
+                text.fail(f"expected `,` or `]`, found {sign or 'the end'!r}")
+    if text.peek() != "":
+        text.fail("more after the array's end")
 
 
 class _Text:

@@ -3,7 +3,8 @@
 Every chunk of an export must have the same columns and types, and the encoders
 learn them from the first. So the first chunk's records decide (or `columns`
 does): a later record with a key they lack, or a value of another type, fails
-the run rather than be dropped or bent. Nested objects and arrays become JSON
+the run rather than be dropped or bent. A column NULL throughout the first chunk
+takes its type from the first values that are not. Nested objects and arrays become JSON
 text (`fields: [{name: ..., json: true}]` nests an object of text again).
 """
 
@@ -26,6 +27,8 @@ class Framer:
         self.declared = columns is not None
         self.timestamps = set(timestamps)
         self.types: dict[str, pa.DataType] = {}
+        #: Columns whose first values were of mixed kinds: kept as JSON text.
+        self.mixed: set[str] = set()
 
     def frame(self, records: list[dict[str, Any]], where: str) -> pd.DataFrame:
         if self.columns is None:
@@ -45,22 +48,21 @@ class Framer:
         if name in self.timestamps:
             return pa.array([_timestamp(v, name, where) for v in values], TIMESTAMP)
         values = [_flat(v) for v in values]
+        if name in self.mixed:
+            return pa.array([_text(v) for v in values], pa.string())
         known = self.types.get(name)
-        if known is None:
+        if known is None:  # the first values that are not all NULL decide the type
             try:
                 array = pa.array(values)
-            except (pa.ArrowException, TypeError, OverflowError):  # mixed kinds: keep as text
-                array = pa.array([_text(v) for v in values], pa.string())
-            if pa.types.is_null(array.type):
-                array = array.cast(pa.string())
-            if values:
+            except (pa.ArrowException, TypeError, OverflowError):  # mixed kinds: JSON text
+                self.mixed.add(name)
+                return pa.array([_text(v) for v in values], pa.string())
+            if not pa.types.is_null(array.type):
                 self.types[name] = array.type
             return array
         try:
             return pa.array(values, known)
         except (pa.ArrowException, TypeError, OverflowError):
-            if pa.types.is_string(known):
-                return pa.array([_text(v) for v in values], pa.string())
             odd = next(v for v in values if v is not None and not _fits(v, known))
             raise SourceError(
                 f"{where}: field `{name}` holds {known} values in the first records, "
