@@ -28,6 +28,7 @@ lint: $(BIN)/exportctl
 
 ## Benchmarks; results go to docs/benchmarks.md.
 bench: $(BIN)/exportctl
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/daemon_lateness.py
 

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from exportctl.errors import SourceError, TransientError
+from exportctl.sources import sqlite_arrow
 from exportctl.sources.base import Request
 from exportctl.spec import model as m
 
@@ -65,6 +66,8 @@ class SqlSource:
     def __init__(self, options: SqlOptions, base_dir: Path):
         self.url = _resolve(make_url(options.url), base_dir)
         self.chunk_size = options.chunk_size
+        #: How the last `chunks` read: "arrow" (sqlite_arrow) or "rows" (the general path).
+        self.read_by: str | None = None
         self.engine = sa.create_engine(self.url)
         if self.url.get_backend_name() == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_session)
@@ -104,6 +107,13 @@ class SqlSource:
     def chunks(self, request: Request) -> Generator[pd.DataFrame, None, None]:
         with self._connected() as conn, ExitStack() as stack:
             select = _select(conn, request)
+            fast = self._arrow_tables(select, stack)
+            self.read_by = "rows" if fast is None else "arrow"
+            if fast is not None:
+                conn.close()  # the driver reads on its own connection
+                for table in fast:
+                    yield table.to_pandas(types_mapper=pd.ArrowDtype)
+                return
             result = conn.execution_options(yield_per=self.chunk_size).execute(select)
             # Closed on any exit: an open cursor would hold SQLite's read lock for as long
             # as a traceback keeps this frame alive.
@@ -119,6 +129,25 @@ class SqlSource:
                 yielded = True
             if not yielded:
                 yield _frame(names, types, [])
+
+    def _arrow_tables(self, select: sa.Select[Any], stack: ExitStack) -> Iterator[pa.Table] | None:
+        """The rows read by the ADBC SQLite driver straight into Arrow, when it can read
+        this query's columns (see sqlite_arrow); None to read them the general way."""
+        if not sqlite_arrow.available(self.url):
+            return None
+        columns = list(select.selected_columns)
+        names = [c.name for c in columns]
+        wanted = sqlite_arrow.converters(
+            columns, [_arrow_type(c.type) for c in columns], self.engine.dialect
+        )
+        if wanted is None or len(set(names)) != len(names):
+            return None
+        sql, params = sqlite_arrow.statement(select, self.engine.dialect)
+        where = self.url.render_as_string(hide_password=True)
+        batches = stack.enter_context(
+            sqlite_arrow.Batches(self.url.database or "", self.chunk_size, where)
+        )
+        return batches.stream(sql, params, names, wanted)
 
     @contextmanager
     def _connected(self) -> Iterator[sa.Connection]:

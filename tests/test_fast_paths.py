@@ -1,0 +1,194 @@
+"""Fast paths give what the general paths give, value for value and byte for byte.
+
+SQLite read by the ADBC driver straight into Arrow (sources/sqlite_arrow.py) against
+sqlite3 + SQLAlchemy; each on hostile rows in small chunks, so that batches, NULL-only
+first batches and timestamps SQLAlchemy did not write all occur.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import exportctl.spec.model as m
+from exportctl.errors import SourceError
+from exportctl.formats.csv import CsvEncoder, CsvOptions
+from exportctl.formats.json import JsonlEncoder, JsonlOptions
+from exportctl.sources import sqlite_arrow
+from exportctl.sources.base import Request
+from exportctl.sources.sql import SqlOptions, SqlSource
+from tests.strategies import float64s, hostile_text, int64s
+
+COLUMNS = ("id", "n", "x", "t", "flag", "seen", "seen_tz")
+
+# Timestamps as SQLAlchemy stores them, and text it also reads: no fraction, a date
+# alone, a `T`; the general path decides what each means, the fast one must agree.
+stored_times = st.datetimes(dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31)).map(
+    lambda d: d.strftime("%Y-%m-%d %H:%M:%S.%f")
+)
+other_times = st.sampled_from(
+    ["2024-02-29 23:59:59", "2024-01-01", "2024-01-01 00:00:00.5", "0999-01-01 00:00:00.000001"]
+)
+times = st.one_of(st.none(), stored_times, other_times)
+
+rows_strategy = st.lists(
+    st.fixed_dictionaries(
+        {
+            "n": st.one_of(st.none(), int64s),
+            "x": st.one_of(st.none(), float64s.filter(lambda v: v == v)),  # SQLite: NaN is NULL
+            "t": st.one_of(st.none(), hostile_text),
+            "flag": st.one_of(st.none(), st.booleans()),
+            "seen": times,
+            "seen_tz": times,
+        }
+    ),
+    max_size=25,
+)
+
+
+@contextmanager
+def general_path() -> Iterator[None]:
+    os.environ[sqlite_arrow.SWITCH] = "0"
+    try:
+        yield
+    finally:
+        del os.environ[sqlite_arrow.SWITCH]
+
+
+def make_db(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rows as raw SQLite values (timestamps as the text given), declared types as the demo's."""
+    path.unlink(missing_ok=True)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, x FLOAT, t VARCHAR, "
+            "flag BOOLEAN, seen DATETIME, seen_tz TIMESTAMP WITH TIME ZONE)"
+        )
+        db.executemany(
+            "INSERT INTO t VALUES (?,?,?,?,?,?,?)",
+            [(i, *(r[c] for c in COLUMNS[1:])) for i, r in enumerate(rows)],
+        )
+
+
+def read(db: Path, request: Request, chunk_size: int = 4) -> tuple[list[pd.DataFrame], str]:
+    source = SqlSource(SqlOptions(url=f"sqlite:///{db}", chunk_size=chunk_size), db.parent)
+    try:
+        return list(source.chunks(request)), str(source.read_by)
+    finally:
+        source.close()
+
+
+def both(db: Path, request: Request) -> tuple[list[pd.DataFrame], list[pd.DataFrame], str]:
+    fast, path = read(db, request)
+    with general_path():
+        general, general_by = read(db, request)
+    assert general_by == "rows"
+    return fast, general, path
+
+
+def encoded(frames: list[pd.DataFrame]) -> tuple[bytes, bytes]:
+    csv, jsonl = io.BytesIO(), io.BytesIO()
+    csv_encoder, jsonl_encoder = CsvEncoder(CsvOptions(), csv), JsonlEncoder(JsonlOptions(), jsonl)
+    for frame in frames:
+        csv_encoder.write(frame)
+        jsonl_encoder.write(frame)
+    return csv.getvalue(), jsonl.getvalue()
+
+
+def outcome(db: Path, request: Request) -> Any:
+    """The frames a read gives, or the error it fails with."""
+    try:
+        return read(db, request)[0]
+    except Exception as exc:
+        return type(exc)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=rows_strategy)
+def test_sqlite_arrow_reads_what_the_general_path_reads(tmp_path: Path, rows: list[dict]) -> None:
+    db = tmp_path / "fast.db"
+    make_db(db, rows)
+    request = Request(m.Query(table="t"))
+    fast = outcome(db, request)
+    with general_path():
+        general = outcome(db, request)
+    if not isinstance(general, list) or not isinstance(fast, list):
+        assert fast == general  # the same failure (a day that does not exist, say)
+        return
+    assert [len(f) for f in fast] == [len(g) for g in general]
+    for one, other in zip(fast, general, strict=True):
+        assert pa.Table.from_pandas(one).equals(pa.Table.from_pandas(other))
+    assert encoded(fast) == encoded(general)
+
+
+def test_the_fast_path_reads_typed_rows_in_chunks_with_filters_and_order(tmp_path: Path) -> None:
+    db = tmp_path / "fast.db"
+    rows = [
+        {
+            "n": i,
+            "x": i / 3,
+            "t": f'"{i}",\n é',
+            "flag": i % 2 == 0,
+            "seen": f"2024-01-{1 + i % 28:02d} 00:00:00.{i:06d}",
+            "seen_tz": None,
+        }
+        for i in range(30)
+    ]
+    make_db(db, rows)
+    where = m.And(
+        (
+            m.Compare("seen", "ge", "2024-01-05"),
+            m.InSet("t", tuple(f'"{i}",\n é' for i in range(0, 30, 2))),
+            m.Compare("flag", "eq", True),
+        )
+    )
+    query = m.Query(table="t", where=where, order_by=(m.OrderKey("x", descending=True),), limit=9)
+    fast, general, path = both(db, Request(query, ("x", "seen", "flag", "t")))
+    assert path == "arrow"
+    assert len(fast) == 3  # 9 rows in chunks of 4
+    assert pd.concat(fast).equals(pd.concat(general))
+    assert encoded(fast) == encoded(general)
+    values = pd.concat(fast)
+    assert list(values["seen"].astype(str))[:2] == [
+        "2024-01-27 00:00:00.000026",  # 28 is on the 1st: before the bound
+        "2024-01-25 00:00:00.000024",
+    ]
+    assert list(values["x"])[0] == 26 / 3
+
+
+def test_a_first_batch_of_nulls_falls_back_to_the_general_path(tmp_path: Path) -> None:
+    db = tmp_path / "fast.db"
+    rows = [{c: None for c in COLUMNS[1:]} for _ in range(6)]
+    rows.append({"n": 1, "x": 2.5, "t": "late", "flag": True, "seen": None, "seen_tz": None})
+    make_db(db, rows)
+    fast, general, path = both(db, Request(m.Query(table="t")))
+    assert path == "rows"  # the driver would have typed `t` as an integer from the first batch
+    assert encoded(fast) == encoded(general)
+    assert pd.concat(fast)["t"].iloc[-1] == "late"
+
+
+def test_mixed_types_fail_the_same_way_on_both_paths(tmp_path: Path) -> None:
+    db = tmp_path / "fast.db"
+    rows = [
+        {"n": i, "x": 1.0, "t": "a", "flag": True, "seen": None, "seen_tz": None} for i in range(9)
+    ]
+    rows[7]["n"] = "seven"  # text in an INTEGER column, after the first batch
+    make_db(db, rows)
+    request = Request(m.Query(table="t"))
+    with pytest.raises(SourceError, match="mixed"):
+        read(db, request)
+    with general_path(), pytest.raises(SourceError, match="mixed"):
+        read(db, request)
