@@ -59,6 +59,10 @@ def _at_or_before(columns: tuple[str, ...], position: Position) -> m.Filter:
 def fingerprint(spec: m.ExportSpec) -> str:
     """Changes when the rows a watermark stands for would change: query or cursor."""
     text = repr((spec.source.type, spec.query, spec.incremental))
+    # A source whose query is among its options (PromQL, an API's URL) names what picks rows.
+    rows = getattr(spec.source.options, "rows_identity", None)
+    if rows is not None:
+        text += repr(rows)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -389,6 +389,12 @@ def test_incremental_exports_by_timestamp_skip_and_repeat_nothing(api: Api, tmp_
     ]
     assert ids == [list(range(47)), list(range(47, 59))]
     assert third["rows"] == 0 and third["uri"] == ""
+    # Another query string picks other rows: the watermark no longer stands for them.
+    doc = yaml.safe_load(spec.read_text())
+    doc["source"]["params"]["status"] = "active"
+    spec.write_text(yaml.safe_dump(doc))
+    changed = apply(spec, expect=1)
+    assert "watermark reset changes" in changed["error"]
 
 
 def test_the_example_through_zstd_reads_back_with_zstandard(

@@ -98,6 +98,11 @@ class HttpJsonOptions:
         self.auth.check()
 
     @property
+    def rows_identity(self) -> tuple[object, ...]:
+        """What picks the rows, for the incremental fingerprint."""
+        return (self.url, self.records, self.params, self.columns, self.timestamps)
+
+    @property
     def auth(self) -> Auth:
         return Auth(self.username_env, self.password_env, self.token_env)
 

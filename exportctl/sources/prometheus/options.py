@@ -61,6 +61,11 @@ class PrometheusOptions:
         self.auth.check()
 
     @property
+    def rows_identity(self) -> tuple[object, ...]:
+        """What picks the rows, for the incremental fingerprint: not where the server is."""
+        return (self.query, self.mode, self.step_ms, self.labels, self.label_columns)
+
+    @property
     def step_ms(self) -> int:
         return round(units.duration(self.step).total_seconds() * 1000)
 
