@@ -465,3 +465,25 @@ def test_a_streamed_array_parses_the_same_wherever_it_is_cut(
 def test_a_broken_array_is_an_error_naming_the_page(body: bytes) -> None:
     with pytest.raises(SourceError, match="page 4"):
         list(array_items(iter([body[:2], body[2:]]), "page 4"))
+
+
+def test_redaction_hides_secrets_the_api_returns(api: Api, tmp_path: Path) -> None:
+    for index, record in enumerate(api.records):
+        record["url"] = f"http://user{index}:pw-{index}@10.0.0.{index}:8080"
+        record["api_token"] = f"secret-{index}"
+    spec = write_spec(
+        tmp_path,
+        "redacted",
+        {"type": "http_json", "url": f"{api.url}/array", **PAGINATIONS["page"][1]},
+        fields=["id", "url", "api_token"],
+        redact={"url_mode": "strip_credentials"},
+        format="csv",
+        destination="out/redacted.csv",
+    )
+
+    run = apply(spec)
+
+    text = Path(run["uri"]).read_text()
+    assert "pw-" not in text and "secret-" not in text and "user1" not in text
+    assert '"http://10.0.0.5:8080"' in text
+    assert text.count("***") == 47
