@@ -12,7 +12,7 @@ from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import tenacity
 
@@ -38,11 +38,19 @@ class Options:
     scheduled_for: datetime | None = None
 
 
+class EventLike(Protocol):
+    """A `threading.Event`, or a `multiprocessing.Event` shared with worker processes."""
+
+    def is_set(self) -> bool: ...
+    def set(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
 class Stop:
     """Asks running exports to stop at their next chunk (SIGTERM with several jobs)."""
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
+    def __init__(self, event: EventLike | None = None) -> None:
+        self._event: EventLike = event or threading.Event()
         self.signum = 0
 
     def request(self, signum: int) -> None:

@@ -10,6 +10,7 @@ from exportctl.daemon import Daemon
 from exportctl.errors import UsageError
 from exportctl.ledger import Ledger
 from exportctl.telemetry import json_logs, serve_http
+from exportctl.workers import ProcessRuns
 
 
 def parse_listen(text: str) -> tuple[str, int] | None:
@@ -30,8 +31,14 @@ def run_daemon(
     grace: float,
 ) -> int:
     """Schedule until SIGTERM or SIGINT; SIGHUP reloads. The exit code: 128 + the signal."""
-    with json_logs():
-        return _serve(Daemon(paths, Ledger(state), max_parallel=max_parallel), listen, grace)
+    runs = ProcessRuns(state, max_parallel)
+    try:
+        with json_logs():
+            runs.warm()
+            daemon = Daemon(paths, Ledger(state), max_parallel=max_parallel, run=runs)
+            return _serve(daemon, listen, grace)
+    finally:
+        runs.close()
 
 
 def _serve(daemon: Daemon, listen: tuple[str, int] | None, grace: float) -> int:

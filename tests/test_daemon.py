@@ -26,8 +26,10 @@ from exportctl.jobs import Options, Stop
 from exportctl.ledger import Ledger, RunRecord
 from exportctl.runner import RunResult
 from exportctl.scheduler import parse
+from exportctl.spec.load import load_specs
 from exportctl.spec.model import ExportSpec
 from exportctl.telemetry import JsonFormatter
+from exportctl.workers import ProcessRuns
 from tests.servers import free_port
 
 #: A whole minute (a tick of `every 10 seconds` and of `every 20 seconds`), well in the
@@ -410,6 +412,8 @@ def test_the_daemon_process_schedules_reloads_and_stops_cleanly(tmp_path):
 
     everything = ledger.history(limit=1000)
     assert {r["trigger"] for r in everything} == {"schedule"}
+    workers = {r["pid"] for r in everything}
+    assert process.pid not in workers and 1 <= len(workers) <= 4  # runs use worker processes
     assert not [r for r in everything if r["status"] == "running"]
     for spec in ("fast", "slow"):
         ordered = sorted(runs(spec), key=lambda r: r["started_at"])
@@ -434,3 +438,40 @@ def test_the_daemon_process_schedules_reloads_and_stops_cleanly(tmp_path):
     ]
     for event in ("daemon.started", "specs.reloaded", "daemon.aborting", "daemon.stopped"):
         assert event in events
+
+
+def test_a_worker_process_that_dies_fails_its_run_and_the_next_run_goes_on(tmp_path):
+    spec_file = write_spec(tmp_path / "specs", "slow", every="every 2 seconds")
+    spec_file.write_text(
+        spec_file.read_text()
+        .replace("query: {table: items}", f'query: {{sql: "{SLOW_SQL}"}}')
+        .replace("url: ", "chunk_size: 500, url: ")
+    )
+    write_spec(tmp_path / "specs", "fast", every="every 2 seconds")
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    ledger = Ledger(state)
+    specs = {s.name: s for s in load_specs((tmp_path / "specs",))[0]}
+    runs = ProcessRuns(state, workers=1)
+    try:
+        runs.warm()
+        options, now = Options(trigger="schedule"), datetime.now(UTC)
+        outcome: dict[str, Any] = {}
+
+        def slow() -> None:
+            try:
+                runs(specs["slow"], ledger, options, now, None, Stop())
+            except Exception as exc:
+                outcome["error"] = str(exc)
+
+        thread = threading.Thread(target=slow)
+        thread.start()
+        wait_for(lambda: ledger.history("slow", status="running"), "the slow run under way")
+        os.kill(ledger.history("slow")[0]["pid"], signal.SIGKILL)
+        thread.join(timeout=30)
+        assert "worker process running `slow` died" in outcome["error"]
+
+        result = runs(specs["fast"], ledger, options, datetime.now(UTC), None, Stop())
+        assert result.status == "succeeded" and Path(result.uri).exists()
+        assert not Path(ledger.history("slow")[0]["destination"]).exists()  # nothing partial
+    finally:
+        runs.close()

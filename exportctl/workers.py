@@ -1,0 +1,116 @@
+"""Runs in worker processes, so that a daemon's exports use every core.
+
+Exports are CPU-bound Python (encoding, compression glue): threads in one process
+share one core. The daemon keeps its threads for waiting and hands each run to a
+long-lived worker process, which opens its own ledger connection. Workers ignore
+SIGTERM and SIGINT (a service manager signals the whole group): the daemon decides
+when running exports must stop, and tells them through a shared event.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from exportctl import jobs
+from exportctl.errors import RunError
+from exportctl.ledger import Ledger
+from exportctl.runner import Observer, RunResult
+from exportctl.spec.model import ExportSpec
+
+#: How often a waiting dispatcher looks for a stop request.
+_POLL = 0.2
+
+# One worker's state, set by `_start_worker` in each worker process.
+_ledger: Ledger | None = None
+_stop: jobs.Stop | None = None
+
+
+class ProcessRuns:
+    """A `Daemon.run` that runs each export in a pool of `workers` processes."""
+
+    def __init__(self, state: str, workers: int):
+        self.state, self.workers = state, workers
+        self._context = multiprocessing.get_context("spawn")
+        self._stopping = self._context.Event()
+        self._signum = self._context.Value("i", 0)
+        self._pool = self._new_pool()
+
+    def warm(self) -> None:
+        """Start every worker now, so the first tick does not wait for imports."""
+        wait([self._pool.submit(os.getpid) for _ in range(self.workers)])
+
+    def __call__(
+        self,
+        spec: ExportSpec,
+        ledger: Ledger,
+        options: jobs.Options,
+        now: datetime,
+        observer: Observer,
+        stop: jobs.Stop,
+    ) -> RunResult:
+        try:
+            future = self._pool.submit(_run, spec, options, now)
+        except BrokenProcessPool:
+            self._pool = self._new_pool()
+            future = self._pool.submit(_run, spec, options, now)
+        while True:
+            try:
+                result: RunResult = future.result(timeout=_POLL)
+                return result
+            except FutureTimeout:
+                if stop.signum and not self._stopping.is_set():
+                    self._signum.value = stop.signum
+                    self._stopping.set()
+            except BrokenProcessPool:
+                # A worker died (killed, or a crash in native code): its run stays
+                # `running` until `jobs.recover` finds its process gone.
+                self._pool = self._new_pool()
+                raise RunError(f"the worker process running `{spec.name}` died") from None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=self._context,
+            initializer=_start_worker,
+            initargs=(self.state, self._stopping, self._signum),
+        )
+
+
+class _SharedStop(jobs.Stop):
+    """A worker's view of the daemon's stop request."""
+
+    def __init__(self, event: Event, signum: Any):
+        super().__init__(event)
+        self._signum = signum
+
+    def check(self) -> None:
+        self.signum = self._signum.value
+        super().check()
+
+    def sleep(self, seconds: float) -> None:
+        self.signum = self._signum.value
+        super().sleep(seconds)
+
+
+def _start_worker(state: str, stopping: Event, signum: Any) -> None:
+    global _ledger, _stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _ledger = Ledger(state)
+    _stop = _SharedStop(stopping, signum)
+
+
+def _run(spec: ExportSpec, options: jobs.Options, now: datetime) -> RunResult:
+    assert _ledger is not None and _stop is not None  # set by _start_worker
+    return jobs.run_spec(spec, _ledger, options, now, Observer(), _stop)
