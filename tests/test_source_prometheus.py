@@ -12,7 +12,7 @@ import math
 import os
 import shutil
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -577,3 +577,46 @@ def _text_value(value: Any) -> str:
         if number == -math.inf
         else repr(number)
     )
+
+
+def test_the_daemon_runs_a_scheduled_prometheus_export(
+    prom: PrometheusServer, tmp_path: Path, ledger: Ledger
+) -> None:
+    from exportctl.daemon import Daemon
+
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    write_spec(
+        specs,
+        "scheduled",
+        source(
+            prom,
+            query="proxywhirl_active_proxies",
+            step="15s",
+            since=iso(START_MS),
+            until=iso(END_MS - STEP_MS),
+        ),
+        incremental={"cursor": "timestamp", "key": "series"},
+        destination="../out/scheduled-{{ run.id }}.jsonl",
+        schedule={"every": "every 10 seconds"},
+    )
+    tick = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+    clock = [tick + timedelta(seconds=3)]
+    daemon = Daemon((specs,), ledger, clock=lambda: clock[0])
+    daemon.start()
+    for second in (10, 20):  # two ticks: the samples, then nothing new
+        clock[0] = tick + timedelta(seconds=second)
+        daemon.step()
+        assert daemon.wait_idle(timeout=60)
+    daemon.shutdown(grace=5)
+
+    runs = sorted(ledger.history("scheduled"), key=lambda r: r["scheduled_at"])
+    assert [(r["status"], r["trigger"], r["rows"]) for r in runs] == [
+        ("succeeded", "schedule", SAMPLES),
+        ("succeeded", "schedule", 0),
+    ]
+    (written,) = (tmp_path / "out").glob("scheduled-*.jsonl")
+    exported = samples_of(written.read_text().splitlines())
+    assert set(exported) == {
+        s for s in prom.samples(START_MS, END_MS + 1) if s[0] == "proxywhirl_active_proxies"
+    }
