@@ -26,9 +26,10 @@ from exportctl.jobs import Options, Stop
 from exportctl.ledger import Ledger, RunRecord
 from exportctl.runner import RunResult
 from exportctl.scheduler import parse
+from exportctl.service import parse_listen
 from exportctl.spec.load import load_specs
 from exportctl.spec.model import ExportSpec
-from exportctl.telemetry import JsonFormatter
+from exportctl.telemetry import JsonFormatter, Metrics, serve_http
 from exportctl.workers import ProcessRuns
 from tests.servers import free_port
 
@@ -327,6 +328,21 @@ def test_json_log_lines_carry_the_fields_and_no_secrets():
 
     assert line["event"] == "run.finished" and line["spec"] == "a" and line["level"] == "info"
     assert "hunter2" not in line["error"] and line["ts"].endswith("Z")
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:0", "[::1]:0"])
+def test_health_and_metrics_answer_on_ipv4_and_ipv6(listen):
+    host, port = parse_listen(listen)
+    server = serve_http(host, port, lambda: {"up": True, "specs": ["a"]}, Metrics())
+    try:
+        bound = server.server_address[1]
+        status, body = get(f"http://{listen.rsplit(':', 1)[0]}:{bound}/healthz")
+        assert status == 200 and json.loads(body) == {"up": True, "specs": ["a"]}
+        assert (
+            b"exportctl_runs_total" in get(f"http://{listen.rsplit(':', 1)[0]}:{bound}/metrics")[1]
+        )
+    finally:
+        server.shutdown()
 
 
 def test_daemon_help_and_usage_errors(tmp_path):
