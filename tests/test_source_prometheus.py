@@ -148,6 +148,7 @@ def test_the_range_comes_from_a_time_range_or_an_incremental_window() -> None:
         "2024-04-02 00:00:00+00:00",
     )
     assert (by_window.start, by_window.end) == (after[0], upto[0])
+    assert by_range.end_excluded and not by_window.end_excluded
     assert time_bounds(unrelated, "timestamp") == type(by_range)()  # an `or` bounds nothing
 
 
@@ -620,3 +621,26 @@ def test_the_daemon_runs_a_scheduled_prometheus_export(
     assert set(exported) == {
         s for s in prom.samples(START_MS, END_MS + 1) if s[0] == "proxywhirl_active_proxies"
     }
+
+
+def test_an_instant_query_in_a_time_range_is_taken_at_its_last_instant(
+    prom: PrometheusServer, tmp_path: Path
+) -> None:
+    end = START_MS + 40 * STEP_MS
+    spec = write_spec(
+        tmp_path,
+        "instant",
+        source(prom, query="proxywhirl_request_duration_seconds", mode="instant"),
+        time_range={"field": "timestamp", "from": iso(START_MS), "to": iso(end)},
+    )
+
+    run = apply(spec)
+
+    rows = [json.loads(line) for line in Path(run["uri"]).read_text().splitlines()]
+    latest = {  # the value at `to` minus a millisecond is the sample one step before `to`
+        dict(s.labels)["proxy_id"]: dict(s.samples)[end - STEP_MS]
+        for s in prom.series
+        if s.name == "proxywhirl_request_duration_seconds"
+    }
+    assert {ms_of(r["timestamp"]) for r in rows} == {end - 1}
+    assert {json.loads(r["labels"])["proxy_id"]: r["value"] for r in rows} == latest

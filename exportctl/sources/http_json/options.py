@@ -78,7 +78,8 @@ class HttpJsonOptions:
         for key in ("params", "headers"):
             value = getattr(self, key)
             if isinstance(value, Mapping):
-                object.__setattr__(self, key, tuple((str(k), str(v)) for k, v in value.items()))
+                pairs = tuple((str(k), _text(v)) for k, v in value.items())
+                object.__setattr__(self, key, pairs)
         if isinstance(self.pagination, Mapping):
             object.__setattr__(self, "pagination", _pagination(self.pagination))
         for key in ("timestamps", "columns"):
@@ -105,6 +106,11 @@ class HttpJsonOptions:
     @property
     def auth(self) -> Auth:
         return Auth(self.username_env, self.password_env, self.token_env)
+
+
+def _text(value: Any) -> str:
+    """A parameter's value as a query string writes it: `true`, not `True`."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _pagination(doc: Mapping[str, Any]) -> Pagination:

@@ -24,13 +24,16 @@ class Bounds:
 
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
+    #: A condition that must hold says `column < end` (a time range's `to`): `end` is out.
+    end_excluded: bool = False
 
 
 def time_bounds(node: m.Filter | None, column: str) -> Bounds:
     """The tightest inclusive bounds on `column` that `node` implies, as far as they are read."""
     if node is None:
         return Bounds()
-    return Bounds(_lower(node, column, False), _upper(node, column, False))
+    end = _upper(node, column, False)
+    return Bounds(_lower(node, column, False), end, end is not None and _below(node, column, end))
 
 
 def instant(value: Any) -> pd.Timestamp | None:
@@ -72,6 +75,18 @@ def _upper(node: m.Filter, column: str, negated: bool) -> pd.Timestamp | None:
         ops = ("ge", "gt") if negated else ("lt", "le", "eq")
         return instant(node.value) if node.op in ops else None
     return None
+
+
+def _below(node: m.Filter, column: str, end: pd.Timestamp) -> bool:
+    """Whether a condition that must hold (a conjunct) is `column < end`."""
+    if isinstance(node, m.And):
+        return any(_below(item, column, end) for item in node.items)
+    return (
+        isinstance(node, m.Compare)
+        and node.field == column
+        and node.op == "lt"
+        and instant(node.value) == end
+    )
 
 
 def _combine(

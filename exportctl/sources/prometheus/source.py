@@ -111,6 +111,8 @@ class PrometheusSource:
         if start is None and self.options.since is not None:
             start = pd.Timestamp(timerange.instant(self.options.since, now, UTC))
         end = bounds.end or pd.Timestamp(timerange.instant(self.options.until, now, UTC))
+        if bounds.end_excluded:  # the last instant the range holds: its point must pass `<`
+            end -= pd.Timedelta(milliseconds=1)
         if start is None and self.options.mode == "range" and strict:
             raise SourceError(
                 "a range query needs a start: give the spec a `time_range` on `timestamp`, "
