@@ -15,7 +15,8 @@ $(BIN)/exportctl: pyproject.toml
 ## Install, create the demo proxy-rotation system in ./demo, and run every spec in specs/ on it.
 demo: $(BIN)/exportctl
 	$(BIN)/exportctl demo init $(DEMO) --force
-	$(BIN)/exportctl apply specs/
+	# proxywhirl's environment: the keys that `credentials: reveal` decrypts with.
+	set -a && . $(DEMO)/config/.env && set +a && $(BIN)/exportctl apply specs/
 
 ## Install, then lint, type-check and run the whole test suite.
 test: lint

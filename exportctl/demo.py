@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from exportctl.credentials import fernet_token, stored
 from exportctl.demo_files import (
     DAY_US,
     END_US,
+    cache_keys,
     request_events,
     spread,
     sqlite_datetime,
@@ -355,6 +357,9 @@ class _ProxyMaker:
         self.history_share = min(1.0, VALIDATION_CAP / (2 * count))
         self.budget = 0
         self.chunk = PoolChunk()
+        # A stream of its own, so encrypting leaves every other value as it was.
+        self.sealing = random.Random(f"{seed}:credentials:{start}")  # noqa: S311
+        self.keys = cache_keys(seed)
 
     def proxy(self, index: int) -> None:
         rng = self.rng
@@ -362,16 +367,16 @@ class _ProxyMaker:
         protocol = _PROTOCOLS[bisect(_PROTOCOL_CUMULATIVE, rng.random())]
         host, port = self.endpoint(index, protocol)
         user, password = self.credentials()
-        url = proxy_url(protocol, host, port, user, password)
+        url = proxy_url(protocol, host, port, None, None)  # proxywhirl's URLs carry none
         if index < SAMPLED_PROXIES:
-            plain = proxy_url(protocol, host, port, None, None)
-            self.chunk.metric_ids.append(plain)
-            masked = plain.replace("://", "://***:***@", 1)  # as proxywhirl's log redaction
-            self.chunk.log_urls.append(plain if user is None else masked)
+            self.chunk.metric_ids.append(url)
+            masked = url.replace("://", "://***:***@", 1)  # as proxywhirl's log redaction
+            self.chunk.log_urls.append(url if user is None else masked)
         source, list_url = _pick(rng, _SOURCES)
         list_url = list_url and list_url.replace("{p}", protocol)
         found = sqlite_datetime(discovered)
-        identity = (url, protocol, host, port, user, password, *self.geo(), *self.network())
+        sealed = self.sealed(user, password, discovered)
+        identity = (url, protocol, host, port, *sealed, *self.geo(), *self.network())
         self.chunk.identities.append((*identity, source, list_url, found))
         self.health(url, discovered, found)
 
@@ -397,6 +402,21 @@ class _ProxyMaker:
         if rng.random() < 0.4:
             password = password[:6] + _pick(rng, _PASSWORD_TWISTS) + password[6:]
         return user, password
+
+    def sealed(self, user: str | None, password: str | None, at_us: int) -> Row:
+        """Username and password as proxywhirl stores them: `encrypted:` Fernet tokens.
+
+        A third under the previous key, as a pool part-way through a key rotation is.
+        """
+        if user is None:
+            return None, None
+        rng = self.sealing
+        key = self.keys[1] if rng.random() < 1 / 3 else self.keys[0]
+        at = at_us // 1_000_000
+        return tuple(
+            stored(fernet_token(key, (v or "").encode(), timestamp=at, iv=rng.randbytes(16)))
+            for v in (user, password)
+        )
 
     def geo(self) -> Row:
         rng = self.rng
@@ -463,7 +483,10 @@ class _ProxyMaker:
 
 
 def proxy_url(protocol: str, host: str, port: int, user: str | None, password: str | None) -> str:
-    """The URL proxywhirl keys a proxy by: credentials percent-encoded, IPv6 bracketed."""
+    """A proxy's URL: credentials percent-encoded, IPv6 bracketed.
+
+    proxywhirl keys a proxy by its URL without credentials (they are stored encrypted).
+    """
     bracketed = f"[{host}]" if ":" in host else host
     if user is None:
         return f"{protocol}://{bracketed}:{port}"

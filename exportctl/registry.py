@@ -67,4 +67,5 @@ def destination_for(uri: str, options: Any = None) -> Destination:
         raise RunError(
             f"no destination handles `{scheme_of(uri)}://` URIs; known: local paths, {known}"
         )
-    return kind(options)
+    # A quarantine file may go elsewhere than the export: options are for their own kind.
+    return kind(options if isinstance(options, kind.Options) else None)

@@ -19,6 +19,7 @@ from exportctl.plan import ExportPlan, Part, utc_now
 from exportctl.quarantine import Quarantine
 from exportctl.sources.base import Source
 from exportctl.transforms import validate
+from exportctl.transforms.credentials import CredentialsStage
 from exportctl.transforms.fields import select_fields
 from exportctl.transforms.filter import apply_filter
 from exportctl.transforms.redact import Redactor
@@ -93,10 +94,11 @@ def run(
         _check_room(plan)
         redact = plan.spec.redact
         redactor = Redactor(redact, plan.spec.fields) if redact is not None else None
-        parts, warnings = _export(plan, observer, files, rejected, redactor)
+        stage = CredentialsStage(plan.spec.credentials)
+        parts, warnings = _export(plan, observer, files, rejected, redactor, stage)
         result = replace(
             _result(plan, "succeeded", started, clock(), parts),
-            warnings=(*_unredacted(plan), *warnings, *rejected.warnings()),
+            warnings=(*_unredacted(plan), *stage.warnings(), *warnings, *rejected.warnings()),
             invalid_rows=rejected.rows,
             redactions=dict(redactor.counts) if redactor is not None else {},
         )
@@ -197,6 +199,7 @@ def _export(
     files: FileSet,
     rejected: Rejected,
     redactor: Redactor | None = None,
+    stage: CredentialsStage | None = None,
 ) -> tuple[list[Part], tuple[str, ...]]:
     """Stream the source through the stages into the files; commit them. Also the warnings."""
     spec = plan.spec
@@ -212,7 +215,10 @@ def _export(
                 for raw in chunks:
                     if not type(source).filters_rows:
                         raw = apply_filter(raw, plan.request.query.where)
-                    selected = select_fields(raw, spec.fields)
+                    # Before fields, so templates see credentials as the mode leaves them;
+                    # `raw` itself stays as stored for the incremental positions.
+                    secured = stage.apply(raw) if stage is not None else raw
+                    selected = select_fields(secured, spec.fields)
                     if redactor is not None:  # before anything is encoded
                         selected = redactor.apply(selected)
                     rows = rejected.valid(wide.feed(selected) if wide else selected)

@@ -71,6 +71,12 @@ def pg_url(schema: str) -> str:
     return f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
 
 
+def demo_env(demo: Path) -> dict[str, str]:
+    """The demo system's config/.env (its Fernet keys among them), as the environment."""
+    lines = (demo / "config" / ".env").read_text(encoding="utf-8").splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
 def copy_tables(sqlite_path: Path, target: sa.Engine, schema: str, tables: list[str]) -> None:
     """Copy tables, typed by reflection, from a SQLite file into a PostgreSQL schema."""
     source = sa.create_engine(f"sqlite:///{sqlite_path}")

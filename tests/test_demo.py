@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
@@ -10,12 +11,13 @@ import tomllib
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
 import sqlalchemy as sa
 import yaml
+from cryptography.fernet import Fernet, InvalidToken
 
 from exportctl import demo
 from exportctl.demo import DemoSummary, init_demo
@@ -172,13 +174,39 @@ def test_urls_are_built_from_their_columns(db: sqlite3.Connection) -> None:
         assert parts.scheme == protocol in {"http", "https", "socks4", "socks5"}
         assert (parts.hostname, parts.port) == (host.lower(), port)
         assert ("[" in parts.netloc) == (":" in host)
-        if username is None:
-            assert "@" not in url and password is None
-        else:
-            assert (unquote(parts.username or ""), unquote(parts.password or "")) == (
-                username,
-                password,
-            )
+        assert "@" not in url  # as proxywhirl keys proxies: credentials are stored apart
+        assert (username is None) == (password is None)
+
+
+def plain_credentials(made: DemoSummary, db: sqlite3.Connection) -> list[tuple[str, str, int]]:
+    """(username, password, index of the key that opens them: 0 current, 1 previous)."""
+    env = dict(
+        line.split("=", 1)
+        for line in (made.target / "config" / ".env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    keys = [
+        Fernet(env[n]) for n in ("PROXYWHIRL_CACHE_ENCRYPTION_KEY", "PROXYWHIRL_CACHE_KEY_PREVIOUS")
+    ]
+    found = []
+    for stored in db.execute(
+        "SELECT username, password FROM proxy_identities WHERE username IS NOT NULL"
+    ):
+        assert all(v.startswith("encrypted:") for v in stored)
+        tokens = [base64.b64decode(v.removeprefix("encrypted:"), validate=True) for v in stored]
+        opens = [i for i, key in enumerate(keys) if _opens(key, tokens[0])]
+        assert len(opens) == 1
+        user, password = (keys[opens[0]].decrypt(t).decode() for t in tokens)
+        found.append((user, password, opens[0]))
+    return found
+
+
+def _opens(key: Fernet, token: bytes) -> bool:
+    try:
+        key.decrypt(token)
+    except InvalidToken:
+        return False
+    return True
 
 
 def test_the_pool_is_mostly_healthy_but_mixed(db: sqlite3.Connection) -> None:
@@ -195,14 +223,16 @@ def test_the_pool_is_mostly_healthy_but_mixed(db: sqlite3.Connection) -> None:
 # --- nasty values ------------------------------------------------------------------------
 
 
-def test_credentials_and_ipv6_hosts_are_present(db: sqlite3.Connection) -> None:
+def test_credentials_and_ipv6_hosts_are_present(made: DemoSummary, db: sqlite3.Connection) -> None:
     urls = [url for (url,) in db.execute("SELECT url FROM proxy_identities")]
-    assert any("@" in url for url in urls)
-    assert any("://[" in url or "@[" in url for url in urls)
-    passwords = [p for (p,) in db.execute("SELECT password FROM proxy_identities") if p]
+    assert any("://[" in url for url in urls)
+    credentials = plain_credentials(made, db)
+    passwords = [password for _, password, _ in credentials]
     for awkward in (":", "@", "%", "/", " "):
         assert any(awkward in p for p in passwords), awkward
     assert any(not p.isascii() for p in passwords)
+    # Part-way through a key rotation: some under the current key, some under the previous.
+    assert {key for _, _, key in credentials} == {0, 1}
 
 
 def test_free_text_is_as_nasty_as_real_data(db: sqlite3.Connection) -> None:

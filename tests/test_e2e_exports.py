@@ -3,6 +3,7 @@ and read each file back with an independent reader: the same rows, the same valu
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import gzip
 import io
@@ -20,9 +21,11 @@ import sqlalchemy as sa
 import yaml
 import zstandard
 from click.testing import CliRunner
+from cryptography.fernet import Fernet, MultiFernet
 
 from exportctl.cli import main
 from exportctl.demo import init_demo
+from exportctl.demo_files import cache_keys
 from tests.conftest import copy_tables, pg_url
 
 TABLE = "proxy_identities"
@@ -35,6 +38,16 @@ ARROW_TYPES = {
     str: pa.string(),
     dt.datetime: pa.timestamp("us", tz="UTC"),
 }
+
+
+#: The demo's keys (seed 11), as proxywhirl's environment holds them.
+KEYS = dict(
+    zip(
+        ("PROXYWHIRL_CACHE_ENCRYPTION_KEY", "PROXYWHIRL_CACHE_KEY_PREVIOUS"),
+        (k.decode() for k in cache_keys(11)),
+        strict=True,
+    )
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +78,7 @@ def source_rows(url: str) -> tuple[list[str], list[type], list[tuple[Any, ...]]]
 
 
 def export(tmp_path: Path, url: str, fmt: str, codec: str, extension: str = "") -> Path:
+    """The pool as stored (credentials encrypted); a text list with them decrypted."""
     name = f"pool{extension or FORMATS[fmt]}{CODECS[codec]}"
     spec = tmp_path / "spec.yaml"
     fmt_doc = {"type": "text", "layout": "url"} if fmt == "text" else fmt
@@ -76,11 +90,12 @@ def export(tmp_path: Path, url: str, fmt: str, codec: str, extension: str = "") 
                 "source": {"type": "sql", "url": url, "chunk_size": 97},
                 "query": {"table": TABLE, "order_by": ["url"]},
                 "format": fmt_doc,
+                "credentials": "reveal" if fmt == "text" else "keep",
                 "destination": f"out/{name}",
             }
         )
     )
-    result = CliRunner().invoke(main, ["apply", str(spec)])
+    result = CliRunner().invoke(main, ["apply", str(spec)], env=KEYS)
     assert result.exit_code == 0, result.output
     return tmp_path / "out" / name
 
@@ -147,9 +162,24 @@ def test_every_format_and_codec_reads_back_exactly(tmp_path, source_url, fmt, co
             (p.scheme, p.hostname, p.port, _unquoted(p.username), _unquoted(p.password))
             for p in parsed
         ] == [
-            (r["protocol"], r["host"].lower(), r["port"], r["username"], r["password"])
+            (
+                r["protocol"],
+                r["host"].lower(),
+                r["port"],
+                _plain(r["username"]),
+                _plain(r["password"]),
+            )
             for r in by_name
         ]
+
+
+def _plain(value: str | None) -> str | None:
+    """A stored credential decrypted, as a reader with proxywhirl's keys would."""
+    if value is None:
+        return None
+    token = base64.b64decode(value.removeprefix("encrypted:"), validate=True)
+    keys = MultiFernet([Fernet(k) for k in KEYS.values()])
+    return keys.decrypt(token).decode()
 
 
 def _unquoted(value: str | None) -> str | None:

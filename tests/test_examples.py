@@ -19,11 +19,16 @@ from exportctl.demo import init_demo
 from exportctl.plan import ExportPlan, compile_plan
 from exportctl.spec.load import load_spec, load_specs
 from exportctl.spec.model import ExportSpec
+from tests.conftest import demo_env
 
 REPO = Path(__file__).parents[1]
 EXAMPLES_DIR = REPO / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.yaml"))
-ENV = {"PGPASSWORD": "example-password"}
+#: What loading every example needs: a password, and a Fernet key for `credentials: reveal`.
+ENV = {
+    "PGPASSWORD": "example-password",
+    "PROXYWHIRL_CACHE_ENCRYPTION_KEY": "7-x3cVUZxP4qXpS9T6QYZk0mkyBq6D9dqvJCdYrQDqY=",
+}
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 RUN_ID = "20240506T070809Z-abc123"
 MODELINE = "# yaml-language-server: $schema=../schemas/export-spec.schema.json\n"
@@ -213,7 +218,7 @@ RUNNABLE = [p for p in EXAMPLES if p.stem not in NEEDS_POSTGRES | REMOTE | LIVE_
 
 @by_name(RUNNABLE)
 def test_example_runs_on_the_demo_system(demo_checkout: Path, path: Path) -> None:
-    spec = load_spec(demo_checkout / "examples" / path.name, env={})
+    spec = load_spec(demo_checkout / "examples" / path.name, env=demo_env(demo_checkout / "demo"))
 
     result = runner.run(compile_plan(spec, now=NOW, run_id=RUN_ID))
 

@@ -313,7 +313,7 @@ def test_no_secret_reaches_any_column_of_the_ledger(demo, tmp_path, private_ledg
         demo,
         query={"sql": 'SELECT * FROM "vault://exporter:${LEDGER_SECRET}@keys"'},
     )
-    write_spec(specs, "pool", demo)
+    write_spec(specs, "pool", demo, credentials="keep")  # the password as stored: plain here
 
     result = apply(str(specs), "--json")
 

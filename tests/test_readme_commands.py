@@ -10,6 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from exportctl.cli import main
+from tests.conftest import demo_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +30,8 @@ def test_the_demo_job_runs_every_spec_in_specs(tmp_path: Path, monkeypatch):
     made = runner.invoke(main, ["demo", "init", "demo", "--proxies", "400"])
     assert made.exit_code == 0, made.output
 
-    applied = runner.invoke(main, ["apply", "specs", "--json"])
+    # As the Makefile does: proxywhirl's .env, whose keys `credentials: reveal` needs.
+    applied = runner.invoke(main, ["apply", "specs", "--json"], env=demo_env(tmp_path / "demo"))
 
     assert applied.exit_code == 0, applied.output
     runs = json.loads(applied.stdout)
@@ -45,7 +47,9 @@ def test_the_specs_demo_init_writes_run_at_once(tmp_path: Path, monkeypatch):
     runner = CliRunner()
     assert runner.invoke(main, ["demo", "init", "demo", "--proxies", "300"]).exit_code == 0
 
-    applied = runner.invoke(main, ["apply", "demo/specs", "--json"])
+    applied = runner.invoke(
+        main, ["apply", "demo/specs", "--json"], env=demo_env(tmp_path / "demo")
+    )
 
     assert applied.exit_code == 0, applied.output
     runs = json.loads(applied.stdout)

@@ -30,11 +30,15 @@ _NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT}
 class AtomicFile:
     """Open file in the destination folder; `commit` gives it its final name."""
 
-    def __init__(self, final: Path):
+    def __init__(self, final: Path, mode: int | None = None):
         self.final = final
         self.folder = final.parent
         self.temp_name: Path | None = None
+        #: None: 0666 less the umask, as any new file.
+        self.mode = mode
         self.fd = self._open_unnamed()
+        if mode is not None:  # exactly the mode asked for, whatever the umask
+            os.fchmod(self.fd, mode)
         self.file = os.fdopen(self.fd, "wb", buffering=1 << 20, closefd=False)
         self.counter = CountingWriter(self.file)
         self.stream = cast(BinaryIO, self.counter)
@@ -45,12 +49,18 @@ class AtomicFile:
         flags = getattr(os, "O_TMPFILE", 0)
         if flags:
             try:
-                return os.open(self.folder, flags | os.O_WRONLY | os.O_CLOEXEC, 0o666)
+                return os.open(self.folder, flags | os.O_WRONLY | os.O_CLOEXEC, self._created)
             except OSError as exc:
                 if exc.errno not in _NO_TMPFILE:
                     raise
         self.temp_name = self._temp_path()
-        return os.open(self.temp_name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o666)
+        flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC
+        return os.open(self.temp_name, flags, self._created)
+
+    @property
+    def _created(self) -> int:
+        """The mode to create with: never more than asked, from the first byte on."""
+        return 0o666 if self.mode is None else self.mode & 0o666
 
     def _temp_path(self) -> Path:
         return self.folder / f".{self.final.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
@@ -113,7 +123,11 @@ def _fsync_folder(folder: Path) -> None:
 
 @dataclass(frozen=True)
 class LocalOptions:
-    """Local files take no options of their own yet."""
+    """Set by the spec parser, not a spec key of its own."""
+
+    #: The mode files are created with (0600 for an export that may hold secrets); None:
+    #: as the umask leaves it.
+    mode: int | None = None
 
 
 class LocalDestination:
@@ -155,7 +169,7 @@ class LocalDestination:
         path = _path(uri)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic = AtomicFile(path)
+            atomic = AtomicFile(path, self.options.mode)
         except OSError as exc:
             raise RunError(f"cannot write to {path.parent}: {exc.strerror}") from exc
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -405,13 +406,27 @@ def _engine(url: str) -> sa.Engine:
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _owner_only(Path(parsed.database))
     engine = sa.create_engine(url, connect_args={"timeout": 60})
     sa.event.listen(engine, "connect", _sqlite_session)
     # Take the write lock when a transaction starts, so concurrent writers queue
     # instead of failing midway when they upgrade from reading.
     sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
     return engine
+
+
+def _owner_only(database: Path) -> None:
+    """The ledger's file, and so its -wal and -shm (SQLite gives them the file's mode), 0600.
+
+    It records spec names, destinations and errors: no business of other users.
+    """
+    database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):  # created so from its first byte
+        os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+    for path in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))):
+        with contextlib.suppress(FileNotFoundError, PermissionError):  # another's: theirs
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)  # made by an earlier version, or by hand
 
 
 def _sqlite_session(dbapi_connection: Any, _record: Any) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from exportctl import credentials
 from exportctl.errors import SpecError, SpecProblem
 from exportctl.spec.interpolate import interpolate
 from exportctl.spec.model import ExportSpec
@@ -54,6 +55,7 @@ def load_spec(path: Path, env: Mapping[str, str] | None = None) -> ExportSpec:
     )
     problems += parser.problems
     spec = _with_hash_key(spec, env, where, problems)
+    spec = credentials.with_keys(spec, env, where, problems)
     if problems:
         raise SpecError(problems)
     return spec

@@ -146,6 +146,8 @@ class Destination:
     options: Any = None
     #: Stored bytes (after compression) at which a part closes; None: no limit by size.
     split_bytes: int | None = None
+    #: The spec's mode for local files (`0640`); None: as the umask leaves it.
+    mode: int | None = None
 
     @property
     def splits(self) -> bool:
@@ -275,6 +277,27 @@ class Redaction:
     hash_key: bytes | None = field(default=None, repr=False, compare=False)
 
 
+CredentialsMode = Literal["strip", "mask", "keep", "reveal"]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How proxy credentials (proxywhirl's `encrypted:` columns) reach the output."""
+
+    #: `strip`: none (NULL, URLs without user info); `mask`: `marker`; `keep`: as stored
+    #: (ciphertext); `reveal`: decrypted with the keys from the environment.
+    mode: CredentialsMode = "strip"
+    username: str = "username"
+    password: str = "password"  # noqa: S105 - a column's name
+    #: A column of proxy URLs whose user info is removed (strip) or masked (mask).
+    url: str = "url"
+    marker: str = "***"
+    key_env: str = "PROXYWHIRL_CACHE_ENCRYPTION_KEY"
+    previous_keys_env: tuple[str, ...] = ("PROXYWHIRL_CACHE_KEY_PREVIOUS",)
+    #: Fernet keys read from those variables when the spec was loaded (`reveal` only).
+    keys: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
+
+
 @dataclass(frozen=True)
 class ExportSpec:
     version: int
@@ -299,6 +322,8 @@ class ExportSpec:
     reshape: Wide | None = None
     #: What to redact before encoding; None: nothing.
     redact: Redaction | None = None
+    #: How proxy credentials reach the output; by default they do not.
+    credentials: Credentials = Credentials()
     digest: str = ""
 
     @property

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, cast
 
-from exportctl import compression, registry, scheduler, templating, timerange, units
+from exportctl import compression, credentials, registry, scheduler, templating, timerange, units
+from exportctl.destinations.local import LocalDestination, LocalOptions
 from exportctl.errors import SpecProblem
 from exportctl.spec import model as m
 from exportctl.spec.schema import Locator, Path_
@@ -46,7 +48,7 @@ class Parser:
 
     def spec(self, doc: Mapping[str, Any], **file_facts: Any) -> m.ExportSpec:
         codec = _typed(doc["compression"])["type"] if "compression" in doc else None
-        return m.ExportSpec(
+        spec = m.ExportSpec(
             version=doc["version"],
             name=doc["name"],
             description=doc.get("description", ""),
@@ -66,8 +68,10 @@ class Parser:
             time_range=self.time_range(doc),
             reshape=self.reshape(doc),
             redact=self.redact(doc),
+            credentials=self.credentials(doc),
             **file_facts,
         )
+        return self.file_mode(spec)
 
     def component(
         self, doc: Mapping[str, Any], kinds: Mapping[str, Any], path: Path_
@@ -296,6 +300,43 @@ class Parser:
             )
         return rules
 
+    def credentials(self, doc: Mapping[str, Any]) -> m.Credentials:
+        """`credentials`: a mode, or `{mode, columns, marker, key_env, previous_keys_env}`."""
+        given = doc.get("credentials", {})
+        given = {"mode": given} if isinstance(given, str) else given
+        options: dict[str, Any] = {k: given[k] for k in ("mode", "marker", "key_env") if k in given}
+        if "previous_keys_env" in given:
+            options["previous_keys_env"] = tuple(given["previous_keys_env"])
+        rules = m.Credentials(**options, **given.get("columns", {}))
+        text = _typed(doc["format"])
+        if rules.mode == "keep" and text["type"] == "text" and "template" not in text:
+            # The layouts put a password in each line: it would be the ciphertext.
+            self.fail(
+                ("credentials",),
+                "`keep` writes the stored ciphertext, which a proxy list would carry as the "
+                "password: use `reveal` for usable lines, or another format for a backup",
+            )
+        return rules
+
+    def file_mode(self, spec: m.ExportSpec) -> m.ExportSpec:
+        """Local files created with the mode they need from their first byte."""
+        destination = spec.destination
+        mode = credentials.file_mode(spec)
+        path: Path_ = ("destination", "mode")
+        local = registry.destination_class(destination.uri) is LocalDestination
+        if destination.mode is not None and not local:
+            self.fail(path, "`mode` sets the permissions of local files only")
+        elif destination.mode is not None and mode != destination.mode:
+            # A secret-bearing export may be stricter than 0600, never looser.
+            self.fail(
+                path,
+                f"this export may hold secrets ({credentials.why_secret(spec)}), so it is "
+                f"written owner-only (0600); drop `mode` ({destination.mode:04o})",
+            )
+        if not local or mode is None:
+            return spec
+        return replace(spec, destination=replace(destination, options=LocalOptions(mode)))
+
     def redact_keys(self, given: list[str] | Mapping[str, list[str]]) -> tuple[str, ...]:
         if isinstance(given, list):
             return tuple(given)
@@ -370,6 +411,7 @@ class Parser:
             units.byte_count(doc["max_bytes"]) if "max_bytes" in doc else None,
             self.destination_options(doc),
             split_bytes=units.byte_count(split["bytes"]) if "bytes" in split else None,
+            mode=int(doc["mode"], 8) if "mode" in doc else None,
         )
         self.template(destination.uri, uri_path, names=_PLAN_NAMES)
         if not destination.uri.endswith("}}"):  # else the name is known only once rendered
