@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -18,18 +19,21 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import exportctl.spec.model as m
 from exportctl.errors import SourceError
+from exportctl.formats import json as json_format
+from exportctl.formats.base import ISO_UTC, iso_utc
 from exportctl.formats.csv import CsvEncoder, CsvOptions
-from exportctl.formats.json import JsonlEncoder, JsonlOptions
+from exportctl.formats.json import JsonEncoder, JsonlEncoder, JsonlOptions, JsonOptions
 from exportctl.sources import sqlite_arrow
 from exportctl.sources.base import Request
 from exportctl.sources.sql import SqlOptions, SqlSource
-from tests.strategies import float64s, hostile_text, int64s
+from tests.strategies import HostileData, float64s, hostile_data, hostile_text, int64s
 
 COLUMNS = ("id", "n", "x", "t", "flag", "seen", "seen_tz")
 
@@ -192,3 +196,72 @@ def test_mixed_types_fail_the_same_way_on_both_paths(tmp_path: Path) -> None:
         read(db, request)
     with general_path(), pytest.raises(SourceError, match="mixed"):
         read(db, request)
+
+
+# --- encoders: JSON rows built by Arrow, timestamps as Arrow's text --------------------
+
+
+def row_by_row(chunks: list[pd.DataFrame], non_finite: str) -> bytes:
+    """JSON Lines as the general path writes them: a dict per row, dumped by orjson."""
+    dumps = json_format._dumps(None)
+    return b"".join(
+        obj + b"\n" for chunk in chunks for obj in json_format._objects(chunk, dumps, non_finite)
+    )
+
+
+def maps_column(draw: st.DrawFn, n: int) -> pa.Array:
+    entries = st.lists(st.tuples(hostile_text, st.one_of(st.none(), hostile_text)), max_size=3)
+    maps = draw(st.lists(st.one_of(st.none(), entries), min_size=n, max_size=n))
+    return pa.array(maps, pa.map_(pa.string(), pa.string()))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    data=hostile_data(max_rows=12), non_finite=st.sampled_from(["string", "null"]), draw=st.data()
+)
+def test_json_rows_built_by_columns_are_the_rows_orjson_writes(
+    data: HostileData, non_finite: str, draw: st.DataObject
+) -> None:
+    chunks = data.chunks
+    # Text holding each control character, and a map column (a `json: true` field).
+    controls = "".join(chr(c) for c in range(32)) + '\\"\x7f\u2028'
+    extra = [c.assign(controls=[controls[: i % 34] for i in range(len(c))]) for c in chunks]
+    extra = [
+        c.assign(
+            labels=pd.Series(
+                maps_column(draw.draw, len(c)),
+                dtype=pd.ArrowDtype(pa.map_(pa.string(), pa.string())),
+                index=c.index,
+            )
+        )
+        for c in extra
+    ]
+    stream = io.BytesIO()
+    encoder = JsonlEncoder(JsonlOptions(non_finite=non_finite), stream)  # type: ignore[arg-type]
+    for chunk in extra:
+        encoder.write(chunk)
+    assert stream.getvalue() == row_by_row(extra, non_finite)
+    document = io.BytesIO()
+    array = JsonEncoder(JsonOptions(non_finite=non_finite), document)  # type: ignore[arg-type]
+    for chunk in extra:
+        array.write(chunk)
+    array.close()
+    rows = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert json.loads(document.getvalue()) == rows
+    assert len(rows) == sum(len(c) for c in chunks)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.none(), st.integers(-62_135_596_800_000_000, 253_402_300_799_999_999)),
+        max_size=20,
+    ),
+    st.sampled_from([None, "UTC", "Asia/Kolkata"]),
+)
+def test_timestamps_as_text_are_strftime_text(values: list[int | None], zone: str | None) -> None:
+    column = pa.chunked_array(
+        [pa.array(values, pa.timestamp("us", tz=zone))], pa.timestamp("us", tz=zone)
+    )
+    utc = column.cast(pa.timestamp("us", tz="UTC"))
+    assert iso_utc(utc).equals(pc.strftime(utc, format=ISO_UTC))

@@ -52,10 +52,32 @@ def to_arrow(chunk: pd.DataFrame) -> pa.Table:
                     f"field `{field.name}` holds timestamps finer than a microsecond, "
                     "which exports carry only to the microsecond"
                 ) from None
-            table = table.set_column(index, field.name, pc.strftime(column, format=ISO_UTC))
+            table = table.set_column(index, field.name, iso_utc(column))
         elif pa.types.is_date(field.type):
             table = table.set_column(index, field.name, table.column(index).cast(pa.string()))
     return table
+
+
+#: Years 1 to 9999, where Arrow's own text for a timestamp is `strftime`'s with a space.
+_FOUR_DIGIT_YEARS = (-62_135_596_800_000_000, 253_402_300_799_999_999)
+
+
+def iso_utc(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Microsecond UTC timestamps as `YYYY-MM-DDTHH:MM:SS.ffffffZ` text.
+
+    Arrow's cast to text writes `YYYY-MM-DD HH:MM:SS.ffffff` forty times faster than
+    `strftime` (which the profile showed as a third of encoding); years outside 1-9999
+    keep `strftime`, as the two may differ there.
+    """
+    low, high = pc.min_max(column.cast(pa.int64())).values()
+    if low.as_py() is None or (
+        _FOUR_DIGIT_YEARS[0] <= low.as_py() and high.as_py() <= _FOUR_DIGIT_YEARS[1]
+    ):
+        # Cast naive first: formatting an aware timestamp looks up its zone per value.
+        text = column.cast(pa.timestamp("us")).cast(pa.string())
+        text = pc.replace_substring(text, " ", "T", max_replacements=1)
+        return pc.binary_join_element_wise(text, "Z", "")
+    return pc.strftime(column, format=ISO_UTC)
 
 
 def python_columns(chunk: pd.DataFrame) -> list[list[Any]]:
