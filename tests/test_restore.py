@@ -14,11 +14,14 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exportctl import runner
 from exportctl.cli import main
 from exportctl.demo import init_demo
 from exportctl.plan import compile_plan
+from exportctl.restore import writers
 from exportctl.sources.config import files, typed
 from exportctl.spec.load import load_spec
 
@@ -104,7 +107,7 @@ def secrets_file(pristine: Path, path: Path) -> Path:
 
 
 def damage(config: Path) -> None:
-    """Change a value in every format, delete a key in some, and delete two files."""
+    """Change values in three formats, delete keys in some, and delete two files."""
     toml = config / "proxywhirl.toml"
     toml.write_text(
         toml.read_text()
@@ -114,10 +117,12 @@ def damage(config: Path) -> None:
     )
     log = config / "logging.yaml"
     log.write_text(log.read_text().replace("level: INFO", "level: DEBUG"))
-    env = config / ".env"
-    env.write_text(env.read_text().replace("PROXYWHIRL_TIMEOUT=10", "PROXYWHIRL_TIMEOUT=99"))
+    ini = config / "api.ini"
+    ini.write_text(
+        ini.read_text().replace("port = 8000", "port = 9000").replace("burst = 20\n", "")
+    )
     (config / "sources.json").unlink()
-    (config / "api.ini").unlink()
+    (config / ".env").unlink()
 
 
 # --- SC-006: export, damage, restore, the same values; export again, the same document ----
@@ -148,8 +153,8 @@ def test_round_trip_restores_every_format_exactly(
     report = json.loads(done.output)
     status = {f["path"]: f["status"] for f in report["files"]}
     assert status == {
-        ".env": "changed",
-        "api.ini": "created",
+        ".env": "created",
+        "api.ini": "changed",
         "logging.yaml": "changed",
         "proxywhirl.toml": "changed",
         "sources.json": "created",
@@ -159,20 +164,18 @@ def test_round_trip_restores_every_format_exactly(
     # Every file reads back to exactly the original values, types and key order included.
     assert typed.same(values(config), values(pristine))
     # Changed files keep comments and layout: byte for byte the originals. A deleted JSON file
-    # is written as it was; a deleted INI file's comments are gone with it, its values not.
-    for name in (".env", "logging.yaml", "proxywhirl.toml", "sources.json"):
+    # is written as it was; a deleted .env file's comment is gone with it, its values not.
+    for name in ("api.ini", "logging.yaml", "proxywhirl.toml", "sources.json"):
         assert (config / name).read_bytes() == (pristine / name).read_bytes(), name
-    assert (config / "api.ini").read_bytes() != (pristine / "api.ini").read_bytes()
+    assert (config / ".env").read_bytes() != (pristine / ".env").read_bytes()
     # The environment variables, in a file a service manager loads.
     assert files.parse_env(env_file.read_text()) == dict(sorted(environment.items()))
     # A second export of the restored system is the first: every row, every value, every
-    # sha256 but that of the INI file which lost its comments.
+    # sha256 but that of the .env file which lost its comment.
     again = export(config, tmp_path / "exports" / f"second.{ext}", fmt)
     rows1, rows2 = (yaml.safe_load(p.read_text()) for p in (first, again))
     assert [{**r, "sha256": None} for r in rows1] == [{**r, "sha256": None} for r in rows2]
-    assert [r["path"] for r in rows1 if r["sha256"] != rows2[rows1.index(r)]["sha256"]] == [
-        "api.ini"
-    ]
+    assert [r["path"] for r in rows1 if r["sha256"] != rows2[rows1.index(r)]["sha256"]] == [".env"]
 
 
 def test_restoring_an_undamaged_system_changes_nothing(
@@ -336,7 +339,7 @@ def test_a_failure_mid_restore_leaves_each_file_old_or_new(
     report = json.loads(done.output)
     assert report["status"] == "failed" and "zz-blocked" in report["error"]
     after = snapshot(config)
-    assert sorted(after) == sorted(set(damaged) | {"api.ini", "sources.json"})  # no temp files
+    assert sorted(after) == sorted(set(damaged) | {".env", "sources.json"})  # no temp files
     new = {f["path"]: f["sha256"] for f in report["files"]}
     for name, data in after.items():
         old = damaged.get(name)
@@ -346,7 +349,9 @@ def test_a_failure_mid_restore_leaves_each_file_old_or_new(
     # The files it replaced are kept as they were, in a timestamped folder beside the target.
     backup = Path(report["backup"])
     assert backup.parent == config.parent and backup.name.startswith("config.backup-2")
-    assert snapshot(backup) == {n: damaged[n] for n in (".env", "logging.yaml", "proxywhirl.toml")}
+    assert snapshot(backup) == {
+        n: damaged[n] for n in ("api.ini", "logging.yaml", "proxywhirl.toml")
+    }
 
 
 def test_a_document_that_breaks_its_schema_is_refused_with_the_place(
@@ -378,3 +383,75 @@ def test_help() -> None:
     assert done.exit_code == 0
     for option in ("--to", "--dry-run", "--secrets-from", "--env-file", "--json", "--backup-dir"):
         assert option in done.output
+
+
+# --- the writers, over many values: fresh, edited, and unchanged --------------------------
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=10)
+_offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
+_toml_leaf = st.one_of(
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(),
+    _text,
+    st.dates(),
+    st.datetimes(),
+    st.datetimes(timezones=_offsets),
+    st.times(),
+)
+_yaml_leaf = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), _text, st.dates(), st.datetimes()
+)
+_json_leaf = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), _text
+)
+
+
+def _tree(leaf: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    nested = st.recursive(
+        leaf,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3), st.dictionaries(_text, inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+    return st.dictionaries(_text, nested, max_size=5)
+
+
+_ini_name = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_. -]{0,8}[A-Za-z0-9_]", fullmatch=True)
+_ini_value = st.one_of(
+    st.none(),
+    st.from_regex(
+        r"[^\s\n\r\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]{0,10}[^\s])?",
+        fullmatch=True,
+    ),
+)
+TREES = {
+    "toml": _tree(_toml_leaf),
+    "yaml": _tree(_yaml_leaf),
+    "json": _tree(_json_leaf),
+    "ini": st.dictionaries(
+        _ini_name, st.dictionaries(_ini_name, _ini_value, max_size=4), max_size=3
+    ),
+    "env": st.dictionaries(
+        st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True),
+        st.text(
+            st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x00"), max_size=10
+        ),
+        max_size=5,
+    ),
+}
+
+
+@pytest.mark.parametrize("fmt", list(TREES))
+def test_writers_hold_any_values_fresh_and_edited(fmt: str) -> None:
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(first=TREES[fmt], second=TREES[fmt])
+    def check(first: dict[str, Any], second: dict[str, Any]) -> None:
+        fresh = writers.render(fmt, None, first)
+        assert typed.same(files.parse(fresh.encode(), fmt), first)
+        assert writers.render(fmt, fresh, first) == fresh  # nothing to change, nothing changed
+        edited = writers.render(fmt, fresh, second)
+        assert typed.same(files.parse(edited.encode(), fmt), second)
+
+    check()

@@ -18,6 +18,7 @@ from typing import Any
 import tomlkit
 import tomlkit.container
 import tomlkit.items
+import yaml as pyyaml
 from configupdater import ConfigUpdater
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -28,7 +29,24 @@ from exportctl.sources.config.typed import same
 
 def render(fmt: str, old: str | None, value: Any) -> str:
     """The text of a `fmt` file holding `value`, edited from `old` where there is one."""
-    return _WRITERS[fmt](old, value)
+    if old is None:
+        return _WRITERS[fmt](None, value)
+    if _holds(old, fmt, value):
+        return old  # already right: not even a re-indented list
+    # An edit the format cannot hold in the file's layout (a key after a TOML table, a table
+    # in an inline one) gives way to a fresh file: the values matter more than the layout.
+    try:
+        edited = _WRITERS[fmt](old, value)
+    except Exception:  # the style-preserving parser's own refusal, whatever its kind
+        return _WRITERS[fmt](None, value)
+    return edited if _holds(edited, fmt, value) else _WRITERS[fmt](None, value)
+
+
+def _holds(old: str, fmt: str, value: Any) -> bool:
+    try:
+        return same(files.parse(old.encode("utf-8"), fmt), value)
+    except ValueError:
+        return False
 
 
 # --- TOML -------------------------------------------------------------------------------
@@ -58,6 +76,13 @@ def _toml_items(value: dict[str, Any], inline: bool = False) -> dict[str, Any]:
             array = tomlkit.array()
             array.extend(_toml_items(i, True) for i in item)
             out[key] = array
+        elif _table_like(item):
+            tables = tomlkit.aot()
+            for element in item:
+                table = tomlkit.table()
+                table.update(_toml_items(element))
+                tables.append(table)
+            out[key] = tables
         else:
             out[key] = item
     return out
@@ -90,6 +115,9 @@ def _toml_insert(container: Any, after: str | None, key: str, value: Any) -> Non
 
 def _yaml_io() -> YAML:
     yaml = YAML()  # round trip: comments, quotes, flow style and key order are kept
+    # YAML 1.1, as the export read the file (`yaml.safe_load`): `yes`, `on`, `1:20` are not
+    # text there, so text holding them must be quoted.
+    yaml.version = (1, 1)
     yaml.preserve_quotes = True
     yaml.width = 1 << 16
     # ruamel writes None as nothing (`key:`); `null` is what configuration files say.
@@ -100,19 +128,25 @@ def _yaml_io() -> YAML:
 
 
 def _yaml(old: str | None, value: Any) -> str:
-    yaml = _yaml_io()
     if old is None or not old.strip():
-        document: Any = value
+        # Fresh: PyYAML's own dumper, the pair of the `safe_load` the export read it with.
+        text = pyyaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=1 << 16)
+        if same(pyyaml.safe_load(text), value):
+            return text
+        # PyYAML writes some line breaks (U+0085) raw, and reads them back as spaces.
+        return pyyaml.safe_dump(value, sort_keys=False, allow_unicode=False, width=1 << 16)
+    yaml = _yaml_io()
+    _indent(yaml, old)
+    document = yaml.load(old)
+    if isinstance(document, CommentedMap) and isinstance(value, dict):
+        _merge(document, value, _yaml_plain, _yaml_insert)
     else:
-        _indent(yaml, old)
-        document = yaml.load(old)
-        if isinstance(document, CommentedMap) and isinstance(value, dict):
-            _merge(document, value, _yaml_plain, _yaml_insert)
-        elif not same(_yaml_plain(document), value):
-            document = value
+        document = value
     out = io.StringIO()
     yaml.dump(document, out)
-    return out.getvalue()
+    text = out.getvalue()
+    had_directive = old.lstrip().startswith("%YAML")
+    return text if had_directive else text.removeprefix("%YAML 1.1\n---\n")
 
 
 def _indent(yaml: YAML, text: str) -> None:
@@ -259,7 +293,7 @@ def _env(old: str | None, value: dict[str, str]) -> str:
     """Lines of other keys, comments and blank lines kept; a changed value's line rewritten,
     a new key's line inserted after the key it follows."""
     lines: list[tuple[str | None, str]] = []
-    for line in (old or "").splitlines():
+    for line in files.env_lines(old or ""):
         entry = files.env_entry(line)
         if entry is None:
             lines.append((None, line))

@@ -72,7 +72,7 @@ def _ini(text: str) -> dict[str, dict[str, str | None]]:
 def parse_env(text: str) -> dict[str, str]:
     """`.env` lines as variables; blank lines and `#` comments skipped."""
     values: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(env_lines(text), 1):
         entry = env_entry(line)
         if entry is None:
             if line.strip() and not line.lstrip().startswith("#"):
@@ -80,6 +80,14 @@ def parse_env(text: str) -> dict[str, str]:
             continue
         values[entry[0]] = entry[1]
     return values
+
+
+def env_lines(text: str) -> list[str]:
+    """Lines end at `\n` alone (`str.splitlines` would also cut a quoted value at `\x0b`)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
 
 
 def env_entry(line: str) -> tuple[str, str] | None:
