@@ -230,3 +230,31 @@ def test_apply_leaves_the_default_ledger_owner_only(
     assert mode_of(state) == 0o700
     assert {p.name: mode_of(p) for p in state.iterdir()} == {p.name: 0o600 for p in state.iterdir()}
     assert mode_of(tmp_path / "out" / "pool.jsonl") == 0o666  # not secret: the umask's
+
+
+@pytest.mark.parametrize(("redact", "expected"), [(False, 0o600), (None, 0o666)])
+def test_a_config_export_with_redaction_off_is_owner_only(
+    tmp_path: Path, redact: bool | None, expected: int
+) -> None:
+    """The `config` source redacts by default; turned off, its export holds the secrets."""
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "app.toml").write_text('[cache]\nencryption_key = "k3y-value"\n')
+    doc: dict[str, Any] = {
+        "version": 1,
+        "name": "settings",
+        "source": {"type": "config", "path": "config"},
+        "format": "yaml",
+        "destination": "out/settings.yaml",
+    }
+    if redact is not None:
+        doc["redact"] = redact
+    (tmp_path / "settings.yaml").write_text(json.dumps(doc))
+    spec = load_spec(tmp_path / "settings.yaml", env={})
+    with umask(0):
+        result = runner.run(compile_plan(spec, now=NOW, run_id="r1"))
+
+    assert result.status == "succeeded", result.error
+    written = tmp_path / "out" / "settings.yaml"
+    assert ("k3y-value" in written.read_text()) == (redact is False)
+    assert mode_of(written) == mode_of(f"{written}.manifest.json") == expected
