@@ -295,8 +295,8 @@ KEY_A, KEY_B = Fernet.generate_key(), Fernet.generate_key()
 UNICODE = st.text(st.characters(blacklist_categories=("Cs",)))
 
 
-def frame(**columns: list[Any]) -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(values, dtype=TEXT) for name, values in columns.items()})
+def frame(dtype: Any = TEXT, **columns: list[Any]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(values, dtype=dtype) for name, values in columns.items()})
 
 
 @settings(max_examples=60, deadline=None)
@@ -340,9 +340,10 @@ def test_every_mode_on_any_credentials(rows: list[tuple[Any, str]]) -> None:
     assert apply_credentials(chunk, Credentials(mode="keep"))[0] is chunk
 
 
-def test_a_url_with_user_info_loses_it_in_strip_and_mask() -> None:
+@pytest.mark.parametrize("dtype", [TEXT, object], ids=["arrow", "python"])
+def test_a_url_with_user_info_loses_it_in_strip_and_mask(dtype: Any) -> None:
     urls = ["http://us%3Aer:p%40ss@1.2.3.4:8080", "socks5://[2001:db8::1]:1080", None]
-    chunk = frame(url=urls, username=["us:er", None, None], password=["p@ss", None, None])
+    chunk = frame(dtype, url=urls, username=["us:er", None, None], password=["p@ss", None, None])
 
     stripped, _ = apply_credentials(chunk, Credentials(mode="strip"))
     masked, _ = apply_credentials(chunk, Credentials(mode="mask"))

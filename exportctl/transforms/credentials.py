@@ -138,7 +138,7 @@ def _without_userinfo(column: pd.Series, rules: Credentials) -> pd.Series:
 
 def _objects(column: pd.Series) -> np.ndarray:
     """The values as Python objects, NULL as None."""
-    values = column.to_numpy(dtype=object)
+    values = column.to_numpy(dtype=object, copy=True)  # never a view of the chunk
     values[column.isna().to_numpy(dtype=bool)] = None
     return values
 
