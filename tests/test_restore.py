@@ -107,7 +107,7 @@ def secrets_file(pristine: Path, path: Path) -> Path:
 
 
 def damage(config: Path) -> None:
-    """Change values in three formats, delete keys in some, and delete two files."""
+    """Change values in four formats, delete keys in three, and delete a file."""
     toml = config / "proxywhirl.toml"
     toml.write_text(
         toml.read_text()
@@ -121,8 +121,13 @@ def damage(config: Path) -> None:
     ini.write_text(
         ini.read_text().replace("port = 8000", "port = 9000").replace("burst = 20\n", "")
     )
+    env = config / ".env"
+    env.write_text(
+        env.read_text()
+        .replace("PROXYWHIRL_TIMEOUT=10", "PROXYWHIRL_TIMEOUT=99")
+        .replace("PROXYWHIRL_LOG_LEVEL=INFO\n", "")
+    )
     (config / "sources.json").unlink()
-    (config / ".env").unlink()
 
 
 # --- SC-006: export, damage, restore, the same values; export again, the same document ----
@@ -153,7 +158,7 @@ def test_round_trip_restores_every_format_exactly(
     report = json.loads(done.output)
     status = {f["path"]: f["status"] for f in report["files"]}
     assert status == {
-        ".env": "created",
+        ".env": "changed",
         "api.ini": "changed",
         "logging.yaml": "changed",
         "proxywhirl.toml": "changed",
@@ -163,25 +168,45 @@ def test_round_trip_restores_every_format_exactly(
     assert all(f["verified"] for f in report["files"])
     # Every file reads back to exactly the original values, types and key order included.
     assert typed.same(values(config), values(pristine))
-    # Changed files keep comments and layout: byte for byte the originals. A deleted JSON file
-    # is written as it was; a deleted .env file's comment is gone with it, its values not.
-    for name in ("api.ini", "logging.yaml", "proxywhirl.toml", "sources.json"):
-        assert (config / name).read_bytes() == (pristine / name).read_bytes(), name
-    assert (config / ".env").read_bytes() != (pristine / ".env").read_bytes()
+    # Changed files keep comments, layout and key order: byte for byte the originals, and so
+    # is the deleted JSON file, written as it was.
+    assert snapshot(config) == snapshot(pristine)
+    assert all(f["identical"] for f in report["files"] if f["kind"] == "file")
     # The environment variables, in a file a service manager loads.
     assert files.parse_env(env_file.read_text()) == dict(sorted(environment.items()))
-    # A second export of the restored system is the first: every row, every value, every
-    # sha256 but that of the .env file which lost its comment.
+    # A second export of the restored system is the first, byte for byte.
     again = export(config, tmp_path / "exports" / f"second.{ext}", fmt)
-    rows1, rows2 = (yaml.safe_load(p.read_text()) for p in (first, again))
-    assert [{**r, "sha256": None} for r in rows1] == [{**r, "sha256": None} for r in rows2]
-    assert [r["path"] for r in rows1 if r["sha256"] != rows2[rows1.index(r)]["sha256"]] == [".env"]
+    assert again.read_bytes() == first.read_bytes()
 
 
-def test_restoring_an_undamaged_system_changes_nothing(
+def test_deleted_files_come_back_with_their_values(
     pristine: Path, config: Path, tmp_path: Path, environment: dict[str, str]
 ) -> None:
-    document = export(config, tmp_path / "doc.yaml")
+    document = export(config, tmp_path / "doc.json", "json")
+    for name in NAMES:
+        (config / name).unlink()
+    secrets = secrets_file(pristine, tmp_path / "secrets.yaml")
+
+    done = invoke(str(document), "--to", str(config), "--secrets-from", str(secrets), "--json")
+
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.output)
+    assert {f["path"]: f["status"] for f in report["files"]} == dict.fromkeys(NAMES, "created")
+    assert report["backup"] is None  # nothing was replaced
+    assert typed.same(values(config), values(pristine))
+    # Their comments went with them; JSON has none, and comes back byte for byte.
+    identical = {f["path"] for f in report["files"] if f["identical"]}
+    assert identical == {"sources.json"}
+    again = yaml.safe_load(export(config, tmp_path / "again.json", "json").read_text())
+    first = yaml.safe_load(document.read_text())
+    assert [{**r, "sha256": None} for r in again] == [{**r, "sha256": None} for r in first]
+
+
+@pytest.mark.parametrize("name", ["doc.yaml", "doc.yaml.gz", "doc.json.zst"])
+def test_restoring_an_undamaged_system_changes_nothing(
+    pristine: Path, config: Path, tmp_path: Path, environment: dict[str, str], name: str
+) -> None:
+    document = export(config, tmp_path / name, "json" if ".json" in name else "yaml")
     before = snapshot(config.parent)
     secrets = secrets_file(pristine, tmp_path / "secrets.yaml")
 
@@ -339,7 +364,7 @@ def test_a_failure_mid_restore_leaves_each_file_old_or_new(
     report = json.loads(done.output)
     assert report["status"] == "failed" and "zz-blocked" in report["error"]
     after = snapshot(config)
-    assert sorted(after) == sorted(set(damaged) | {".env", "sources.json"})  # no temp files
+    assert sorted(after) == sorted(set(damaged) | {"sources.json"})  # no temp files
     new = {f["path"]: f["sha256"] for f in report["files"]}
     for name, data in after.items():
         old = damaged.get(name)
@@ -349,9 +374,8 @@ def test_a_failure_mid_restore_leaves_each_file_old_or_new(
     # The files it replaced are kept as they were, in a timestamped folder beside the target.
     backup = Path(report["backup"])
     assert backup.parent == config.parent and backup.name.startswith("config.backup-2")
-    assert snapshot(backup) == {
-        n: damaged[n] for n in ("api.ini", "logging.yaml", "proxywhirl.toml")
-    }
+    replaced = (".env", "api.ini", "logging.yaml", "proxywhirl.toml")
+    assert snapshot(backup) == {name: damaged[name] for name in replaced}
 
 
 def test_a_document_that_breaks_its_schema_is_refused_with_the_place(
