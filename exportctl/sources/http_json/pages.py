@@ -21,6 +21,7 @@ from exportctl.sources.web import Client, safe_url
 
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
 _READ = 1 << 16
+_NUMBER_CHARACTERS = "0123456789.eE+-"
 
 
 class Pages:
@@ -201,8 +202,11 @@ class _Text:
                 if self.more():
                     continue
                 self.fail(_why(exc))
-            # A number cut off by the end of a piece still decodes: be sure it ended.
-            if end == len(self.buffer) and self.more():
+            # A number cut off by the end of a piece (`12`, `0.`, `1e-`) still decodes, as
+            # its start: be sure it ended before the buffer did.
+            rest = self.buffer[end:]
+            cut = isinstance(value, int | float) and not rest.strip(_NUMBER_CHARACTERS)
+            if (end == len(self.buffer) or cut) and self.more():
                 continue
             self.position = end
             return value
