@@ -397,13 +397,15 @@ CODECS_SCRIPT = """
         ("gzip", "exportctl: zlib-ng, threaded", 6, exportctl("gzip", None)),
         ("gzip", "exportctl: zlib-ng, threaded", 9, exportctl("gzip", 9)),
         ("gzip", "stdlib gzip (zlib), one core", 6, lambda: gzip.open(out, "wb", 6)),
+        ("gzip", "python-isal igzip, threaded", 1,
+            lambda: isal.igzip_threaded.open(out, "wb", compresslevel=1, threads=cores)),
         ("gzip", "python-isal igzip, threaded", 2,
             lambda: isal.igzip_threaded.open(out, "wb", compresslevel=2, threads=cores)),
         ("gzip", "python-isal igzip, threaded", 3,
             lambda: isal.igzip_threaded.open(out, "wb", compresslevel=3, threads=cores)),
+        ("zstd", "exportctl: zstandard, threaded", 1, exportctl("zstd", 1)),
         ("zstd", "exportctl: zstandard, threaded", 3, exportctl("zstd", None)),
         ("zstd", "exportctl: zstandard, threaded", 9, exportctl("zstd", 9)),
-        ("zstd", "exportctl: zstandard, threaded", 19, exportctl("zstd", 19)),
         ("zip", "exportctl: zipfile (zlib)", 6, exportctl("zip", None)),
     ]
     results = []

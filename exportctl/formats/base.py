@@ -13,6 +13,11 @@ import pyarrow.compute as pc
 
 from exportctl.errors import FormatError
 
+# The C allocator, not mimalloc: mimalloc keeps freed pages for reuse, and an export
+# allocates a new set of arrays per chunk; measured on 200k rows to JSONL, peak RSS
+# 280 MiB against 311, in the same time.
+pa.set_memory_pool(pa.system_memory_pool())
+
 # With microsecond timestamps Arrow's `%S` carries the fraction: 2024-01-02T03:04:05.000006Z.
 ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -36,13 +41,19 @@ class Encoder(Protocol):
     def close(self) -> None: ...
 
 
+def arrow_table(chunk: pd.DataFrame) -> pa.Table:
+    """The chunk as Arrow, as it is. In this thread: for a chunk of 10k rows a thread pool
+    costs eight times the conversion itself (measured: 33 ms against 4)."""
+    return pa.Table.from_pandas(chunk, preserve_index=False, nthreads=1)
+
+
 def to_arrow(chunk: pd.DataFrame) -> pa.Table:
     """The chunk as an Arrow table, timestamps and dates turned into ISO-8601 text.
 
     Timestamps always read `YYYY-MM-DDTHH:MM:SS.ffffffZ`, in UTC, whatever their
     unit; naive ones are taken to be UTC, as the origin system stores them.
     """
-    table = pa.Table.from_pandas(chunk, preserve_index=False)
+    table = arrow_table(chunk)
     for index, field in enumerate(table.schema):
         if pa.types.is_timestamp(field.type):
             try:
@@ -142,14 +153,14 @@ def arrow_columns(chunk: pd.DataFrame) -> dict[str, pa.ChunkedArray]:
     """Each column as the encoders see it in Arrow. One Arrow cannot read at all (a mix of
     types in an object column) is left out: the encoder reports it, for the whole chunk."""
     try:
-        table = pa.Table.from_pandas(chunk, preserve_index=False)
+        table = arrow_table(chunk)
         return dict(zip(table.column_names, table.columns, strict=True))
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         pass
     columns = {}
     for name in chunk.columns:
         try:
-            table = pa.Table.from_pandas(chunk[[name]], preserve_index=False)
+            table = arrow_table(chunk[[name]])
             columns[str(name)] = table.column(0)
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
             continue

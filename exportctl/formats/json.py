@@ -100,6 +100,8 @@ def _rows(chunk: pd.DataFrame, non_finite: NonFinite, end: str) -> pa.Array:
 
 #: Control characters orjson writes as `\u00XX`; the others (\b\t\n\f\r) have short escapes.
 _LONG_ESCAPES = r"[\x00-\x07\x0b\x0e-\x1f]"
+#: Whatever JSON escapes in a string: most columns hold none, and one search says so.
+_ESCAPED = r'[\x00-\x1f"\\]'
 _SHORT_ESCAPES = (
     ("\\", "\\\\"),
     ('"', '\\"'),
@@ -116,17 +118,12 @@ def _texts(column: pa.ChunkedArray, non_finite: NonFinite) -> pa.Array:
     values = column.combine_chunks()
     kind = values.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        values = values.cast(pa.string())
-        if not pc.any(pc.match_substring_regex(values, _LONG_ESCAPES)).as_py():
-            for plain, escaped in _SHORT_ESCAPES:
-                values = pc.replace_substring(values, plain, escaped)
-            quoted = pc.binary_join_element_wise('"', values, '"', "")
-            return pc.fill_null(quoted, "null").cast(pa.string())
-    elif pa.types.is_integer(kind):
+        return _string_texts(values.cast(pa.string()))
+    if pa.types.is_integer(kind):
         return pc.fill_null(values.cast(pa.string()), "null")
-    elif pa.types.is_boolean(kind):
+    if pa.types.is_boolean(kind):
         return pc.fill_null(pc.if_else(values, "true", "false"), "null")
-    elif pa.types.is_floating(kind):
+    if pa.types.is_floating(kind):
         listed = _values(values, non_finite)
         if not listed:
             return pa.array([], pa.string())
@@ -136,6 +133,23 @@ def _texts(column: pa.ChunkedArray, non_finite: NonFinite) -> pa.Array:
     except (TypeError, orjson.JSONEncodeError) as exc:
         raise FormatError(f"cannot write a row as JSON: {exc}") from None
     return pa.array(texts, pa.string())
+
+
+def _string_texts(values: pa.Array) -> pa.Array:
+    """Text as JSON strings: Arrow escapes what has a short escape, in the columns that hold
+    it; orjson writes the rare values with other control characters."""
+    if not pc.any(pc.match_substring_regex(values, _ESCAPED)).as_py():
+        return pc.fill_null(pc.binary_join_element_wise('"', values, '"', ""), "null")
+    escaped = values
+    for plain, replacement in _SHORT_ESCAPES:
+        if pc.any(pc.match_substring(values, plain)).as_py():
+            escaped = pc.replace_substring(escaped, plain, replacement)
+    quoted = pc.fill_null(pc.binary_join_element_wise('"', escaped, '"', ""), "null")
+    rare = pc.fill_null(pc.match_substring_regex(values, _LONG_ESCAPES), False)
+    if pc.any(rare).as_py():
+        texts = [orjson.dumps(v) for v in values.filter(rare).to_pylist()]
+        quoted = pc.replace_with_mask(quoted, rare, pa.array(texts, pa.string()))
+    return quoted
 
 
 def _data(rows: pa.Array) -> memoryview:

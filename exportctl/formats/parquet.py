@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from exportctl.errors import FormatError
+from exportctl.formats.base import arrow_table
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class ParquetEncoder:
         self.schema: pa.Schema | None = None
 
     def write(self, chunk: pd.DataFrame) -> None:
-        table = pa.Table.from_pandas(chunk, preserve_index=False)
+        table = arrow_table(chunk)
         if self.writer is None:
             self.schema = _settled(table.schema)
             self.writer = pq.ParquetWriter(self.stream, self.schema, compression=self.options.codec)
