@@ -15,6 +15,8 @@ the caller then reads through the general path instead.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
 from types import TracebackType
@@ -121,6 +123,7 @@ class Batches(AbstractContextManager["Batches"]):
         assert adbc_sqlite is not None
         self.where = where
         self.chunk_size = chunk_size
+        self.ahead: _ReadAhead | None = None
         with self._translated():
             self.connection = adbc_sqlite.connect(path, autocommit=True)
             self.cursor = self.connection.cursor()
@@ -153,13 +156,13 @@ class Batches(AbstractContextManager["Batches"]):
     def _tables(
         self, first: pa.RecordBatch, reader: Any, names: list[str], convert: list[Convert]
     ) -> Iterator[pa.Table]:
+        self.ahead = _ReadAhead(reader)
         batch: pa.RecordBatch | None = first
-        batches = iter(reader)
         while batch is not None:
             arrays = [c(batch.column(i)) for i, c in enumerate(convert)]
             yield pa.Table.from_arrays(arrays, names=names)
             with self._translated():
-                batch = next(batches, None)
+                batch = self.ahead.next()
 
     def _translated(self) -> AbstractContextManager[None]:
         return _Translated(self.where)
@@ -170,11 +173,60 @@ class Batches(AbstractContextManager["Batches"]):
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        # Closed on any exit: an open statement holds SQLite's read lock.
+        # Closed on any exit: an open statement holds SQLite's read lock. The reading
+        # thread first, as the statement cannot close under it.
+        if self.ahead is not None:
+            self.ahead.close()
         for closeable in (getattr(self, "cursor", None), getattr(self, "connection", None)):
             if closeable is not None:
                 with suppress(adbc_driver_manager.Error):
                     closeable.close()
+
+
+class _ReadAhead:
+    """Reads the next batches in a thread while the export encodes this one.
+
+    The driver steps SQLite in C with the GIL released, so reading and encoding use
+    both cores; two batches ahead at most, so memory stays a few chunks.
+    """
+
+    def __init__(self, reader: Any, depth: int = 2):
+        self.reader = reader
+        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(depth)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._read, name="sqlite-read-ahead", daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            for batch in self.reader:
+                if not self._put(("batch", batch)):
+                    return
+            self._put(("end", None))
+        except BaseException as exc:  # raised in the reading thread, re-raised in `next`
+            self._put(("error", exc))
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def next(self) -> pa.RecordBatch | None:
+        kind, item = self.queue.get()
+        if kind == "error":
+            raise item
+        if kind == "end":
+            self.queue.put(("end", None))  # a later call gets the end again
+            return None
+        return item
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
 
 
 class _Translated(AbstractContextManager[None]):
