@@ -206,8 +206,9 @@ def setup(args: argparse.Namespace) -> Setup:
 # --- the tools -----------------------------------------------------------------------
 
 SOURCES = {
+    # `keep`: the credentials as stored, as the other tools' `SELECT *` writes them.
     "proxies": 'source: {{type: sql, url: "sqlite:///{folder}/system.db"}}\n'
-    "query: {{table: proxy_identities}}\n",
+    "query: {{table: proxy_identities}}\ncredentials: keep\n",
     "metrics": 'source: {{type: sql, url: "sqlite:///{folder}/system.db"}}\n'
     "query: {{table: metric_samples}}\n",
     "metrics_week": 'source: {{type: sql, url: "sqlite:///{folder}/system.db"}}\n'
