@@ -58,6 +58,10 @@ def describe_plan(plan: ExportPlan, *, count: bool) -> dict[str, Any]:
     }
     if plan.time_range is not None:
         description["time_range"] = plan.time_range.to_json()
+    description["credentials"] = spec.credentials.mode
+    mode = getattr(spec.destination.options, "mode", None)
+    if mode is not None:  # a local export's permissions, 0600 where it may hold secrets
+        description["file_mode"] = f"{mode:04o}"
     try:
         source = registry.SOURCES[spec.source.type](spec.source.options, spec.base_dir)
         with closing(source):

@@ -407,3 +407,16 @@ def test_holds_secrets_follows_the_mode_and_the_source(
     assert not credentials.holds_secrets(spec(None))  # redacted by default
     assert credentials.holds_secrets(spec(None, redact=False))
     assert not credentials.holds_secrets(spec(None, redact=True))
+
+
+def test_plan_shows_the_mode_and_the_file_permissions(
+    tmp_path: Path, demo: Path, keys: dict[str, str]
+) -> None:
+    revealed = write_spec(tmp_path, demo, "shown", "csv", "reveal")
+
+    result = CliRunner().invoke(main, ["plan", str(revealed), "--no-count", "--json"], env=keys)
+
+    assert result.exit_code == 0, result.output
+    (described,) = json.loads(result.output)
+    assert (described["credentials"], described["file_mode"]) == ("reveal", "0600")
+    assert not any(key in result.output for key in keys.values())
