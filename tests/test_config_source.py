@@ -209,6 +209,9 @@ _values = st.recursive(
 )
 
 
+VALIDATOR = jsonschema.Draft202012Validator(document.schema())
+
+
 def _through(encoder: Any, options: Any, content: Any, parse: Any) -> Any:
     stream = io.BytesIO()
     row = {"kind": "file", "path": "x", "format": "yaml", "sha256": "0" * 64}
@@ -216,7 +219,7 @@ def _through(encoder: Any, options: Any, content: Any, parse: Any) -> Any:
     writer.write(_frame([{**row, "content": content}]))
     writer.close()
     (read,) = parse(stream.getvalue())
-    jsonschema.validate(typed.tagged([read]), document.schema())
+    VALIDATOR.validate(typed.tagged([read]))
     return typed.decode(typed.tagged(read["content"]))
 
 

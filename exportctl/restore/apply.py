@@ -102,38 +102,45 @@ def plan(
 ) -> Restore:
     """Read and check the document, fill in secrets, render every file; write nothing."""
     entries = document.load(source)
-    environ = os.environ if environ is None else environ
-    supplied = secrets.supplier(secrets_from, environ)
-    to = to.resolve()
-    restore = Restore(source, to, dry_run=True, files=[])
-    missing: list[secrets.Redacted] = []
-    used: list[Any] = []
-    values: list[tuple[document.Entry, Any, bool]] = []
+    supplied = secrets.supplier(secrets_from, os.environ if environ is None else environ)
+    restore = Restore(source, to.resolve(), dry_run=True, files=[])
+    wanted = []
     for entry in entries:
         if entry.kind == "environment" and env_file is None:
             restore.warnings.append(
                 f"{len(entry.content)} environment variable(s) not restored: "
                 "give --env-file to write them"
             )
-            continue
-        decoded = typed.decode(entry.content)
-        filled, lacking, taken = secrets.fill(
-            entry.name, decoded, marker, supplied, secrets_from == "env"
-        )
-        missing += lacking
-        used += taken
-        values.append((entry, filled, bool(taken)))
-    if missing:
-        raise secrets.SecretsMissing(missing)
-    hide = [s for s in used if isinstance(s, str) and s]
-    for entry, value, secret in values:
-        if entry.kind == "environment":
+        else:
+            wanted.append(entry)
+    filled, hide = _with_secrets(wanted, marker, supplied, from_env=secrets_from == "env")
+    for entry, value, secret in filled:
+        if entry.path is None:  # the environment, kept only when there is an --env-file
             assert env_file is not None
             target = env_file.resolve()
         else:
-            target = _inside(to, entry)
+            target = _inside(restore.target, entry)
         restore.files.append(_render(entry, value, target, secret, hide))
     return restore
+
+
+def _with_secrets(
+    entries: list[document.Entry], marker: str, supplied: Mapping[str, Any], *, from_env: bool
+) -> tuple[list[tuple[document.Entry, Any, bool]], list[str]]:
+    """Each entry's values with its secrets filled in, and whether it holds one; the secret
+    texts, to hide. Refuses (naming every one) if any redacted value has no secret."""
+    filled: list[tuple[document.Entry, Any, bool]] = []
+    missing: list[secrets.Redacted] = []
+    used: list[Any] = []
+    for entry in entries:
+        decoded = typed.decode(entry.content)
+        value, lacking, taken = secrets.fill(entry.name, decoded, marker, supplied, from_env)
+        missing += lacking
+        used += taken
+        filled.append((entry, value, bool(taken)))
+    if missing:
+        raise secrets.SecretsMissing(missing)
+    return filled, [s for s in used if isinstance(s, str) and s]
 
 
 def _inside(root: Path, entry: document.Entry) -> Path:
