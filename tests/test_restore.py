@@ -4,6 +4,7 @@ guessed (SC-006)."""
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import json
 import os
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+import zstandard
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -85,23 +87,50 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
-def secrets_file(pristine: Path, path: Path) -> Path:
+def rows_of(document: Path) -> list[dict[str, Any]]:
+    data = document.read_bytes()
+    if document.suffix == ".gz":
+        data = gzip.decompress(data)
+    elif document.suffix == ".zst":
+        data = zstandard.ZstdDecompressor().decompress(data, max_output_size=1 << 24)
+    return yaml.safe_load(data.decode("utf-8"))
+
+
+def masked(document: Path, pristine: Path) -> dict[str, Any]:
+    """Each value the export masked, by `file:key`, with the value it had: wherever the
+    document's value differs from the file's (read by the file's own reader)."""
+    found: dict[str, Any] = {}
+
+    def walk(name: str, ours: Any, theirs: Any, key: str) -> None:
+        if isinstance(ours, dict) and isinstance(theirs, dict):
+            for k in ours:
+                walk(name, ours[k], theirs[k], f"{key}.{k}" if key else k)
+        elif isinstance(ours, list) and isinstance(theirs, list):
+            for index, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+                walk(name, a, b, f"{key}[{index}]")
+        elif not typed.same(ours, theirs):
+            assert isinstance(ours, str) and "***" in ours, (name, key)
+            found[f"{name}:{key}"] = theirs
+
+    for row in rows_of(document):
+        if row["path"] is None:
+            walk("environment", row["content"], dict(sorted(ENVIRONMENT.items())), "")
+        else:
+            original = files.parse((pristine / row["path"]).read_bytes(), row["format"])
+            walk(row["path"], typed.decode(typed.tagged(row["content"])), original, "")
+    return found
+
+
+#: Secrets given by their key alone, not `file:key` (each key is in one file).
+BARE = ("cache.encryption_key", "upstreams[0].password", "webhook.token", "database.url")
+
+
+def secrets_file(pristine: Path, document: Path, path: Path) -> Path:
     """The secrets the export masked, as an operator keeps them: a YAML file by name."""
-    toml = files.parse((pristine / "proxywhirl.toml").read_bytes(), "toml")
-    sources = files.parse((pristine / "sources.json").read_bytes(), "json")
-    ini = files.parse((pristine / "api.ini").read_bytes(), "ini")
-    env = files.parse((pristine / ".env").read_bytes(), "env")
-    secrets = {
-        "cache.encryption_key": toml["cache"]["encryption_key"],
-        "upstreams[0].password": toml["upstreams"][0]["password"],
-        "sources.json:sources[1].api_key": sources["sources"][1]["api_key"],
-        "webhook.token": sources["webhook"]["token"],
-        "api.ini:access.api_key": ini["access"]["api_key"],
-        "database.url": ini["database"]["url"],
-        ".env:PROXYWHIRL_API_KEY": env["PROXYWHIRL_API_KEY"],
-        "PROXYWHIRL_CACHE_ENCRYPTION_KEY": env["PROXYWHIRL_CACHE_ENCRYPTION_KEY"],
-        "environment:PROXYWHIRL_API_KEY": ENVIRONMENT["PROXYWHIRL_API_KEY"],
-    }
+    secrets = {}
+    for name, value in masked(document, pristine).items():
+        key = name.split(":", 1)[1]
+        secrets[key if key in BARE else name] = value
     path.write_text(yaml.safe_dump(secrets))
     return path
 
@@ -140,7 +169,7 @@ def test_round_trip_restores_every_format_exactly(
     ext = "yaml" if fmt == "yaml" else "json"
     first = export(config, tmp_path / "exports" / f"first.{ext}", fmt)
     damage(config)
-    secrets = secrets_file(pristine, tmp_path / "secrets.yaml")
+    secrets = secrets_file(pristine, first, tmp_path / "secrets.yaml")
     env_file = tmp_path / "restored.env"
 
     done = invoke(
@@ -185,7 +214,7 @@ def test_deleted_files_come_back_with_their_values(
     document = export(config, tmp_path / "doc.json", "json")
     for name in NAMES:
         (config / name).unlink()
-    secrets = secrets_file(pristine, tmp_path / "secrets.yaml")
+    secrets = secrets_file(pristine, document, tmp_path / "secrets.yaml")
 
     done = invoke(str(document), "--to", str(config), "--secrets-from", str(secrets), "--json")
 
@@ -208,7 +237,7 @@ def test_restoring_an_undamaged_system_changes_nothing(
 ) -> None:
     document = export(config, tmp_path / name, "json" if ".json" in name else "yaml")
     before = snapshot(config.parent)
-    secrets = secrets_file(pristine, tmp_path / "secrets.yaml")
+    secrets = secrets_file(pristine, document, tmp_path / "secrets.yaml")
 
     done = invoke(str(document), "--to", str(config), "--secrets-from", str(secrets), "--json")
 
@@ -224,9 +253,10 @@ def test_restoring_an_undamaged_system_changes_nothing(
 
 
 def test_redacted_values_are_refused_by_name_and_nothing_is_written(
-    config: Path, tmp_path: Path, environment: dict[str, str]
+    pristine: Path, config: Path, tmp_path: Path, environment: dict[str, str]
 ) -> None:
     document = export(config, tmp_path / "doc.json", "json")
+    secrets = masked(document, pristine)
     damage(config)
     before = snapshot(tmp_path)
 
@@ -244,8 +274,10 @@ def test_redacted_values_are_refused_by_name_and_nothing_is_written(
         ".env:PROXYWHIRL_CACHE_ENCRYPTION_KEY",
         "environment:PROXYWHIRL_API_KEY",
     ):
+        assert key in secrets
+    for key in secrets:  # every masked value, each by name
         assert key in done.output
-    assert "9 redacted value(s)" in done.output
+    assert f"{len(secrets)} redacted value(s)" in done.output
     assert snapshot(tmp_path) == before  # no file, no backup, no temporary file
 
     as_json = invoke(str(document), "--to", str(config), "--json")
@@ -257,7 +289,9 @@ def test_redacted_values_are_refused_by_name_and_nothing_is_written(
         "key": "database.url",
         "variable": "EXPORTCTL_SECRET_DATABASE_URL",
     } in refused["redacted"]
-    assert len(refused["redacted"]) == 8  # the environment row is skipped without --env-file
+    # Without --env-file the environment is not restored, so its secrets are not asked for.
+    named = {f"{r['file']}:{r['key']}" for r in refused["redacted"]}
+    assert named == {key for key in secrets if not key.startswith("environment:")}
 
 
 def test_secrets_from_the_environment(
@@ -265,7 +299,7 @@ def test_secrets_from_the_environment(
 ) -> None:
     document = export(config, tmp_path / "doc.yaml")
     damage(config)
-    given = yaml.safe_load(secrets_file(pristine, tmp_path / "s.yaml").read_text())
+    given = yaml.safe_load(secrets_file(pristine, document, tmp_path / "s.yaml").read_text())
     # By file and key, or by the key alone: EXPORTCTL_SECRET_ and the name in capitals.
     env = {
         "EXPORTCTL_SECRET_"
@@ -275,7 +309,7 @@ def test_secrets_from_the_environment(
         for name, value in given.items()
         if not name.startswith("environment:")
     }
-    assert "EXPORTCTL_SECRET_PROXYWHIRL_CACHE_ENCRYPTION_KEY" in env
+    assert "EXPORTCTL_SECRET_CACHE_ENCRYPTION_KEY" in env
     assert "EXPORTCTL_SECRET_API_INI_ACCESS_API_KEY" in env
 
     done = invoke(str(document), "--to", str(config), "--secrets-from", "env", env=env)
@@ -291,7 +325,7 @@ def test_secrets_from_a_dotenv_file_must_all_be_there(
 ) -> None:
     document = export(config, tmp_path / "doc.yaml")
     damage(config)
-    given = yaml.safe_load(secrets_file(pristine, tmp_path / "s.yaml").read_text())
+    given = yaml.safe_load(secrets_file(pristine, document, tmp_path / "s.yaml").read_text())
     del given["webhook.token"]
     dotenv = tmp_path / "secrets.env"
     dotenv.write_text("".join(files.env_line(k, v) + "\n" for k, v in given.items()))
@@ -318,7 +352,7 @@ def test_dry_run_prints_the_diff_and_writes_nothing(
 ) -> None:
     document = export(config, tmp_path / "doc.yaml")
     damage(config)
-    secrets = secrets_file(pristine, tmp_path / "secrets.yaml")
+    secrets = secrets_file(pristine, document, tmp_path / "secrets.yaml")
     before = snapshot(tmp_path)
 
     done = invoke(str(document), "--to", str(config), "--secrets-from", str(secrets), "--dry-run")
@@ -349,6 +383,7 @@ def test_a_failure_mid_restore_leaves_each_file_old_or_new(
     pristine: Path, config: Path, tmp_path: Path, environment: dict[str, str]
 ) -> None:
     document = export(config, tmp_path / "doc.yaml")
+    secrets = secrets_file(pristine, document, tmp_path / "secrets.yaml")
     rows = yaml.safe_load(document.read_text())
     # A last file under a folder that cannot be made: a plain file has its name.
     rows.append({**rows[2], "path": "zz-blocked/logging.yaml"})
@@ -356,7 +391,6 @@ def test_a_failure_mid_restore_leaves_each_file_old_or_new(
     (config / "zz-blocked").write_text("not a folder\n")
     damage(config)
     damaged = snapshot(config)
-    secrets = secrets_file(pristine, tmp_path / "secrets.yaml")
 
     done = invoke(str(document), "--to", str(config), "--secrets-from", str(secrets), "--json")
 
