@@ -38,10 +38,10 @@ class SecretsMissing(UsageError):
 
     def __init__(self, missing: list[Redacted]):
         self.missing = missing
-        named = "; ".join(f"{r.qualified} (${r.variables()[1]})" for r in missing)
+        named = "".join(f"\n  {r.qualified}  (or ${r.variables()[1]})" for r in missing)
         super().__init__(
             f"{len(missing)} redacted value(s) in the export and no secret for them, so "
-            f"nothing was written: {named}. Give them with --secrets-from env or FILE"
+            f"nothing was written; give them with --secrets-from env or FILE:{named}"
         )
 
 

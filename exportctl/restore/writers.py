@@ -79,7 +79,7 @@ def _ini(old: str | None, value: dict[str, dict[str, str | None]]) -> str:
             elif previous is None:
                 updater.add_section(name)
             else:
-                updater[previous].add_after.section(name)
+                updater[previous].add_after.space().section(name)
         _ini_section(updater[name], options, before.get(name, {}))
         previous = name
     return str(updater)
