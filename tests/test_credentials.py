@@ -420,3 +420,24 @@ def test_plan_shows_the_mode_and_the_file_permissions(
     (described,) = json.loads(result.output)
     assert (described["credentials"], described["file_mode"]) == ("reveal", "0600")
     assert not any(key in result.output for key in keys.values())
+
+
+def test_a_config_export_hides_both_keys_of_the_rotation(
+    tmp_path: Path, demo: Path, keys: dict[str, str]
+) -> None:
+    """`redact` (on by default for `config`) knows proxywhirl's name for the previous key."""
+    doc = {
+        "version": 1,
+        "name": "settings",
+        "source": {"type": "config", "path": str(demo / "config"), "env_prefix": "PROXYWHIRL_"},
+        "format": "yaml",
+        "destination": "out/settings.yaml",
+    }
+    (tmp_path / "settings.yaml").write_text(json.dumps(doc))
+
+    result = CliRunner().invoke(main, ["apply", str(tmp_path / "settings.yaml")], env=keys)
+
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "out" / "settings.yaml").read_text()
+    assert "PROXYWHIRL_CACHE_KEY_PREVIOUS" in text  # the variable is there, its value is not
+    assert not any(key in text for key in keys.values())

@@ -256,7 +256,8 @@ class Wide:
 DEFAULT_REDACT_KEYS = (
     *("password", "passwd", "secret", "token", "api_key", "apikey", "access_key"),
     *("private_key", "credential", "credentials", "auth", "authorization", "cookie"),
-    *("session", "encryption_key"),
+    # `cache_key`: proxywhirl keeps its previous Fernet key in PROXYWHIRL_CACHE_KEY_PREVIOUS.
+    *("session", "encryption_key", "cache_key"),
 )
 
 
