@@ -369,7 +369,7 @@ SLOW_SQL = (
 )
 
 
-def wait_for(condition: Any, what: str, timeout: float = 20.0) -> Any:
+def wait_for(condition: Any, what: str, timeout: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = condition()
