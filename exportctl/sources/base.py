@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from exportctl.spec.model import Query
+from exportctl.transforms.filter import apply_filter
 
 
 @dataclass(frozen=True)
@@ -51,3 +52,18 @@ class Source(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def greatest_position(
+    chunks: Iterable[pd.DataFrame], request: Request, columns: tuple[str, ...]
+) -> tuple[Any, ...] | None:
+    """`last_position` for a source that cannot ask for a maximum: read every row once."""
+    best: tuple[Any, ...] | None = None
+    for chunk in chunks:
+        if chunk.empty:
+            continue
+        rows = apply_filter(chunk, request.query.where)[list(columns)].dropna()
+        if not rows.empty:
+            candidate = max(rows.itertuples(index=False, name=None))
+            best = candidate if best is None else max(best, candidate)
+    return best and tuple(v.to_pydatetime() if isinstance(v, pd.Timestamp) else v for v in best)

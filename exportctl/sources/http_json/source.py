@@ -8,12 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from exportctl.sources.base import Request
+from exportctl.sources.base import Request, greatest_position
 from exportctl.sources.http_json.options import HttpJsonOptions
 from exportctl.sources.http_json.pages import Pages
 from exportctl.sources.http_json.records import Framer
 from exportctl.sources.web import Client, safe_url
-from exportctl.transforms.filter import apply_filter
 
 
 class HttpJsonSource:
@@ -38,15 +37,7 @@ class HttpJsonSource:
         return None  # counting would mean reading every page twice
 
     def last_position(self, request: Request, columns: tuple[str, ...]) -> tuple[Any, ...] | None:
-        best: tuple[Any, ...] | None = None
-        for chunk in self.chunks(request):
-            if chunk.empty:
-                continue
-            rows = apply_filter(chunk, request.query.where)[list(columns)].dropna()
-            if not rows.empty:
-                candidate = max(rows.itertuples(index=False, name=None))
-                best = candidate if best is None else max(best, candidate)
-        return best and tuple(v.to_pydatetime() if isinstance(v, pd.Timestamp) else v for v in best)
+        return greatest_position(self.chunks(request), request, columns)
 
     def chunks(self, request: Request) -> Generator[pd.DataFrame, None, None]:
         framer = Framer(self.options.columns, self.options.timestamps)

@@ -13,14 +13,13 @@ import pandas as pd
 import pyarrow as pa
 
 from exportctl.errors import SourceError
-from exportctl.sources.base import Request
+from exportctl.sources.base import Request, greatest_position
 from exportctl.sources.logs import levels, regex
 from exportctl.sources.logs.files import is_remote, local_files, remote_files
 from exportctl.sources.logs.jsonl import JsonlParser
 from exportctl.sources.logs.lines import Malformed, numbered_lines
 from exportctl.sources.logs.loguru import LoguruParser
 from exportctl.sources.logs.options import LogOptions
-from exportctl.transforms.filter import apply_filter
 
 Row = dict[str, Any]
 Parser = Callable[[bytes, str], tuple[Row, int | None]]
@@ -74,13 +73,7 @@ class LogSource:
         return None  # counting would mean reading every file twice
 
     def last_position(self, request: Request, columns: tuple[str, ...]) -> tuple[Any, ...] | None:
-        best: tuple[Any, ...] | None = None
-        for chunk in self.chunks(request):
-            rows = apply_filter(chunk, request.query.where)[list(columns)].dropna()
-            if not rows.empty:
-                candidate = max(rows.itertuples(index=False, name=None))
-                best = candidate if best is None else max(best, candidate)
-        return best and tuple(v.to_pydatetime() if isinstance(v, pd.Timestamp) else v for v in best)
+        return greatest_position(self.chunks(request), request, columns)
 
     def chunks(self, request: Request) -> Generator[pd.DataFrame, None, None]:
         batch: list[Row] = []

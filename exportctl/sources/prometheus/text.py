@@ -15,10 +15,9 @@ import pandas as pd
 from prometheus_client.parser import text_fd_to_metric_families
 
 from exportctl.errors import SourceError
-from exportctl.sources.base import Request
+from exportctl.sources.base import Request, greatest_position
 from exportctl.sources.prometheus.options import PrometheusTextOptions
 from exportctl.sources.prometheus.rows import Rows, to_ms
-from exportctl.transforms.filter import apply_filter
 
 
 class PrometheusTextSource:
@@ -42,13 +41,7 @@ class PrometheusTextSource:
         return None
 
     def last_position(self, request: Request, columns: tuple[str, ...]) -> tuple[Any, ...] | None:
-        best: tuple[Any, ...] | None = None
-        for chunk in self.chunks(request):
-            rows = apply_filter(chunk, request.query.where)[list(columns)].dropna()
-            if not rows.empty:
-                candidate = max(rows.itertuples(index=False, name=None))
-                best = candidate if best is None else max(best, candidate)
-        return best and tuple(v.to_pydatetime() if isinstance(v, pd.Timestamp) else v for v in best)
+        return greatest_position(self.chunks(request), request, columns)
 
     def chunks(self, request: Request) -> Generator[pd.DataFrame, None, None]:
         rows = Rows(self.options.labels, self.options.label_columns, with_type=True)
