@@ -86,7 +86,7 @@ class HttpDestination:
         try:
             yield cast(BinaryIO, response.raw)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            raise _network_error(exc, "reading", uri, self.options.timeout) from None
+            raise network_error(exc, "reading", uri, self.options.timeout) from None
         finally:
             response.close()
 
@@ -129,12 +129,12 @@ class HttpDestination:
                 **kwargs,
             )
         except requests.RequestException as exc:
-            raise _network_error(exc, doing, uri, timeout) from None
+            raise network_error(exc, doing, uri, timeout) from None
         status = response.status_code
         if 200 <= status < 300 or (missing_ok and status in (404, 410)):
             return response
         with response:
-            raise _status_error(response, doing, uri)
+            raise status_error(response, doing, uri)
 
     def _headers(self) -> dict[str, str]:
         """The spec's headers, but those the upload itself decides."""
@@ -173,7 +173,7 @@ def safe_url(uri: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}{query}"
 
 
-def _status_error(response: requests.Response, doing: str, uri: str) -> RunError:
+def status_error(response: requests.Response, doing: str, uri: str) -> RunError:
     status = response.status_code
     try:
         phrase = HTTPStatus(status).phrase
@@ -189,7 +189,7 @@ def _status_error(response: requests.Response, doing: str, uri: str) -> RunError
     return (TransientError if transient else RunError)(f"{doing} {safe_url(uri)} failed: {reason}")
 
 
-def _network_error(exc: BaseException, doing: str, uri: str, timeout: float) -> RunError:
+def network_error(exc: BaseException, doing: str, uri: str, timeout: float) -> RunError:
     """The failure in words, from the exception's type and causes, never its text."""
     reason, kind = "the connection broke off", cast(type[RunError], TransientError)
     if isinstance(exc, requests.Timeout | urllib3.exceptions.TimeoutError):

@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from exportctl.destinations.http import _network_error, _status_error, safe_url
+from exportctl.destinations.http import network_error, safe_url, status_error
 from exportctl.errors import RunError
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -78,11 +78,11 @@ class Client:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise _network_error(exc, "reading", url, self.timeout) from None
+            raise network_error(exc, "reading", url, self.timeout) from None
         if 200 <= response.status_code < 300:
             return response
         with response:
-            error = _status_error(response, "reading", url)
+            error = status_error(response, "reading", url)
             reason = server_reason(response)
             if 300 <= response.status_code < 400:
                 reason = "it redirects elsewhere, and credentials are not sent after a redirect"
