@@ -8,11 +8,9 @@ secret may be found in any form, and every value that held none is unchanged.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import tempfile
-import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
-import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +28,7 @@ from exportctl.plan import compile_plan
 from exportctl.spec.load import load_spec
 from exportctl.spec.model import Redaction
 from exportctl.transforms.redact import Redactor
+from tests.test_redact import decompressed
 
 #: Characters of generated secrets: none ends a `key=value` value early.
 SECRET_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789._~+-"
@@ -183,17 +181,6 @@ compression: {codec}
 redact: true
 destination: out/logs.{extension}{suffix}
 """
-
-
-def decompressed(data: bytes, codec: str) -> bytes:
-    if codec == "gzip":
-        return gzip.decompress(data)
-    if codec == "zstd":
-        return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)).read()
-    if codec == "zip":
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return b"".join(archive.read(name) for name in archive.namelist())
-    return data
 
 
 def text_of(output: bytes, fmt: str) -> str:
