@@ -12,6 +12,8 @@ import io
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -265,3 +267,35 @@ def test_timestamps_as_text_are_strftime_text(values: list[int | None], zone: st
     )
     utc = column.cast(pa.timestamp("us", tz="UTC"))
     assert iso_utc(utc).equals(pc.strftime(utc, format=ISO_UTC))
+
+
+WRITER = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+db.execute("INSERT INTO t (n, t) VALUES (1, 'late')")
+print("locked", flush=True)
+time.sleep(0.5)
+db.execute("COMMIT")
+"""
+
+
+def test_the_fast_path_waits_for_a_writer_as_sqlite3_does(tmp_path: Path) -> None:
+    """Another process writing for a moment delays the read; it does not fail it. (The
+    writer is another process: two SQLite libraries in one process do not see each
+    other's locks.)"""
+    db = tmp_path / "fast.db"
+    row = {"n": 1, "x": 0.5, "t": "a", "flag": True, "seen": None, "seen_tz": None}
+    make_db(db, [row] * 3)
+    wanted = [(pa.int64(), sqlite_arrow._same), (pa.string(), sqlite_arrow._same)]
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "locked"
+        with sqlite_arrow.Batches(str(db), 4, "db") as batches:
+            tables = batches.stream("SELECT n, t FROM t WHERE n = ?", (1,), ["n", "t"], wanted)
+            assert tables is not None
+            assert [v for t in tables for v in t.column("t").to_pylist()][-1] == "late"
+    finally:
+        assert writer.wait(10) == 0

@@ -110,7 +110,9 @@ class SqlSource:
             fast = self._arrow_tables(select, stack)
             self.read_by = "rows" if fast is None else "arrow"
             if fast is not None:
-                conn.close()  # the driver reads on its own connection
+                # The driver reads on its own connection, with its own SQLite library: the
+                # two do not see each other's locks in one process, so ours holds none.
+                conn.close()
                 for table in fast:
                     yield _pandas(table)
                 return

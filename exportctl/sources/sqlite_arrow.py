@@ -127,9 +127,11 @@ class Batches(AbstractContextManager["Batches"]):
         with self._translated():
             self.connection = adbc_sqlite.connect(path, autocommit=True)
             self.cursor = self.connection.cursor()
-            # As the general path's session: LIKE is case-sensitive, and a source is only read.
+            # As the general path's session: LIKE is case-sensitive, a source is only read,
+            # and a writer's lock is waited for as sqlite3 waits by default (5 s).
             self.cursor.execute("PRAGMA case_sensitive_like = ON")
             self.cursor.execute("PRAGMA query_only = ON")
+            self.cursor.execute("PRAGMA busy_timeout = 5000")
             self.cursor.adbc_statement.set_options(
                 **{"adbc.sqlite.query.batch_rows": str(chunk_size)}
             )
