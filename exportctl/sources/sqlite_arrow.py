@@ -9,7 +9,10 @@ SQLAlchemy stores them are parsed by Arrow, any other text by SQLAlchemy itself.
 The driver infers a column's type from the first batch and holds every later batch
 to it. So `stream` returns None, before anything is read for good, when the first
 batch's types are not those the table declares (a column NULL throughout it, say):
-the caller then reads through the general path instead.
+the caller then reads through the general path instead. A later value of another
+storage class fails the read, as on the general path, with one exception: in a text
+column without TEXT affinity (not a declared VARCHAR or TEXT) the driver writes a
+number as text, where the general path refuses it.
 """
 
 from __future__ import annotations
