@@ -299,3 +299,20 @@ def test_the_fast_path_waits_for_a_writer_as_sqlite3_does(tmp_path: Path) -> Non
             assert [v for t in tables for v in t.column("t").to_pylist()][-1] == "late"
     finally:
         assert writer.wait(10) == 0
+
+
+def test_bytes_in_a_text_column_fail_the_same_way_on_both_paths(tmp_path: Path) -> None:
+    db = tmp_path / "fast.db"
+    rows = [
+        {"n": i, "x": 1.0, "t": "a", "flag": True, "seen": None, "seen_tz": None} for i in range(9)
+    ]
+    rows[7]["t"] = b"\xff\x00z"  # a BLOB: the driver would pass its bytes on as text
+    make_db(db, rows)
+    request = Request(m.Query(table="t"), ("n", "x", "t", "flag"))
+    source = SqlSource(SqlOptions(url=f"sqlite:///{db}", chunk_size=4), db.parent)
+    with pytest.raises(SourceError, match="column `t` holds values of mixed"):
+        list(source.chunks(request))
+    assert source.read_by == "arrow"
+    source.close()
+    with general_path(), pytest.raises(SourceError, match="column `t` holds values of mixed"):
+        read(db, request)

@@ -10,9 +10,10 @@ The driver infers a column's type from the first batch and holds every later bat
 to it. So `stream` returns None, before anything is read for good, when the first
 batch's types are not those the table declares (a column NULL throughout it, say):
 the caller then reads through the general path instead. A later value of another
-storage class fails the read, as on the general path, with one exception: in a text
-column without TEXT affinity (not a declared VARCHAR or TEXT) the driver writes a
-number as text, where the general path refuses it.
+storage class fails the read, as on the general path (a BLOB in a text column is
+checked for here); but in a text column without TEXT affinity, which SQLAlchemy does
+not map to text, the driver would write a number as text where the general path
+refuses it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -72,7 +74,9 @@ def converters(
         elif pa.types.is_timestamp(arrow_type):
             process = column.type.dialect_impl(dialect).result_processor(dialect, None)
             found.append((pa.string(), _timestamps(arrow_type, process)))
-        elif arrow_type in (pa.int64(), pa.float64(), pa.string()):
+        elif arrow_type == pa.string():
+            found.append((arrow_type, partial(_text, column.name)))
+        elif arrow_type in (pa.int64(), pa.float64()):
             found.append((arrow_type, _same))
         else:
             return None
@@ -80,6 +84,19 @@ def converters(
 
 
 def _same(values: pa.Array) -> pa.Array:
+    return values
+
+
+def _text(name: str, values: pa.Array) -> pa.Array:
+    """Text as it is, once checked to be UTF-8: the driver passes a BLOB in a text column
+    on as its bytes, where the general path refuses it."""
+    try:
+        values.validate(full=True)
+    except pa.ArrowInvalid:
+        raise SourceError(
+            f"column `{name}` holds values of mixed or unexpected types (bytes that are "
+            "not UTF-8 text); cast it in the query to one type"
+        ) from None
     return values
 
 
