@@ -22,7 +22,6 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from tenacity import (
     RetryCallState,
     RetryError,
@@ -166,6 +165,8 @@ def _send_webhook(hook: Webhook, sleep: Sleep, _: Outcome, body: dict[str, Any])
 
 
 def _post(hook: Webhook, body: dict[str, Any]) -> None:
+    import requests  # here: most runs send no webhook, and requests takes a while to import
+
     where = _host(hook.url)
     try:
         # Redirects not followed: they would carry the headers (tokens) to another host.

@@ -27,7 +27,6 @@ from exportctl.jobs import Options
 from exportctl.ledger import Ledger, default_state_url
 from exportctl.plan import ExportPlan, compile_plan, new_run_id, utc_now
 from exportctl.prune import prune_specs
-from exportctl.restore import command as restore_command
 from exportctl.spec.load import load_specs
 from exportctl.spec.model import ExportSpec
 from exportctl.verify import verify_files
@@ -392,6 +391,8 @@ def restore(
     atomically in its format (keeping comments, key order and layout of existing files) and
     reads each back. Refuses, naming them, redacted values without a secret.
     """
+    from exportctl.restore import command as restore_command  # its parsers cost every command
+
     sys.exit(
         restore_command.run(
             export,

@@ -1,54 +1,79 @@
-"""Every built-in component, by the name a spec uses for it. Adding one is one line here."""
+"""Every built-in component, by the name a spec uses for it. Adding one is one line here.
+
+Each is imported when first asked for: a run needs one source, one format and one
+destination, and the others' libraries (boto3, requests, cryptography...) would
+otherwise cost every command, `--help` included, a few hundred milliseconds.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from exportctl.destinations.base import Destination
-from exportctl.destinations.http import HttpDestination
-from exportctl.destinations.local import LocalDestination
-from exportctl.destinations.s3 import S3Destination
 from exportctl.errors import RunError
-from exportctl.formats.csv import CsvEncoder
-from exportctl.formats.json import JsonEncoder, JsonlEncoder
-from exportctl.formats.parquet import ParquetEncoder
-from exportctl.formats.text import TextEncoder
-from exportctl.formats.yaml import YamlEncoder
+from exportctl.formats.base import Encoder
 from exportctl.sources.base import Source
-from exportctl.sources.config import ConfigSource
-from exportctl.sources.http_json import HttpJsonSource
-from exportctl.sources.logs import LogSource
-from exportctl.sources.prometheus import PrometheusSource, PrometheusTextSource
-from exportctl.sources.sql import SqlSource
 
-SOURCES: dict[str, type[Source]] = {
-    "sql": SqlSource,
-    "logs": LogSource,
-    "config": ConfigSource,
-    "prometheus": PrometheusSource,
-    "prometheus_text": PrometheusTextSource,
-    "http_json": HttpJsonSource,
-}
+T = TypeVar("T")
 
-FORMATS = {
-    "csv": CsvEncoder,
-    "json": JsonEncoder,
-    "jsonl": JsonlEncoder,
-    "text": TextEncoder,
-    "yaml": YamlEncoder,
-    "parquet": ParquetEncoder,
-}
 
-DESTINATIONS: dict[str, type[Destination]] = {
-    scheme: kind
-    for kind in (LocalDestination, S3Destination, HttpDestination)
-    for scheme in kind.schemes
-}
-#: The spec keys that hold a destination's own options, e.g. `destination.s3`.
-DESTINATION_OPTIONS = tuple(
-    sorted({k.options_key for k in DESTINATIONS.values() if k.options_key is not None})
+class Lazy(Mapping[str, T], Generic[T]):
+    """Names → `module:attribute` paths, imported on first use."""
+
+    def __init__(self, paths: dict[str, str]):
+        self._paths = paths
+        self._loaded: dict[str, T] = {}
+
+    def __getitem__(self, name: str) -> T:
+        if name not in self._loaded:
+            module, _, attribute = self._paths[name].partition(":")
+            self._loaded[name] = getattr(importlib.import_module(module), attribute)
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+SOURCES: Lazy[type[Source]] = Lazy(
+    {
+        "sql": "exportctl.sources.sql:SqlSource",
+        "logs": "exportctl.sources.logs:LogSource",
+        "config": "exportctl.sources.config:ConfigSource",
+        "prometheus": "exportctl.sources.prometheus:PrometheusSource",
+        "prometheus_text": "exportctl.sources.prometheus:PrometheusTextSource",
+        "http_json": "exportctl.sources.http_json:HttpJsonSource",
+    }
 )
+
+FORMATS: Lazy[type[Encoder]] = Lazy(
+    {
+        "csv": "exportctl.formats.csv:CsvEncoder",
+        "json": "exportctl.formats.json:JsonEncoder",
+        "jsonl": "exportctl.formats.json:JsonlEncoder",
+        "text": "exportctl.formats.text:TextEncoder",
+        "yaml": "exportctl.formats.yaml:YamlEncoder",
+        "parquet": "exportctl.formats.parquet:ParquetEncoder",
+    }
+)
+
+#: By URI scheme (`` for a plain path); each class lists the schemes it takes.
+DESTINATIONS: Lazy[type[Destination]] = Lazy(
+    {
+        "": "exportctl.destinations.local:LocalDestination",
+        "file": "exportctl.destinations.local:LocalDestination",
+        "s3": "exportctl.destinations.s3:S3Destination",
+        "http": "exportctl.destinations.http:HttpDestination",
+        "https": "exportctl.destinations.http:HttpDestination",
+    }
+)
+#: The spec keys that hold a destination's own options, e.g. `destination.s3`.
+DESTINATION_OPTIONS = ("http", "s3")
 
 
 def scheme_of(uri: str) -> str:
