@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, cast
 import pandas as pd
 
 from exportctl import compression, registry
+from exportctl.background import BackgroundEncoder
 from exportctl.destinations.base import Sink
 from exportctl.errors import RunError
 from exportctl.formats.base import Encoder
@@ -37,7 +38,7 @@ _FILL = 0.5
 class _Open:
     stack: ExitStack
     sink: Sink
-    encoder: Encoder
+    encoder: Encoder | BackgroundEncoder
     capped: Capped | None
     #: What the encoder writes to (the compressor), flushed to measure `stored`.
     stream: BinaryIO
@@ -162,7 +163,11 @@ class FileSet:
             )
         )
         options = _continuing(spec.format.options) if index > 1 else spec.format.options
-        encoder = registry.FORMATS[spec.format.type](options, stream)
+        plain = registry.FORMATS[spec.format.type](options, stream)
+        encoder: Encoder | BackgroundEncoder = plain
+        if capped is None and counted is None:  # else each write's size is needed at once
+            encoder = BackgroundEncoder(plain)
+            stack.callback(encoder.abandon)  # runs before the streams under it close
         self.current = _Open(stack, sink, encoder, capped, stream, counted)
         return self.current
 
