@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, tzinfo
 from typing import Any, BinaryIO
 
+import orjson
 from smart_open import open as open_uri
 
 
@@ -38,6 +39,19 @@ def decoded(line: bytes) -> str:
         return line.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError as exc:
         raise Malformed(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def json_value(text: str) -> Any:
+    """`json.loads`, five times faster where orjson reads the text the same way.
+
+    orjson refuses what the standard module accepts beyond strict JSON (NaN, integers
+    past 64 bits, lone surrogates): those lines go to `json.loads`, so every line is
+    read as the standard module reads it.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def parse_time(value: Any, time_format: str | None, zone: tzinfo) -> datetime:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from exportctl.sources.logs.lines import Malformed, decoded, integer, text
+from exportctl.sources.logs.lines import Malformed, decoded, integer, json_value, text
 
 #: The columns a loguru record becomes, in order (`format: jsonl` shares them).
 SCHEMA = pa.schema(
@@ -34,13 +34,24 @@ INTEGERS = ("line", "process", "thread")
 
 
 class LoguruParser:
-    """One serialized loguru line as one flat row, with the level's own number."""
+    """One serialized loguru line as one flat row, with the level's own number.
+
+    With `below`, a line whose level number is under it is passed over as soon as its
+    level is read (None for the row): most lines of a `min_level` export are, and
+    building their rows was most of the time spent on them.
+    """
 
     schema = SCHEMA
 
-    def __call__(self, line: bytes, file: str) -> tuple[dict[str, Any], int | None]:
+    def __init__(self, below: int | None = None):
+        self.below = below
+
+    def __call__(self, line: bytes, file: str) -> tuple[dict[str, Any] | None, int | None]:
         try:
-            record = json.loads(decoded(line))["record"]
+            record = json_value(decoded(line))["record"]
+            number = record["level"].get("no")
+            if self.below is not None and type(number) is int and number < self.below:
+                return None, number
             extra = record.get("extra") or {}
             moment = datetime.fromisoformat(record["time"]["repr"])
             if moment.utcoffset() is None:  # loguru always writes one; the host's zone would guess
@@ -64,7 +75,6 @@ class LoguruParser:
                 "file": file,
             }
             check_types(row)
-            number = record["level"].get("no")
             return row, number if type(number) is int else None
         except Malformed:
             raise

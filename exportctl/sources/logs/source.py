@@ -22,10 +22,10 @@ from exportctl.sources.logs.loguru import LoguruParser
 from exportctl.sources.logs.options import LogOptions
 
 Row = dict[str, Any]
-Parser = Callable[[bytes, str], tuple[Row, int | None]]
+Parser = Callable[[bytes, str], tuple[Row | None, int | None]]
 
 
-def parser_for(options: LogOptions) -> Any:
+def parser_for(options: LogOptions, below: int | None = None) -> Any:
     """The parser of the options' line format (each has a `schema` and is called per line)."""
     zone = ZoneInfo(options.timezone)
     if options.format == "jsonl":
@@ -40,7 +40,7 @@ def parser_for(options: LogOptions) -> Any:
         assert options.pattern is not None  # LogOptions checked it
         time_format = options.time_format or regex.builtin_time_format(options.pattern)
         return regex.RegexParser(regex.compiled(options.pattern), time_format, zone)
-    return LoguruParser()
+    return LoguruParser(below)
 
 
 class LogSource:
@@ -50,11 +50,13 @@ class LogSource:
     def __init__(self, options: LogOptions, base_dir: Path):
         self.options = options
         self.base_dir = base_dir
-        self.parse = parser_for(options)
+        self._min_rank = None if options.min_level is None else levels.threshold(options.min_level)
+        #: Lines under `min_level` may come back as None, unbuilt; `whole` builds every one.
+        self.parse = parser_for(options, below=self._min_rank)
+        self.whole = parser_for(options)
         self.schema: pa.Schema = self.parse.schema
         self.skipped: dict[str, int] = {}
         self.unranked = 0
-        self._min_rank = None if options.min_level is None else levels.threshold(options.min_level)
         self._message = None if options.message_regex is None else re.compile(options.message_regex)
 
     def describe(self, request: Request) -> dict[str, Any]:
@@ -113,13 +115,15 @@ class LogSource:
                         raise SourceError(f"{file}:{number}: {exc}") from None
                     self.skipped[file] = self.skipped.get(file, 0) + 1
                     continue
-                if self._keeps(row, rank):
+                if row is not None and self._keeps(row, rank):
                     yield row
 
-    def _parsed(self, line: bytes | Malformed, file: str) -> tuple[Row, int | None]:
+    def _parsed(
+        self, line: bytes | Malformed, file: str, parse: Parser | None = None
+    ) -> tuple[Row | None, int | None]:
         if isinstance(line, Malformed):
             raise line
-        parsed: tuple[Row, int | None] = self.parse(line, file)
+        parsed: tuple[Row | None, int | None] = (parse or self.parse)(line, file)
         return parsed
 
     def _keeps(self, row: Row, rank: int | None) -> bool:
@@ -140,7 +144,9 @@ class LogSource:
         """Files are read in the order of their first record: rotated ones first."""
         for _, line in numbered_lines(file, self.options.max_line_bytes):
             try:
-                stamp: datetime = self._parsed(line, file)[0]["timestamp"]
+                row = self._parsed(line, file, self.whole)[0]
+                assert row is not None  # `whole` builds every row
+                stamp: datetime = row["timestamp"]
                 return stamp
             except Malformed:
                 continue
