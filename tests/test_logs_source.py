@@ -395,6 +395,26 @@ def test_skipped_lines_are_counted_per_file_and_every_good_line_is_exported(
         assert "skipped" in warning
 
 
+def test_a_record_under_min_level_is_passed_over_unchecked(
+    demo: Path, copies: tuple[Path, Path]
+) -> None:
+    current, _ = copies
+    high = ("WARNING", "ERROR", "CRITICAL")
+    expected = [r for r in expected_rows(current.parent) if r["level"] in high]
+    sample = json.loads(raw_lines(current)[0])
+    sample["record"]["level"] = {"icon": "🐞", "name": "DEBUG", "no": 10}
+    sample["record"]["time"]["repr"] = "not a time"
+    plant(current, {3: json.dumps(sample).encode()})
+    source = {"path": "bad/proxywhirl*.log*", "chunk_size": 10}
+
+    every = apply(write_spec(demo, "every", source=source))
+    warnings = export_rows(write_spec(demo, "warnings", source=source | {"min_level": "WARNING"}))
+
+    assert (every["exit_code"], every["status"]) == (1, "failed")
+    assert f"{current}:3" in every["error"]
+    assert warnings == expected and expected
+
+
 # --- 4. incremental by timestamp, across a rotation -----------------------------------
 
 
