@@ -78,10 +78,15 @@ class _Recording(Observer):
         self.expected: int | None = None
         self.last_beat = -HEARTBEAT_EVERY  # the first chunk reports at once
 
+    def restart(self) -> None:
+        self.rows = 0
+        self.expected = None
+        self.inner.restart()
+
     def total(self, rows: int | None) -> None:
-        self.rows = 0  # a new attempt counts from the start
         self.expected = rows
         self.inner.total(rows)
+        self.last_beat = -HEARTBEAT_EVERY  # the next chunk reports it
 
     def advance(self, rows: int) -> None:
         self.stop.check()

@@ -115,6 +115,9 @@ class _Bar(runner.Observer):
     def __init__(self, progress: Progress, task: TaskID):
         self.progress, self.task = progress, task
 
+    def restart(self) -> None:
+        self.progress.reset(self.task, total=None)
+
     def total(self, rows: int | None) -> None:
         self.progress.update(self.task, total=rows)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -17,7 +19,7 @@ from exportctl.errors import ExportctlError, RunError, TransientError, Validatio
 from exportctl.parts import FileSet
 from exportctl.plan import ExportPlan, Part, utc_now
 from exportctl.quarantine import Quarantine
-from exportctl.sources.base import Source
+from exportctl.sources.base import Request, Source
 from exportctl.transforms import validate
 from exportctl.transforms.credentials import CredentialsStage
 from exportctl.transforms.fields import select_fields
@@ -68,8 +70,11 @@ class Observer:
     #: Ask the source for a row count first (an extra query) so progress can show a percentage.
     wants_total = False
 
+    def restart(self) -> None:
+        """An attempt begins: what it reads is counted from zero."""
+
     def total(self, rows: int | None) -> None:
-        """The number of rows expected, when the source can tell."""
+        """The number of rows expected, once the source can tell (maybe mid-run)."""
 
     def advance(self, rows: int) -> None:
         """`rows` more rows were written."""
@@ -207,7 +212,9 @@ def _export(
     positions = list(plan.window.incremental.columns) if plan.window else None
     wide = WideRows(spec.reshape) if spec.reshape else None  # incremental ones are refused
     with closing(source):
-        observer.total(source.count(plan.request) if observer.wants_total else None)
+        observer.restart()
+        counting = _count_aside(source, plan.request) if observer.wants_total else None
+        read = 0
         try:
             # closing(): a failure past the source must not leave its cursor open (and its
             # database locked) until the generator happens to be collected.
@@ -224,6 +231,12 @@ def _export(
                     rows = rejected.valid(wide.feed(selected) if wide else selected)
                     files.write(rows, raw.loc[rows.index, positions] if positions else None)
                     observer.advance(len(raw))
+                    read += len(raw)
+                    if counting is not None and counting.done():
+                        observer.total(counting.result())
+                        counting = None
+            if counting is not None:  # every row is read: that is the count
+                observer.total(read)
             last = wide.finish() if wide else None
             if last is not None:
                 files.write(rejected.valid(last), None)
@@ -235,6 +248,21 @@ def _export(
             # after invalid rows: the others would be parts of an export that never was.
             _discard(exc, files, rejected, plan.window is None or isinstance(exc, ValidationError))
             raise
+
+
+def _count_aside(source: Source, request: Request) -> Future[int | None]:
+    """The source's row count, asked on a thread of its own: a COUNT over a filter scans
+    the rows as the export does, and the export need not wait for it."""
+    counted: Future[int | None] = Future()
+
+    def count() -> None:
+        try:
+            counted.set_result(source.count(request))
+        except Exception:  # the export meets the same failure and reports it
+            counted.set_result(None)
+
+    threading.Thread(target=count, name="count", daemon=True).start()
+    return counted
 
 
 def _discard(error: BaseException, files: FileSet, rejected: Rejected, committed: bool) -> None:
