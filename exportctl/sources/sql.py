@@ -10,6 +10,7 @@ import datetime as dt
 import difflib
 import operator
 import os
+import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -69,6 +70,9 @@ class SqlSource:
         #: How the last `chunks` read: "arrow" (sqlite_arrow) or "rows" (the general path).
         self.read_by: str | None = None
         self.engine = sa.create_engine(self.url)
+        #: Reflected tables: the count (on a thread of its own) and the read share one.
+        self._tables: dict[str, sa.Table] = {}
+        self._reflecting = threading.Lock()
         if self.url.get_backend_name() == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_session)
 
@@ -82,7 +86,7 @@ class SqlSource:
 
     def count(self, request: Request) -> int | None:
         with self._connected() as conn:
-            counted = _select(conn, request).subquery("n")
+            counted = self._select(conn, request).subquery("n")
             return int(conn.execute(sa.select(sa.func.count()).select_from(counted)).scalar_one())
 
     def last_position(self, request: Request, columns: tuple[str, ...]) -> tuple[Any, ...] | None:
@@ -101,12 +105,22 @@ class SqlSource:
             limit=1,
         )
         with self._connected() as conn:
-            row = conn.execute(_select(conn, Request(query, columns))).first()
+            row = conn.execute(self._select(conn, Request(query, columns))).first()
         return tuple(row) if row else None
+
+    def _select(self, conn: sa.Connection, request: Request) -> sa.Select[Any]:
+        """The request's SELECT, with a table's columns typed by reflecting it (once)."""
+        qualified = request.query.table
+        if not qualified:
+            return statement(request)
+        with self._reflecting:
+            if qualified not in self._tables:
+                self._tables[qualified] = _reflect(conn, qualified)
+        return statement(request, self._tables[qualified])
 
     def chunks(self, request: Request) -> Generator[pd.DataFrame, None, None]:
         with self._connected() as conn, ExitStack() as stack:
-            select = _select(conn, request)
+            select = self._select(conn, request)
             fast = self._arrow_tables(select, stack)
             self.read_by = "rows" if fast is None else "arrow"
             if fast is not None:
@@ -168,12 +182,6 @@ class SqlSource:
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def _select(conn: sa.Connection, request: Request) -> sa.Select[Any]:
-    """The request's SELECT, with a table's columns typed by reflecting it."""
-    table = _reflect(conn, request.query.table) if request.query.table else None
-    return statement(request, table)
 
 
 def statement(request: Request, table: sa.Table | None = None) -> sa.Select[Any]:
