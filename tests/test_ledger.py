@@ -495,17 +495,17 @@ def test_a_run_records_the_commit_of_the_checkout_its_spec_lives_in(demo, tmp_pa
 
 
 def test_a_run_keeps_beating_while_a_slow_step_runs(demo, tmp_path, ledger, monkeypatch):
-    """A slow count must not make a live run look dead to another host."""
+    """A slow first chunk must not make a live run look dead to another host."""
     monkeypatch.setattr(jobs, "HEARTBEAT_EVERY", 0.05)
     counting = threading.Event()
-    real_count = SqlSource.count
+    real_chunks = SqlSource.chunks
 
-    def slow_count(self: SqlSource, request: Any) -> int | None:
+    def slow_chunks(self: SqlSource, request: Any) -> Any:
         counting.set()
         time.sleep(1.0)
-        return real_count(self, request)
+        yield from real_chunks(self, request)
 
-    monkeypatch.setattr(SqlSource, "count", slow_count)
+    monkeypatch.setattr(SqlSource, "chunks", slow_chunks)
     spec = load_spec(write_spec(tmp_path, "pool", demo))
     worker = threading.Thread(
         target=jobs.run_specs, args=([spec], ledger, jobs.Options(), lambda _: Observer())
