@@ -278,7 +278,7 @@ Exit codes:
     type=click.IntRange(1),
     default=4,
     show_default=True,
-    help="Exports running at once.",
+    help="Worker processes: exports running at once.",
 )
 @click.option(
     "--grace",

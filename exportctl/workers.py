@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -42,6 +43,7 @@ class ProcessRuns:
         self._stopping = self._context.Event()
         self._signum = self._context.Value("i", 0)
         self._pool = self._new_pool()
+        self._replacing = threading.Lock()
 
     def warm(self) -> None:
         """Start every worker now, so the first tick does not wait for imports."""
@@ -56,11 +58,12 @@ class ProcessRuns:
         observer: Observer,
         stop: jobs.Stop,
     ) -> RunResult:
+        pool = self._pool
         try:
-            future = self._pool.submit(_run, spec, options, now)
+            future = pool.submit(_run, spec, options, now)
         except BrokenProcessPool:
-            self._pool = self._new_pool()
-            future = self._pool.submit(_run, spec, options, now)
+            pool = self._replace(pool)
+            future = pool.submit(_run, spec, options, now)
         while True:
             try:
                 result: RunResult = future.result(timeout=_POLL)
@@ -72,11 +75,19 @@ class ProcessRuns:
             except BrokenProcessPool:
                 # A worker died (killed, or a crash in native code): its run stays
                 # `running` until `jobs.recover` finds its process gone.
-                self._pool = self._new_pool()
+                self._replace(pool)
                 raise RunError(f"the worker process running `{spec.name}` died") from None
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _replace(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
+        """A new pool for a broken one: once, however many runs saw it break."""
+        with self._replacing:
+            if self._pool is broken:
+                broken.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+            return self._pool
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
