@@ -18,16 +18,13 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 import zstandard
-from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exportctl import incremental, runner
-from exportctl.cli import main
 from exportctl.ledger import Ledger
 from exportctl.plan import compile_plan
 from exportctl.sources.base import Request
@@ -38,6 +35,7 @@ from exportctl.spec import model as m
 from exportctl.spec.load import load_spec
 from tests.prometheus_server import PASSWORD, SAMPLES, START_MS, STEP_MS, USER, PrometheusServer
 from tests.servers import free_port
+from tests.test_source_http_json import apply, cli, write_spec
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 AUTH = {"username_env": "PROM_USER", "password_env": "PROM_PASSWORD"}
@@ -58,31 +56,6 @@ def prom(prometheus: PrometheusServer, monkeypatch: pytest.MonkeyPatch) -> Prome
     monkeypatch.setenv("PROM_USER", USER)
     monkeypatch.setenv("PROM_PASSWORD", PASSWORD)
     return prometheus
-
-
-def write_spec(folder: Path, name: str, source: dict[str, Any], **rest: Any) -> Path:
-    doc = {
-        "version": 1,
-        "name": name,
-        "source": source,
-        "format": "jsonl",
-        "destination": f"out/{name}.jsonl",
-        **rest,
-    }
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
-def cli(*args: object) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-def apply(spec: Path, *options: str, expect: int = 0) -> dict[str, Any]:
-    result = cli("apply", spec, "--json", *options)
-    assert result.exit_code == expect, result.output
-    (run,) = json.loads(result.stdout)
-    return run
 
 
 def samples_of(lines: list[str]) -> list[tuple[str, str, int, str]]:
