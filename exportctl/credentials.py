@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes, hmac, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from exportctl import registry
 from exportctl.errors import SpecProblem
 from exportctl.spec.model import ExportSpec
 from exportctl.spec.schema import Locator
@@ -120,12 +121,12 @@ def holds_secrets(spec: ExportSpec) -> bool:
     Credentials kept (ciphertext) or revealed, or a source whose rows are secret
     unless redacted (it `redacts_by_default`) with redaction turned off.
     """
-    # Here, not at the top: registry brings every component, and the transforms that
-    # decrypt with this module need none of them.
-    from exportctl import registry
+    return spec.credentials.mode in ("keep", "reveal") or unredacted(spec)
 
-    if spec.credentials.mode in ("keep", "reveal"):
-        return True
+
+def unredacted(spec: ExportSpec) -> bool:
+    """A source whose rows hold secrets unless redacted (it `redacts_by_default`), told
+    `redact: false`."""
     source = registry.SOURCES.get(spec.source.type)
     return bool(getattr(source, "redacts_by_default", False)) and spec.redact is None
 

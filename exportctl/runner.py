@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from exportctl import incremental, registry
+from exportctl import credentials, incremental, registry
 from exportctl.destinations.base import WrittenFile
 from exportctl.errors import ExportctlError, RunError, TransientError, ValidationError, scrub
 from exportctl.parts import FileSet
@@ -119,8 +119,7 @@ def run(
 
 def _unredacted(plan: ExportPlan) -> tuple[str, ...]:
     """A source whose rows hold secrets unless redacted, told `redact: false`: say so."""
-    source = registry.SOURCES.get(plan.spec.source.type)
-    if getattr(source, "redacts_by_default", False) and plan.spec.redact is None:
+    if credentials.unredacted(plan.spec):
         kind = plan.spec.source.type
         return (f"`redact: false`: this `{kind}` export holds its secrets as they are",)
     return ()
