@@ -56,8 +56,11 @@ class ExportPlan:
 
 
 def new_run_id(now: datetime) -> str:
-    """Sortable by time, unique enough for concurrent runs."""
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    """Sortable by time, and unique: 48 random bits, as a daemon starts dozens of runs a second.
+
+    (24 bits gave two runs one id within a few thousand runs at 70 a second.)
+    """
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(6)}"
 
 
 def template_context(spec: ExportSpec, now: datetime, run_id: str) -> dict[str, Any]:
