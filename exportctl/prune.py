@@ -56,10 +56,9 @@ def prune_spec(
         )
         for r in ledger.stored_runs(spec.name)
     ]
-    chosen = retention.deletions(
-        spec.retention, runs, now, keep=keep, held_elsewhere=ledger.held_uris(spec.name)
-    )
-    return [_delete(spec, ledger, d, dry_run) for d in chosen]
+    candidates = retention.deletions(spec.retention, runs, now, keep=keep)
+    held = ledger.held_uris(spec.name, among={d.uri for d in candidates})
+    return [_delete(spec, ledger, d, dry_run) for d in candidates if d.uri not in held]
 
 
 def prune_specs(

@@ -10,7 +10,7 @@ without a templated name overwrites one file every run).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -76,16 +76,14 @@ def deletions(
     now: datetime,
     *,
     keep: str | None = None,
-    held_elsewhere: Iterable[str] = (),
 ) -> list[Deletion]:
-    """The files to delete, oldest run first: those of expired runs that nothing kept holds.
+    """The files to delete, oldest run first: those of expired runs that no kept run holds.
 
-    `held_elsewhere` are URIs that runs outside `runs` recorded and still hold (another
-    spec's, an unfinished run's): those are never deleted either.
+    Runs outside `runs` (another spec's, an unfinished one's) may hold a URI too: the
+    caller asks the ledger about these few (`Ledger.held_uris`).
     """
     reasons = expired(policy, runs, now, keep)
-    held = set(held_elsewhere)
-    held.update(f.uri for run in runs if run.id not in reasons for f in run.files)
+    held = {f.uri for run in runs if run.id not in reasons for f in run.files}
     chosen: list[Deletion] = []
     for run in sorted(runs, key=lambda r: (r.started_at, r.id)):
         if run.id not in reasons:

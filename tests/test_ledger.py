@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner, Result
 
@@ -519,6 +520,117 @@ def test_a_run_keeps_beating_while_a_slow_step_runs(demo, tmp_path, ledger, monk
 
     assert during["status"] == "running" and during["rows"] == 0
     assert during["heartbeat_at"] > first
+
+
+def retained(folder: Path, demo: Path) -> Path:
+    """A spec that names each run's file and keeps the latest two."""
+    destination = str(folder / "out" / "{{ run.id }}.jsonl")
+    return write_spec(folder, "pool", demo, destination=destination, retention={"keep_last": 2})
+
+
+def test_a_version_5_ledger_gains_indexed_lookups_keeping_its_files(demo, tmp_path, private_ledger):
+    spec = retained(tmp_path, demo)
+    for _ in range(2):
+        apply(str(spec))
+    with closing(sqlite3.connect(ledger_file(private_ledger))) as db:  # as version 5 left it
+        indexes = db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'ix_%'").fetchall()
+        for (name,) in indexes:
+            db.execute(f"DROP INDEX {name}")
+        db.execute("ALTER TABLE run_files DROP COLUMN spec")
+        db.execute("CREATE INDEX ix_runs_spec ON runs (spec)")
+        db.execute("UPDATE schema_version SET version = 5")
+        db.commit()
+
+    ledger = Ledger(private_ledger)
+
+    assert query(private_ledger, "SELECT version FROM schema_version") == [(CURRENT_VERSION,)]
+    assert query(private_ledger, "SELECT DISTINCT spec FROM run_files") == [("pool",)]
+    indexes = {n for (n,) in query(private_ledger, "SELECT name FROM sqlite_master")}
+    assert {"ix_runs_spec_started", "ix_run_files_stored_spec"} <= indexes
+    assert "ix_runs_spec" not in indexes
+    assert len(ledger.stored_runs("pool")) == 2
+    apply(str(spec))  # retention finds the migrated runs' files
+    assert len(ledger.stored_runs("pool")) == 2
+    assert len(list((tmp_path / "out").glob("*.jsonl"))) == 2
+
+
+def add_history(url: str, spec: str, runs: int) -> None:
+    """`runs` older runs of `spec`, copies of its first, their files deleted by retention."""
+    with closing(sqlite3.connect(ledger_file(url))) as db:
+        db.row_factory = sqlite3.Row
+        run = dict(db.execute("SELECT * FROM runs WHERE spec = ? LIMIT 1", (spec,)).fetchone())
+        stored = db.execute("SELECT * FROM run_files WHERE run_id = ?", (run["id"],))
+        files = [dict(f) for f in stored]
+        for n in range(runs):
+            past = f"2020-01-01 00:00:00.{n:06d}"
+            status = "failed" if n % 3 == 0 else "succeeded"
+            copy = run | {"id": f"past-{spec}-{n}", "started_at": past, "status": status}
+            db.execute(_insert("runs", copy), list(copy.values()))
+            for file in files:
+                uri = f"{file['uri']}.{n}"
+                gone = file | {"run_id": copy["id"], "uri": uri, "deleted_at": past}
+                db.execute(_insert("run_files", gone), list(gone.values()))
+        db.commit()
+
+
+def _insert(table: str, row: dict[str, Any]) -> str:
+    names = ", ".join(f'"{k}"' for k in row)
+    return f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(row))})"
+
+
+def lookup_work(ledger: Ledger, spec: str) -> dict[str, int]:
+    """SQLite's work, in virtual-machine steps, for what a run of `spec` looks up."""
+    [latest] = ledger.history(spec, limit=1)
+    run = ledger.run(latest["id"])
+    assert run is not None
+    uris = {f["uri"] for f in run["files"]} | {"/elsewhere.csv"}
+    lookups: dict[str, Callable[[], object]] = {
+        "last success": lambda: ledger.history(spec, status="succeeded", limit=1),
+        "recent runs": lambda: ledger.history(spec, limit=10),
+        "stored files": lambda: ledger.stored_runs(spec),
+        "held elsewhere": lambda: ledger.held_uris(spec, among=uris),
+        "watermark": lambda: ledger.watermark(spec),
+        "run": lambda: ledger.run(latest["id"]),
+    }
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0  # go on
+
+    def counting(conn: sa.Connection, *_: Any) -> None:
+        conn.connection.dbapi_connection.set_progress_handler(count, 10)
+
+    work = {}
+    sa.event.listen(ledger.engine, "before_cursor_execute", counting)
+    try:
+        for name, lookup in lookups.items():
+            steps = 0
+            lookup()
+            work[name] = steps
+    finally:
+        sa.event.remove(ledger.engine, "before_cursor_execute", counting)
+    return work
+
+
+def test_what_each_run_looks_up_costs_the_same_however_long_the_history(
+    demo, tmp_path, ledger, private_ledger
+):
+    """A daemon piles up runs: a lookup that reads them all slows every run down over time."""
+    spec = retained(tmp_path, demo)
+    for _ in range(3):
+        apply(str(spec))
+    apply(str(write_spec(tmp_path, "other", demo)))
+    before = lookup_work(ledger, "pool")
+
+    add_history(private_ledger, "pool", 3000)
+    add_history(private_ledger, "other", 3000)
+    after = lookup_work(ledger, "pool")
+
+    assert after.keys() == before.keys()
+    for name, steps in after.items():
+        assert steps <= 2 * before[name] + 20, (name, before[name], steps)
 
 
 def test_a_version_4_ledger_gains_scheduled_at_keeping_its_runs(demo, tmp_path, private_ledger):

@@ -80,13 +80,6 @@ def test_a_uri_a_kept_run_also_wrote_is_never_deleted():
     assert [d.uri for d in chosen] == ["out/extra-2.csv", "out/extra-1.csv"]
 
 
-def test_a_uri_another_spec_or_an_unfinished_run_holds_is_never_deleted():
-    chosen = deletions(Retention(keep_last=1), RUNS, NOW, held_elsewhere={"out/r4.csv"})
-
-    assert "out/r4.csv" not in {d.uri for d in chosen}
-    assert "out/r4.csv.manifest.json" in {d.uri for d in chosen}
-
-
 def test_expired_names_the_reason_and_age_limits_read_like_the_schema():
     assert expired(Retention(keep_last=5, max_age="2d"), RUNS, NOW) == {
         "r3": "older than 2d",
@@ -191,6 +184,20 @@ def test_local_retention_keeps_the_policys_files_and_nothing_else_is_touched(
     assert all(p["deleted"] for p in done)
     assert {str(p) for p in out.iterdir()} == written(runs[3]) | {str(p) for p in strangers}
     assert pruned(str(spec)) == (0, [])  # nothing left to let go
+
+
+def test_a_file_another_spec_also_wrote_is_never_deleted(demo, tmp_path, private_ledger):
+    out = tmp_path / "out"
+    shared = str(out / "shared.jsonl")
+    first = applied(write_spec(tmp_path, "pool", demo, destination=shared))
+    other = applied(write_spec(tmp_path, "other", demo, destination=shared))
+    spec = local_spec(tmp_path, demo, keep_last=1)  # `pool` now names each run's file
+    second, third = applied(spec), applied(spec)
+
+    # `pool`'s first two runs expired; the first's files are `other`'s latest too.
+    assert written(first) == written(other)
+    assert {str(p) for p in out.iterdir()} == written(other) | written(third)
+    assert {run for _, run, _ in retention_events(private_ledger)} == {second["run_id"]}
 
 
 def test_max_age_by_hand_and_the_human_listing(demo, tmp_path, private_ledger):

@@ -20,7 +20,7 @@ runs = sa.Table(
     "runs",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("spec", sa.String(128), nullable=False, index=True),
+    sa.Column("spec", sa.String(128), nullable=False),
     sa.Column("spec_sha256", sa.String(64), nullable=False),
     sa.Column("git_commit", sa.String(64)),
     sa.Column("trigger", sa.String(16), nullable=False),
@@ -60,6 +60,26 @@ run_files = sa.Table(
     sa.Column("last_position", sa.Text),
     # When retention deleted the file; None while it is stored. (Added in version 4.)
     sa.Column("deleted_at", sa.DateTime(timezone=True)),
+    # The run's spec, so that a spec's stored files are found without its past runs.
+    # (Added in version 6; filled in for older rows.)
+    sa.Column("spec", sa.String(128)),
+)
+
+# What every run looks up, found without reading the history a daemon piles up: the
+# spec's latest runs (by status), its stored files, and who else holds a URI.
+# (Version 6; version 1 had a plain index on runs.spec.)
+_stored = run_files.c.deleted_at.is_(None)
+INDEXES = (
+    sa.Index("ix_runs_spec_started", runs.c.spec, runs.c.started_at, runs.c.id),
+    sa.Index(
+        "ix_runs_spec_status_started", runs.c.spec, runs.c.status, runs.c.started_at, runs.c.id
+    ),
+    sa.Index(
+        "ix_run_files_stored_spec", run_files.c.spec, sqlite_where=_stored, postgresql_where=_stored
+    ),
+    sa.Index(
+        "ix_run_files_stored_uri", run_files.c.uri, sqlite_where=_stored, postgresql_where=_stored
+    ),
 )
 
 audit = sa.Table(
@@ -126,6 +146,16 @@ def _scheduled_at_v5(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE runs ADD COLUMN scheduled_at {kind}"))
 
 
+def _bounded_lookups_v6(conn: sa.Connection) -> None:
+    if "spec" not in {c["name"] for c in sa.inspect(conn).get_columns("run_files")}:
+        conn.execute(sa.text("ALTER TABLE run_files ADD COLUMN spec VARCHAR(128)"))
+    of_run = sa.select(runs.c.spec).where(runs.c.id == run_files.c.run_id).scalar_subquery()
+    conn.execute(run_files.update().where(run_files.c.spec.is_(None)).values(spec=of_run))
+    conn.execute(sa.text("DROP INDEX IF EXISTS ix_runs_spec"))
+    for index in INDEXES:
+        index.create(conn, checkfirst=True)
+
+
 #: MIGRATIONS[n] takes a ledger at version n to version n + 1. Append; never edit.
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _create_v1,
@@ -133,6 +163,7 @@ MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _run_summary_v3,
     _retention_v4,
     _scheduled_at_v5,
+    _bounded_lookups_v6,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -24,6 +24,9 @@ STATE_ENV = "EXPORTCTL_STATE"
 #: A lock or a running run whose process has not beaten for this long is taken as dead.
 STALE_AFTER = timedelta(minutes=2)
 HEARTBEAT_EVERY = 2.0
+#: The execution option that marks a ledger transaction as one that writes.
+_WRITES = "exportctl_writes"
+_WRITE = {_WRITES: True}
 
 
 def default_state_url() -> str:
@@ -72,7 +75,8 @@ class Ledger:
 
     @contextmanager
     def _transaction(self) -> Iterator[sa.Connection]:
-        with self.engine.begin() as conn:
+        """A write: the whole change commits or none of it does."""
+        with self.engine.execution_options(**_WRITE).begin() as conn:
             if conn.dialect.name == "postgresql":  # one writer of the ledger at a time
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(4242)"))
             yield conn
@@ -139,7 +143,12 @@ class Ledger:
             for uri, role, size, digest in files:
                 conn.execute(
                     t.run_files.insert().values(
-                        run_id=run_id, uri=scrub(uri), role=role, bytes=size, sha256=digest
+                        run_id=run_id,
+                        spec=spec,
+                        uri=scrub(uri),
+                        role=role,
+                        bytes=size,
+                        sha256=digest,
                     )
                 )
             if watermark is not None and status == "succeeded":
@@ -152,9 +161,11 @@ class Ledger:
     ) -> None:
         """A part of a split export, recorded the moment it is committed."""
         with self._transaction() as conn:
+            spec = conn.execute(sa.select(t.runs.c.spec).where(t.runs.c.id == run_id)).scalar_one()
             conn.execute(
                 t.run_files.insert().values(
                     run_id=run_id,
+                    spec=spec,
                     uri=scrub(uri),
                     role="part",
                     bytes=size,
@@ -345,9 +356,9 @@ class Ledger:
             sa.select(t.runs.c.id, t.runs.c.started_at, t.run_files.c.uri, t.run_files.c.role)
             .join(t.run_files, t.run_files.c.run_id == t.runs.c.id)
             .where(
-                t.runs.c.spec == spec,
-                t.runs.c.status == "succeeded",
+                t.run_files.c.spec == spec,
                 t.run_files.c.deleted_at.is_(None),
+                t.runs.c.status == "succeeded",
             )
             .order_by(t.runs.c.started_at.desc(), t.runs.c.id.desc(), t.run_files.c.uri)
         )
@@ -361,13 +372,16 @@ class Ledger:
                 run["files"].append({"uri": row["uri"], "role": row["role"]})
         return list(runs.values())
 
-    def held_uris(self, spec: str) -> set[str]:
-        """URIs still stored for any run but the spec's succeeded ones: never retention's."""
+    def held_uris(self, spec: str, among: Collection[str]) -> set[str]:
+        """Those of `among` still stored for a run but the spec's succeeded ones: never
+        retention's to delete."""
+        if not among:
+            return set()
         others = (t.runs.c.spec != spec) | (t.runs.c.status != "succeeded")
         query = (
             sa.select(t.run_files.c.uri)
             .join(t.runs, t.run_files.c.run_id == t.runs.c.id)
-            .where(others, t.run_files.c.deleted_at.is_(None))
+            .where(t.run_files.c.uri.in_(list(among)), t.run_files.c.deleted_at.is_(None), others)
         )
         with self.engine.connect() as conn:
             return set(conn.execute(query).scalars())
@@ -409,10 +423,16 @@ def _engine(url: str) -> sa.Engine:
         _owner_only(Path(parsed.database))
     engine = sa.create_engine(url, connect_args={"timeout": 60})
     sa.event.listen(engine, "connect", _sqlite_session)
-    # Take the write lock when a transaction starts, so concurrent writers queue
-    # instead of failing midway when they upgrade from reading.
-    sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    sa.event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    """A write takes the write lock as it starts, so concurrent writers queue instead of
+    failing midway when they upgrade from reading. A read does not: under WAL it sees a
+    snapshot and never waits for a writer (nor makes one wait, as 4 daemon workers would)."""
+    writes = conn.get_execution_options().get(_WRITES, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def _owner_only(database: Path) -> None:
