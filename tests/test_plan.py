@@ -11,7 +11,7 @@ import yaml
 
 from exportctl.compression import member_name
 from exportctl.errors import SpecError
-from exportctl.plan import ExportPlan, compile_plan
+from exportctl.plan import ExportPlan, compile_plan, new_run_id
 from exportctl.spec.load import load_spec
 from exportctl.spec.model import Destination, ExportSpec
 
@@ -248,3 +248,12 @@ def test_undefined_template_name_is_a_spec_error_even_past_the_loader(specs_dir:
 
     with pytest.raises(SpecError, match="template error: 'nope' is undefined"):
         compile_plan(spec, now=NOW, run_id=RUN_ID)
+
+
+def test_run_ids_started_in_one_second_do_not_collide():
+    """A daemon starts dozens of runs at one tick; 24 random bits collided in a few thousand."""
+    now = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    ids = [new_run_id(now) for _ in range(100_000)]  # 24 bits: ~300 pairs; 48 bits: ~0
+
+    assert len(set(ids)) == len(ids)
+    assert all(i.startswith("20240506T070809Z-") for i in ids)
