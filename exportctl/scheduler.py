@@ -21,7 +21,7 @@ What a phrase means, in the spec's timezone (IANA name, default UTC):
   instants: `every 15 minutes` is at :00, :15, :30, :45 UTC; `every 2 hours` at even UTC
   hours; `every 1 days` at midnight UTC (`every day` is midnight local).
 
-Why not the `schedule` library (a dependency, kept for the daemon loop if it wants it):
+Why not the `schedule` library (which is therefore not a dependency):
 schedule 1.2's `Job._schedule_next_run` reads `datetime.datetime.now()` itself and takes no
 `now`, so a controlled clock means monkeypatching `datetime` (which our conventions forbid)
 or copying the method (which is not using the library). Its timezones also need pytz, it
