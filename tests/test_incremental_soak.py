@@ -169,7 +169,9 @@ class Soak:
         else:
             process.join(delay)
         if process.is_alive():
-            os.kill(process.pid, signal.SIGKILL)
+            # Not os.kill: the process may end after is_alive, and the forkserver (its
+            # parent) reap it at once; Process.kill passes over a process gone.
+            process.kill()
         process.join()
         if process.exitcode == -signal.SIGKILL:
             self.kills[self.moment_of_kill(process.pid, before)] += 1
