@@ -280,14 +280,20 @@ class Daemon:
 
     def reload(self, now: datetime) -> None:
         """Load the specs again; an invalid file keeps its previous version running."""
-        self._files = self._signature()
+        files = self._signature()
         try:
             specs, problems = self.load(self.paths)
         except SpecError as exc:  # a named path is gone: keep everything
             specs, problems = [], exc.problems
             keep_all = True
+        except Exception as exc:  # not the specs' fault: keep everything, try again soon
+            _log("specs.reload_failed", logging.ERROR, error=scrub(f"{type(exc).__name__}: {exc}"))
+            self.metrics.reloads.labels("failed").inc()
+            self._files = None  # so the next look at the files reloads
+            return
         else:
             keep_all = False
+        self._files = files
         for problem in problems:
             where = {"file": problem.file, "line": problem.line, "path": problem.path}
             _log("spec.invalid", logging.ERROR, **where, problem=problem.message)

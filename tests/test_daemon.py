@@ -283,6 +283,35 @@ def test_an_edited_spec_is_reloaded_and_an_invalid_one_keeps_its_previous_versio
     assert daemon.wait_idle(timeout=10) and len(run.calls) == 3 and daemon.health["specs"] == []
 
 
+def test_a_reload_that_fails_for_another_reason_keeps_the_specs_and_is_tried_again(
+    tmp_path, ledger, caplog
+):
+    path = write_spec(tmp_path / "specs", "items")
+    clock, run = FakeClock(T0), Recorder()
+    failures: list[Exception] = []
+
+    def flaky_load(paths: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return load_specs(paths)
+
+    daemon = daemon_for(tmp_path, ledger, clock, run=run, load=flaky_load, watch_every=1)
+    failures.append(OSError("the disk hiccuped"))  # start() loaded; the reload will not
+    path.write_text(path.read_text().replace("every 10 seconds", "every 20 seconds"))
+
+    with caplog.at_level(logging.ERROR, logger="exportctl.daemon"):
+        step_at(daemon, clock, 10)  # the reload fails: version 1 runs its tick
+    assert daemon.wait_idle(timeout=10)
+    assert [r.getMessage() for r in caplog.records] == ["specs.reload_failed"]
+    step_at(daemon, clock, 11)  # the next look at the files reloads
+    for second in (20, 30, 40):
+        step_at(daemon, clock, second)
+        assert daemon.wait_idle(timeout=10)
+
+    ticks = [(tick - T0).total_seconds() for _, tick, _ in run.calls]
+    assert ticks == [10, 20, 40]
+
+
 def test_sighup_reloads_even_without_a_change_of_mtime(tmp_path, ledger):
     path = write_spec(tmp_path / "specs", "items")
     stat = path.stat()
