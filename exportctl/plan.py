@@ -23,7 +23,7 @@ from exportctl.sources.base import Request
 from exportctl.spec.model import And, Compare, ExportSpec, Filter, OrderKey, Query
 from exportctl.timerange import ResolvedRange
 from exportctl.transforms.fields import needed_columns
-from exportctl.uris import sibling_uri
+from exportctl.uris import QUARANTINE, sibling_uri
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def compile_plan(
         quarantine = (
             _destination(spec, _render(spec, stated, context, "$.validation.quarantine"))
             if stated
-            else sibling_uri(destination, ".quarantine.jsonl")
+            else sibling_uri(destination, QUARANTINE)
         )
     return ExportPlan(
         spec=spec,

@@ -26,7 +26,7 @@ from exportctl.transforms.fields import select_fields
 from exportctl.transforms.filter import apply_filter
 from exportctl.transforms.redact import Redactor
 from exportctl.transforms.reshape import WideRows
-from exportctl.uris import sibling_uri
+from exportctl.uris import MANIFEST, sibling_uri
 
 Status = Literal["succeeded", "failed", "skipped", "interrupted"]
 #: (uri, role, bytes, sha256) of a file a run committed; role is data, part or manifest.
@@ -345,7 +345,7 @@ def _write_manifest(
         }
     if plan.time_range is not None:
         manifest["time_range"] = plan.time_range.to_json()
-    uri = sibling_uri(plan.destination, ".manifest.json")
+    uri = sibling_uri(plan.destination, MANIFEST)
     with registry.destination_for(uri, spec.destination.options).open(uri) as sink:
         sink.stream.write(json.dumps(manifest, indent=2).encode() + b"\n")
     assert sink.written is not None

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from exportctl import compression
+
+MANIFEST = ".manifest.json"
+QUARANTINE = ".quarantine.jsonl"
 
 
 def part_uri(uri: str, index: int) -> str:
@@ -33,3 +37,12 @@ def _renamed(uri: str, rename: Callable[[str], str]) -> str:
     parts = urlsplit(uri)
     folder, slash, name = parts.path.rpartition("/")
     return urlunsplit(parts._replace(path=f"{folder}{slash}{rename(name)}"))
+
+
+def written_for(uri: str) -> Callable[[str], bool]:
+    """Whether a name is one exportctl writes for the export `uri`: the file itself, a split
+    part of it, its manifest or its quarantine; never another export's, whatever it shares."""
+    head, _, tail = part_uri(uri, 0).rpartition(".part-00000")
+    part = re.compile(re.escape(f"{head}.part-") + r"\d{5,}" + re.escape(tail))
+    exact = {uri, sibling_uri(uri, MANIFEST), sibling_uri(uri, QUARANTINE)}
+    return lambda name: name in exact or part.fullmatch(name) is not None

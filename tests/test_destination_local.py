@@ -91,3 +91,33 @@ def test_uses_an_unnamed_temp_file_where_the_kernel_offers_one(tmp_path: Path):
         assert list(tmp_path.iterdir()) == []
     finally:
         atomic.close()
+
+
+def test_remove_leftovers_removes_the_temps_of_the_file_and_what_is_beside_it_only(tmp_path):
+    """Another export's temp in the same folder may be being written right now."""
+    tag = ".0badc0de.exportctl-tmp"
+    ours = [
+        ".pool.csv.gz",
+        ".pool.part-00001.csv.gz",
+        ".pool.part-00012.csv.gz",
+        ".pool.csv.gz.manifest.json",
+        ".pool.csv.gz.quarantine.jsonl",
+    ]
+    others = [
+        ".pool.json",
+        ".pool-old.csv.gz",
+        ".pool.part-00001.json",
+        ".poolside.part-00001.csv.gz",
+        ".pool.csv.gz.bak",
+        ".pool.csv",
+    ]
+    for name in ours + others:
+        (tmp_path / f"{name}{tag}").write_bytes(b"half a row")
+    (tmp_path / ".pool.csv.gz.notes.exportctl-tmp").write_bytes(b"not a temp of ours")
+    (tmp_path / "pool.csv.gz").write_bytes(b"the committed export")
+
+    LocalDestination().remove_leftovers(str(tmp_path / "pool.csv.gz"))
+
+    left = sorted(p.name for p in tmp_path.iterdir())
+    kept = [f"{name}{tag}" for name in others] + [".pool.csv.gz.notes.exportctl-tmp"]
+    assert left == sorted([*kept, "pool.csv.gz"])

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import glob
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -22,8 +22,11 @@ from typing import BinaryIO, ClassVar, cast
 
 from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
 from exportctl.errors import RunError
+from exportctl.uris import written_for
 
 TEMP_SUFFIX = ".exportctl-tmp"
+#: A temp file's name, as `AtomicFile._temp_path` makes it, and the final name within it.
+_TEMP_NAME = re.compile(r"\.(?P<final>.+)\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX))
 _NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT}
 
 
@@ -63,6 +66,7 @@ class AtomicFile:
         return 0o666 if self.mode is None else self.mode & 0o666
 
     def _temp_path(self) -> Path:
+        """A fresh name, which `_TEMP_NAME` reads back."""
         return self.folder / f".{self.final.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
 
     def commit(self) -> None:
@@ -156,12 +160,15 @@ class LocalDestination:
         return shutil.disk_usage(folder).free
 
     def remove_leftovers(self, uri: str) -> None:
-        """Named temp files a killed run left for `uri` or its parts (none under O_TMPFILE)."""
+        """Named temp files a killed run left for `uri` or the files beside it (its parts,
+        manifest, quarantine); never another export's, which may be being written now."""
         path = _path(uri)
-        stem = path.name.split(".", 1)[0]
+        ours = written_for(path.name)
         if path.parent.is_dir():
-            for temp in path.parent.glob(f".{glob.escape(stem)}.*{TEMP_SUFFIX}"):
-                temp.unlink(missing_ok=True)
+            for temp in path.parent.glob(f".*{TEMP_SUFFIX}"):
+                named = _TEMP_NAME.fullmatch(temp.name)
+                if named and ours(named["final"]):
+                    temp.unlink(missing_ok=True)
 
     @contextmanager
     def open(self, uri: str) -> Iterator[Sink]:

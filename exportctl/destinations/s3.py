@@ -13,7 +13,6 @@ smart_open's own retry loop never starts (see `_Client`).
 from __future__ import annotations
 
 import io
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,7 +28,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
 from exportctl.errors import RunError, TransientError, scrub
-from exportctl.uris import part_uri
+from exportctl.uris import written_for
 
 MIN_PART_SIZE = 5 * 2**20
 
@@ -148,7 +147,7 @@ class S3Destination:
         client = self._client(uri)
         folder, slash, name = key.rpartition("/")
         query: dict[str, Any] = {"Bucket": bucket, "Prefix": folder + slash + name.split(".")[0]}
-        ours = _leftover_keys(key)
+        ours = written_for(key)
         while True:
             page = client.list_multipart_uploads(**query)
             for upload in page.get("Uploads", []):
@@ -330,13 +329,6 @@ def _mention(error: BaseException, note: str) -> None:
         error.args = (f"{error.args[0]}; {note}",)
     else:
         error.add_note(note)
-
-
-def _leftover_keys(key: str) -> Callable[[str], bool]:
-    """Whether an upload's key is `key` or one of its split parts."""
-    head, _, tail = part_uri(key, 0).rpartition(".part-00000")
-    part = re.compile(re.escape(f"{head}.part-") + r"\d{5,}" + re.escape(tail))
-    return lambda candidate: candidate == key or part.fullmatch(candidate) is not None
 
 
 def _split(uri: str) -> tuple[str, str]:
