@@ -58,7 +58,11 @@ def prune_spec(
     ]
     candidates = retention.deletions(spec.retention, runs, now, keep=keep)
     held = ledger.held_uris(spec.name, among={d.uri for d in candidates})
-    return [_delete(spec, ledger, d, dry_run) for d in candidates if d.uri not in held]
+    pruned = [_delete(spec, ledger, d, dry_run) for d in candidates if d.uri not in held]
+    deleted = [(p.run_id, p.uri, {"role": p.role, "reason": p.reason}) for p in pruned if p.deleted]
+    if deleted:  # a file deleted but not marked is deleted again, harmlessly, next time
+        ledger.files_deleted(spec.name, deleted)
+    return pruned
 
 
 def prune_specs(
@@ -113,9 +117,6 @@ def _delete(spec: ExportSpec, ledger: Ledger, chosen: retention.Deletion, dry: b
         with suppress(Exception):
             ledger.event("retention.failed", spec.name, chosen.run_id, uri=chosen.uri, error=error)
         return replace(pruned, error=error)
-    ledger.file_deleted(
-        spec.name, chosen.run_id, chosen.uri, role=chosen.role, reason=chosen.reason
-    )
     return replace(pruned, deleted=True)
 
 

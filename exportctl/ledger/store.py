@@ -386,15 +386,17 @@ class Ledger:
         with self.engine.connect() as conn:
             return set(conn.execute(query).scalars())
 
-    def file_deleted(self, spec: str, run_id: str, uri: str, **detail: Any) -> None:
-        """Retention deleted a run's file: mark it so, and say so in the audit trail."""
+    def files_deleted(self, spec: str, files: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """Retention deleted these (run id, URI, detail) files: mark each so, and say so in
+        the audit trail; one transaction for them all."""
         with self._transaction() as conn:
-            conn.execute(
-                t.run_files.update()
-                .where(t.run_files.c.run_id == run_id, t.run_files.c.uri == uri)
-                .values(deleted_at=_now())
-            )
-            self._audit(conn, "retention.deleted", spec, run_id, uri=uri, **detail)
+            for run_id, uri, detail in files:
+                conn.execute(
+                    t.run_files.update()
+                    .where(t.run_files.c.run_id == run_id, t.run_files.c.uri == uri)
+                    .values(deleted_at=_now())
+                )
+                self._audit(conn, "retention.deleted", spec, run_id, uri=uri, **detail)
 
     # --- audit ----------------------------------------------------------------------
 
