@@ -24,12 +24,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
 from report import write_section
 
 from exportctl.ledger import Ledger
+from exportctl.ledger import schema as tables
 
 SPEC = """\
 version: 1
@@ -59,42 +64,42 @@ def make_specs(folder: Path, count: int, every: int) -> Path:
     return specs
 
 
-def add_history(db: Path, specs: int, runs: int) -> None:
+def add_history(ledger: Ledger, specs: int, runs: int) -> None:
     """`runs` past runs spread over the specs, as months of a daemon leave them: one in 50
     failed, the others with their file and manifest deleted by retention, and three audit
     events each. They carry no tick, so that the daemon has no missed one to catch up."""
-    Ledger(f"sqlite:///{db}").close()  # the current schema
-    then = dt.datetime(2025, 1, 1)
-    rows, files, events = [], [], []
-    for n in range(runs):
-        at = (then + dt.timedelta(seconds=n)).isoformat(sep=" ")
-        spec, run_id = f"tick-{n % specs:02d}", f"past-{n:09d}"
-        status = "failed" if n % 50 == 0 else "succeeded"
-        destination = f"/gone/{run_id}.csv"
-        rows.append((run_id, spec, at, status, destination))
-        if status == "succeeded":
-            for uri, role in ((destination, "data"), (f"{destination}.manifest.json", "manifest")):
-                files.append((run_id, spec, uri, role, at))
-        for event in ("run.started", "run.committed", "retention.deleted"):
-            events.append((at, event, spec, run_id))
-    with sqlite3.connect(db) as conn:
-        conn.executemany(
-            "INSERT INTO runs (id, spec, spec_sha256, trigger, user, host, pid, started_at,"
-            " heartbeat_at, finished_at, status, destination, rows, bytes, attempt)"
-            " VALUES (?1, ?2, '', 'schedule', 'bench', 'host', 1, ?3, ?3, ?3, ?4, ?5, 200, 8000,"
-            " 1)",
-            rows,
-        )
-        conn.executemany(
-            "INSERT INTO run_files (run_id, spec, uri, role, bytes, sha256, deleted_at)"
-            " VALUES (?, ?, ?, ?, 8000, '', ?)",
-            files,
-        )
-        conn.executemany(
-            "INSERT INTO audit (at, event, spec, run_id, user, host, detail)"
-            " VALUES (?, ?, ?, ?, 'bench', 'host', '{}')",
-            events,
-        )
+    then = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    who = {"user": "bench", "host": "host"}
+    for first in range(0, runs, 50_000):  # in batches, to keep the bench's memory flat
+        rows, files, events = [], [], []
+        for n in range(first, min(runs, first + 50_000)):
+            at = then + dt.timedelta(seconds=n)
+            run = {"id": f"past-{n:09d}", "spec": f"tick-{n % specs:02d}"}
+            data = f"/gone/{run['id']}.csv"
+            status = "failed" if n % 50 == 0 else "succeeded"
+            rows.append(
+                run
+                | who
+                | {"spec_sha256": "", "trigger": "schedule", "pid": 1, "attempt": 1}
+                | {"started_at": at, "heartbeat_at": at, "finished_at": at, "status": status}
+                | {"destination": data, "rows": 200, "bytes": 8000}
+            )
+            if status == "succeeded":
+                for uri, role in ((data, "data"), (f"{data}.manifest.json", "manifest")):
+                    stored = {"uri": uri, "role": role, "bytes": 8000, "sha256": ""}
+                    files.append(
+                        {"run_id": run["id"], "spec": run["spec"], "deleted_at": at} | stored
+                    )
+            for event in ("run.started", "run.committed", "retention.deleted"):
+                events.append(
+                    {"at": at, "event": event, "spec": run["spec"], "run_id": run["id"]}
+                    | who
+                    | {"detail": "{}"}
+                )
+        with ledger.engine.begin() as conn:
+            conn.execute(tables.runs.insert(), rows)
+            conn.execute(tables.run_files.insert(), files)
+            conn.execute(tables.audit.insert(), events)
 
 
 def run_daemon(specs: Path, state: str, seconds: float, parallel: int) -> int:
@@ -129,35 +134,67 @@ class Outcome:
     skipped: int
 
 
-def lateness(db: Path, since: dt.datetime) -> tuple[list[tuple[float, float]], dict[str, int], int]:
+def lateness(
+    ledger: Ledger, since: dt.datetime
+) -> tuple[list[tuple[float, float]], dict[str, int], int]:
     """Each scheduled run's start and lateness, runs by status, and ticks skipped, since `since`."""
-    after = since.isoformat(sep=" ")
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT julianday(started_at) * 1440,"
-            " (julianday(started_at) - julianday(scheduled_at)) * 86400, status"
-            " FROM runs WHERE scheduled_at IS NOT NULL AND started_at >= ? ORDER BY started_at",
-            (after,),
-        ).fetchall()
-        skipped = conn.execute(
-            "SELECT count(*) FROM audit WHERE event = 'run.tick_skipped' AND at >= ?", (after,)
-        ).fetchone()[0]
+    runs, audit = tables.runs, tables.audit
+    scheduled = (
+        sa.select(runs.c.started_at, runs.c.scheduled_at, runs.c.status)
+        .where(runs.c.scheduled_at.is_not(None), runs.c.started_at >= since)
+        .order_by(runs.c.started_at)
+    )
+    skips = sa.select(sa.func.count()).where(
+        audit.c.event == "run.tick_skipped", audit.c.at >= since
+    )
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(scheduled).all()
+        skipped = conn.execute(skips).scalar_one()
     statuses: dict[str, int] = {}
     for *_, status in rows:
         statuses[status] = statuses.get(status, 0) + 1
-    first = rows[0][0] if rows else 0.0
-    return [(minute - first, max(late, 0.0)) for minute, late, _ in rows], statuses, skipped
+    first = rows[0][0] if rows else since
+    late = [
+        ((started - first).total_seconds() / 60, max((started - tick).total_seconds(), 0.0))
+        for started, tick, _ in rows
+    ]
+    return late, statuses, skipped
+
+
+@contextmanager
+def fresh_ledger(folder: Path, postgres: str | None) -> Iterator[str]:
+    """The URL of an empty ledger: a SQLite file in `folder`, or a new schema in `postgres`
+    (dropped afterwards)."""
+    if postgres is None:
+        yield f"sqlite:///{folder / 'state.db'}"
+        return
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    server = sa.create_engine(postgres)
+    with server.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield (
+            sa.engine.make_url(postgres)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with server.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        server.dispose()
 
 
 def run_once(args: argparse.Namespace, history: int) -> Outcome:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         specs = make_specs(folder, args.specs, args.every)
-        db = folder / "state.db"
-        add_history(db, args.specs, history)
-        since = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        code = run_daemon(specs, f"sqlite:///{db}", args.minutes * 60, args.max_parallel)
-        late, statuses, skipped = lateness(db, since)
+        with fresh_ledger(folder, args.postgres) as state:
+            ledger = Ledger(state)
+            add_history(ledger, args.specs, history)
+            since = dt.datetime.now(dt.UTC)
+            code = run_daemon(specs, state, args.minutes * 60, args.max_parallel)
+            late, statuses, skipped = lateness(ledger, since)
+            ledger.close()
     if not late:
         raise SystemExit("the daemon recorded no scheduled run")
     return Outcome(history, code, late, statuses, skipped)
@@ -198,18 +235,25 @@ def main() -> None:
         default=[0, 500_000],
         help="past runs in the ledger before the daemon starts; one daemon run for each",
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="keep the ledger in a fresh schema of this PostgreSQL database, not in SQLite",
+    )
     args = parser.parse_args()
     outcomes = [run_once(args, history) for history in args.history]
     command = (
         f"python bench/daemon_lateness.py --specs {args.specs} --every {args.every} "
         f"--minutes {args.minutes:g} --max-parallel {args.max_parallel} "
         f"--history {' '.join(str(h) for h in args.history)}"
+        + (" --postgres URL" if args.postgres else "")
     )
     expected = args.specs * args.minutes * 60 / args.every
+    ledger_kind = "PostgreSQL" if args.postgres else "SQLite"
     codes = ", ".join(sorted({str(o.code) for o in outcomes}))
     text = "\n".join(
         [
-            "## Daemon: start lateness",
+            f"## Daemon: start lateness, {ledger_kind} ledger",
             "",
             f"Produced by `{command}` on {dt.date.today()}, {platform.machine()}, "
             f"{os.cpu_count()} cores, Python {platform.python_version()}.",
@@ -217,7 +261,7 @@ def main() -> None:
             f"{args.specs} specs, each `every {args.every} seconds` (a 200-row CSV export with "
             f"`retention: {{keep_last: 3}}`), run by one `exportctl daemon` with "
             f"`--max-parallel {args.max_parallel}` for {args.minutes:g} minutes, then SIGTERM "
-            f"(exit {codes}); once per number of past runs already in its SQLite ledger (as "
+            f"(exit {codes}); once per number of past runs already in its {ledger_kind} ledger (as "
             "months of scheduling leave them: files deleted by retention, audit events). "
             "Lateness is each run's `started_at - scheduled_at` in the ledger; the last two "
             "columns are the p99 of the first and of the last minute.",
@@ -230,7 +274,7 @@ def main() -> None:
             "Target: p99 under 1 s (SC-004 asks for 1 minute, 99% of the time).",
         ]
     )
-    write_section("daemon", text)
+    write_section("daemon-postgres" if args.postgres else "daemon", text)
     print(text)
 
 
