@@ -26,7 +26,6 @@ STALE_AFTER = timedelta(minutes=2)
 HEARTBEAT_EVERY = 2.0
 #: The execution option that marks a ledger transaction as one that writes.
 _WRITES = "exportctl_writes"
-_WRITE = {_WRITES: True}
 
 
 def default_state_url() -> str:
@@ -76,7 +75,7 @@ class Ledger:
     @contextmanager
     def _transaction(self) -> Iterator[sa.Connection]:
         """A write: the whole change commits or none of it does."""
-        with self.engine.execution_options(**_WRITE).begin() as conn:
+        with self.engine.execution_options(**{_WRITES: True}).begin() as conn:
             if conn.dialect.name == "postgresql":  # one writer of the ledger at a time
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(4242)"))
             yield conn
