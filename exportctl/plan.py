@@ -49,6 +49,9 @@ class ExportPlan:
     resume: tuple[Part, ...] = ()
     #: Where rows that fail validation go, under `on_invalid: quarantine`.
     quarantine: str | None = None
+    #: The kept parts' rows, read again on a quarantined retry only for their invalid rows:
+    #: the failed attempt's quarantine went with it.
+    replay: Request | None = None
     #: The size the export will likely store (its last one's), for the free-space check.
     expected_bytes: int | None = None
     #: The spec's `time_range` resolved at `now`: [start, end) in UTC.
@@ -104,6 +107,7 @@ def compile_plan(
         raise _problem(
             spec, "$.query.order_by", "this source returns rows in its own order and cannot sort"
         )
+    unwindowed = query
     query = _windowed(query, window, resume[-1].last if resume else None, source_reads_filter)
     columns = needed_columns(spec.fields)
     if columns is not None and window is not None:  # each row's position, for resuming
@@ -123,6 +127,10 @@ def compile_plan(
             if stated
             else sibling_uri(destination, QUARANTINE)
         )
+    replay = None
+    if quarantine is not None and resume and window is not None:
+        kept = replace(window, upto=resume[-1].last)
+        replay = Request(_windowed(unwindowed, kept, None, source_reads_filter), columns)
     return ExportPlan(
         spec=spec,
         run_id=run_id,
@@ -133,6 +141,7 @@ def compile_plan(
         compression=codec,
         resume=resume,
         quarantine=quarantine,
+        replay=replay,
         time_range=time_range,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
@@ -223,23 +223,33 @@ def _export(
     source: Source = registry.SOURCES[spec.source.type](spec.source.options, spec.base_dir)
     positions = list(plan.window.incremental.columns) if plan.window else None
     wide = WideRows(spec.reshape) if spec.reshape else None  # incremental ones are refused
+
+    def chunks(request: Request) -> Generator[tuple[pd.DataFrame, pd.DataFrame], None, None]:
+        """Each chunk as read (for the incremental positions) and through the stages."""
+        # closing(): a failure past the source must not leave its cursor open (and its
+        # database locked) until the generator happens to be collected.
+        with closing(source.chunks(request)) as read:
+            for raw in read:
+                if not type(source).filters_rows:
+                    raw = apply_filter(raw, request.query.where)
+                # Before fields, so templates see credentials as the mode leaves them.
+                secured = stage.apply(raw) if stage is not None else raw
+                selected = select_fields(secured, spec.fields)
+                if redactor is not None:  # before anything is encoded
+                    selected = redactor.apply(selected)
+                yield raw, selected
+
     with closing(source):
         observer.restart()
         counting = _count_aside(source, plan.request) if observer.wants_total else None
         read = 0
         try:
-            # closing(): a failure past the source must not leave its cursor open (and its
-            # database locked) until the generator happens to be collected.
-            with closing(source.chunks(plan.request)) as chunks:
-                for raw in chunks:
-                    if not type(source).filters_rows:
-                        raw = apply_filter(raw, plan.request.query.where)
-                    # Before fields, so templates see credentials as the mode leaves them;
-                    # `raw` itself stays as stored for the incremental positions.
-                    secured = stage.apply(raw) if stage is not None else raw
-                    selected = select_fields(secured, spec.fields)
-                    if redactor is not None:  # before anything is encoded
-                        selected = redactor.apply(selected)
+            if plan.replay is not None:  # their invalid rows, quarantined again
+                with closing(chunks(plan.replay)) as replayed:
+                    for _, selected in replayed:
+                        rejected.valid(selected)
+            with closing(chunks(plan.request)) as staged:
+                for raw, selected in staged:
                     rows = rejected.valid(wide.feed(selected) if wide else selected)
                     files.write(rows, raw.loc[rows.index, positions] if positions else None)
                     observer.advance(len(raw))

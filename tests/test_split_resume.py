@@ -119,3 +119,30 @@ def test_a_damaged_part_is_written_again_with_every_part_after_it(setup):
     assert identity(parts(out)[1]) != damaged
     assert f'"note":"{first}"' in parts(out)[1].read_text()
     assert exported_ids(out) == list(range(1, ROWS + 1))
+
+
+def test_a_quarantined_retry_quarantines_the_kept_parts_invalid_rows_too(setup, private_ledger):
+    """The failed attempt's quarantine went with it; the retry keeps its parts but reads their
+    rows again, for the quarantine only."""
+    spec, db = setup
+    spec.write_text(
+        spec.read_text()
+        + "fields: [{name: id}, {name: value}, {name: note, pattern: '^n[0-9]*[0-689]$'}, "
+        "{name: at}]\nvalidation: {on_invalid: quarantine}\n"
+    )
+    out = spec.parent / "out"
+    invalid = [i for i in range(1, ROWS + 1) if i % 10 == 7]  # notes ending in 7
+    first = apply(spec)
+    assert first["status"] == "failed" and len(parts(out)) >= 5
+    assert not (out / "events.jsonl.quarantine.jsonl").exists()
+    kept = exported_ids(out)
+    assert [i for i in invalid if i < kept[-1]]  # some invalid rows lie in the kept parts
+
+    fix_the_bad_row(db)
+    second = apply(spec)
+
+    assert second["status"] == "succeeded"
+    assert exported_ids(out) == [i for i in range(1, ROWS + 1) if i not in invalid]
+    lines = (out / "events.jsonl.quarantine.jsonl").read_text().splitlines()
+    assert [json.loads(line)["row"]["id"] for line in lines] == invalid
+    assert second["invalid_rows"] == len(invalid)
