@@ -41,13 +41,8 @@ class Quarantine:
         if self._stack is None:
             return None
         self._stack.close()
-        self._stack = None
         assert self._sink is not None
         return self._sink.written
-
-    def delete(self) -> None:
-        """Remove the committed file: the export it belongs to failed after all."""
-        registry.destination_for(self.uri, self.options).delete(self.uri)
 
     def abort(self, error: BaseException) -> None:
         if self._stack is not None:

@@ -110,13 +110,7 @@ def run(
         if rejected.file is not None:
             result = _with_file(result, rejected.file, "quarantine")
         if plan.spec.destination.manifest:
-            try:
-                manifest = _write_manifest(plan, result, parts, files.columns)
-            except BaseException as exc:
-                # Without its manifest the export is not whole: what the run committed goes
-                # too, as after any failure (an incremental run's parts stay, to resume).
-                _discard(exc, files, rejected, committed=plan.window is None)
-                raise
+            manifest = _write_manifest(plan, result, parts, files.columns)
             result = _with_file(result, manifest, "manifest")
         return result
     except Exception as exc:  # one failing export must not stop the others
@@ -179,13 +173,6 @@ class Rejected:
     def abort(self, error: BaseException) -> None:
         if self.quarantine is not None:
             self.quarantine.abort(error)
-
-    def discard_committed(self) -> None:
-        """Delete the quarantine file, if it was committed."""
-        if self.file is not None:
-            assert self.quarantine is not None
-            self.quarantine.delete()
-            self.file = None
 
     def warnings(self) -> list[str]:
         if not self.rows:
@@ -295,9 +282,7 @@ def _discard(error: BaseException, files: FileSet, rejected: Rejected, committed
     """
     account: Exception | None = None
     steps = [lambda: files.abort(error), lambda: rejected.abort(error)]
-    if committed:
-        steps += [files.discard_committed, rejected.discard_committed]
-    for step in steps:
+    for step in [*steps, files.discard_committed] if committed else steps:
         try:
             step()
         except Exception as exc:

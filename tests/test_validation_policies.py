@@ -125,17 +125,20 @@ def test_quarantine_writes_the_bad_rows_beside_with_their_reasons(tmp_path, db, 
     assert {Path(f["uri"]).name for f in recorded["files"]} >= {"pool.jsonl.quarantine.jsonl"}
 
 
-@pytest.mark.parametrize("split", ["", ", split: {rows: 1}"])
-def test_a_manifest_that_cannot_be_written_leaves_no_export_and_no_quarantine(
-    tmp_path, db, private_ledger, split
+def test_a_manifest_that_cannot_be_written_fails_the_run_and_leaves_whole_files_only(
+    tmp_path, db, private_ledger
 ):
+    """The data was committed first: it stays, whole (removing it would not bring back the
+    file it replaced); no temp file is left, and the run is failed with the reason."""
     blocker = tmp_path / "out" / "pool.jsonl.manifest.json"
     blocker.mkdir(parents=True)  # the manifest cannot replace a folder
 
-    code, result, out = _apply(tmp_path, db, "quarantine", split=split, chunk_size=1)
+    code, result, out = _apply(tmp_path, db, "quarantine")
 
     assert code == 1 and result["status"] == "failed"
     assert "manifest.json" in result["error"]
-    assert [p.name for p in out.iterdir()] == [blocker.name]  # data and quarantine are gone
-    recorded = _recorded(result, private_ledger)
-    assert recorded["status"] == "failed" and recorded["files"] == []
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [blocker.name, "pool.jsonl", "pool.jsonl.quarantine.jsonl"]
+    )
+    assert len(_exported(out / "pool.jsonl")) == len(VALID)
+    assert _recorded(result, private_ledger)["status"] == "failed"
