@@ -33,6 +33,7 @@ from exportctl.ledger.schema import CURRENT_VERSION
 from exportctl.runner import Observer
 from exportctl.sources.sql import SqlSource
 from exportctl.spec.load import load_spec
+from tests.conftest import pg_url
 
 PROXIES = 120
 BIG = 300_000
@@ -631,6 +632,43 @@ def test_what_each_run_looks_up_costs_the_same_however_long_the_history(
     assert after.keys() == before.keys()
     for name, steps in after.items():
         assert steps <= 2 * before[name] + 20, (name, before[name], steps)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_held_uris_answers_for_any_number_of_candidates(backend, tmp_path, request):
+    """Retention tightened on a long history asks about that many files at once; PostgreSQL
+    takes at most 65,535 values in one statement."""
+    if backend == "sqlite":
+        state = f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        state = pg_url(request.getfixturevalue("pg_schema"))
+    ledger = Ledger(state)
+    held = [f"/out/other-{n}.csv" for n in (5, 1500, 69_999)]
+    for spec, status, uri in [("other", "succeeded", held[0]), ("other", "failed", held[1])]:
+        record_run(ledger, spec, status, uri)
+    record_run(ledger, "pool", "running", held[2])  # an unfinished run of the spec itself
+    record_run(ledger, "pool", "succeeded", "/out/other-7.csv")  # its own: not held elsewhere
+
+    candidates = {f"/out/other-{n}.csv" for n in range(70_000)}
+
+    assert ledger.held_uris("pool", among=candidates) == set(held)
+    ledger.close()
+
+
+def record_run(ledger: Ledger, spec: str, status: str, uri: str) -> None:
+    run = RunRecord(
+        id=f"{spec}-{status}-{len(ledger.history())}",
+        spec=spec,
+        spec_sha256="0" * 64,
+        trigger="cli",
+        destination=uri,
+        started_at=datetime.now(UTC),
+    )
+    ledger.start_run(run)
+    if status != "running":
+        ledger.finish_run(run.id, status, rows=1, bytes_=1, files=[(uri, "data", 1, "0" * 64)])
+    else:
+        ledger.record_part(run.id, uri, 1, "0" * 64, 1, None)
 
 
 def test_a_version_4_ledger_gains_scheduled_at_keeping_its_runs(demo, tmp_path, private_ledger):

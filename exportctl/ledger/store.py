@@ -26,6 +26,8 @@ STALE_AFTER = timedelta(minutes=2)
 HEARTBEAT_EVERY = 2.0
 #: The execution option that marks a ledger transaction as one that writes.
 _WRITES = "exportctl_writes"
+#: Values bound in one `IN (...)`.
+_BATCH = 1000
 
 
 def default_state_url() -> str:
@@ -374,16 +376,21 @@ class Ledger:
     def held_uris(self, spec: str, among: Collection[str]) -> set[str]:
         """Those of `among` still stored for a run but the spec's succeeded ones: never
         retention's to delete."""
-        if not among:
-            return set()
         others = (t.runs.c.spec != spec) | (t.runs.c.status != "succeeded")
-        query = (
-            sa.select(t.run_files.c.uri)
-            .join(t.runs, t.run_files.c.run_id == t.runs.c.id)
-            .where(t.run_files.c.uri.in_(list(among)), t.run_files.c.deleted_at.is_(None), others)
-        )
+        held: set[str] = set()
+        uris = list(among)
         with self.engine.connect() as conn:
-            return set(conn.execute(query).scalars())
+            # In batches: databases cap a statement's parameters (psycopg at 65,535), and a
+            # policy tightened on a long history lets go of that many files at once.
+            for start in range(0, len(uris), _BATCH):
+                query = (
+                    sa.select(t.run_files.c.uri)
+                    .join(t.runs, t.run_files.c.run_id == t.runs.c.id)
+                    .where(t.run_files.c.uri.in_(uris[start : start + _BATCH]), others)
+                    .where(t.run_files.c.deleted_at.is_(None))
+                )
+                held.update(conn.execute(query).scalars())
+        return held
 
     def files_deleted(self, spec: str, files: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
         """Retention deleted these (run id, URI, detail) files: mark each so, and say so in
