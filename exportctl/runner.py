@@ -235,6 +235,7 @@ def _export(
                 with closing(chunks(plan.replay)) as replayed:
                     for _, selected in replayed:
                         rejected.valid(selected)
+                        observer.advance(0)  # honours a stop request; the rows are not new
             with closing(chunks(plan.request)) as staged:
                 for raw, selected in staged:
                     rows = rejected.valid(wide.feed(selected) if wide else selected)

@@ -14,8 +14,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from exportctl import jobs
 from exportctl.cli import main
 from exportctl.ledger import Ledger
+from exportctl.plan import utc_now
+from exportctl.runner import Observer
+from exportctl.spec.load import load_spec
 
 ROWS, PART, BAD_ID = 500, 50, 320
 SPEC = """\
@@ -146,3 +150,33 @@ def test_a_quarantined_retry_quarantines_the_kept_parts_invalid_rows_too(setup, 
     lines = (out / "events.jsonl.quarantine.jsonl").read_text().splitlines()
     assert [json.loads(line)["row"]["id"] for line in lines] == invalid
     assert second["invalid_rows"] == len(invalid)
+
+
+class Advances(Observer):
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+
+    def advance(self, rows: int) -> None:
+        self.rows.append(rows)
+
+
+def test_the_quarantine_replay_reports_each_chunk_without_its_rows(setup, private_ledger):
+    """Each replayed chunk passes by the observer, where a stop request interrupts the run."""
+    spec, db = setup
+    spec.write_text(
+        spec.read_text() + "fields: [{name: id}, {name: note, pattern: '^n[0-9]*[0-689]$'}, "
+        "{name: at}]\nvalidation: {on_invalid: quarantine}\n"
+    )
+    apply(spec)
+    kept = len(exported_ids(spec.parent / "out"))
+    fix_the_bad_row(db)
+    advances = Advances()
+
+    result = jobs.run_spec(
+        load_spec(spec), Ledger(private_ledger), jobs.Options(), utc_now(), advances, jobs.Stop()
+    )
+
+    assert result.status == "succeeded"
+    replayed = advances.rows[: advances.rows.index(next(r for r in advances.rows if r))]
+    assert replayed == [0] * len(replayed) and len(replayed) >= kept // 20  # chunks of 20
+    assert sum(advances.rows) < ROWS  # the replayed rows are not counted as read
