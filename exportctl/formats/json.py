@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
@@ -100,8 +101,9 @@ def _rows(chunk: pd.DataFrame, non_finite: NonFinite, end: str) -> pa.Array:
 
 #: Control characters orjson writes as `\u00XX`; the others (\b\t\n\f\r) have short escapes.
 _LONG_ESCAPES = r"[\x00-\x07\x0b\x0e-\x1f]"
-#: Whatever JSON escapes in a string: most columns hold none, and one search says so.
-_ESCAPED = r'[\x00-\x1f"\\]'
+#: Whatever JSON escapes in a string: most columns hold none, and one search of the
+#: column's bytes says so (in UTF-8 these bytes never occur inside another character).
+_ESCAPED = re.compile(rb'[\x00-\x1f"\\]')
 _SHORT_ESCAPES = (
     ("\\", "\\\\"),
     ('"', '\\"'),
@@ -138,7 +140,7 @@ def _texts(column: pa.ChunkedArray, non_finite: NonFinite) -> pa.Array:
 def _string_texts(values: pa.Array) -> pa.Array:
     """Text as JSON strings: Arrow escapes what has a short escape, in the columns that hold
     it; orjson writes the rare values with other control characters."""
-    if not pc.any(pc.match_substring_regex(values, _ESCAPED)).as_py():
+    if _ESCAPED.search(_data(values)) is None:
         return pc.fill_null(pc.binary_join_element_wise('"', values, '"', ""), "null")
     escaped = values
     for plain, replacement in _SHORT_ESCAPES:
@@ -154,9 +156,9 @@ def _string_texts(values: pa.Array) -> pa.Array:
 
 def _data(rows: pa.Array) -> memoryview:
     """The text of a string array's values, back to back, without copying them."""
-    if len(rows) == 0:
-        return memoryview(b"")
     _, offsets, data = rows.buffers()
+    if len(rows) == 0 or data is None:  # Arrow may leave out the buffer of no text at all
+        return memoryview(b"")
     bounds = np.frombuffer(offsets, np.int32)[rows.offset : rows.offset + len(rows) + 1]
     return memoryview(data)[bounds[0] : bounds[-1]]
 
