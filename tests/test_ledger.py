@@ -634,6 +634,27 @@ def test_what_each_run_looks_up_costs_the_same_however_long_the_history(
         assert steps <= 2 * before[name] + 20, (name, before[name], steps)
 
 
+def test_a_new_postgresql_ledger_leaves_another_schemas_indexes_alone(pg_engine, pg_schema):
+    """Version 6 drops version 1's index on runs.spec: this ledger's, never a namesake found
+    further along the search path."""
+    other = f"{pg_schema}_other"
+    with pg_engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{other}"'))
+        conn.execute(sa.text(f'CREATE TABLE "{other}".notes (spec text)'))
+        conn.execute(sa.text(f'CREATE INDEX ix_runs_spec ON "{other}".notes (spec)'))
+    try:
+        Ledger(pg_url(f"{pg_schema},{other}")).close()
+        with pg_engine.connect() as conn:
+            indexes = sa.inspect(conn).get_indexes("notes", schema=other)
+            ours = sa.inspect(conn).get_indexes("runs", schema=pg_schema)
+    finally:
+        with pg_engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{other}" CASCADE'))
+
+    assert [index["name"] for index in indexes] == ["ix_runs_spec"]
+    assert "ix_runs_spec_started" in {index["name"] for index in ours}
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_held_uris_answers_for_any_number_of_candidates(backend, tmp_path, request):
     """Retention tightened on a long history asks about that many files at once; PostgreSQL

@@ -151,7 +151,9 @@ def _bounded_lookups_v6(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE run_files ADD COLUMN spec VARCHAR(128)"))
     of_run = sa.select(runs.c.spec).where(runs.c.id == run_files.c.run_id).scalar_subquery()
     conn.execute(run_files.update().where(run_files.c.spec.is_(None)).values(spec=of_run))
-    conn.execute(sa.text("DROP INDEX IF EXISTS ix_runs_spec"))
+    # Asked of this ledger's table: a bare `IF EXISTS` could find another schema's index.
+    if "ix_runs_spec" in {index["name"] for index in sa.inspect(conn).get_indexes("runs")}:
+        conn.execute(sa.text("DROP INDEX ix_runs_spec"))
     for index in INDEXES:
         index.create(conn, checkfirst=True)
 
