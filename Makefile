@@ -4,12 +4,14 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 DEMO   ?= demo
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-latest lint bench lock clean
 
-$(BIN)/exportctl: pyproject.toml
+# Installs come from the lock file (exact versions, hashed), so a fresh machine gets what CI
+# tested; the ranges in pyproject.toml are for people who install exportctl as a library.
+$(BIN)/exportctl: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 ## Install, create the demo proxy-rotation system in ./demo, and run every spec in specs/ on it.
@@ -27,11 +29,29 @@ lint: $(BIN)/exportctl
 	$(BIN)/ruff format --check exportctl tests bench
 	$(BIN)/mypy exportctl
 
+## Resolve every dependency afresh (newest releases the ranges allow) and run the suite:
+## drift in a dependency is found here, by us, before a user installs it.
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/pip install --quiet --upgrade -e '.[dev]'
+	$(MAKE) test VENV=.venv-latest BIN=.venv-latest/bin
+
+## Refresh the lock files from pyproject.toml's ranges (uv, in a venv of its own).
+lock:
+	$(PYTHON) -m venv .venv-uv && .venv-uv/bin/pip install --quiet uv
+	for extras in "dev" "dev bench"; do \
+	  out=requirements/$$(echo $$extras | awk '{print $$NF}').lock; \
+	  .venv-uv/bin/uv pip compile pyproject.toml $$(printf -- '--extra %s ' $$extras) \
+	    --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	    --upgrade --quiet -o $$out; \
+	done
+
 ## Benchmarks; results go to docs/benchmarks.md.
 bench: $(BIN)/exportctl
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements/bench.lock
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/daemon_lateness.py
 
 clean:
-	rm -rf $(VENV) $(DEMO) exports *.egg-info
+	rm -rf $(VENV) .venv-latest .venv-uv $(DEMO) exports *.egg-info
