@@ -37,17 +37,10 @@ Clock = Callable[[], datetime]
 Loader = Callable[[Iterable[Path]], tuple[list[ExportSpec], list[SpecProblem]]]
 RunSpec = Callable[..., Any]
 
-_PERIODS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(days=7)}
-
-
-def period(rule: scheduler.Rule) -> timedelta:
-    """The nominal time between two ticks of `rule`."""
-    return rule.interval if rule.kind == "interval" else _PERIODS[rule.kind]
-
 
 def latest_tick(rule: scheduler.Rule, tz: str, since: datetime, now: datetime) -> datetime | None:
     """The latest tick in (since, now], or None if there is none."""
-    after = max(since, now - 2 * period(rule))  # a tick is never further apart than this
+    after = max(since, scheduler.search_floor(rule, tz, now))
     found = None
     while (tick := scheduler.next_run(rule, tz, after)) <= now:
         found = after = tick
@@ -245,7 +238,7 @@ class Daemon:
 
     def _check_stale(self, slot: Slot, now: datetime) -> None:
         """Alert once when a spec has had no successful run for twice its interval."""
-        name, limit = slot.spec.name, 2 * period(slot.rule)
+        name, limit = slot.spec.name, 2 * scheduler.period(slot.rule, _tz(slot.spec), now)
         try:
             last = self.ledger.history(name, status="succeeded", limit=1)
         except Exception:

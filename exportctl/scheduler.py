@@ -15,11 +15,24 @@ What a phrase means, in the spec's timezone (IANA name, default UTC):
   MM, so once per elapsed hour: a repeated hour on fall-back runs twice (it is two hours of
   real time), and a skipped hour on spring-forward has no run of its own (the runs before
   and after it are still one hour apart).
-- `every N seconds|minutes|hours|days|weeks`, `every second`, `every minute`: fixed elapsed
-  time, unaffected by DST and by the timezone, at the multiples of the interval counted from
-  the Unix epoch (1970-01-01T00:00:00Z). Every daemon, restarted or not, agrees on the
-  instants: `every 15 minutes` is at :00, :15, :30, :45 UTC; `every 2 hours` at even UTC
-  hours; `every 1 days` at midnight UTC (`every day` is midnight local).
+- `every N seconds|minutes|hours|days|weeks` (`every 1 day` too), `every second`,
+  `every minute`: fixed elapsed time, unaffected by DST and by the timezone, at the
+  multiples of the interval counted from the Unix epoch (1970-01-01T00:00:00Z). Every
+  daemon, restarted or not, agrees on the instants: `every 15 minutes` is at :00, :15, :30,
+  :45 UTC; `every 2 hours` at even UTC hours; `every 1 days` at midnight UTC (`every day` is
+  midnight local).
+- A cron expression (`0 2 * * *`, `*/15 * * * *`, `30 3 * * mon-fri`, or `@hourly`, `@daily`,
+  `@midnight`, `@weekly`, `@monthly`, `@yearly`, `@annually`) in the same local time, with
+  the same DST rules as Debian's cron, which are the phrases' rules above: a job at a fixed
+  time skipped by spring-forward runs once right after the gap, one at a time repeated by
+  fall-back runs once, at its first occurrence; a job that runs every hour or more often runs
+  whenever the local clock matches, so a repeated hour has its runs twice.
+
+Phrases are read case-insensitively, with any run of spaces as one.
+
+Cron expressions are computed by cronsim (the evaluator healthchecks.io is built on): it
+counts from an instant we pass in, as this module does, and its stated aim is Debian cron's
+behaviour across DST changes, which is the rule the phrases follow (tested side by side).
 
 Why not the `schedule` library (which is therefore not a dependency):
 schedule 1.2's `Job._schedule_next_run` reads `datetime.datetime.now()` itself and takes no
@@ -42,11 +55,24 @@ from functools import cache
 from itertools import islice
 from typing import Literal
 
+from cronsim import CronSim, CronSimError
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_PERIODS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(days=7)}
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Vixie cron's nicknames, which cronsim leaves to its callers.
+_CRON_NICKNAMES = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
 _PHRASE = re.compile(
-    r"every (?:(?P<n>[0-9]+) (?P<unit>second|minute|hour|day|week)s"
+    r"every (?:(?P<n>[0-9]+) (?P<unit>second|minute|hour|day|week)s?"
     r"|(?P<single>second|minute)"
     r"|hour(?: at :(?P<minute>[0-5][0-9]))?"
     r"|(?P<day>day|" + "|".join(WEEKDAYS) + r")"
@@ -58,22 +84,28 @@ _PHRASE = re.compile(
 class Rule:
     """One schedule phrase: a fixed interval, or a local wall-clock time each hour, day or week."""
 
-    kind: Literal["interval", "hourly", "daily", "weekly"]
+    kind: Literal["interval", "hourly", "daily", "weekly", "cron"]
     #: The elapsed time between runs; only for `interval`.
     interval: timedelta = timedelta(0)
     #: The wall-clock time; `hourly` uses only its minute and second.
     at: time = time(0)
     #: 0 is Monday; only for `weekly`.
     weekday: int = 0
+    #: The five cron fields (nicknames expanded); only for `cron`.
+    cron: str = ""
 
 
 def parse(phrase: str) -> Rule:
     """`every monday at 03:30` → Rule("weekly", at=03:30, weekday=0); ValueError if unparseable."""
-    match = _PHRASE.fullmatch(phrase)
+    words = " ".join(phrase.split()).lower()
+    if not words.startswith("every"):
+        return _parse_cron(phrase, words)
+    match = _PHRASE.fullmatch(words)
     if match is None:
         raise ValueError(
             f"`{phrase}` is not a schedule: write `every day at 02:00`, `every monday at 03:30`,"
-            " `every hour at :05` or `every 15 minutes` (24-hour times, lower case)"
+            " `every hour at :05`, `every 15 minutes` (24-hour times) or a cron expression"
+            " like `0 2 * * *`"
         )
     if match["unit"]:
         count = int(match["n"])
@@ -88,6 +120,19 @@ def parse(phrase: str) -> Rule:
     if match["day"] == "day":
         return Rule("daily", at=at)
     return Rule("weekly", at=at, weekday=WEEKDAYS.index(match["day"]))
+
+
+def _parse_cron(phrase: str, words: str) -> Rule:
+    expression = _CRON_NICKNAMES.get(words, words)
+    try:
+        CronSim(expression, _EPOCH)
+    except CronSimError as exc:
+        raise ValueError(
+            f"`{phrase}` is not a schedule: as a cron expression, {str(exc).lower()}; write five"
+            " fields (`minute hour day-of-month month day-of-week`, e.g. `0 2 * * *`), a nickname"
+            " like `@daily`, or a phrase like `every day at 02:00`"
+        ) from None
+    return Rule("cron", cron=expression)
 
 
 def zone(name: str) -> tzinfo:
@@ -113,8 +158,35 @@ def next_runs(rule: Rule, timezone: str, after: datetime, count: int) -> list[da
     return list(islice(_runs(rule, zone(timezone), _utc(after)), count))
 
 
+def period(rule: Rule, timezone: str, around: datetime) -> timedelta:
+    """The time between two ticks of `rule` near `around`: for cron, the longest of a few gaps."""
+    if rule.kind != "cron":
+        return rule.interval if rule.kind == "interval" else _PERIODS[rule.kind]
+    tz = zone(timezone)
+    ticks = [_last_cron_tick(rule, tz, _utc(around)), *islice(_runs(rule, tz, _utc(around)), 4)]
+    return max(b - a for a, b in zip(ticks, ticks[1:], strict=False))
+
+
+def search_floor(rule: Rule, timezone: str, now: datetime) -> datetime:
+    """An instant before the latest tick at or before `now`, and not much before it."""
+    if rule.kind != "cron":
+        return now - 2 * period(rule, timezone, now)
+    # Reverse iteration only finds the neighbourhood: an hour of DST either way is allowed for.
+    return _last_cron_tick(rule, zone(timezone), _utc(now)) - timedelta(hours=3)
+
+
+def _last_cron_tick(rule: Rule, tz: tzinfo, now: datetime) -> datetime:
+    # cronsim counts in whole minutes, strictly before its start in reverse.
+    start = now.astimezone(tz).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return next(CronSim(rule.cron, start, reverse=True)).astimezone(UTC)
+
+
 def _runs(rule: Rule, tz: tzinfo, after: datetime) -> Iterator[datetime]:
     """Run instants after `after`, strictly increasing, without end."""
+    if rule.kind == "cron":
+        for instant in CronSim(rule.cron, after.astimezone(tz)):
+            yield instant.astimezone(UTC)
+        return
     if rule.kind == "interval":
         step = rule.interval
         instant = _EPOCH + step * ((after - _EPOCH) // step + 1)
