@@ -59,7 +59,12 @@ MISTAKES = [
         "minimum of 1",
         id="below-minimum",
     ),
-    pytest.param("format: csv", "format: xml", 8, "$.format", "'xml' is not one of", id="bad-enum"),
+    pytest.param(
+        "format: csv", "format: xml", 8, "$.format", "allowed: `csv`, `json`", id="bad-enum"
+    ),
+    pytest.param(
+        "format: csv", "format: cvs", 8, "$.format", "did you mean `csv`?", id="enum-typo"
+    ),
     pytest.param(
         "format: csv\n", "", 1, "$", "`format` is a required property", id="missing-required-key"
     ),
@@ -363,3 +368,35 @@ def test_zip_parts_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_spec(path, env={})
     assert [p.path for p in caught.value.problems] == ["$.destination.split"]
+
+
+def enums(node: object, path: str = "$"):
+    """Every `enum` of strings in the spec schema, with where it is."""
+    if isinstance(node, dict):
+        if all(isinstance(v, str) for v in node.get("enum", [0])):
+            yield path, node["enum"]
+        for key, value in node.items():
+            yield from enums(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from enums(value, f"{path}[{index}]")
+
+
+def test_a_typo_of_any_enum_value_is_answered_with_that_value() -> None:
+    """One letter dropped, doubled or swapped in any allowed value: the message names it."""
+    from exportctl.spec.schema import _unknown_value_message, export_spec_schema
+
+    checked = 0
+    for _where, allowed in enums(export_spec_schema()):
+        for value in allowed:
+            if len(value) < 4:
+                continue
+            for typo in (value[1:], value[0] + value, value[1] + value[0] + value[2:]):
+                if typo in allowed:
+                    continue
+                guess = _unknown_value_message(typo, allowed, None)
+                assert "did you mean" in guess, (typo, allowed)
+                suggested = guess.split("did you mean `")[1].split("`")[0]
+                assert suggested in allowed
+                checked += 1
+    assert checked > 100

@@ -111,9 +111,22 @@ def _explain(error: jsonschema.ValidationError, where: Locator) -> Iterator[Spec
     if error.validator == "pattern" and described:
         # The description says what is allowed; the regular expression would only bury it.
         message = f"{_short(error.instance)} is not allowed here. {described}"
-    elif error.validator in ("enum", "const") and described:
+    elif error.validator == "enum":
+        message = _unknown_value_message(error.instance, error.validator_value, described)
+    elif error.validator == "const" and described:
         message += f" ({described})"
     yield where.problem(path, message)
+
+
+def _unknown_value_message(value: Any, allowed: list[Any], described: str | None) -> str:
+    """`"cvs"` is not allowed here; did you mean `csv`? (or the options, described)."""
+    options = ", ".join(f"`{option}`" for option in allowed)
+    message = f"{_short(value)} is not allowed here; allowed: {options}"
+    by_case = {option.lower(): option for option in allowed if isinstance(option, str)}
+    guess = difflib.get_close_matches(str(value).lower(), list(by_case), n=1, cutoff=0.6)
+    if isinstance(value, str) and guess:
+        message = f"{_short(value)} is not allowed here; did you mean `{by_case[guess[0]]}`?"
+    return f"{message} ({described})" if described else message
 
 
 def _allowed_keys(schema: Mapping[str, Any], instance: Any) -> list[str]:
