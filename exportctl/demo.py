@@ -33,6 +33,7 @@ from exportctl.demo_files import (
     write_logs,
 )
 from exportctl.errors import UsageError
+from exportctl.spec import editor_schema
 
 Row = tuple[Any, ...]
 
@@ -42,7 +43,7 @@ CHECK_INTERVAL_US = 300_000_000  # health_check.interval_seconds = 300
 VALIDATION_CAP = 250_000  # keeps validation_results modest for huge pools
 SAMPLED_PROXIES = 256  # the proxies that metrics and logs mention
 CHUNK = 20_000  # proxies per random stream and per insert batch; fixed, so output is too
-DEMO_ENTRIES = ("system.db", "logs", "config", "specs")
+DEMO_ENTRIES = ("system.db", "logs", "config", "specs", "schemas")
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def init_demo(
     seed: int = 7,
     force: bool = False,
 ) -> DemoSummary:
-    """Write system.db, logs/, config/ and specs/ into `target`; the same seed, the same bytes."""
+    """Write system.db, logs/, config/, specs/ and schemas/ into `target`; same seed, same bytes."""
     _check_arguments(target, proxies, metrics, log_lines, force)
     target.mkdir(parents=True, exist_ok=True)
     validations, log_urls = _write_database(target, seed, proxies, metrics, log_lines)
@@ -79,7 +80,7 @@ def init_demo(
         database=target / "system.db",
         log_files=write_logs(target / "logs", request_events(seed, log_lines, log_urls)),
         config_files=write_config(target / "config", seed),
-        spec_files=_copy_specs(target / "specs"),
+        spec_files=_copy_specs(target / "specs", target / "schemas"),
         proxies=proxies,
         validation_results=validations,
         metric_samples=metrics,
@@ -103,7 +104,10 @@ def _check_arguments(target: Path, proxies: int, metrics: int, lines: int, force
         )
 
 
-def _copy_specs(specs_dir: Path) -> tuple[Path, ...]:
+def _copy_specs(specs_dir: Path, schemas_dir: Path) -> tuple[Path, ...]:
+    """The demo's specs, and beside them the editor schema their first line points at."""
+    schemas_dir.mkdir(parents=True, exist_ok=True)
+    (schemas_dir / editor_schema.FILE_NAME).write_text(editor_schema.text(), encoding="utf-8")
     specs_dir.mkdir(parents=True, exist_ok=True)
     packaged = resources.files("exportctl").joinpath("demo_specs")
     written = []

@@ -25,9 +25,7 @@ from exportctl.errors import UsageError
 
 SMALL = {"proxies": 600, "metrics": 500, "log_lines": 400}
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "export-spec.schema.json"
-SCHEMA_COMMENT = (
-    "# yaml-language-server: $schema=https://exportctl.dev/schemas/export-spec.schema.json"
-)
+SCHEMA_COMMENT = "# yaml-language-server: $schema=../schemas/export-spec.draft-07.schema.json"
 
 # Table -> "column TYPE, ..." exactly as proxywhirl declares them, in order.
 LAYOUT = {

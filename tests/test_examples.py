@@ -31,7 +31,7 @@ ENV = {
 }
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 RUN_ID = "20240506T070809Z-abc123"
-MODELINE = "# yaml-language-server: $schema=../schemas/export-spec.schema.json\n"
+MODELINE = "# yaml-language-server: $schema=../schemas/export-spec.draft-07.schema.json\n"
 DEMO_URL = "sqlite:///../demo/system.db"
 NEEDS_POSTGRES = {"postgres-env"}
 #: Written to an S3 store or an HTTP server, not under ../exports: run against local ones below.
@@ -66,9 +66,9 @@ def test_there_is_an_example_per_feature() -> None:
 
 
 def test_the_modeline_points_at_the_schema() -> None:
-    schema = EXAMPLES_DIR / "../schemas/export-spec.schema.json"
+    schema = EXAMPLES_DIR / "../schemas/export-spec.draft-07.schema.json"
 
-    assert schema.resolve() == REPO / "schemas" / "export-spec.schema.json"
+    assert schema.resolve() == REPO / "schemas" / "export-spec.draft-07.schema.json"
     assert schema.is_file()
 
 

@@ -18,10 +18,14 @@ from exportctl.errors import SpecProblem
 Path_ = tuple[str | int, ...]
 
 
+def export_spec_schema_text() -> str:
+    """The published schema's file, as shipped in the package."""
+    return resources.files("exportctl").joinpath("schemas/export-spec.schema.json").read_text()
+
+
 @cache
 def export_spec_schema() -> dict[str, Any]:
-    text = resources.files("exportctl").joinpath("schemas/export-spec.schema.json").read_text()
-    schema: dict[str, Any] = json.loads(text)
+    schema: dict[str, Any] = json.loads(export_spec_schema_text())
     return schema
 
 
