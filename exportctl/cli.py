@@ -6,21 +6,19 @@ usage; 130/143 interrupted by SIGINT/SIGTERM.
 
 from __future__ import annotations
 
-import json
-import re
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
 import click
 
-from exportctl import __version__, output, timerange
+from exportctl import __version__, jsontext, output, timerange
 from exportctl.demo import init_demo
 from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem
 from exportctl.jobs import Options
@@ -271,7 +269,9 @@ Exit codes:
     default="127.0.0.1:9464",
     show_default=True,
     metavar="HOST:PORT",
-    help="Serve /healthz and Prometheus /metrics here (loopback by default); `off` for none.",
+    help="Serve the status page (/), the run API (/api/v1), /healthz and Prometheus /metrics"
+    " here (loopback by default); `off` for none. Beyond loopback, $EXPORTCTL_API_TOKEN must"
+    " hold the bearer token that starting runs through the API needs.",
 )
 @click.option(
     "--max-parallel",
@@ -464,17 +464,10 @@ def _known_run(ledger: Ledger, run_id: str) -> dict[str, Any]:
 def _since(text: str | None) -> datetime | None:
     if text is None:
         return None
-    relative = re.fullmatch(r"(\d+)([mhdw])", text)
-    if relative:
-        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[relative[2]]
-        return utc_now() - timedelta(**{unit: int(relative[1])})
     try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is neither an ISO date nor like 7d", param_hint="--since"
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        return timerange.since(text, utc_now())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
 
 
 def _load(paths: tuple[Path, ...]) -> tuple[list[ExportSpec], list[SpecProblem]]:
@@ -547,7 +540,7 @@ def _problem_json(problem: SpecProblem) -> dict[str, Any]:
 
 
 def _print_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2, default=str))
+    click.echo(jsontext.dumps(document))
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from typing import Any
 from exportctl import alerts, jobs, scheduler
 from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem, UsageError, scrub
 from exportctl.ledger import Ledger
-from exportctl.plan import utc_now
+from exportctl.plan import new_run_id, utc_now
 from exportctl.runner import Observer
 from exportctl.spec.load import load_specs, spec_files
 from exportctl.spec.model import ExportSpec
@@ -36,6 +36,10 @@ log = logging.getLogger("exportctl.daemon")
 Clock = Callable[[], datetime]
 Loader = Callable[[Iterable[Path]], tuple[list[ExportSpec], list[SpecProblem]]]
 RunSpec = Callable[..., Any]
+
+
+class SpecBusy(ExportctlError):
+    """A run was asked for while one of the same spec is going."""
 
 
 def latest_tick(rule: scheduler.Rule, tz: str, since: datetime, now: datetime) -> datetime | None:
@@ -89,6 +93,7 @@ class Daemon:
         self._pool = ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="run")
         self._futures: set[Future[None]] = set()
         self._wake = threading.Event()
+        self._submitting = threading.Lock()  # the loop's ticks and the API's runs
         self._signum = 0
         self._reload = False
         self._files: object = None
@@ -108,6 +113,34 @@ class Daemon:
     def request_reload(self) -> None:
         self._reload = True
         self._wake.set()
+
+    def request_run(self, name: str) -> str:
+        """Start a run of spec `name` now, outside its schedule; its run id.
+
+        KeyError if the daemon has no such spec; SpecBusy while a run of it is going."""
+        with self._submitting:
+            slot = self.slots[name]
+            if slot.busy or self.ledger.history(name, status="running", limit=1):
+                raise SpecBusy(f"`{name}` is being exported; try again when the run ends")
+            run_id = new_run_id(self.clock())
+            slot.future = self._pool.submit(self._work, slot.spec, None, run_id)
+            self._futures.add(slot.future)
+        return run_id
+
+    def board(self) -> list[dict[str, Any]]:
+        """What the status page and API show of each scheduled spec, read from any thread."""
+        now = self.clock()
+        return [
+            {
+                "name": slot.spec.name,
+                "description": slot.spec.description,
+                "schedule": _every(slot.spec),
+                "timezone": _tz(slot.spec),
+                "next_runs": scheduler.next_runs(slot.rule, _tz(slot.spec), now, 3),
+                "running": slot.busy,
+            }
+            for slot in sorted(list(self.slots.values()), key=lambda s: s.spec.name)
+        ]
 
     # --- the loop ----------------------------------------------------------------
 
@@ -184,11 +217,12 @@ class Daemon:
 
     def _tick(self, slot: Slot, now: datetime) -> None:
         name, tick = slot.spec.name, slot.tick
-        if slot.busy:
-            self._skipped(name, tick, "the previous run is still going or waiting for a worker")
-        else:
-            slot.future = self._pool.submit(self._work, slot.spec, tick)
-            self._futures.add(slot.future)
+        with self._submitting:
+            if slot.busy:
+                self._skipped(name, tick, "the previous run is still going or waiting for a worker")
+            else:
+                slot.future = self._pool.submit(self._work, slot.spec, tick)
+                self._futures.add(slot.future)
         slot.due = slot.tick = scheduler.next_run(slot.rule, _tz(slot.spec), now)
 
     def _skipped(self, name: str, tick: datetime, reason: str) -> None:
@@ -200,10 +234,12 @@ class Daemon:
         except Exception as exc:  # the ledger may be down; the log has it
             _log("ledger.unreachable", logging.ERROR, error=scrub(str(exc)))
 
-    def _work(self, spec: ExportSpec, tick: datetime) -> None:
-        """One scheduled run, in a worker thread; never raises."""
-        options = jobs.Options(trigger="schedule", scheduled_for=tick)
-        fields: dict[str, Any] = {"spec": spec.name, "scheduled_for": tick.isoformat()}
+    def _work(self, spec: ExportSpec, tick: datetime | None, run_id: str | None = None) -> None:
+        """One run, for a tick or asked for through the API, in a worker thread; never raises."""
+        trigger = "schedule" if tick else "api"
+        options = jobs.Options(trigger=trigger, scheduled_for=tick, run_id=run_id)
+        fields: dict[str, Any] = {"spec": spec.name, "trigger": trigger}
+        fields |= {"scheduled_for": tick.isoformat()} if tick else {"run_id": run_id}
         _log("run.starting", **fields)
         try:
             result = self.run(spec, self.ledger, options, self.clock(), Observer(), self.stop)
@@ -216,7 +252,7 @@ class Daemon:
             fields["error"] = f"{type(exc).__name__}: {exc}"
             _log("run.crashed", logging.ERROR, **fields)
             return
-        if result.status == "skipped":  # another process holds the spec's lock
+        if result.status == "skipped" and tick:  # another process holds the spec's lock
             self._skipped(spec.name, tick, result.error or "another run holds the spec")
             return
         late = self._lateness(result.run_id)

@@ -36,6 +36,8 @@ class Options:
     trigger: str = "cli"
     #: The schedule tick a daemon run is for, recorded in the ledger as `scheduled_at`.
     scheduled_for: datetime | None = None
+    #: The run's id, when the caller must know it before the run starts (the run API).
+    run_id: str | None = None
 
 
 class EventLike(Protocol):
@@ -180,7 +182,7 @@ def run_spec(
     observer: Observer,
     stop: Stop,
 ) -> RunResult:
-    run_id = new_run_id(now)
+    run_id = options.run_id or new_run_id(now)
     try:
         ledger.acquire(spec.name, run_id, wait=options.wait)
     except LockHeld as exc:

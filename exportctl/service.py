@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -10,7 +13,10 @@ from exportctl.daemon import Daemon
 from exportctl.errors import UsageError
 from exportctl.ledger import Ledger
 from exportctl.telemetry import json_logs, serve_http
+from exportctl.web.app import App
 from exportctl.workers import ProcessRuns
+
+TOKEN_VARIABLE = "EXPORTCTL_API_TOKEN"  # noqa: S105 (a variable's name, not a secret)
 
 
 def parse_listen(text: str) -> tuple[str, int] | None:
@@ -23,6 +29,29 @@ def parse_listen(text: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
+def api_token(listen: tuple[str, int] | None, environ: Mapping[str, str]) -> str | None:
+    """The token that guards starting runs over HTTP; UsageError if one is needed and unset.
+
+    Without a token the daemon listens on loopback only: anyone who can reach a wider
+    address could start exports."""
+    token = environ.get(TOKEN_VARIABLE) or None
+    if listen is None or token is not None or _is_loopback(listen[0]):
+        return token
+    raise UsageError(
+        f"--listen {listen[0]}:{listen[1]} reaches beyond this machine: set {TOKEN_VARIABLE}"
+        " to the bearer token that must start runs through the API, or listen on 127.0.0.1"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
 def run_daemon(
     paths: tuple[Path, ...],
     state: str,
@@ -31,17 +60,18 @@ def run_daemon(
     grace: float,
 ) -> int:
     """Schedule until SIGTERM or SIGINT; SIGHUP reloads. The exit code: 128 + the signal."""
+    token = api_token(listen, os.environ)
     runs = ProcessRuns(state, max_parallel)
     try:
         with json_logs():
             runs.warm()
             daemon = Daemon(paths, Ledger(state), max_parallel=max_parallel, run=runs)
-            return _serve(daemon, listen, grace)
+            return _serve(daemon, listen, grace, token)
     finally:
         runs.close()
 
 
-def _serve(daemon: Daemon, listen: tuple[str, int] | None, grace: float) -> int:
+def _serve(daemon: Daemon, listen: tuple[str, int] | None, grace: float, token: str | None) -> int:
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         daemon.request_stop(signum)
@@ -55,7 +85,8 @@ def _serve(daemon: Daemon, listen: tuple[str, int] | None, grace: float) -> int:
     try:
         if listen is not None:
             try:
-                server = serve_http(*listen, lambda: daemon.health, daemon.metrics)
+                app = App(daemon, daemon.ledger, token)
+                server = serve_http(*listen, lambda: daemon.health, daemon.metrics, app)
             except OSError as exc:
                 raise UsageError(f"cannot listen on {listen[0]}:{listen[1]}: {exc}") from None
         signum = daemon.serve(grace)

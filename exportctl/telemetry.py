@@ -7,11 +7,11 @@ import logging
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -130,11 +130,27 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+class WebApp(Protocol):
+    """What answers the other paths (exportctl.web.app.App)."""
+
+    def handle(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> Any: ...
+
+
+#: The largest request body read; the API's requests carry none.
+MAX_BODY = 64 * 1024
+
+
 def serve_http(
-    host: str, port: int, health: Callable[[], dict[str, Any]], metrics: Metrics
+    host: str,
+    port: int,
+    health: Callable[[], dict[str, Any]],
+    metrics: Metrics,
+    app: WebApp | None = None,
 ) -> ThreadingHTTPServer:
-    """Answer `/healthz` (JSON; 503 once stopping) and `/metrics` (Prometheus text) on a
-    thread of its own."""
+    """Answer `/healthz` (JSON; 503 once stopping), `/metrics` (Prometheus text) and, through
+    `app`, the status page and API, on a thread of its own."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
@@ -146,7 +162,28 @@ def serve_http(
             elif path == "/metrics":
                 self._send(200, CONTENT_TYPE_LATEST, metrics.text())
             else:
+                self._to_app("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._to_app("POST")
+
+        def _to_app(self, method: str) -> None:
+            if app is None:
                 self._send(404, "text/plain", b"not found: try /healthz or /metrics\n")
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self._send(413, "text/plain", b"request body too large\n")
+                return
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            try:
+                answer = app.handle(method, self.path, headers, self.rfile.read(length))
+            except Exception as exc:  # the ledger unreachable, say: the page says so
+                message = scrub(f"{type(exc).__name__}: {exc}")
+                body = json.dumps({"error": message}).encode()
+                self._send(503, "application/json", body)
+                return
+            self._send(answer.status, answer.content_type, answer.body)
 
         def _send(self, code: int, kind: str, body: bytes) -> None:
             self.send_response(code)

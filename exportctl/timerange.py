@@ -149,3 +149,16 @@ def _midnight(day: date, tz: tzinfo) -> datetime:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}"
+
+
+def since(text: str, now: datetime) -> datetime:
+    """`7d`, `12h`, `30m`, `2w` before `now`, or an ISO date or instant (UTC if naive)."""
+    relative = re.fullmatch(r"(\d+)([mhdw])", text)
+    if relative:
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[relative[2]]
+        return now - timedelta(**{unit: int(relative[1])})
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"`{text}` is neither an ISO date nor like 7d") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -234,12 +234,24 @@ class Ledger:
             found = conn.execute(query).scalar_one_or_none()
         return _aware(found) if isinstance(found, datetime) else None
 
-    def audit_events(self, run_id: str | None = None) -> list[dict[str, Any]]:
-        query = sa.select(t.audit).order_by(t.audit.c.id)
+    def audit_events(
+        self,
+        run_id: str | None = None,
+        spec: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Audit events, oldest first; with `limit`, the latest `limit` of them."""
+        query = sa.select(t.audit).order_by(t.audit.c.id.desc())
         if run_id:
             query = query.where(t.audit.c.run_id == run_id)
+        if spec:
+            query = query.where(t.audit.c.spec == spec)
+        if since:
+            query = query.where(t.audit.c.at >= _aware(since).astimezone(UTC))
         with self.engine.connect() as conn:
-            return [_plain(r) for r in conn.execute(query).mappings()]
+            rows = conn.execute(query.limit(limit)).mappings()
+            return [_plain(r) for r in rows][::-1]
 
     def recover(self) -> list[dict[str, Any]]:
         """Mark runs whose process is gone as interrupted; return them."""

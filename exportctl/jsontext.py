@@ -1,0 +1,30 @@
+"""JSON for scripts, one shape everywhere: the CLI's `--json` and the daemon's API print alike.
+
+Timestamps are ISO-8601 in UTC with `T` and `Z` (`2026-12-07T03:55:00.123456Z`), whatever
+the ledger's database hands back, so a script can compare the two outputs as text.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+
+def instant(value: datetime) -> str:
+    """`2026-12-07T03:55:00Z`; a naive value is taken as UTC, as the ledger stores it."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return instant(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def dumps(document: Any, indent: int | None = 2) -> str:
+    """`document` as JSON text, timestamps as `instant` writes them."""
+    return json.dumps(document, indent=indent, default=_default)

@@ -1,0 +1,1 @@
+"""The daemon's status page and run API (served by `exportctl daemon --listen`)."""
