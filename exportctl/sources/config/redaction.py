@@ -90,6 +90,7 @@ class ConfigRedactor(Redactor):
                 self.walk(v, weight, where.at(i, secret=where.secret, auth=where.auth))
                 for i, v in enumerate(value)
             ]
+            items = self.flag_values(items, weight)
             changed = any(a is not b for a, b in zip(items, value, strict=True))
             return type(value)(items) if changed else value
         if where.secret or where.auth:
@@ -99,6 +100,15 @@ class ConfigRedactor(Redactor):
         if isinstance(value, str | bytes):
             return super().walk(value, weight)  # text: the line rules, then the engine's
         return value
+
+    def flag_values(self, items: list[Any], weight: int) -> list[Any]:
+        """An argument list's secret flag values: `["--api-token", "value"]`."""
+        for index, (flag, item) in enumerate(zip(items, items[1:], strict=False)):
+            match = rules.LONE_FLAG.fullmatch(flag) if isinstance(flag, str) else None
+            kind = self.names.kind(match["key"]) if match else None
+            if kind is not None and rules.hides(kind, item, self.marker):
+                items[index + 1] = self.masked(item, weight, f"config:{kind}")
+        return items
 
     def mapping(self, value: dict[str, Any], weight: int, where: Where) -> dict[str, Any]:
         named = self.named_pair(value)
@@ -125,6 +135,9 @@ class ConfigRedactor(Redactor):
         """One key's value, judged by the key's name, the value's shape and the parents."""
         path = (*where.path, key)
         if any(rules.tail_matches(path, p) for p in rules.REFERENCE_PATHS):
+            return item
+        named = isinstance(item, str) and rules.OBJECT_NAMES.fullmatch(item)
+        if named and where.path[-1:] == (rules.ANNOTATIONS,):
             return item
         kind = self.names.kind(key) or self.implied(key, item, where)
         if kind is not None:
@@ -212,7 +225,8 @@ class ConfigRedactor(Redactor):
             if match is not None:
                 body = self.named(match, weight)
                 break
-        body = rules.FLAG.sub(lambda m: self.named(m, weight), body)
+        for pattern in (rules.HEADER, rules.FLAG):
+            body = pattern.sub(lambda m: self.named(m, weight), body)
         return body + end
 
     def replacer(self, weight: int, rule: str) -> Callable[[re.Match[str]], str]:

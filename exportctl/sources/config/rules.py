@@ -11,6 +11,7 @@ functions; `redaction.py` walks documents with it, and plain-text lines go throu
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterable
 from typing import Literal
@@ -58,12 +59,13 @@ NON_SECRET_LEADS = words(
     "existing require requires required skip enable enabled disable disabled use allow "
     "no without create generate"
 )
-#: Names that read as secret but hold names of secrets (Bitnami charts' `auth.secretKeys`).
-NON_SECRET_NAMES = words("secretkeys")
-#: Names of structure under a secret: kept as they are (`secret: {secretName, items}`).
-STRUCTURE_NAMES = words(
-    "create optional external labels annotations description defaultmode items"
+#: Names that read as secret but are not: Bitnami charts' `auth.secretKeys` (names of
+#: keys), nginx's `proxy_pass` and its kin (upstreams).
+NON_SECRET_NAMES = words(
+    "secretkeys proxypass fastcgipass uwsgipass grpcpass scgipass memcachedpass"
 )
+#: Names of structure under a secret: kept as they are (`secret: {secretName, items}`).
+STRUCTURE_NAMES = words("create optional external labels annotations description defaultmode items")
 #: Maps and lists of users: `users: {alice: pw}` holds passwords; `[alice:pw]` too.
 CREDENTIAL_LISTS = words("users accounts clients userlist logins htpasswd")
 #: Parents under which an `id` holding a UUID is a credential (xray `clients[].id`).
@@ -74,9 +76,14 @@ UUID_NAMES = words("uuid")
 PAIR_KEYS = (("name", "value"), ("key", "value"), ("header", "value"))
 #: Kubernetes objects whose maps hold secrets whatever their keys are named.
 SECRET_OBJECTS = {"Secret": ("data", "stringData")}
-#: Key paths (tail, `*` any key) whose values are references, never secrets: Compose's
-#: `services.<name>.secrets: [db_password]` names secrets.
-REFERENCE_PATHS = (("services", "*", "secrets"),)
+#: Key paths (their tail, each part a glob) whose values are references, never secrets:
+#: Compose's `services.<name>.secrets: [db_password]` and `secrets.<name>.environment: VAR`
+#: name secrets.
+REFERENCE_PATHS = (("services", "*", "secrets"), ("secrets", "*", "environment"))
+#: Under `annotations`, a value that is a Kubernetes object name (or a list of them) names
+#: one (`nginx.ingress.kubernetes.io/auth-secret: basic-auth`); other values are judged.
+ANNOTATIONS = "annotations"
+OBJECT_NAMES = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?(,[a-z0-9]([-a-z0-9.]*[a-z0-9])?)*")
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 #: `user:password` (no spaces, no URL scheme).
@@ -193,7 +200,7 @@ def tail_matches(path: tuple[str | int, ...], pattern: tuple[str, ...]) -> bool:
     if len(path) < len(pattern):
         return False
     tail = path[len(path) - len(pattern) :]
-    return all(p == "*" or p == str(k) for k, p in zip(tail, pattern, strict=True))
+    return all(fnmatch.fnmatchcase(str(k), p) for k, p in zip(tail, pattern, strict=True))
 
 
 def is_pem_lines(items: list[object]) -> bool:
@@ -257,5 +264,12 @@ DIRECTIVE = re.compile(
     r"^(?P<lead>\s*)(?P<key>[A-Za-z_][\w.-]*)(?P<sep>\s+)"
     r"(?P<secret>\"[^\"]*\"|'[^']*'|[^\s;\"']+)(?P<tail>\s*;?\s*)$"
 )
+#: A header set by nginx or HAProxy: `proxy_set_header X-Api-Key value;`.
+HEADER = re.compile(
+    r"\b(?:proxy_set_header|add_header|more_set_headers|set-header|add-header)\s+"
+    r"[\"']?(?P<key>[\w-]+)[\"']?:?\s+(?P<secret>\"[^\"]*\"|'[^']*'|[^\s;\"']+)"
+)
+#: A command-line flag alone, its value the next argument: `["--api-token", "..."]`.
+LONE_FLAG = re.compile(r"--?(?P<key>[A-Za-z][\w-]*)")
 #: A command-line flag and its value: `--requirepass foo`, `--password=x`.
 FLAG = re.compile(r"(?<!\S)--?(?P<key>[A-Za-z][\w-]*)(?:=|\s+)(?P<secret>[^\s\"'-][^\s\"']*)")
