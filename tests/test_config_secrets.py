@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 
 from exportctl import runner
 from exportctl.plan import compile_plan
-from exportctl.sources.config import files, typed
-from exportctl.sources.config.redaction import ConfigRedactor, mask_lines
+from exportctl.sources.config import files, rules, typed
+from exportctl.sources.config.redaction import ConfigRedactor, mask_line, mask_lines
 from exportctl.spec.load import load_spec
 from exportctl.spec.model import Redaction
 
@@ -272,3 +272,67 @@ def test_generated_configurations_lose_every_secret_and_keep_the_rest(
     for path, value in kept:
         assert at(content, path) == value, path
     assert out["sha256"] == typed.digest(out["content"])
+
+
+# --- the tables, case by case ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("password", "secret"),
+        ("obfs-password", "secret"),
+        ("PROXYWHIRL_CACHE_KEY_PREVIOUS", "secret"),
+        ("pre-shared-key", "secret"),
+        ("PresharedKey", "secret"),
+        ("private-key-passphrase", "secret"),
+        ("auth-str", "secret"),
+        ("requirepass", "secret"),
+        ("shortIds", "secret"),
+        ("dbpassword", "secret"),
+        ("API_KEY_EU", "secret"),
+        ("auth", "auth"),
+        ("authentication", "auth"),
+        ("Proxy-Authorization", "auth"),
+        ("credentials", "auth"),
+        ("skip-auth-prefixes", None),
+        ("PROXYWHIRL_REQUIRE_AUTH", None),
+        ("secretName", None),
+        ("secretKeyRef", None),
+        ("existingSecret", None),
+        ("secretKeys", None),
+        ("adminPasswordKey", None),
+        ("password_file", None),
+        ("auth_basic_user_file", None),
+        ("auth_basic", None),
+        ("token_ttl", None),
+        ("sessionAffinity", None),
+        ("proxy_pass", None),
+        ("bypass", None),
+        ("author", None),
+        ("public-key", None),
+        ("username", None),
+    ],
+)
+def test_key_names_are_judged_by_their_words(name: str, kind: str | None) -> None:
+    assert rules.Names(Redaction().keys).kind(name) == kind
+
+
+@pytest.mark.parametrize(
+    ("line", "masked"),
+    [
+        ("DB_PASSWORD=hunter2\n", "DB_PASSWORD=***\n"),
+        ('export API_TOKEN="a b c"\n', 'export API_TOKEN="***"\n'),
+        ("PROXYWHIRL_REQUIRE_AUTH=true\n", "PROXYWHIRL_REQUIRE_AUTH=true\n"),
+        ("password = ${DB_PASSWORD}\n", "password = ${DB_PASSWORD}\n"),
+        ("requirepass foobared\n", "requirepass ***\n"),
+        ("auth strong\n", "auth strong\n"),
+        ("users a:CL:pw1 b:CR:$1$s$h\n", "users a:CL:*** b:CR:***\n"),
+        ("    stats auth admin:pw\n", "    stats auth admin:***\n"),
+        ("url = http://u:pw@h:1/\n", "url = http://***:***@h:1/\n"),
+        ("proxy_pass http://127.0.0.1:8000;\n", "proxy_pass http://127.0.0.1:8000;\n"),
+        ("http_port 3128\n", "http_port 3128\n"),
+    ],
+)
+def test_mask_line_masks_a_lines_secrets_only(line: str, masked: str) -> None:
+    assert mask_line(line) == masked
