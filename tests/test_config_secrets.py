@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 from exportctl import runner
 from exportctl.plan import compile_plan
 from exportctl.sources.config import files, rules, typed
-from exportctl.sources.config.redaction import ConfigRedactor, mask_line, mask_lines
+from exportctl.sources.config.lines import mask_line, mask_lines
+from exportctl.sources.config.redaction import ConfigRedactor
 from exportctl.spec.load import load_spec
 from exportctl.spec.model import Redaction
 

@@ -2,7 +2,7 @@
 
 A `config` row's `content` is walked with its key path, so a value is judged by its own
 key, its shape and its parents (see `rules`). Text values (and plain-text lines, through
-`mask_line`/`mask_lines`) are scanned by the line rules, then by the engine's own (URLs
+`lines.mask_line`/`mask_lines`) are scanned by the line rules, then by the engine's own (URLs
 with credentials, `Authorization`, `key=value`). Each row's `sha256` is then taken of its
 content *as exported*, masks and all: a digest of the secret-bearing original would let a
 short list of guesses recover a masked value.
@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import pandas as pd
@@ -22,7 +21,7 @@ import pyarrow as pa
 from exportctl.sources.config import rules, typed
 from exportctl.sources.config.rules import Kind
 from exportctl.spec.model import Field, Redaction
-from exportctl.transforms.redact import _SCHEMED, Redactor, key_value_pattern
+from exportctl.transforms.redact import _SCHEMED, Redactor, _json_document, key_value_pattern
 
 
 @dataclass(frozen=True)
@@ -201,7 +200,7 @@ class ConfigRedactor(Redactor):
     def text(self, text: Any, weight: int) -> str | None:
         if not isinstance(text, str) or not text:
             return None
-        if text.lstrip()[:1] in ("{", "["):  # perhaps JSON: the engine reads it as such
+        if _json_document(text) is not None:  # JSON: the engine walks it as such
             return super().text(text, weight)
         lined = self.lines(text, weight, directives="\n" in text.strip())
         scanned = super().text(lined, weight)
@@ -293,41 +292,3 @@ def _pem_blocks(text: str, counted: Callable[[], str], marker: str) -> str:
         counted()
         text = text[: begin.start()] + marker + text[stop:]
     return text
-
-
-# --- plain-text lines, for restore -------------------------------------------------------
-
-
-@cache
-def _line_redactor(marker: str) -> ConfigRedactor:
-    return ConfigRedactor(Redaction(marker=marker))
-
-
-def mask_line(line: str, marker: str = "***") -> str:
-    """One line of a plain-text configuration (3proxy, squid, HAProxy, nginx, redis...)
-    with its secrets replaced by `marker`; a line ending is kept. Private key blocks span
-    lines: give whole files to `mask_lines`."""
-    redactor = _line_redactor(marker)
-    body = line.rstrip("\r\n")
-    masked = redactor.line(body, 1)
-    scanned = Redactor.text(redactor, masked, 1)
-    return (masked if scanned is None else scanned) + line[len(body) :]
-
-
-def mask_lines(lines: list[str], marker: str = "***") -> list[str]:
-    """`mask_line` for each line of a file; a private key block's body lines are masked."""
-    out: list[str] = []
-    label: str | None = None
-    for line in lines:
-        begin = rules.PEM_BEGIN.search(line)
-        if label is not None:
-            ended = f"-----END {label}-----" in line
-            body = line.rstrip("\r\n")
-            out.append(line if ended else marker + line[len(body) :])
-            label = None if ended else label
-        elif begin is not None:
-            out.append(line)
-            label = begin["label"]
-        else:
-            out.append(mask_line(line, marker))
-    return out
