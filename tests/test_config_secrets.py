@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from exportctl import runner
 from exportctl.plan import compile_plan
+from exportctl.restore import apply, document, secrets
 from exportctl.sources.config import files, rules, typed
 from exportctl.sources.config.lines import mask_line, mask_lines
 from exportctl.sources.config.redaction import ConfigRedactor
@@ -337,3 +338,38 @@ def test_key_names_are_judged_by_their_words(name: str, kind: str | None) -> Non
 )
 def test_mask_line_masks_a_lines_secrets_only(line: str, masked: str) -> None:
     assert mask_line(line) == masked
+
+
+# --- restore asks for the secrets, and only for them ------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_restore_asks_only_for_the_secrets_and_writes_the_originals(
+    tmp_path: Path, kind: str
+) -> None:
+    exported = tmp_path / "doc.yaml"
+    exported.write_bytes(export(tmp_path, kind, "yaml"))
+    planted = expected(kind)["secrets"]
+    originals = {
+        p.name: files.parse(p.read_bytes(), files.format_of(p) or "")
+        for p in (FIXTURES / kind).iterdir()
+        if p.name != "expected.yaml"
+    }
+    wanted: dict[str, Any] = {}
+    for entry in document.load(exported):
+        for item in secrets.redacted(entry.name, typed.decode(entry.content), "***"):
+            original = at(originals[entry.name], list(item.location))
+            # Every value restore asks for is (or holds) a planted secret: no non-secret.
+            assert any(s in str(original) for s in planted), item.qualified
+            wanted[item.qualified] = original
+    secrets_file = tmp_path / "secrets.yaml"
+    secrets_file.write_text(yaml.safe_dump(wanted))
+
+    restore = apply.plan(exported, tmp_path / "restored", secrets_from=str(secrets_file))
+    done = apply.execute(restore, now=NOW)
+
+    assert done.error is None
+    assert all(f.to_json()["identical"] and f.verified for f in done.files)
+    for name, values in originals.items():
+        data = (tmp_path / "restored" / name).read_bytes()
+        assert typed.same(files.parse(data, files.format_of(Path(name)) or ""), values), name
