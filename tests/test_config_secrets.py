@@ -198,6 +198,8 @@ def secret_shape(draw: st.DrawFn, secret: str) -> tuple[Any, str]:
         ({"clients": [{"id": uuid, "email": "a@example.com"}]}, uuid),
         ({"uuid": uuid}, uuid),
         ({"command": f"redis-server --requirepass {secret}"}, secret),
+        ({"links": ["vmess://" + base64.b64encode(secret.encode()).decode()]}, secret),
+        ({"args": ["--port", "80", "--api-token", secret]}, secret),
     ]
     return draw(st.sampled_from(shapes))
 
@@ -334,6 +336,8 @@ def test_key_names_are_judged_by_their_words(name: str, kind: str | None) -> Non
         ("url = http://u:pw@h:1/\n", "url = http://***:***@h:1/\n"),
         ("proxy_pass http://127.0.0.1:8000;\n", "proxy_pass http://127.0.0.1:8000;\n"),
         ("http_port 3128\n", "http_port 3128\n"),
+        ("vmess://eyJ2IjoiMiIsImlkIjoiYWJjIn0=\n", "vmess://***\n"),
+        ("vless://6f1c2b1e-8a3d@h:443?security=reality\n", "vless://***@h:443?security=reality\n"),
     ],
 )
 def test_mask_line_masks_a_lines_secrets_only(line: str, masked: str) -> None:

@@ -247,6 +247,9 @@ LINE_RULES: tuple[tuple[str, re.Pattern[str] | None, re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
+    # Share links whose whole payload is the proxy's settings, credential included
+    # (`vless://uuid@`, `trojan://password@` are URL user info, masked by the engine).
+    ("share_link", None, re.compile(r"\b(?:vmess|ssr)://(?P<secret>[A-Za-z0-9+/=_-]+)")),
     # Redis ACL: `user alice on >password ~* +@all`
     (
         "redis_acl_password",
