@@ -98,7 +98,9 @@ def run(
             return _result(plan, "succeeded", started, clock(), [])
         _check_room(plan)
         redact = plan.spec.redact
-        redactor = Redactor(redact, plan.spec.fields) if redact is not None else None
+        # A source may bring its own redaction (`config`: its keys, shapes and digests).
+        make = getattr(registry.SOURCES[plan.spec.source.type], "redactor", Redactor)
+        redactor = make(redact, plan.spec.fields) if redact is not None else None
         stage = CredentialsStage(plan.spec.credentials)
         parts, warnings = _export(plan, observer, files, rejected, redactor, stage)
         result = replace(

@@ -57,8 +57,10 @@ class FilePlan:
             "target": str(self.target),
             "format": self.entry.format,
             "status": self.status,
-            # The restored bytes are the exported file's, byte for byte.
-            "identical": hashlib.sha256(self.new).hexdigest() == self.entry.sha256,
+            # The file holds the exported values: `_render` read them back from its bytes,
+            # and the document's content is what was exported (its digest is of the
+            # content as exported, masks included, never of the original bytes).
+            "identical": typed.digest(self.entry.content) == self.entry.sha256,
             "sha256": hashlib.sha256(self.new).hexdigest(),
             "written": self.written,
             "verified": self.verified,

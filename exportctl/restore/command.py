@@ -69,7 +69,7 @@ def _show(restore: apply.Restore) -> None:
     verb = "would restore" if restore.dry_run else "restored"
     for item in restore.files:
         facts = item.to_json()
-        same = ", byte-identical to the export" if facts["identical"] else ""
+        same = ", as exported" if facts["identical"] else ""
         checked = "" if restore.dry_run or not item.verified else ", verified"
         click.echo(f"{facts['status']:>9}  {item.target}{same}{checked}")
     changed = sum(f.status != "unchanged" for f in restore.files)

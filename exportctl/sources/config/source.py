@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 from collections.abc import Generator, Mapping
 from pathlib import Path
@@ -16,6 +15,7 @@ from exportctl.errors import SourceError
 from exportctl.sources.base import Request
 from exportctl.sources.config import files, typed
 from exportctl.sources.config.options import ConfigOptions
+from exportctl.sources.config.redaction import ConfigRedactor
 
 #: The document's columns; `content` holds the parsed values (see `typed`).
 COLUMNS = ("kind", "path", "format", "sha256", "content")
@@ -32,6 +32,8 @@ class ConfigSource:
     redacts_by_default = True
     #: `exportctl restore` finds redacted values by the mask: only `mode: mask` will do.
     restores_masked = True
+    #: Redaction that knows configurations' secret keys and shapes, and digests after it.
+    redactor = ConfigRedactor
 
     def __init__(
         self, options: ConfigOptions, base_dir: Path, environ: Mapping[str, str] | None = None
@@ -92,22 +94,23 @@ class ConfigSource:
             value = files.parse(data, fmt)
         except (ValueError, UnicodeDecodeError) as exc:
             raise SourceError(f"{name} is not valid {fmt.upper()}: {exc}") from None
+        content = _content(value, name)
+        # Of the values, not the bytes: comments may hold secrets; redaction digests again.
         return {
             "kind": "file",
             "path": name,
             "format": fmt,
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "content": _content(value, name),
+            "sha256": typed.digest(content),
+            "content": content,
         }
 
     def environment_row(self, prefix: str) -> dict[str, Any]:
         variables = {k: v for k, v in sorted(self.environ.items()) if k.startswith(prefix)}
-        text = files.dump_env(variables).encode("utf-8")
         return {
             "kind": "environment",
             "path": None,
             "format": "env",
-            "sha256": hashlib.sha256(text).hexdigest(),
+            "sha256": typed.digest(variables),
             "content": variables,
         }
 

@@ -16,6 +16,8 @@ keys. The rest is tagged, a mapping of one key:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from datetime import date, datetime, time
 from typing import Any
@@ -114,3 +116,12 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, datetime):
         return a == b and a.utcoffset() == b.utcoffset()
     return bool(a == b)
+
+
+def digest(content: Any) -> str:
+    """The sha256 of a row's content as the document holds it: canonical JSON (keys sorted,
+    UTF-8), masks and all. Never of a file's bytes, which may hold what the export hid."""
+    text = json.dumps(
+        content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
