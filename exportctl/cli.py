@@ -22,9 +22,10 @@ import click
 
 from exportctl import __version__, output, timerange
 from exportctl.demo import init_demo
-from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem
+from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem, UsageError
 from exportctl.jobs import Options
 from exportctl.ledger import Ledger, default_state_url
+from exportctl.ledger.url import ledger_url
 from exportctl.plan import ExportPlan, compile_plan, new_run_id, utc_now
 from exportctl.prune import prune_specs
 from exportctl.spec.load import load_specs
@@ -43,12 +44,27 @@ paths_argument = click.argument(
     "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+class StateParam(click.ParamType):
+    """`--state`: a SQLAlchemy URL or a SQLite file's path, as the ledger's URL."""
+
+    name = "state"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return ledger_url(str(value))
+        except UsageError as exc:
+            self.fail(str(exc).removeprefix("--state: "), param, ctx)
+
+
 state_option = click.option(
     "--state",
+    type=StateParam(),
     default=default_state_url,
-    metavar="URL",
-    help="The ledger: a SQLAlchemy URL (sqlite:///path or postgresql+psycopg://...). "
-    "Default: $EXPORTCTL_STATE, else sqlite:///.exportctl/state.db.",
+    metavar="URL|PATH",
+    help="The ledger: a SQLAlchemy URL (sqlite:///path or postgresql+psycopg://...), or the "
+    "path of a SQLite file. Default: $EXPORTCTL_STATE, else .exportctl/state.db.",
 )
 only_option = click.option(
     "--only", multiple=True, metavar="NAME", help="Only the spec with this name (repeatable)."
