@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from exportctl.errors import SourceError, TransientError
-from exportctl.sources import sqlite_arrow
+from exportctl.sources import sqlite_arrow, sqlite_files
 from exportctl.sources.base import Request
 from exportctl.spec import model as m
 
@@ -69,7 +69,7 @@ class SqlSource:
         self.chunk_size = options.chunk_size
         #: How the last `chunks` read: "arrow" (sqlite_arrow) or "rows" (the general path).
         self.read_by: str | None = None
-        self.engine = sa.create_engine(self.url)
+        self.engine = sa.create_engine(sqlite_files.read_only_url(self.url))
         #: Reflected tables: the count (on a thread of its own) and the read share one.
         self._tables: dict[str, sa.Table] = {}
         self._reflecting = threading.Lock()
@@ -161,13 +161,16 @@ class SqlSource:
         sql, params = sqlite_arrow.statement(select, self.engine.dialect)
         where = self.url.render_as_string(hide_password=True)
         batches = stack.enter_context(
-            sqlite_arrow.Batches(self.url.database or "", self.chunk_size, where)
+            sqlite_arrow.Batches(
+                sqlite_files.read_only_uri(self.url.database or ""), self.chunk_size, where
+            )
         )
         return batches.stream(sql, params, names, wanted)
 
     @contextmanager
     def _connected(self) -> Iterator[sa.Connection]:
         """A connection; database errors inside the block become our own, secrets left out."""
+        sqlite_files.require_file(self.url)
         try:
             with self.engine.connect() as conn:
                 yield conn
