@@ -13,6 +13,23 @@ import sqlalchemy as sa
 
 from exportctl.errors import SourceError
 
+#: SQLite's primary result codes for a lock held by another connection.
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+#: How the ADBC driver words them: it gives no result code.
+_BUSY_TEXT = ("database is locked", "database table is locked")
+
+
+def is_busy(error: BaseException | None) -> bool:
+    """Whether SQLite refused because a writer holds a lock: a failure that passes."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)  # extended codes too
+    return any(text in str(error) for text in _BUSY_TEXT)
+
+
+def busy_hint(busy_timeout: float) -> str:
+    return f" (a writer held its lock past `busy_timeout`, {busy_timeout:g} s)"
+
 
 def file_path(url: sa.URL) -> str | None:
     """The SQLite file a URL names by path; None for memory, a `file:` URI, or not SQLite."""
