@@ -22,6 +22,7 @@ import click
 
 from exportctl import __version__, output, timerange
 from exportctl.demo import init_demo
+from exportctl.destinations.recorded import restored
 from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem, UsageError
 from exportctl.jobs import Options
 from exportctl.ledger import Ledger, default_state_url
@@ -243,7 +244,9 @@ def status(run_id: str | None, state: str, as_json: bool) -> None:
 @json_option
 def verify(run_id: str, state: str, as_json: bool) -> None:
     """Re-read every file a run wrote and check its size and sha256."""
-    checks = verify_files(_known_run(Ledger(state), run_id)["files"])
+    run = _known_run(Ledger(state), run_id)
+    # The store the run wrote to, as its spec located it (an S3 endpoint), spec file or not.
+    checks = verify_files(run["files"], restored(run["destination"], run["destination_options"]))
     _print_json(checks) if as_json else output.verification(run_id, checks)
     sys.exit(0 if checks and all(c["ok"] for c in checks) else 1)
 
