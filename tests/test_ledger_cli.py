@@ -337,3 +337,17 @@ def test_an_unreadable_state_url_is_a_usage_error(
     assert "Usage:" in result.stderr and "--state" in result.stderr
     assert "hunter2" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_exportctl_state_in_the_environment_is_read_as_state_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EXPORTCTL_STATE", "ledger.db")
+    assert CliRunner().invoke(main, ["history"]).exit_code == 0
+    assert "runs" in sa.inspect(sa.create_engine("sqlite:///ledger.db")).get_table_names()
+
+    monkeypatch.setenv("EXPORTCTL_STATE", "nosuchdialect://user:hunter2@host/db")
+    result = CliRunner().invoke(main, ["history"])
+    assert result.exit_code == 2 and "--state" in result.stderr
+    assert "hunter2" not in result.output
