@@ -20,9 +20,11 @@ import click
 
 from exportctl import __version__, jsontext, output, timerange
 from exportctl.demo import init_demo
-from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem
+from exportctl.destinations.recorded import restored
+from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem, UsageError
 from exportctl.jobs import Options
 from exportctl.ledger import Ledger, default_state_url
+from exportctl.ledger.url import ledger_url
 from exportctl.plan import ExportPlan, compile_plan, new_run_id, utc_now
 from exportctl.prune import prune_specs
 from exportctl.spec.load import load_specs
@@ -41,12 +43,27 @@ paths_argument = click.argument(
     "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+class StateParam(click.ParamType):
+    """`--state`: a SQLAlchemy URL or a SQLite file's path, as the ledger's URL."""
+
+    name = "state"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return ledger_url(str(value))
+        except UsageError as exc:
+            self.fail(str(exc).removeprefix("--state: "), param, ctx)
+
+
 state_option = click.option(
     "--state",
+    type=StateParam(),
     default=default_state_url,
-    metavar="URL",
-    help="The ledger: a SQLAlchemy URL (sqlite:///path or postgresql+psycopg://...). "
-    "Default: $EXPORTCTL_STATE, else sqlite:///.exportctl/state.db.",
+    metavar="URL|PATH",
+    help="The ledger: a SQLAlchemy URL (sqlite:///path or postgresql+psycopg://...), or the "
+    "path of a SQLite file. Default: $EXPORTCTL_STATE, else .exportctl/state.db.",
 )
 only_option = click.option(
     "--only", multiple=True, metavar="NAME", help="Only the spec with this name (repeatable)."
@@ -225,7 +242,9 @@ def status(run_id: str | None, state: str, as_json: bool) -> None:
 @json_option
 def verify(run_id: str, state: str, as_json: bool) -> None:
     """Re-read every file a run wrote and check its size and sha256."""
-    checks = verify_files(_known_run(Ledger(state), run_id)["files"])
+    run = _known_run(Ledger(state), run_id)
+    # The store the run wrote to, as its spec located it (an S3 endpoint), spec file or not.
+    checks = verify_files(run["files"], restored(run["destination"], run["destination_options"]))
     _print_json(checks) if as_json else output.verification(run_id, checks)
     sys.exit(0 if checks and all(c["ok"] for c in checks) else 1)
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import tenacity
 
 from exportctl import alerts, attempts, incremental, prune, registry, runner
+from exportctl.destinations.recorded import recorded, restored
 from exportctl.errors import ExportctlError, Interrupted, RunError, TransientError, scrub
 from exportctl.incremental import Window
 from exportctl.ledger import Ledger, LockHeld, RunRecord
@@ -169,7 +170,10 @@ def recover(specs: list[ExportSpec], ledger: Ledger) -> None:
     """Mark runs of dead processes interrupted and remove what they left at their destination."""
     destination_options = {spec.name: spec.destination.options for spec in specs}
     for run in ledger.recover():
-        uri, stated = run["destination"], destination_options.get(run["spec"])
+        # The options the run wrote with; for a run of an older version, its spec's.
+        uri = run["destination"]
+        stated = restored(uri, run.get("destination_options"))
+        stated = stated or destination_options.get(run["spec"])
         with suppress(RunError):  # a destination this version cannot write left nothing
             registry.destination_for(uri, stated).remove_leftovers(uri)
 
@@ -225,6 +229,7 @@ def _locked_run(
         window_to=incremental.encode(plan.window.upto) if plan.window else None,
         attempt=attempt,
         scheduled_at=options.scheduled_for,
+        destination_options=recorded(plan.destination, spec.destination.options),
     )
     ledger.start_run(record)
     for kept in plan.resume:  # the retry's files include the parts it keeps

@@ -164,6 +164,8 @@ class FileSet:
         )
         options = _continuing(spec.format.options) if index > 1 else spec.format.options
         plain = registry.FORMATS[spec.format.type](options, stream)
+        if discard := getattr(plain, "discard", None):  # runs after the encoder's thread ends
+            stack.callback(discard)
         encoder: Encoder | BackgroundEncoder = plain
         if capped is None and counted is None:  # else each write's size is needed at once
             encoder = BackgroundEncoder(plain)

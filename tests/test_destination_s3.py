@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
+import sqlite3
+import subprocess
+import sys
 import time
-from typing import TYPE_CHECKING
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
+import yaml
+from click.testing import CliRunner
 
+from exportctl.cli import main
+from exportctl.destinations.recorded import recorded
 from exportctl.destinations.s3 import MIN_PART_SIZE, S3Destination, S3Options
 from exportctl.errors import Interrupted, RunError, TransientError
+from exportctl.ledger import Ledger, RunRecord
+from exportctl.spec.load import load_specs
+from tests.servers import free_port
 
 if TYPE_CHECKING:
     from tests.servers import HttpReceiver, Relay, S3Bucket
@@ -320,3 +334,152 @@ def test_uris_without_an_object_or_with_credentials_are_refused(uri: str):
     with pytest.raises(RunError) as caught, S3Destination().open(uri):
         pass
     assert "secret" not in str(caught.value)
+
+
+# --- every command reaches the spec's own endpoint ----------------------------------------
+
+
+@pytest.fixture
+def elsewhere(s3_bucket: S3Bucket, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A folder for specs and the ledger; the environment's endpoint leads nowhere, so only
+    the spec's `endpoint_url` reaches the store."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("EXPORTCTL_STATE", f"sqlite:///{tmp_path / 'state.db'}")
+    db = tmp_path / "pool.db"
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("CREATE TABLE proxies (host TEXT, port INTEGER)")
+        conn.executemany("INSERT INTO proxies VALUES (?, ?)", [("10.0.0.1", 80), ("::1", 3128)])
+    return tmp_path
+
+
+def s3_spec(folder: Path, bucket: S3Bucket, **more: Any) -> Path:
+    spec = {
+        "version": 1,
+        "name": "pool",
+        "source": {"type": "sql", "url": f"sqlite:///{folder / 'pool.db'}"},
+        "query": {"table": "proxies"},
+        "format": "csv",
+        "destination": {
+            "uri": bucket.uri("pool/{{ run.id }}.csv"),
+            "s3": {"endpoint_url": bucket.endpoint, "timeout": 5},
+        },
+        **more,
+    }
+    path = folder / "pool.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def run_cli(*args: str) -> Any:
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, json.loads(result.stdout) if result.stdout.strip() else None
+
+
+def applied(spec: Path) -> dict[str, Any]:
+    code, (done,) = run_cli("apply", str(spec))
+    assert (code, done["status"]) == (0, "succeeded"), done["error"]
+    return cast(dict[str, Any], done)
+
+
+def test_verify_reads_from_the_endpoint_the_run_wrote_to_without_the_spec(
+    elsewhere: Path, s3_bucket: S3Bucket
+) -> None:
+    spec = s3_spec(elsewhere, s3_bucket)
+    run_id = applied(spec)["run_id"]
+    spec.unlink()  # the ledger alone says where the store is
+
+    code, checks = run_cli("verify", run_id)
+
+    assert code == 0, checks
+    assert {c["role"] for c in checks} == {"data", "manifest"} and all(c["ok"] for c in checks)
+    data = next(c for c in checks if c["role"] == "data")
+    key = data["uri"].split("/", 3)[3]
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=key, Body=b"changed")
+    code, checks = run_cli("verify", run_id)
+    assert code == 1
+    assert "sha256 differs" in next(c for c in checks if c["role"] == "data")["problem"]
+    assert SECRET.encode() not in (elsewhere / "state.db").read_bytes()
+
+
+def test_retention_and_prune_delete_at_the_specs_endpoint(
+    elsewhere: Path, s3_bucket: S3Bucket
+) -> None:
+    spec = s3_spec(elsewhere, s3_bucket)
+    first, second = applied(spec), applied(spec)
+    assert len(s3_bucket.keys()) == 4  # two runs, each a file and its manifest
+
+    s3_spec(elsewhere, s3_bucket, retention={"keep_last": 1})
+    code, pruned = run_cli("prune", str(spec))
+    assert code == 0 and len(pruned) == 2 and all(p["deleted"] for p in pruned), pruned
+    assert sorted(s3_bucket.keys()) == sorted(
+        f["uri"].split("/", 3)[3]
+        for f in Ledger(state_url(elsewhere)).run(second["run_id"])["files"]
+    )
+
+    third = applied(spec)  # retention after a run deletes the second run's files
+    kept = Ledger(state_url(elsewhere)).run(third["run_id"])["files"]
+    assert sorted(s3_bucket.keys()) == sorted(f["uri"].split("/", 3)[3] for f in kept)
+    assert first["run_id"] not in "".join(s3_bucket.keys())
+
+
+def state_url(folder: Path) -> str:
+    return f"sqlite:///{folder / 'state.db'}"
+
+
+def test_recovery_removes_a_dead_runs_upload_at_its_endpoint_without_its_spec(
+    elsewhere: Path, s3_bucket: S3Bucket
+) -> None:
+    # A run of a spec no longer around, killed mid-upload: its process gone, its upload left.
+    uri = s3_bucket.uri("gone/export.csv")
+    s3_bucket.client.create_multipart_upload(Bucket=s3_bucket.name, Key="gone/export.csv")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    gone = s3_spec(elsewhere, s3_bucket)  # how the dead run was started, as `apply` records it
+    Ledger(state_url(elsewhere)).start_run(
+        RunRecord(
+            id="20260101T000000Z-deadbeef0000",
+            spec="gone",
+            spec_sha256="0" * 64,
+            trigger="manual",
+            destination=uri,
+            started_at=datetime.now(UTC),
+            pid=int(dead.stdout),
+            destination_options=recorded(uri, load_specs([gone])[0][0].destination.options),
+        )
+    )
+    assert s3_bucket.uploads() == ["gone/export.csv"]
+    gone.unlink()
+
+    other = elsewhere / "other.yaml"
+    other.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "name": "other",
+                "source": {"type": "sql", "url": f"sqlite:///{elsewhere / 'pool.db'}"},
+                "query": {"table": "proxies"},
+                "format": "csv",
+                "destination": str(elsewhere / "out" / "other.csv"),
+            }
+        )
+    )
+    applied(other)  # recovers the dead run first
+
+    assert (
+        Ledger(state_url(elsewhere)).run("20260101T000000Z-deadbeef0000")["status"] == "interrupted"
+    )
+    assert s3_bucket.uploads() == []
+
+
+def test_what_a_run_records_of_its_destination_holds_no_secret() -> None:
+    from exportctl.destinations.http import HttpOptions
+
+    headers = (("Authorization", f"Bearer {SECRET}"),)
+    assert recorded("https://host/x.csv", HttpOptions(headers=headers)) is None
+    options = S3Options(endpoint_url=f"http://user:{SECRET}@host:9000", region="eu-west-1")
+    text = recorded("s3://b/k.csv", options)
+    assert text is not None and SECRET not in text and "endpoint_url" not in text
+    assert json.loads(text)["region"] == "eu-west-1"
+    assert recorded("s3://b/k.csv", None) is None  # the environment's, as the run had

@@ -8,10 +8,14 @@ timestamps must read `YYYY-MM-DDTHH:MM:SS.ffffffZ` and stand for the same instan
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import io
 import json
 import math
 import re
+import sqlite3
+import sys
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,8 +26,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 
+from exportctl import registry
+from exportctl.cli import main
 from exportctl.errors import FormatError
 from exportctl.formats.csv import CsvEncoder, CsvOptions
 from exportctl.formats.json import JsonEncoder, JsonlEncoder, JsonlOptions, JsonOptions
@@ -402,3 +409,72 @@ def test_csv_options_refuse_markers_that_would_corrupt_the_file(
 ) -> None:
     with pytest.raises(ValueError, match=complaint):
         CsvOptions(**options)  # type: ignore[arg-type]
+
+
+# --- a failing run leaves no encoder open ------------------------------------------------
+
+#: A run fails after chunks were written: the source (a malformed log line), the
+#: destination (`max_bytes` at commit), or the format (a later chunk that does not cast).
+FAILURES = ("source", "max_bytes", "later-chunk-type")
+FORMAT_OPTIONS: dict[str, dict[str, Any]] = {"text": {"template": "{{ message }}"}}
+
+
+def failing_source(root: Path, failure: str) -> dict[str, Any]:
+    if failure == "later-chunk-type":  # an untyped SQLite column: numbers, then text
+        with closing(sqlite3.connect(root / "source.db")) as conn, conn:
+            conn.execute("CREATE TABLE t (message)")
+            conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(25)])
+            conn.executemany("INSERT INTO t VALUES (?)", [(f"text {i}",) for i in range(15)])
+        return {"type": "sql", "url": f"sqlite:///{root / 'source.db'}", "chunk_size": 5}
+    logs = root / "logs"
+    logs.mkdir()
+    lines = [
+        json.dumps({"time": f"2026-10-31T12:00:{i:02d}+00:00", "level": "INFO", "message": i})
+        for i in range(40)
+    ]
+    if failure == "source":
+        lines[30] = "{not json"
+    (logs / "app.log").write_text("\n".join(lines) + "\n")
+    return {"type": "logs", "path": "logs/app.log", "format": "jsonl", "chunk_size": 5}
+
+
+def failing_spec(root: Path, fmt: str, failure: str, compression: str) -> Path:
+    spec: dict[str, Any] = {
+        "version": 1,
+        "name": "fails",
+        "source": failing_source(root, failure),
+        **({"query": {"table": "t"}} if failure == "later-chunk-type" else {}),
+        "format": {"type": fmt, **FORMAT_OPTIONS.get(fmt, {})},
+        "compression": compression,
+        "destination": {"uri": "out/fails.out" + (".gz" if compression == "gzip" else "")},
+    }
+    if failure == "max_bytes":
+        spec["destination"]["max_bytes"] = 64
+    path = root / "fails.yaml"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+@pytest.mark.parametrize("failure", FAILURES)
+@pytest.mark.parametrize("fmt", sorted(registry.FORMATS))
+def test_a_failing_run_closes_its_encoder_before_its_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, failure: str, compression: str
+) -> None:
+    if fmt == "parquet" and compression != "none":
+        pytest.skip("Parquet compresses inside; the spec refuses an outer compression")
+    unraisable: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    spec = failing_spec(tmp_path, fmt, failure, compression)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EXPORTCTL_STATE", f"sqlite:///{tmp_path / 'state.db'}")
+
+    result = CliRunner().invoke(main, ["apply", str(spec)])
+    gc.collect()  # a writer left open would finish its file now, into a closed stream
+
+    if failure != "later-chunk-type":  # that one may be written as text, or refused
+        assert result.exit_code == 1, result.output
+    assert [(u.exc_value, u.object) for u in unraisable] == []
+    assert "Exception ignored" not in result.output
+    if result.exit_code:
+        assert not list(tmp_path.glob("out/*")), "a failed run leaves no file"

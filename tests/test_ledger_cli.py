@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
@@ -257,3 +258,96 @@ def test_status_shows_a_running_export_advancing_from_another_process(big, tmp_p
     assert final["status"] == "interrupted"
     assert later["rows"] <= final["rows"] < BIG
     assert cli_json("status") == []
+
+
+# --- --state: a URL or a path ---------------------------------------------------------------
+
+
+def commands_with_state(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command (subcommands included) that takes `--state`."""
+    found = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += commands_with_state(command, (*prefix, name))
+        elif any(p.name == "state" for p in command.params):
+            found.append((*prefix, name))
+    return found
+
+
+#: The arguments each command needs besides --state ({spec}: a spec that has no schedule).
+STATE_COMMANDS = {
+    ("apply",): ["{spec}"],
+    ("history",): [],
+    ("status",): [],
+    ("verify",): ["nosuch"],
+    ("prune",): ["{spec}"],
+    ("daemon",): ["{spec}", "--listen", "off", "--max-parallel", "1"],
+    ("watermark", "show"): ["pool"],
+    ("watermark", "reset"): ["pool"],
+}
+
+
+def test_the_state_cases_name_every_command_that_takes_state() -> None:
+    assert sorted(commands_with_state(main)) == sorted(STATE_COMMANDS)
+
+
+def state_command(command: tuple[str, ...], spec: Path, state: str) -> Result:
+    args = [a.format(spec=spec) for a in STATE_COMMANDS[command]]
+    return CliRunner().invoke(main, [*command, *args, "--state", state])
+
+
+@pytest.mark.parametrize("command", list(STATE_COMMANDS), ids=" ".join)
+def test_a_plain_path_as_state_is_a_sqlite_ledger(
+    command: tuple[str, ...], demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = write_spec(tmp_path, "pool", demo)
+    monkeypatch.chdir(tmp_path)
+
+    result = state_command(command, spec, "ledger.db")
+
+    assert result.exit_code != 1 and not isinstance(result.exception, sa.exc.SQLAlchemyError)
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    tables_there = sa.inspect(sa.create_engine(f"sqlite:///{tmp_path / 'ledger.db'}"))
+    assert "runs" in tables_there.get_table_names()
+    if command == ("apply",):
+        assert Ledger(f"sqlite:///{tmp_path / 'ledger.db'}").history("pool", None, None, 5)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        "nosuchdialect://user:hunter2@host/db",
+        "postgresql+nosuchdriver://user:hunter2@host/db",
+        "sqlite:ledger.db",
+        "postgresql://user:hunter2@host:notaport/db",
+        "://hunter2",
+    ],
+)
+@pytest.mark.parametrize("command", list(STATE_COMMANDS), ids=" ".join)
+def test_an_unreadable_state_url_is_a_usage_error(
+    command: tuple[str, ...], state: str, demo: Path, tmp_path: Path
+) -> None:
+    spec = write_spec(tmp_path, "pool", demo)
+
+    result = state_command(command, spec, state)
+
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Usage:" in result.stderr and "--state" in result.stderr
+    assert "hunter2" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_exportctl_state_in_the_environment_is_read_as_state_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EXPORTCTL_STATE", "ledger.db")
+    assert CliRunner().invoke(main, ["history"]).exit_code == 0
+    assert "runs" in sa.inspect(sa.create_engine("sqlite:///ledger.db")).get_table_names()
+
+    monkeypatch.setenv("EXPORTCTL_STATE", "nosuchdialect://user:hunter2@host/db")
+    result = CliRunner().invoke(main, ["history"])
+    assert result.exit_code == 2 and "--state" in result.stderr
+    assert "hunter2" not in result.output

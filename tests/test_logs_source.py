@@ -529,24 +529,98 @@ def test_sql_only_query_keys_are_spec_errors(demo: Path, query: dict[str, Any], 
     assert leftovers(demo / "out") == []
 
 
-def test_a_last_line_still_being_written_is_left_for_the_next_run(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
+# --- 6. a last line without its line end ---------------------------------------------
+
+#: Three log files, oldest first; the last is the live one unless it is compressed.
+UNENDED_FILES = {
+    "rotated plain": "app.2026-10-29.log",
+    "rotated gzip": "app.2026-10-30.log.gz",
+    "newest plain": "app.log",
+    "newest gzip": "app.log.gz",
+}
+
+
+def unended_folder(root: Path, newest: str, unended: str, last: bytes) -> dict[str, list[bytes]]:
+    """The three files, every line ended but `unended`'s last one, which is `last`."""
+    logs = root / "logs"
     logs.mkdir()
-    whole = json.dumps(
-        {
-            "record": {
-                "time": {"repr": "2026-10-31 12:00:00.000001+00:00"},
-                "level": {"name": "INFO"},
-                "message": "done",
-            }
-        }
+    names = [UNENDED_FILES["rotated plain"], UNENDED_FILES["rotated gzip"], newest]
+    content: dict[str, list[bytes]] = {}
+    for day, name in enumerate(names):
+        lines = new_lines(datetime(2026, 10, 29 + day, tzinfo=UTC), 3, name)
+        data = b"".join(line + b"\n" for line in lines)
+        if name == unended:
+            data += last
+            lines.append(last)
+        (logs / name).write_bytes(gzip.compress(data, mtime=0) if name.endswith(".gz") else data)
+        content[name] = lines
+    return content
+
+
+@pytest.mark.parametrize("on_malformed", ["skip", "fail"])
+@pytest.mark.parametrize("malformed", [False, True], ids=["parses", "malformed"])
+@pytest.mark.parametrize("where", list(UNENDED_FILES))
+def test_only_the_live_logs_unended_last_line_waits_and_every_other_counts(
+    tmp_path: Path, where: str, malformed: bool, on_malformed: str
+) -> None:
+    newest = UNENDED_FILES["newest gzip" if where == "newest gzip" else "newest plain"]
+    unended = UNENDED_FILES[where]
+    whole = loguru_line(datetime(2026, 11, 5, tzinfo=UTC), "the last line")
+    last = broken_json(whole) if malformed else whole
+    content = unended_folder(tmp_path, newest, unended, last)
+    source = {"path": "logs/app*", "on_malformed": on_malformed, "chunk_size": 2}
+
+    result = apply(write_spec(tmp_path, "unended", source=source))
+
+    live = where == "newest plain"
+    ended = [parsed(line, name) for name, lines in content.items() for line in lines[:3]]
+    if live:  # held back, complete or not, and said so
+        assert (result["exit_code"], result["status"]) == (0, "succeeded"), result["error"]
+        assert read_export(Path(result["uri"])) == ended
+        (warning,) = result["warnings"]
+        assert str(tmp_path / "logs" / unended) in warning and "held back" in warning
+    elif not malformed:  # a finished file's last line is complete: exported
+        assert (result["exit_code"], result["status"]) == (0, "succeeded"), result["error"]
+        rows = read_export(Path(result["uri"]))
+        # Files are read in the order of their first line, each line in its file's order.
+        assert rows == [parsed(line, name) for name, lines in content.items() for line in lines]
+        assert result["warnings"] == []
+    elif on_malformed == "skip":  # counted like any malformed line
+        assert (result["exit_code"], result["status"]) == (0, "succeeded"), result["error"]
+        assert read_export(Path(result["uri"])) == ended
+        (warning,) = result["warnings"]
+        assert f"1 malformed line(s) skipped in {tmp_path / 'logs' / unended}" == warning
+    else:  # fails like any malformed line, naming it
+        assert (result["exit_code"], result["status"]) == (1, "failed")
+        assert f"{tmp_path / 'logs' / unended}:4:" in result["error"]
+
+
+@pytest.mark.parametrize("cut", [0.0, 0.5, 1.0], ids=["nothing", "half", "all but its end"])
+def test_a_held_last_line_is_exported_once_by_the_next_incremental_run(
+    tmp_path: Path, cut: float
+) -> None:
+    live = UNENDED_FILES["newest plain"]
+    whole = loguru_line(datetime(2026, 11, 5, tzinfo=UTC), "the last line")
+    written = whole[: int(len(whole) * cut)]
+    unended_folder(tmp_path, live, live, written)
+    spec = write_spec(
+        tmp_path,
+        "held",
+        source={"path": "logs/app*"},
+        incremental={"cursor": "timestamp"},
+        destination="out/held-{{ run.id }}.jsonl",
     )
-    (logs / "live.log").write_text(whole + "\n" + whole[: len(whole) // 2])
-    spec = tmp_path / "live.yaml"
-    spec.write_text(
-        "version: 1\nname: live\nsource: {type: logs, path: logs/live.log}\n"
-        "format: jsonl\ndestination: out/live.jsonl\n"
-    )
-    result = CliRunner().invoke(main, ["apply", str(spec), "--json"])
-    assert result.exit_code == 0, result.output
-    assert [json.loads(x)["message"] for x in (tmp_path / "out/live.jsonl").open()] == ["done"]
+
+    def run() -> tuple[list[str], list[str]]:
+        result = apply(spec)
+        assert (result["exit_code"], result["status"]) == (0, "succeeded"), result["error"]
+        rows = read_export(Path(result["uri"])) if result["uri"] else []
+        return [r["message"].split(" line ")[0] for r in rows], result["warnings"]
+
+    first, held = run()
+    assert first == ["app.2026-10-29.log"] * 3 + ["app.2026-10-30.log.gz"] * 3 + [live] * 3
+    assert len(held) == (1 if written else 0)
+    with (tmp_path / "logs" / live).open("ab") as f:
+        f.write(whole[len(written) :] + b"\n")
+    assert run() == (["the last line"], [])
+    assert run() == ([], [])

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from exportctl.ledger import Ledger
 from tests.servers import HttpReceiver
+from tests.test_ledger import eventually
 
 TOKEN = "s3cr3t-t0ken-value"
 SIGNATURE = "X-Amz-Signature=deadbeefcafe"
@@ -199,3 +200,99 @@ def test_the_next_run_retries_at_the_real_url_not_the_masked_one(
     assert second["status"] == "succeeded", second["error"]
     assert Ledger(private_ledger).run(second["run_id"])["trigger"] == "retry"
     assert http_receiver.received("PUT")[-1].path == f"/pool.csv?token={TOKEN}"
+
+
+# --- a SQLite source locked by a writer ------------------------------------------------------
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+writer = sqlite3.connect(sys.argv[1], isolation_level=None)
+writer.execute("BEGIN EXCLUSIVE")  # no reader gets in (rollback journal, not WAL)
+writer.execute("INSERT INTO proxies VALUES ('10.0.0.9', 9)")
+print("held", flush=True)
+sys.stdin.readline()  # until the test says so, or dies
+writer.execute("ROLLBACK")
+"""
+
+
+def _locked_db_spec(tmp_path: Path, db: Path, retry: str) -> Path:
+    spec = tmp_path / "locked.yaml"
+    spec.write_text(
+        f'version: 1\nname: locked\nsource: {{type: sql, url: "sqlite:///{db}", '
+        "busy_timeout: 0.2}\nquery: {table: proxies}\nformat: csv\n"
+        f'destination: "{tmp_path / "out" / "locked.csv"}"\nretry: {retry}\n'
+    )
+    return spec
+
+
+def _hold_lock(db: Path) -> subprocess.Popen[str]:
+    """A real writer, in a process of its own, holding the database's exclusive lock until
+    a line reaches its stdin."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+@pytest.mark.parametrize("read_by", ["arrow", "rows"])
+def test_a_sqlite_source_locked_by_a_writer_is_retried_until_the_lock_goes(
+    tmp_path: Path, db: Path, private_ledger: str, monkeypatch: pytest.MonkeyPatch, read_by: str
+) -> None:
+    monkeypatch.setenv("EXPORTCTL_SQLITE_ARROW", "1" if read_by == "arrow" else "0")
+    spec = _locked_db_spec(tmp_path, db, "{attempts: 20, backoff: 0.2s, max_backoff: 0.3s}")
+    holder = _hold_lock(db)
+    ledger = Ledger(private_ledger)
+
+    def failed_once() -> bool:
+        runs = ledger.history("locked", None, None, 1)
+        events = ledger.audit_events(runs[0]["id"]) if runs else []
+        return any(e["event"] == "run.attempt_failed" for e in events)
+
+    try:
+        with subprocess.Popen(
+            [sys.executable, "-m", "exportctl", "apply", str(spec), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as apply:
+            eventually(failed_once, "a first attempt to fail on the lock", timeout=30)
+            holder.communicate("release\n", timeout=10)  # the writer rolls back
+            stdout, stderr = apply.communicate(timeout=60)
+    finally:
+        holder.kill()
+
+    assert apply.returncode == 0, stdout + stderr
+    (result,) = json.loads(stdout)
+    assert result["attempts"] >= 2 and result["rows"] == 2  # the writer rolled back
+    assert (tmp_path / "out" / "locked.csv").read_text().splitlines()[1:] == [
+        '"10.0.0.1",8080',
+        '"10.0.0.2",3128',
+    ]
+    events = ledger.audit_events(result["run_id"])
+    failed = [json.loads(e["detail"]) for e in events if e["event"] == "run.attempt_failed"]
+    assert failed and all("database is locked" in f["error"] for f in failed)
+
+
+@pytest.mark.parametrize("read_by", ["arrow", "rows"])
+def test_a_sqlite_source_locked_throughout_fails_when_the_attempts_run_out(
+    tmp_path: Path, db: Path, private_ledger: str, monkeypatch: pytest.MonkeyPatch, read_by: str
+) -> None:
+    monkeypatch.setenv("EXPORTCTL_SQLITE_ARROW", "1" if read_by == "arrow" else "0")
+    spec = _locked_db_spec(tmp_path, db, "{attempts: 3, backoff: 0.1s}")
+    holder = _hold_lock(db)
+    try:
+        done = _apply(spec, "apply")
+    finally:
+        holder.kill()
+        holder.wait()
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    (result,) = json.loads(done.stdout)
+    assert result["attempts"] == 3 and result["status"] == "failed"
+    assert str(db) in result["error"] and "database is locked" in result["error"]
+    assert "busy_timeout" in result["error"]
+    assert not list(tmp_path.glob("out/*"))

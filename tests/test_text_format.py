@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exportctl.errors import FormatError
-from exportctl.formats.text import TextEncoder, TextOptions
+from exportctl.formats.text import LINE_BREAKS, TextEncoder, TextOptions
 
 PROXY_TYPES = {
     "protocol": pa.string(),
@@ -226,10 +226,49 @@ def test_template_naming_a_missing_field_is_refused() -> None:
         write_list(proxies([proxy("http", "h.example", 1, None, None)]), template="{{ country }}")
 
 
-def test_a_line_break_inside_a_line_is_refused() -> None:
-    rows = [proxy("http", "h.example", 1, "u\nx", None)]
-    with pytest.raises(FormatError, match="would span several lines"):
-        write_list(proxies(rows), template="{{ host }} {{ username }}")
+#: Derived from `str.splitlines` itself, over every code point.
+SPLITS_LINES = sorted(c for c in map(chr, range(0x110000)) if len(f"a{c}b".splitlines()) > 1)
+LINE_FIELDS = ("protocol", "host", "username", "password", "url")
+EVERY_FIELD = "{{ protocol }}|{{ host }}|{{ port }}|{{ username }}|{{ password }}"
+
+
+def row_holding(field: str, char: str, at: int) -> dict[str, Any]:
+    """A proxy row whose `field` holds `char` at its start, middle or end (`at` 0, 1, 2)."""
+    values = {"protocol": "http", "host": "h.example", "username": "us", "password": "pw"}
+    values["url"] = "http://us:pw@h.example:1"
+    value = values[field]
+    cut = (0, len(value) // 2, len(value))[at]
+    values[field] = value[:cut] + char + value[cut:]
+    if field == "url":
+        return {"url": values["url"]}
+    return {**{k: values[k] for k in LINE_FIELDS if k != "url"}, "port": 1}
+
+
+def test_the_refused_line_breaks_are_every_one_str_splitlines_splits_on() -> None:
+    assert "".join(SPLITS_LINES) == "".join(sorted(LINE_BREAKS))
+
+
+@pytest.mark.parametrize("at", [0, 1, 2], ids=["start", "middle", "end"])
+@pytest.mark.parametrize("field", LINE_FIELDS)
+@pytest.mark.parametrize("char", SPLITS_LINES, ids=lambda c: f"U+{ord(c):04X}")
+def test_no_line_break_a_reader_splits_on_reaches_a_line(char: str, field: str, at: int) -> None:
+    row = row_holding(field, char, at)
+    good = row_holding(field, "", at)
+    frame = proxies([good, row, good])
+    template = "{{ url }}" if field == "url" else EVERY_FIELD
+    for options in [{"layout": layout} for layout in LAYOUTS] + [{"template": template}]:
+        try:
+            stream = io.BytesIO()
+            TextEncoder(TextOptions(**options), stream).write(frame)
+        except FormatError as exc:
+            assert f"U+{ord(char):04X}" in str(exc) and f"`{field}`" in str(exc)
+            assert row[field] not in str(exc)  # names the field, never shows its value
+            problems = TextEncoder.problems(frame, TextOptions(**options))
+            assert problems is not None and list(problems.notna()) == [False, True, False]
+            continue
+        # Accepted: the value was left out or percent-encoded, and every reader sees 3 lines.
+        text = stream.getvalue().decode("utf-8")
+        assert text.splitlines() == text.split("\n")[:-1] and text.count("\n") == 3, options
 
 
 def test_layout_and_template_together_are_refused() -> None:

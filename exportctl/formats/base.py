@@ -29,6 +29,8 @@ class Encoder(Protocol):
     or class method: per row, why the format cannot write it (None where it can), or None
     when every row can. Validation asks it before encoding, so such rows are reported,
     skipped or quarantined instead of failing the file halfway; `write` still refuses them.
+    An encoder that holds a resource (a writer) offers `discard()`: called once the file
+    is done with, failed or not, before the stream closes; it must write nothing more.
     """
 
     Options: ClassVar[type]

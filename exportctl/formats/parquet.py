@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
@@ -27,7 +29,8 @@ class ParquetEncoder:
 
     def __init__(self, options: ParquetOptions, stream: BinaryIO):
         self.options = options
-        self.stream = stream
+        #: The writer writes through this, so that `discard` can cut it off from `stream`.
+        self.stream = _Detachable(stream)
         self.writer: pq.ParquetWriter | None = None
         self.schema: pa.Schema | None = None
 
@@ -42,6 +45,43 @@ class ParquetEncoder:
         if self.writer is None:  # no chunk at all: an empty file still needs a schema
             self.writer = pq.ParquetWriter(self.stream, pa.schema([]))
         self.writer.close()
+
+    def discard(self) -> None:
+        """The file is being thrown away: close the writer without touching the stream.
+
+        Left open, the writer would finish the file when garbage-collected, writing to a
+        stream closed by then ("Exception ignored in ParquetWriter.__del__").
+        """
+        self.stream.cut_off()
+        if self.writer is not None:
+            with contextlib.suppress(pa.ArrowException, OSError):  # the run's error is reported
+                self.writer.close()  # its trailer goes nowhere
+
+
+class _Detachable(io.RawIOBase):
+    """Passes writes on to `target` until detached; then swallows them."""
+
+    def __init__(self, target: BinaryIO):
+        self.target: BinaryIO | None = target
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        if self.target is not None:
+            self.target.write(data)
+        return memoryview(data).nbytes
+
+    def flush(self) -> None:
+        if self.target is not None:
+            self.target.flush()
+
+    def cut_off(self) -> None:
+        self.target = None
+
+    def close(self) -> None:
+        self.target = None  # the destination closes its own stream
+        super().close()
 
 
 def _settled(schema: pa.Schema) -> pa.Schema:

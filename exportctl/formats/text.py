@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
@@ -25,6 +27,11 @@ from exportctl.formats.base import (
 )
 
 Layout = Literal["url", "host:port", "host:port:user:pass"]
+
+#: Every character `str.splitlines` ends a line at (the test derives the set from it):
+#: readers split there, so a value holding one would become two proxies, or half of one.
+LINE_BREAKS = "\n\v\f\r\x1c\x1d\x1e\x85\u2028\u2029"
+_LINE_BREAK = re.compile(f"[{re.escape(LINE_BREAKS)}]")
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,8 @@ class Proxy:
         if row.get("url") is None:
             raise FormatError("a proxy list needs `host` and `port` fields, or a `url` field")
         url = str(row["url"])
+        if found := _LINE_BREAK.search(url):  # urlsplit would drop CR and LF, not refuse them
+            raise FormatError(_spanning(found.group(), {"url": url}))
         parts = urlsplit(url)
         try:
             port, problem = parts.port, "" if parts.hostname else "no host"
@@ -141,11 +150,22 @@ def _line_for(options: TextOptions) -> Line:
 
     def one_line(row: dict[str, Any]) -> str:
         text = line(row)
-        if "\n" in text or "\r" in text:
-            raise FormatError(f"a proxy line would span several lines: {text[:60]!r}")
+        if found := _LINE_BREAK.search(text):
+            raise FormatError(_spanning(found.group(), row))
         return text
 
     return one_line
+
+
+def _spanning(char: str, row: dict[str, Any]) -> str:
+    """Why a line is refused, naming the fields that hold the break, never their values."""
+    fields = [k for k, v in row.items() if isinstance(v, str) and _LINE_BREAK.search(v)]
+    where = f"field {', '.join(f'`{f}`' for f in fields)}" if fields else "the template"
+    name = unicodedata.name(char, "")
+    return (
+        f"a proxy line would span several lines: {where} holds U+{ord(char):04X}"
+        f"{f' {name}' if name else ''}, where readers end a line"
+    )
 
 
 def _bad_lines(chunk: pd.DataFrame, options: TextOptions) -> list[Refusal]:

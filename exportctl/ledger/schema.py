@@ -44,6 +44,9 @@ runs = sa.Table(
     # The tick a scheduled run was started for; lateness is started_at - scheduled_at.
     # None for runs not started by the daemon. (Added in version 5.)
     sa.Column("scheduled_at", sa.DateTime(timezone=True)),
+    # JSON: the destination options that locate its store (an S3 endpoint), for verify and
+    # recovery without the spec; never a secret. (Added in version 7.)
+    sa.Column("destination_options", sa.Text),
 )
 
 run_files = sa.Table(
@@ -158,6 +161,11 @@ def _bounded_lookups_v6(conn: sa.Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _destination_options_v7(conn: sa.Connection) -> None:
+    if "destination_options" not in {c["name"] for c in sa.inspect(conn).get_columns("runs")}:
+        conn.execute(sa.text("ALTER TABLE runs ADD COLUMN destination_options TEXT"))
+
+
 #: MIGRATIONS[n] takes a ledger at version n to version n + 1. Append; never edit.
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _create_v1,
@@ -166,6 +174,7 @@ MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _retention_v4,
     _scheduled_at_v5,
     _bounded_lookups_v6,
+    _destination_options_v7,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -57,6 +57,8 @@ class RunRecord:
     attempt: int = 1
     #: The schedule tick the daemon started this run for; None for other triggers.
     scheduled_at: datetime | None = None
+    #: JSON of the options locating the destination's store (destinations.recorded).
+    destination_options: str | None = None
     user: str = field(default_factory=getpass.getuser)
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)

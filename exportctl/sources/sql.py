@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from exportctl.errors import SourceError, TransientError
-from exportctl.sources import sqlite_arrow
+from exportctl.sources import sqlite_arrow, sqlite_files
 from exportctl.sources.base import Request
 from exportctl.spec import model as m
 
@@ -52,6 +52,8 @@ _SQL_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 class SqlOptions:
     url: str = "sqlite://"
     chunk_size: int = 10_000
+    #: SQLite: seconds to wait for a writer's lock, after which the attempt fails, transiently.
+    busy_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         try:
@@ -67,13 +69,18 @@ class SqlSource:
     def __init__(self, options: SqlOptions, base_dir: Path):
         self.url = _resolve(make_url(options.url), base_dir)
         self.chunk_size = options.chunk_size
+        self.busy_timeout = options.busy_timeout
         #: How the last `chunks` read: "arrow" (sqlite_arrow) or "rows" (the general path).
         self.read_by: str | None = None
-        self.engine = sa.create_engine(self.url)
+        sqlite = self.url.get_backend_name() == "sqlite"
+        self.engine = sa.create_engine(
+            sqlite_files.read_only_url(self.url),
+            connect_args={"timeout": options.busy_timeout} if sqlite else {},
+        )
         #: Reflected tables: the count (on a thread of its own) and the read share one.
         self._tables: dict[str, sa.Table] = {}
         self._reflecting = threading.Lock()
-        if self.url.get_backend_name() == "sqlite":
+        if sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_session)
 
     def describe(self, request: Request) -> dict[str, Any]:
@@ -161,21 +168,30 @@ class SqlSource:
         sql, params = sqlite_arrow.statement(select, self.engine.dialect)
         where = self.url.render_as_string(hide_password=True)
         batches = stack.enter_context(
-            sqlite_arrow.Batches(self.url.database or "", self.chunk_size, where)
+            sqlite_arrow.Batches(
+                sqlite_files.read_only_uri(self.url.database or ""),
+                self.chunk_size,
+                where,
+                self.busy_timeout,
+            )
         )
         return batches.stream(sql, params, names, wanted)
 
     @contextmanager
     def _connected(self) -> Iterator[sa.Connection]:
         """A connection; database errors inside the block become our own, secrets left out."""
+        sqlite_files.require_file(self.url)
         try:
             with self.engine.connect() as conn:
                 yield conn
         except sa.exc.DBAPIError as exc:
             # exc.orig alone: SQLAlchemy's own text adds the SQL and its bound values.
             where = self.url.render_as_string(hide_password=True)
+            message = f"{where}: {str(exc.orig).strip()}"
+            if sqlite_files.is_busy(exc.orig):
+                raise TransientError(message + sqlite_files.busy_hint(self.busy_timeout)) from None
             kind = TransientError if exc.connection_invalidated else SourceError
-            raise kind(f"{where}: {str(exc.orig).strip()}") from None
+            raise kind(message) from None
 
     def report(self) -> list[str]:
         return []

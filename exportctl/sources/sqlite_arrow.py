@@ -31,7 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from exportctl.errors import SourceError
+from exportctl.errors import SourceError, TransientError
+from exportctl.sources import sqlite_files
 
 try:
     import adbc_driver_manager
@@ -139,19 +140,20 @@ def statement(select: sa.Select[Any], dialect: sa.Dialect) -> tuple[str, tuple[A
 class Batches(AbstractContextManager["Batches"]):
     """One query's result as Arrow tables of `chunk_size` rows, typed as the table says."""
 
-    def __init__(self, path: str, chunk_size: int, where: str):
+    def __init__(self, path: str, chunk_size: int, where: str, busy_timeout: float = 5.0):
         assert adbc_sqlite is not None
         self.where = where
+        self.busy_timeout = busy_timeout
         self.chunk_size = chunk_size
         self.ahead: _ReadAhead | None = None
         with self._translated():
             self.connection = adbc_sqlite.connect(path, autocommit=True)
             self.cursor = self.connection.cursor()
             # As the general path's session: LIKE is case-sensitive, a source is only read,
-            # and a writer's lock is waited for as sqlite3 waits by default (5 s).
+            # and a writer's lock is waited for as long as the general path waits.
             self.cursor.execute("PRAGMA case_sensitive_like = ON")
             self.cursor.execute("PRAGMA query_only = ON")
-            self.cursor.execute("PRAGMA busy_timeout = 5000")
+            self.cursor.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
             self.cursor.adbc_statement.set_options(
                 **{"adbc.sqlite.query.batch_rows": str(chunk_size)}
             )
@@ -187,7 +189,7 @@ class Batches(AbstractContextManager["Batches"]):
                 batch = self.ahead.next()
 
     def _translated(self) -> AbstractContextManager[None]:
-        return _Translated(self.where)
+        return _Translated(self.where, self.busy_timeout)
 
     def __exit__(
         self,
@@ -254,8 +256,9 @@ class _ReadAhead:
 class _Translated(AbstractContextManager[None]):
     """The driver's errors as the general path words them: the source's failure."""
 
-    def __init__(self, where: str):
+    def __init__(self, where: str, busy_timeout: float):
         self.where = where
+        self.busy_timeout = busy_timeout
 
     def __exit__(
         self,
@@ -265,6 +268,9 @@ class _Translated(AbstractContextManager[None]):
     ) -> None:
         if isinstance(error, adbc_driver_manager.Error | OSError):
             message = str(error).removeprefix("[SQLite] ").strip()
+            if sqlite_files.is_busy(error):
+                hint = sqlite_files.busy_hint(self.busy_timeout)
+                raise TransientError(f"{self.where}: {message}{hint}") from None
             raise SourceError(
                 f"{self.where}: {message}; a column holds values of mixed types: "
                 "cast it in the query to one type"

@@ -9,13 +9,26 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from smart_open.compression import get_supported_extensions
+
 from exportctl.errors import SourceError
 
 _MAGIC = re.compile(r"[*?[]")
+#: The suffixes smart_open decompresses as it reads.
+_COMPRESSED = frozenset(get_supported_extensions())
 
 
 def is_remote(path: str) -> bool:
     return "://" in path
+
+
+def may_grow(path: str) -> bool:
+    """Whether a logger may still append to the file: a local file not compressed.
+
+    A compressed file was written whole at rotation, and an object store's object
+    cannot be appended to; only the newest such file of a glob is the live log.
+    """
+    return not is_remote(path) and Path(path).suffix.lower() not in _COMPRESSED
 
 
 def local_files(path: str, base_dir: Path) -> list[str]:

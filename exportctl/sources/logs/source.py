@@ -15,7 +15,7 @@ import pyarrow as pa
 from exportctl.errors import SourceError
 from exportctl.sources.base import Request, greatest_position
 from exportctl.sources.logs import levels, regex
-from exportctl.sources.logs.files import is_remote, local_files, remote_files
+from exportctl.sources.logs.files import is_remote, local_files, may_grow, remote_files
 from exportctl.sources.logs.jsonl import JsonlParser
 from exportctl.sources.logs.lines import Malformed, numbered_lines
 from exportctl.sources.logs.loguru import LoguruParser
@@ -56,6 +56,8 @@ class LogSource:
         self.whole = parser_for(options)
         self.schema: pa.Schema = self.parse.schema
         self.skipped: dict[str, int] = {}
+        #: Unfinished last lines of a file still being written, left for the next run.
+        self.held: dict[str, int] = {}
         self.unranked = 0
         self._message = None if options.message_regex is None else re.compile(options.message_regex)
 
@@ -88,6 +90,10 @@ class LogSource:
 
     def report(self) -> list[str]:
         notes = [f"{n} malformed line(s) skipped in {f}" for f, n in self.skipped.items()]
+        notes += [
+            f"{n} unfinished last line (no line end yet) held back in {f} for the next run"
+            for f, n in self.held.items()
+        ]
         if self.unranked:
             notes.append(
                 f"{self.unranked} line(s) kept whose level `min_level` cannot rank "
@@ -105,12 +111,15 @@ class LogSource:
     def _records(self) -> Iterator[Row]:
         files = sorted(self._files(), key=self._first_time)
         for file in files:
+            growing = file == files[-1] and may_grow(file)
             for number, line in numbered_lines(file, self.options.max_line_bytes):
+                if growing and isinstance(line, bytes) and not line.endswith(b"\n"):
+                    # Still being written: complete or not, the next run reads it whole.
+                    self.held[file] = 1
+                    continue
                 try:
                     row, rank = self._parsed(line, file)
                 except Malformed as exc:
-                    if isinstance(line, bytes) and not line.endswith(b"\n"):
-                        continue  # the file's last line, still being written: next run's
                     if self.options.on_malformed == "fail":
                         raise SourceError(f"{file}:{number}: {exc}") from None
                     self.skipped[file] = self.skipped.get(file, 0) + 1
