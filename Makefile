@@ -17,6 +17,8 @@ $(BIN)/exportctl: pyproject.toml requirements/dev.lock
 ## Install, create the demo proxy-rotation system in ./demo, and run every spec in specs/ on it.
 demo: $(BIN)/exportctl
 	$(BIN)/exportctl demo init $(DEMO) --force
+	# This checkout's own ledger (.exportctl/), found from specs/ as git finds .git.
+	mkdir -p .exportctl
 	# proxywhirl's environment: the keys that `credentials: reveal` decrypts with.
 	set -a && . $(DEMO)/config/.env && set +a && $(BIN)/exportctl apply specs/
 

@@ -6,6 +6,8 @@ usage; 130/143 interrupted by SIGINT/SIGTERM.
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -23,7 +25,8 @@ from exportctl.demo import init_demo
 from exportctl.destinations.recorded import restored
 from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem, UsageError
 from exportctl.jobs import Options
-from exportctl.ledger import Ledger, default_state_url
+from exportctl.ledger import Ledger
+from exportctl.ledger.locate import Located, locate, sqlite_file
 from exportctl.ledger.url import ledger_url
 from exportctl.plan import ExportPlan, compile_plan, new_run_id, utc_now
 from exportctl.prune import prune_specs
@@ -60,10 +63,11 @@ class StateParam(click.ParamType):
 state_option = click.option(
     "--state",
     type=StateParam(),
-    default=default_state_url,
+    default=None,
     metavar="URL|PATH",
     help="The ledger: a SQLAlchemy URL (sqlite:///path or postgresql+psycopg://...), or the "
-    "path of a SQLite file. Default: $EXPORTCTL_STATE, else .exportctl/state.db.",
+    "path of a SQLite file. Default: $EXPORTCTL_STATE, else the nearest .exportctl/ folder "
+    "from the specs' folder (or this folder) upwards, else ~/.local/state/exportctl/state.db.",
 )
 only_option = click.option(
     "--only", multiple=True, metavar="NAME", help="Only the spec with this name (repeatable)."
@@ -179,7 +183,7 @@ def apply(
         described = [output.describe_plan(p, count=False) for p in plans]
         _print_json(described) if as_json else output.plans(described)
         return
-    ledger = Ledger(state)
+    ledger = _ledger(state, paths[0])
     options = Options(full=full, wait=wait)
     with _signals_interrupt():
         specs = [p.spec for p in plans]
@@ -220,8 +224,35 @@ def history(
     limit: int,
 ) -> None:
     """List recorded runs, newest first."""
-    runs = Ledger(state).history(spec_name, _since(since), status, limit)
+    ledger = _existing_ledger(state, quiet=as_json)
+    runs = ledger.history(spec_name, _since(since), status, limit) if ledger else []
     _print_json(runs) if as_json else output.history(runs)
+
+
+@main.command(epilog=EXIT_CODES)
+@state_option
+@json_option
+@click.option("--spec", "spec_name", metavar="NAME", help="Only events of this spec.")
+@click.option("--run", "run_id", metavar="RUN_ID", help="Only events of this run.")
+@click.option("--since", metavar="WHEN", help="Only events since: an ISO date or `7d`, `12h`.")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
+def audit(
+    state: str | None,
+    as_json: bool,
+    spec_name: str | None,
+    run_id: str | None,
+    since: str | None,
+    limit: int,
+) -> None:
+    """List the audit trail (who ran what, when; locks broken, files deleted), oldest first."""
+    ledger = _existing_ledger(state, quiet=as_json)
+    events = (
+        ledger.audit_events(run_id=run_id, spec=spec_name, since=_since(since), limit=limit)
+        if ledger
+        else []
+    )
+    events = [{**e, "detail": json.loads(e["detail"] or "{}")} for e in events]
+    _print_json(events) if as_json else output.audit(events)
 
 
 @main.command(epilog=EXIT_CODES)
@@ -230,8 +261,11 @@ def history(
 @json_option
 def status(run_id: str | None, state: str, as_json: bool) -> None:
     """Show running exports (or one run): rows so far, rows/s, percent and ETA."""
-    ledger = Ledger(state)
-    runs = [_known_run(ledger, run_id)] if run_id else ledger.history(status="running")
+    ledger = _existing_ledger(state, quiet=as_json)
+    if ledger is None and run_id:
+        raise click.UsageError(f"no run {run_id}: there is no ledger yet")
+    runs = [_known_run(ledger, run_id)] if ledger and run_id else []
+    runs = runs or (ledger.history(status="running") if ledger and not run_id else runs)
     described = [output.describe_progress(r) for r in runs]
     _print_json(described) if as_json else output.progress(described)
 
@@ -242,7 +276,10 @@ def status(run_id: str | None, state: str, as_json: bool) -> None:
 @json_option
 def verify(run_id: str, state: str, as_json: bool) -> None:
     """Re-read every file a run wrote and check its size and sha256."""
-    run = _known_run(Ledger(state), run_id)
+    ledger = _existing_ledger(state, quiet=as_json)
+    if ledger is None:
+        raise click.UsageError(f"no run {run_id}: there is no ledger yet")
+    run = _known_run(ledger, run_id)
     # The store the run wrote to, as its spec located it (an S3 endpoint), spec file or not.
     checks = verify_files(run["files"], restored(run["destination"], run["destination_options"]))
     _print_json(checks) if as_json else output.verification(run_id, checks)
@@ -265,7 +302,7 @@ def prune(
     skipped because a run held it.
     """
     specs = [p.spec for p in _plans(paths, only)]
-    pruned, skipped = prune_specs(specs, Ledger(state), utc_now(), dry_run=dry_run)
+    pruned, skipped = prune_specs(specs, _ledger(state, paths[0]), utc_now(), dry_run=dry_run)
     _print_json([p.to_json() for p in pruned]) if as_json else output.pruned(pruned, dry_run)
     for message in skipped:
         click.echo(f"exportctl: {message}", err=True)
@@ -322,7 +359,8 @@ def daemon(
     from exportctl.service import parse_listen, run_daemon
 
     try:
-        code = run_daemon(paths, state, parse_listen(listen), max_parallel, grace)
+        url = _located(state, paths[0]).url
+        code = run_daemon(paths, url, parse_listen(listen), max_parallel, grace)
     except SpecError as exc:
         _fail_usage(exc.problems)
     except ExportctlError as exc:  # no scheduled spec, the address taken
@@ -342,7 +380,8 @@ def watermark() -> None:
 @json_option
 def watermark_show(spec_name: str, state: str, as_json: bool) -> None:
     """Show the watermark of the spec named SPEC."""
-    mark = Ledger(state).watermark(spec_name)
+    ledger = _existing_ledger(state, quiet=as_json)
+    mark = ledger.watermark(spec_name) if ledger else None
     if as_json:
         _print_json(mark)
     elif mark is None:
@@ -359,7 +398,8 @@ def watermark_show(spec_name: str, state: str, as_json: bool) -> None:
 @state_option
 def watermark_reset(spec_name: str, state: str) -> None:
     """Forget the watermark of SPEC: its next run exports every row again."""
-    found = Ledger(state).reset_watermark(spec_name)
+    ledger = _existing_ledger(state)
+    found = ledger.reset_watermark(spec_name) if ledger else False
     click.echo(f"watermark of `{spec_name}` reset" if found else f"`{spec_name}` had no watermark")
 
 
@@ -471,6 +511,34 @@ def demo_init(
         directory, proxies=proxies, metrics=metrics, log_lines=log_lines, seed=seed, force=force
     )
     output.demo_summary(summary)
+
+
+def _located(state: str | None, start: Path | None = None) -> Located:
+    try:
+        return locate(state, start or Path.cwd(), os.environ)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _ledger(state: str | None, start: Path | None = None) -> Ledger:
+    """The ledger a command records in: created if there is none yet."""
+    located = _located(state, start)
+    return Ledger(located.url, located=located.describe())
+
+
+def _existing_ledger(state: str | None, *, quiet: bool = False) -> Ledger | None:
+    """The ledger a read-only command reads, never created by it; None if there is none.
+
+    Says which ledger it is on stderr, unless `quiet` (--json: stdout is one document)."""
+    located = _located(state)
+    file = sqlite_file(located.url)
+    if file is not None and not file.exists():
+        if not quiet:
+            click.echo(f"ledger: {located.describe()}: none there yet, nothing recorded", err=True)
+        return None
+    if not quiet:
+        click.echo(f"ledger: {located.describe()}", err=True)
+    return Ledger(located.url, located=located.describe())
 
 
 def _known_run(ledger: Ledger, run_id: str) -> dict[str, Any]:

@@ -74,6 +74,8 @@ def init_demo(
     """Write system.db, logs/, config/, specs/ and schemas/ into `target`; same seed, same bytes."""
     _check_arguments(target, proxies, metrics, log_lines, force)
     target.mkdir(parents=True, exist_ok=True)
+    # The demo's own ledger: `apply DIR/specs` and commands run in DIR find it.
+    (target / ".exportctl").mkdir(mode=0o700, exist_ok=True)
     validations, log_urls = _write_database(target, seed, proxies, metrics, log_lines)
     return DemoSummary(
         target=target,

@@ -236,6 +236,23 @@ def history(runs: list[dict[str, Any]]) -> None:
     stdout.print(table)
 
 
+def audit(events: list[dict[str, Any]]) -> None:
+    table = Table(title="exportctl audit")
+    for name in ("at (UTC)", "event", "spec", "run", "by"):
+        table.add_column(name, overflow="fold")
+    table.add_column("detail", overflow="fold", ratio=1)
+    for event in events:
+        table.add_row(
+            f"{event['at']:%Y-%m-%d %H:%M:%S}",
+            event["event"],
+            event["spec"] or "",
+            event["run_id"] or "",
+            f"{event['user']}@{event['host']}",
+            json.dumps(event["detail"], separators=(",", ":"), default=str),
+        )
+    stdout.print(table)
+
+
 def describe_progress(run: dict[str, Any]) -> dict[str, Any]:
     """Rows so far, rows/s, and percent and ETA where the total is known."""
     elapsed = (run["heartbeat_at"] - run["started_at"]).total_seconds()

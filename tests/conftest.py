@@ -25,6 +25,8 @@ def private_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test records its runs in a ledger of its own, never the working folder's."""
     url = f"sqlite:///{tmp_path / 'ledger' / 'state.db'}"
     monkeypatch.setenv("EXPORTCTL_STATE", url)
+    # A test that unsets it finds the user's default here, never in the real home.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
     return url
 
 

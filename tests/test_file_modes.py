@@ -226,7 +226,7 @@ def test_apply_leaves_the_default_ledger_owner_only(
         result = CliRunner().invoke(main, ["apply", str(spec)])
 
     assert result.exit_code == 0, result.output
-    state = tmp_path / ".exportctl"
+    state = tmp_path / "xdg-state" / "exportctl"  # no .exportctl/ above: the user's default
     assert mode_of(state) == 0o700
     assert {p.name: mode_of(p) for p in state.iterdir()} == {p.name: 0o600 for p in state.iterdir()}
     assert mode_of(tmp_path / "out" / "pool.jsonl") == 0o666  # not secret: the umask's

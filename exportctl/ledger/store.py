@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from exportctl.errors import ExportctlError, scrub
 from exportctl.ledger import schema as t
 
-STATE_ENV = "EXPORTCTL_STATE"
 #: A lock or a running run whose process has not beaten for this long is taken as dead.
 STALE_AFTER = timedelta(minutes=2)
 HEARTBEAT_EVERY = 2.0
@@ -28,11 +27,6 @@ HEARTBEAT_EVERY = 2.0
 _WRITES = "exportctl_writes"
 #: Values bound in one `IN (...)`.
 _BATCH = 1000
-
-
-def default_state_url() -> str:
-    """`$EXPORTCTL_STATE`, or `.exportctl/state.db` in the working folder."""
-    return os.environ.get(STATE_ENV) or "sqlite:///.exportctl/state.db"
 
 
 class LockHeld(ExportctlError):
@@ -65,9 +59,9 @@ class RunRecord:
 
 
 class Ledger:
-    def __init__(self, url: str):
-        #: For messages: the password hidden.
-        self.url = sa.engine.make_url(url).render_as_string(hide_password=True)
+    def __init__(self, url: str, located: str | None = None):
+        #: For messages: the password hidden, and how the command found it.
+        self.url = located or sa.engine.make_url(url).render_as_string(hide_password=True)
         self.engine = _engine(url)
         with self._transaction() as conn:
             t.migrate(conn)
