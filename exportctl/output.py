@@ -19,6 +19,7 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
@@ -153,6 +154,8 @@ def run_all(
         TextColumn("rows"),
         _RateColumn(),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),  # from the rows/s so far, once the source's count is known
     )
     with Progress(*columns, console=stderr, transient=False) as progress:
 

@@ -191,6 +191,8 @@ def test_progress_and_colour_on_a_terminal_only(specs: Path):
     env.update(TERM="xterm-256color", COLUMNS="120")
     shown = _run_on_a_terminal(["apply", str(specs / "a-good.yaml")], env)
     assert "rows/s" in shown
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
+    assert re.search(r"ETA (\d+:\d\d:\d\d|-:--:--)", plain)  # the time left, once counted
     assert COLOUR.search(shown)
 
     piped = subprocess.run(
