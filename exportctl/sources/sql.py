@@ -24,6 +24,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
+from exportctl import json_values
 from exportctl.errors import SourceError, TransientError
 from exportctl.sources import sqlite_arrow
 from exportctl.sources.base import Request
@@ -69,12 +70,16 @@ class SqlSource:
         self.chunk_size = options.chunk_size
         #: How the last `chunks` read: "arrow" (sqlite_arrow) or "rows" (the general path).
         self.read_by: str | None = None
-        self.engine = sa.create_engine(self.url)
+        # JSON values stay the text the database wrote (see json_values): parsed, Arrow
+        # would give every object the union of the column's keys.
+        self.engine = sa.create_engine(self.url, json_deserializer=json_values.from_driver)
         #: Reflected tables: the count (on a thread of its own) and the read share one.
         self._tables: dict[str, sa.Table] = {}
         self._reflecting = threading.Lock()
         if self.url.get_backend_name() == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_session)
+        elif self.url.get_backend_name() == "postgresql":
+            sa.event.listen(self.engine, "connect", _postgres_session)
 
     def describe(self, request: Request) -> dict[str, Any]:
         compiled = statement(request).compile(dialect=self.engine.dialect)
@@ -277,6 +282,20 @@ def _sqlite_session(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA query_only = ON")
 
 
+def _postgres_session(dbapi_connection: Any, _record: Any) -> None:
+    """Intervals read as their ISO 8601 text (`P1M2DT3H4M5.5S`): psycopg's timedelta takes
+    a month for 30 days, and a month and a day have no fixed length in PostgreSQL."""
+    adapters = getattr(dbapi_connection, "adapters", None)
+    if adapters is None:  # not psycopg 3: its own conversions stand
+        return
+    from psycopg.types.string import TextLoader
+
+    adapters.register_loader("interval", TextLoader)
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET intervalstyle TO iso_8601")
+    dbapi_connection.commit()
+
+
 def _reflect(conn: sa.Connection, qualified: str) -> sa.Table:
     schema, _, name = qualified.rpartition(".")
     try:
@@ -300,6 +319,8 @@ def _suggest(name: str, known: Sequence[str]) -> str:
 
 
 def _arrow_type(sql_type: Any) -> pa.DataType | None:
+    if isinstance(sql_type, sa.JSON):
+        return json_values.JSON
     try:
         python_type = sql_type.python_type
     except NotImplementedError:
@@ -321,15 +342,39 @@ def _frame(names: list[str], types: list[pa.DataType | None], rows: Sequence[Any
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     arrays = []
     for name, arrow_type, values in zip(names, types, columns, strict=True):
+        if arrow_type is None and any(isinstance(v, json_values.JsonText) for v in values):
+            arrow_type = json_values.JSON  # a raw query's json column
         try:
             arrays.append(pa.array(values, type=arrow_type))
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+            _refuse_decimals(name, values)
             raise SourceError(
                 f"column `{name}` holds values of mixed or unexpected types ({exc}); "
                 "cast it in the query to one type"
             ) from exc
     table = pa.Table.from_arrays(arrays, names=names)
     return _pandas(table)
+
+
+#: The most digits an Arrow decimal (decimal256) holds.
+_DECIMAL_DIGITS = 76
+
+
+def _refuse_decimals(name: str, values: Sequence[Any]) -> None:
+    """A numeric value Arrow's decimals cannot hold exactly, named, with the casts that can."""
+    for row, value in enumerate(values, 1):
+        if not isinstance(value, Decimal):
+            continue
+        if not value.is_finite():
+            what = f"the numeric {value}, which a decimal column cannot hold"
+        elif len(value.as_tuple().digits) > _DECIMAL_DIGITS:
+            what = f"a numeric of more than {_DECIMAL_DIGITS} digits ({str(value)[:20]}…)"
+        else:
+            continue
+        raise SourceError(
+            f"column `{name}` holds {what} (row {row} of its chunk); cast it in the query: "
+            f"`{name}::text` keeps it exactly, `{name}::float8` as the nearest float"
+        )
 
 
 def _pandas(table: pa.Table) -> pd.DataFrame:
