@@ -19,12 +19,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from exportctl import json_values
+from exportctl import json_values, not_utf8
 from exportctl.errors import SourceError, TransientError
 from exportctl.sources import sqlite_arrow
 from exportctl.sources.base import Request
@@ -124,6 +125,7 @@ class SqlSource:
         return statement(request, self._tables[qualified])
 
     def chunks(self, request: Request) -> Generator[pd.DataFrame, None, None]:
+        read = [0]  # rows yielded so far
         with self._connected() as conn, ExitStack() as stack:
             select = self._select(conn, request)
             fast = self._arrow_tables(select, stack)
@@ -133,7 +135,7 @@ class SqlSource:
                 # two do not see each other's locks in one process, so ours holds none.
                 conn.close()
                 for table in fast:
-                    yield _pandas(table)
+                    yield self._located(not_utf8.from_binary(_pandas(table)), request, read)
                 return
             result = conn.execution_options(yield_per=self.chunk_size).execute(select)
             # Closed on any exit: an open cursor would hold SQLite's read lock for as long
@@ -146,10 +148,22 @@ class SqlSource:
                 types = [None] * len(names)
             yielded = False
             for rows in result.partitions():
-                yield _frame(names, types, rows)
+                yield self._located(_frame(names, types, rows), request, read)
                 yielded = True
             if not yielded:
                 yield _frame(names, types, [])
+
+    def _located(self, frame: pd.DataFrame, request: Request, read: list[int]) -> pd.DataFrame:
+        """Text that is not UTF-8 told its table (or query) and row key (see not_utf8);
+        `read` counts the rows read before, for a row without a key column."""
+        first, read[0] = read[0] + 1, read[0] + len(frame)
+        if all(dtype != np.dtype(object) for dtype in frame.dtypes):
+            return frame
+        qualified = request.query.table
+        table = self._tables.get(qualified) if qualified else None
+        keys = [c.name for c in table.primary_key.columns] if table is not None else []
+        what = f"table `{qualified}`" if qualified else "the query"
+        return not_utf8.locate(frame, what, keys, first)
 
     def _arrow_tables(self, select: sa.Select[Any], stack: ExitStack) -> Iterator[pa.Table] | None:
         """The rows read by the ADBC SQLite driver straight into Arrow, when it can read
@@ -280,6 +294,8 @@ def _sqlite_session(dbapi_connection: Any, _record: Any) -> None:
     # source is only ever read.
     dbapi_connection.execute("PRAGMA case_sensitive_like = ON")
     dbapi_connection.execute("PRAGMA query_only = ON")
+    # Text that is not UTF-8 is read as a marker for validation, not a failed read.
+    dbapi_connection.text_factory = not_utf8.decode
 
 
 def _postgres_session(dbapi_connection: Any, _record: Any) -> None:
@@ -341,7 +357,14 @@ def _refuse_duplicates(names: list[str]) -> None:
 def _frame(names: list[str], types: list[pa.DataType | None], rows: Sequence[Any]) -> pd.DataFrame:
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     arrays = []
+    marked = {}  # text columns holding text that is not UTF-8: kept for validation
     for name, arrow_type, values in zip(names, types, columns, strict=True):
+        if arrow_type == pa.string() and any(isinstance(v, bytes) for v in values):
+            # A BLOB in a text column: text if its bytes are UTF-8, as the ADBC path reads it.
+            values = tuple(not_utf8.decode(v) if isinstance(v, bytes) else v for v in values)
+        if not_utf8.holds_markers(values):
+            marked[name] = values
+            values = tuple(None if isinstance(v, not_utf8.NotUtf8) else v for v in values)
         if arrow_type is None and any(isinstance(v, json_values.JsonText) for v in values):
             arrow_type = json_values.JSON  # a raw query's json column
         try:
@@ -352,8 +375,10 @@ def _frame(names: list[str], types: list[pa.DataType | None], rows: Sequence[Any
                 f"column `{name}` holds values of mixed or unexpected types ({exc}); "
                 "cast it in the query to one type"
             ) from exc
-    table = pa.Table.from_arrays(arrays, names=names)
-    return _pandas(table)
+    frame = _pandas(pa.Table.from_arrays(arrays, names=names))
+    for name, values in marked.items():
+        frame[name] = not_utf8.object_column(values, frame.index)
+    return frame
 
 
 #: The most digits an Arrow decimal (decimal256) holds.
