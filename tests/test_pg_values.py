@@ -283,3 +283,22 @@ def test_a_numeric_no_decimal_can_hold_fails_naming_the_column(
     run = apply(spec, expect=1)
     assert "`amount`" in run["error"] and "amount::text" in run["error"]
     assert not (tmp_path / "out" / "pg.parquet").exists()
+
+
+def test_redaction_walks_json_values_and_keeps_them_json(
+    pg_engine: sa.Engine, pg_schema: str, tmp_path: Path
+) -> None:
+    documents = [
+        {"password": "hunter2", "pool": {"url": "http://u:pw@proxy:8080"}, "n": 1},
+        [1, {"api_key": "k-secret"}],
+    ]
+    make_json_table(pg_engine, pg_schema, documents)
+    for fmt in ("jsonl", "parquet"):
+        path, _ = export(tmp_path, pg_schema, fmt, redact=True)
+        raw = path.read_bytes()
+        assert b"hunter2" not in raw and b"k-secret" not in raw and b"u:pw" not in raw
+        got = [r["jb"] for r in read_back(path, fmt)]
+        assert got == [
+            exact('{"n": 1, "pool": {"url": "http://***:***@proxy:8080"}, "password": "***"}'),
+            exact('[1, {"api_key": "***"}]'),
+        ]
