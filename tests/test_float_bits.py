@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from exportctl.sources.http_json.pages import array_items
 from exportctl.sources.json_numbers import loads
 from exportctl.sources.logs.jsonl import JsonlParser
+from exportctl.sources.prometheus.rows import parse_value
 from tests.strategies import FLOAT64_EDGES
 from tests.test_source_http_json import apply, write_spec
 
@@ -115,3 +116,11 @@ def test_the_issues_example_keeps_the_sign_of_minus_zero(tmp_path: Path) -> None
     apply(spec)
     values = pq.read_table(tmp_path / "out" / "zero.parquet")["value"].to_pylist()
     assert [bits(v) for v in values] == [bits(-0.0)] * 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(floats)
+def test_the_prometheus_apis_value_text_keeps_its_bits(value: float) -> None:
+    """A range or instant query's values are Go's FormatFloat text in JSON strings."""
+    for text in prometheus_spellings(value):
+        assert bits(parse_value(text)) == bits(value), text

@@ -60,9 +60,8 @@ def export(folder: Path, schema: str, fmt: str, **rest: Any) -> tuple[Path, dict
         f"pg-{fmt}",
         {"type": "sql", "url": pg_url(schema)},
         query={"table": "t", "order_by": ["id"]},
-        format=fmt,
         destination=f"out/pg.{fmt}",
-        **rest,
+        **{"format": fmt, **rest},
     )
     return folder / "out" / f"pg.{fmt}", apply(spec)
 
@@ -124,8 +123,10 @@ def test_json_and_jsonb_export_as_the_same_json_value_in_every_format(
     make_json_table(pg_engine, pg_schema, documents)
     wanted = {c: pg_texts(pg_engine, pg_schema, c) for c in ("j", "jb")}
     folder = tmp_path_factory.mktemp("pg")
-    for fmt in FORMATS:
-        path, _ = export(folder, pg_schema, fmt)
+    for fmt, options in [*((f, {}) for f in FORMATS), ("json", {"indent": 2})]:
+        path, _ = export(
+            folder, pg_schema, fmt, **({"format": {"type": fmt, **options}} if options else {})
+        )
         rows = read_back(path, fmt)
         for column, texts in wanted.items():
             got = [r[column] for r in rows]
