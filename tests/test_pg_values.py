@@ -266,12 +266,21 @@ def test_text_formats_write_arrays_uuids_and_intervals_and_name_what_they_refuse
         assert column in run["error"] and why in run["error"], run["error"]
 
 
-@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1" * 80])
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("numeric", "NaN"),
+        ("numeric", "Infinity"),
+        ("numeric", "-Infinity"),
+        ("numeric", "1" * 80),
+        ("numeric[]", "{1.5,NaN}"),
+    ],
+)
 def test_a_numeric_no_decimal_can_hold_fails_naming_the_column(
-    pg_engine: sa.Engine, pg_schema: str, tmp_path: Path, value: str
+    pg_engine: sa.Engine, pg_schema: str, tmp_path: Path, kind: str, value: str
 ) -> None:
     with pg_engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE TABLE "{pg_schema}".t (id int, amount numeric)'))
+        conn.execute(sa.text(f'CREATE TABLE "{pg_schema}".t (id int, amount {kind})'))
         conn.execute(sa.text(f"INSERT INTO \"{pg_schema}\".t VALUES (1, '{value}')"))
     spec = write_spec(
         tmp_path,

@@ -388,18 +388,26 @@ _DECIMAL_DIGITS = 76
 def _refuse_decimals(name: str, values: Sequence[Any]) -> None:
     """A numeric value Arrow's decimals cannot hold exactly, named, with the casts that can."""
     for row, value in enumerate(values, 1):
-        if not isinstance(value, Decimal):
-            continue
-        if not value.is_finite():
-            what = f"the numeric {value}, which a decimal column cannot hold"
-        elif len(value.as_tuple().digits) > _DECIMAL_DIGITS:
-            what = f"a numeric of more than {_DECIMAL_DIGITS} digits ({str(value)[:20]}…)"
-        else:
-            continue
-        raise SourceError(
-            f"column `{name}` holds {what} (row {row} of its chunk); cast it in the query: "
-            f"`{name}::text` keeps it exactly, `{name}::float8` as the nearest float"
-        )
+        what = _inexact_decimal(value)
+        if what is not None:
+            raise SourceError(
+                f"column `{name}` holds {what} (row {row} of its chunk); cast it in the query: "
+                f"`{name}::text` keeps it exactly, `{name}::float8` (`float8[]` for an array) "
+                "as the nearest float"
+            )
+
+
+def _inexact_decimal(value: Any) -> str | None:
+    """Why an Arrow decimal cannot hold `value` (or an array's element), or None."""
+    if isinstance(value, list):
+        return next((w for w in map(_inexact_decimal, value) if w is not None), None)
+    if not isinstance(value, Decimal):
+        return None
+    if not value.is_finite():
+        return f"the numeric {value}, which a decimal column cannot hold"
+    if len(value.as_tuple().digits) > _DECIMAL_DIGITS:
+        return f"a numeric of more than {_DECIMAL_DIGITS} digits ({str(value)[:20]}…)"
+    return None
 
 
 def _pandas(table: pa.Table) -> pd.DataFrame:
