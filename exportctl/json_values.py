@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from exportctl.errors import FormatError
+from exportctl.errors import FormatError, SourceError
 from exportctl.sources.json_numbers import json_integer
 
 #: The Arrow type of a JSON column: the canonical `arrow.json` extension over UTF-8 text.
@@ -33,6 +33,35 @@ class JsonText(str):
 def from_driver(data: str | bytes) -> JsonText:
     """A JSON value as the driver reads it, kept as text: a loader for json/jsonb."""
     return JsonText(data.decode("utf-8") if isinstance(data, bytes | bytearray) else data)
+
+
+def checked(data: str | bytes) -> JsonText:
+    """`from_driver` for a database that stores any text as JSON (SQLite): checked to be
+    JSON, since formats write it as it is. The error shows where, not the value."""
+    text = from_driver(data)
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        why = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise SourceError(f"a JSON column holds text that is not JSON ({why})") from None
+    return text
+
+
+def holds_json(value: Any) -> bool:
+    """Whether a driver's value is JSON text, or an array (json[], jsonb[]) holding some."""
+    if isinstance(value, list):
+        return any(holds_json(v) for v in value)
+    return isinstance(value, JsonText)
+
+
+def as_json(value: Any) -> JsonText | None:
+    """A driver's JSON value, or an array of them as the JSON array of those values."""
+    if value is None or isinstance(value, JsonText):
+        return value
+    if isinstance(value, list):
+        items = (as_json(v) for v in value)
+        return JsonText("[" + ", ".join("null" if i is None else i for i in items) + "]")
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
 
 
 def is_json(t: pa.DataType) -> bool:

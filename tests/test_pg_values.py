@@ -312,3 +312,44 @@ def test_redaction_walks_json_values_and_keeps_them_json(
             exact('{"n": 1, "pool": {"url": "http://***:***@proxy:8080"}, "password": "***"}'),
             exact('[1, {"api_key": "***"}]'),
         ]
+
+
+def test_a_jsonb_array_is_the_json_array_of_its_values(
+    pg_engine: sa.Engine, pg_schema: str, tmp_path: Path
+) -> None:
+    with pg_engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE TABLE "{pg_schema}".t (id int PRIMARY KEY, jb jsonb[])'))
+        conn.execute(
+            sa.text(f'INSERT INTO "{pg_schema}".t VALUES (1, CAST(:a AS jsonb[])), (2, NULL)'),
+            {"a": ['{"a": 1}', '{"b": [true]}', None]},
+        )
+    path, _ = export(tmp_path, pg_schema, "jsonl")
+    rows = [json.loads(line)["jb"] for line in path.read_text().splitlines()]
+    assert rows == [[{"a": 1}, {"b": [True]}, None], None]
+
+
+def test_a_sqlite_json_column_keeps_each_rows_keys_and_refuses_text_that_is_not_json(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(tmp_path / "s.db")) as db, db:
+        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, jb JSON)")
+        db.execute("""INSERT INTO t VALUES (1, '{"status": "200"}'), (2, '{"pool": "eu"}')""")
+    spec = write_spec(
+        tmp_path,
+        "lite",
+        {"type": "sql", "url": "sqlite:///s.db"},
+        query={"table": "t", "order_by": ["id"]},
+        destination="out/lite.jsonl",
+    )
+    apply(spec)
+    rows = [
+        json.loads(line)["jb"] for line in (tmp_path / "out/lite.jsonl").read_text().splitlines()
+    ]
+    assert rows == [{"status": "200"}, {"pool": "eu"}]
+    with closing(sqlite3.connect(tmp_path / "s.db")) as db, db:
+        db.execute("INSERT INTO t VALUES (3, '{oops')")
+    run = apply(spec, expect=1)
+    assert "not JSON" in run["error"]

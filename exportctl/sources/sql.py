@@ -73,7 +73,9 @@ class SqlSource:
         self.read_by: str | None = None
         # JSON values stay the text the database wrote (see json_values): parsed, Arrow
         # would give every object the union of the column's keys.
-        self.engine = sa.create_engine(self.url, json_deserializer=json_values.from_driver)
+        postgres = self.url.get_backend_name() == "postgresql"
+        loads = json_values.from_driver if postgres else json_values.checked
+        self.engine = sa.create_engine(self.url, json_deserializer=loads)
         #: Reflected tables: the count (on a thread of its own) and the read share one.
         self._tables: dict[str, sa.Table] = {}
         self._reflecting = threading.Lock()
@@ -335,8 +337,10 @@ def _suggest(name: str, known: Sequence[str]) -> str:
 
 
 def _arrow_type(sql_type: Any) -> pa.DataType | None:
-    if isinstance(sql_type, sa.JSON):
-        return json_values.JSON
+    if isinstance(sql_type, sa.JSON) or (
+        isinstance(sql_type, sa.ARRAY) and isinstance(sql_type.item_type, sa.JSON)
+    ):
+        return json_values.JSON  # json[] and jsonb[]: a JSON array of the values
     try:
         python_type = sql_type.python_type
     except NotImplementedError:
@@ -365,8 +369,10 @@ def _frame(names: list[str], types: list[pa.DataType | None], rows: Sequence[Any
         if not_utf8.holds_markers(values):
             marked[name] = values
             values = tuple(None if isinstance(v, not_utf8.NotUtf8) else v for v in values)
-        if arrow_type is None and any(isinstance(v, json_values.JsonText) for v in values):
-            arrow_type = json_values.JSON  # a raw query's json column
+        if arrow_type is None and any(json_values.holds_json(v) for v in values):
+            arrow_type = json_values.JSON  # a raw query's json column, or a json[] array
+        if arrow_type == json_values.JSON:
+            values = tuple(json_values.as_json(v) for v in values)
         try:
             arrays.append(pa.array(values, type=arrow_type))
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
