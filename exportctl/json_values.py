@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from exportctl.errors import FormatError, SourceError
 from exportctl.sources.json_numbers import json_integer
@@ -83,11 +82,6 @@ def compact_texts(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     """A JSON column as compact JSON text (`pa.string()`), NULL kept."""
     values = column.to_pylist()
     return pa.array([None if v is None else compact(v) for v in values], pa.string())
-
-
-def storage(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A JSON column's text, as plain `pa.string()`."""
-    return pc.cast(column, pa.string()) if is_json(column.type) else column
 
 
 def python_value(text: str, field: str) -> Any:
