@@ -353,3 +353,22 @@ def test_a_sqlite_json_column_keeps_each_rows_keys_and_refuses_text_that_is_not_
         db.execute("INSERT INTO t VALUES (3, '{oops')")
     run = apply(spec, expect=1)
     assert "not JSON" in run["error"]
+
+
+@pytest.mark.parametrize(("kind", "value"), [("timestamptz", "infinity"), ("date", "-infinity")])
+def test_a_date_or_timestamp_python_cannot_hold_fails_naming_the_column(
+    pg_engine: sa.Engine, pg_schema: str, tmp_path: Path, kind: str, value: str
+) -> None:
+    with pg_engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE TABLE "{pg_schema}".t (id int, seen {kind})'))
+        conn.execute(sa.text(f"INSERT INTO \"{pg_schema}\".t VALUES (1, '{value}')"))
+    spec = write_spec(
+        tmp_path,
+        "pg-inf",
+        {"type": "sql", "url": pg_url(pg_schema)},
+        query={"table": "t"},
+        format="jsonl",
+        destination="out/pg.jsonl",
+    )
+    run = apply(spec, expect=1)
+    assert "in `seen`" in run["error"] and "::text" in run["error"]

@@ -139,7 +139,10 @@ class SqlSource:
                 for table in fast:
                     yield self._located(not_utf8.from_binary(_pandas(table)), request, read)
                 return
-            result = conn.execution_options(yield_per=self.chunk_size).execute(select)
+            try:
+                result = conn.execution_options(yield_per=self.chunk_size).execute(select)
+            except sa.exc.DataError as exc:  # the first rows are fetched here
+                raise SourceError(self._unreadable(exc, select)) from None
             # Closed on any exit: an open cursor would hold SQLite's read lock for as long
             # as a traceback keeps this frame alive.
             stack.callback(result.close)
@@ -149,11 +152,29 @@ class SqlSource:
             if len(types) != len(names):  # SELECT *: the database alone knows the columns
                 types = [None] * len(names)
             yielded = False
-            for rows in result.partitions():
-                yield self._located(_frame(names, types, rows), request, read)
-                yielded = True
+            try:
+                for rows in result.partitions():
+                    yield self._located(_frame(names, types, rows), request, read)
+                    yielded = True
+            except sa.exc.DataError as exc:
+                raise SourceError(self._unreadable(exc, select)) from None
             if not yielded:
                 yield _frame(names, types, [])
+
+    def _unreadable(self, exc: sa.exc.DataError, select: sa.Select[Any]) -> str:
+        """A value the driver cannot read, with the columns it may be in: PostgreSQL's
+        `infinity` and years past 9999 have no Python date or datetime."""
+        where = self.url.render_as_string(hide_password=True)
+        text = f"{where}: {str(exc.orig).strip()}"
+        if "year" not in text:
+            return text
+        columns = select.selected_columns
+        dated = [c.name for c in columns if isinstance(c.type, sa.Date | sa.DateTime)]
+        among = f" in {', '.join(f'`{n}`' for n in dated)}" if dated else ""
+        return (
+            f"{text}: a date or timestamp{among} that exports cannot hold; cast it in the "
+            "query to text (`column::text`) or filter it out"
+        )
 
     def _located(self, frame: pd.DataFrame, request: Request, read: list[int]) -> pd.DataFrame:
         """Text that is not UTF-8 told its table (or query) and row key (see not_utf8);
