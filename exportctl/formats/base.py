@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from exportctl.errors import FormatError
+from exportctl.json_values import compact_texts, is_json, python_value
 
 # The C allocator, not mimalloc: mimalloc keeps freed pages for reuse, and an export
 # allocates a new set of arrays per chunk; measured on 200k rows to JSONL, peak RSS
@@ -68,7 +69,15 @@ def to_arrow(chunk: pd.DataFrame) -> pa.Table:
             table = table.set_column(index, field.name, iso_utc(column))
         elif pa.types.is_date(field.type):
             table = table.set_column(index, field.name, table.column(index).cast(pa.string()))
+        elif is_uuid(field.type):  # PostgreSQL's uuid: its canonical text, 8-4-4-4-12
+            texts = [None if u is None else str(u) for u in table.column(index).to_pylist()]
+            table = table.set_column(index, field.name, pa.array(texts, pa.string()))
     return table
+
+
+def is_uuid(t: pa.DataType) -> bool:
+    """Whether `t` is Arrow's UUID extension type (Parquet keeps it as UUID)."""
+    return isinstance(t, pa.UuidType)
 
 
 #: Years 1 to 9999, where Arrow's own text for a timestamp is `strftime`'s with a space.
@@ -101,12 +110,18 @@ def python_columns(chunk: pd.DataFrame) -> list[list[Any]]:
             raise FormatError(
                 f"field `{field.name}` holds binary data, which this format cannot carry as it is"
             )
-    return [python_values(column) for column in table.columns]
+    return [
+        python_values(column, name)
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    ]
 
 
-def python_values(column: pa.ChunkedArray | pa.Array) -> list[Any]:
-    """A column's values in Python; a map's entries (a `json: true` field) as a dict."""
+def python_values(column: pa.ChunkedArray | pa.Array, name: str = "") -> list[Any]:
+    """A column's values in Python; a map's entries (a `json: true` field) as a dict, a
+    JSON column's values as Python's (FormatError naming `name` where they would change)."""
     values = column.to_pylist()
+    if is_json(column.type):
+        return [None if v is None else python_value(v, name) for v in values]
     if pa.types.is_map(column.type):
         return [None if v is None else dict(v) for v in values]
     return values
@@ -137,9 +152,12 @@ def compact_json(value: dict[str, Any]) -> str:
 
 
 def maps_as_json_text(table: pa.Table) -> pa.Table:
-    """The table with each map column (a `json: true` field) turned into compact JSON text."""
+    """The table with each map column (a `json: true` field) and JSON column turned into
+    compact JSON text."""
     for index, field in enumerate(table.schema):
-        if pa.types.is_map(field.type):
+        if is_json(field.type):
+            table = table.set_column(index, field.name, compact_texts(table[index]))
+        elif pa.types.is_map(field.type):
             texts = [None if v is None else compact_json(v) for v in python_values(table[index])]
             table = table.set_column(index, field.name, pa.array(texts, pa.string()))
     return table

@@ -24,11 +24,13 @@ from exportctl.formats.base import (
     arrow_columns,
     fine_timestamps,
     is_binary,
+    is_uuid,
     maps_as_json_text,
     refused_types,
     row_problems,
     to_arrow,
 )
+from exportctl.json_values import is_json
 
 _QUOTING = {"strings": "needed", "all": "all_valid"}
 _EOL = {"crlf": "\r\n", "lf": "\n"}
@@ -94,7 +96,9 @@ class CsvEncoder:
 @functools.cache
 def _writable(t: pa.DataType) -> bool:
     """Whether Arrow's CSV writer takes a column of type `t` (asked, not guessed), or `write`
-    turns it into text (a map)."""
+    turns it into text (a map, JSON, a UUID)."""
+    if is_json(t) or is_uuid(t):
+        return True
     if pa.types.is_map(t):
         return pa.types.is_string(t.key_type) and pa.types.is_string(t.item_type)
     try:

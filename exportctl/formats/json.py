@@ -36,6 +36,7 @@ from exportctl.formats.base import (
     rows_of,
     to_arrow,
 )
+from exportctl.json_values import compact_texts, is_json
 
 Dumps = Callable[[dict[str, Any]], bytes]
 #: How NaN and ±infinity are written: as the strings "NaN", "Infinity", "-Infinity";
@@ -70,7 +71,9 @@ def _objects(chunk: pd.DataFrame, dumps: Dumps, non_finite: NonFinite) -> Iterat
     if non_finite == "error":
         _refuse_non_finite(table)
     names = table.column_names
-    columns = [_values(column, non_finite) for column in table.columns]
+    columns = [
+        _values(column, non_finite, name) for name, column in zip(names, table.columns, strict=True)
+    ]
     for row in zip(*columns, strict=True):
         try:
             yield dumps(dict(zip(names, row, strict=True)))
@@ -119,6 +122,8 @@ def _texts(column: pa.ChunkedArray, non_finite: NonFinite) -> pa.Array:
     """The column's values as JSON text, `null` for NULL."""
     values = column.combine_chunks()
     kind = values.type
+    if is_json(kind):  # the value's own text: every key, number and order as it was
+        return pc.fill_null(compact_texts(values), "null")
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return _string_texts(values.cast(pa.string()))
     if pa.types.is_integer(kind):
@@ -163,9 +168,9 @@ def _data(rows: pa.Array) -> memoryview:
     return memoryview(data)[bounds[0] : bounds[-1]]
 
 
-def _values(column: pa.ChunkedArray | pa.Array, non_finite: NonFinite) -> list[Any]:
+def _values(column: pa.ChunkedArray | pa.Array, non_finite: NonFinite, name: str = "") -> list[Any]:
     """The column's values for `dumps`, NaN and infinities replaced as `non_finite` says."""
-    values = python_values(column)
+    values = python_values(column, name)
     if non_finite == "error" or not has_non_finite(column):
         return values
     shown = non_finite_text if non_finite == "string" else lambda v: None

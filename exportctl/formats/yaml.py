@@ -1,11 +1,14 @@
 """YAML: one list of mappings, streamed a chunk at a time, read back by `yaml.safe_load`.
 
 NaN and infinities are YAML's own `.nan`, `.inf` and `-.inf`, which `safe_load` reads back as
-floats; a map (a `json: true` field) is a nested mapping.
+floats; a map (a `json: true` field) is a nested mapping. A string is quoted whenever a YAML 1.1
+reader (PyYAML) or a YAML 1.2 reader (ruamel.yaml, libyaml-based 1.2 loaders, Go's, JS's) could
+resolve its plain form to anything but a string, so every reader gets the same text back.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -23,7 +26,29 @@ from exportctl.formats.base import (
     row_problems,
 )
 
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_SafeDumper):  # type: ignore[misc,valid-type]
+    """The safe dumper, with the plain forms other YAML readers resolve also quoted."""
+
+
+#: Plain scalars the safe dumper's YAML 1.1 resolvers leave as strings but another reader does
+#: not: the tag is only ever compared with `str`'s, so a match makes the dumper quote the value.
+#: Wider than the grammars on purpose (a needless quote costs two bytes, a missing one a value):
+#: YAML 1.2 numbers (`08123`, `1e3`, `0o17`, `1_000`, `+1`, `.5`), YAML 1.1's sexagesimal and
+#: dotted forms, hexadecimal and binary, `.inf`/`.nan` in every case, and 1.1's `y`/`n` booleans.
+_QUOTED_TAG = "tag:exportctl,2026:resolves-elsewhere"
+_RESOLVED_ELSEWHERE = (
+    (r"[-+]?[0-9.][0-9_.:]*(?:[eE][-+]?[0-9_]*)?", "-+0123456789."),
+    (r"[-+]?0[xXoObB][0-9a-fA-F_]*", "-+0"),
+    (r"[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)", "-+."),
+    (r"[yYnN]|~|null|Null|NULL|true|True|TRUE|false|False|FALSE", "yYnN~NnTtFf"),
+)
+for _pattern, _first in _RESOLVED_ELSEWHERE:
+    # add_implicit_resolver is PyYAML's public way to teach a dumper a plain form; on a
+    # subclass it copies the table first, so yaml.SafeDumper itself is left as it was.
+    _Dumper.add_implicit_resolver(_QUOTED_TAG, re.compile(f"^(?:{_pattern})$"), list(_first))
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
+from exportctl import json_values, not_utf8
 from exportctl.errors import SourceError, TransientError
 from exportctl.sources import sqlite_arrow, sqlite_files
 from exportctl.sources.base import Request
@@ -73,15 +75,22 @@ class SqlSource:
         #: How the last `chunks` read: "arrow" (sqlite_arrow) or "rows" (the general path).
         self.read_by: str | None = None
         sqlite = self.url.get_backend_name() == "sqlite"
+        # JSON values stay the text the database wrote (see json_values): parsed, Arrow
+        # would give every object the union of the column's keys.
+        postgres = self.url.get_backend_name() == "postgresql"
+        loads = json_values.from_driver if postgres else json_values.checked
         self.engine = sa.create_engine(
             sqlite_files.read_only_url(self.url),
             connect_args={"timeout": options.busy_timeout} if sqlite else {},
+            json_deserializer=loads,
         )
         #: Reflected tables: the count (on a thread of its own) and the read share one.
         self._tables: dict[str, sa.Table] = {}
         self._reflecting = threading.Lock()
         if sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_session)
+        elif self.url.get_backend_name() == "postgresql":
+            sa.event.listen(self.engine, "connect", _postgres_session)
 
     def describe(self, request: Request) -> dict[str, Any]:
         compiled = statement(request).compile(dialect=self.engine.dialect)
@@ -126,6 +135,7 @@ class SqlSource:
         return statement(request, self._tables[qualified])
 
     def chunks(self, request: Request) -> Generator[pd.DataFrame, None, None]:
+        read = [0]  # rows yielded so far
         with self._connected() as conn, ExitStack() as stack:
             select = self._select(conn, request)
             fast = self._arrow_tables(select, stack)
@@ -135,9 +145,12 @@ class SqlSource:
                 # two do not see each other's locks in one process, so ours holds none.
                 conn.close()
                 for table in fast:
-                    yield _pandas(table)
+                    yield self._located(not_utf8.from_binary(_pandas(table)), request, read)
                 return
-            result = conn.execution_options(yield_per=self.chunk_size).execute(select)
+            try:
+                result = conn.execution_options(yield_per=self.chunk_size).execute(select)
+            except sa.exc.DataError as exc:  # the first rows are fetched here
+                raise SourceError(self._unreadable(exc, select)) from None
             # Closed on any exit: an open cursor would hold SQLite's read lock for as long
             # as a traceback keeps this frame alive.
             stack.callback(result.close)
@@ -147,11 +160,41 @@ class SqlSource:
             if len(types) != len(names):  # SELECT *: the database alone knows the columns
                 types = [None] * len(names)
             yielded = False
-            for rows in result.partitions():
-                yield _frame(names, types, rows)
-                yielded = True
+            try:
+                for rows in result.partitions():
+                    yield self._located(_frame(names, types, rows), request, read)
+                    yielded = True
+            except sa.exc.DataError as exc:
+                raise SourceError(self._unreadable(exc, select)) from None
             if not yielded:
                 yield _frame(names, types, [])
+
+    def _unreadable(self, exc: sa.exc.DataError, select: sa.Select[Any]) -> str:
+        """A value the driver cannot read, with the columns it may be in: PostgreSQL's
+        `infinity` and years past 9999 have no Python date or datetime."""
+        where = self.url.render_as_string(hide_password=True)
+        text = f"{where}: {str(exc.orig).strip()}"
+        if "year" not in text:
+            return text
+        columns = select.selected_columns
+        dated = [c.name for c in columns if isinstance(c.type, sa.Date | sa.DateTime)]
+        among = f" in {', '.join(f'`{n}`' for n in dated)}" if dated else ""
+        return (
+            f"{text}: a date or timestamp{among} that exports cannot hold; cast it in the "
+            "query to text (`column::text`) or filter it out"
+        )
+
+    def _located(self, frame: pd.DataFrame, request: Request, read: list[int]) -> pd.DataFrame:
+        """Text that is not UTF-8 told its table (or query) and row key (see not_utf8);
+        `read` counts the rows read before, for a row without a key column."""
+        first, read[0] = read[0] + 1, read[0] + len(frame)
+        if all(dtype != np.dtype(object) for dtype in frame.dtypes):
+            return frame
+        qualified = request.query.table
+        table = self._tables.get(qualified) if qualified else None
+        keys = [c.name for c in table.primary_key.columns] if table is not None else []
+        what = f"table `{qualified}`" if qualified else "the query"
+        return not_utf8.locate(frame, what, keys, first)
 
     def _arrow_tables(self, select: sa.Select[Any], stack: ExitStack) -> Iterator[pa.Table] | None:
         """The rows read by the ADBC SQLite driver straight into Arrow, when it can read
@@ -291,6 +334,22 @@ def _sqlite_session(dbapi_connection: Any, _record: Any) -> None:
     # source is only ever read.
     dbapi_connection.execute("PRAGMA case_sensitive_like = ON")
     dbapi_connection.execute("PRAGMA query_only = ON")
+    # Text that is not UTF-8 is read as a marker for validation, not a failed read.
+    dbapi_connection.text_factory = not_utf8.decode
+
+
+def _postgres_session(dbapi_connection: Any, _record: Any) -> None:
+    """Intervals read as their ISO 8601 text (`P1M2DT3H4M5.5S`): psycopg's timedelta takes
+    a month for 30 days, and a month and a day have no fixed length in PostgreSQL."""
+    adapters = getattr(dbapi_connection, "adapters", None)
+    if adapters is None:  # not psycopg 3: its own conversions stand
+        return
+    from psycopg.types.string import TextLoader
+
+    adapters.register_loader("interval", TextLoader)
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET intervalstyle TO iso_8601")
+    dbapi_connection.commit()
 
 
 def _reflect(conn: sa.Connection, qualified: str) -> sa.Table:
@@ -316,6 +375,10 @@ def _suggest(name: str, known: Sequence[str]) -> str:
 
 
 def _arrow_type(sql_type: Any) -> pa.DataType | None:
+    if isinstance(sql_type, sa.JSON) or (
+        isinstance(sql_type, sa.ARRAY) and isinstance(sql_type.item_type, sa.JSON)
+    ):
+        return json_values.JSON  # json[] and jsonb[]: a JSON array of the values
     try:
         python_type = sql_type.python_type
     except NotImplementedError:
@@ -336,16 +399,59 @@ def _refuse_duplicates(names: list[str]) -> None:
 def _frame(names: list[str], types: list[pa.DataType | None], rows: Sequence[Any]) -> pd.DataFrame:
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     arrays = []
+    marked = {}  # text columns holding text that is not UTF-8: kept for validation
     for name, arrow_type, values in zip(names, types, columns, strict=True):
+        if arrow_type == pa.string() and any(isinstance(v, bytes) for v in values):
+            # A BLOB in a text column: text if its bytes are UTF-8, as the ADBC path reads it.
+            values = tuple(not_utf8.decode(v) if isinstance(v, bytes) else v for v in values)
+        if not_utf8.holds_markers(values):
+            marked[name] = values
+            values = tuple(None if isinstance(v, not_utf8.NotUtf8) else v for v in values)
+        if arrow_type is None and any(json_values.holds_json(v) for v in values):
+            arrow_type = json_values.JSON  # a raw query's json column, or a json[] array
+        if arrow_type == json_values.JSON:
+            values = tuple(json_values.as_json(v) for v in values)
         try:
             arrays.append(pa.array(values, type=arrow_type))
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+            _refuse_decimals(name, values)
             raise SourceError(
                 f"column `{name}` holds values of mixed or unexpected types ({exc}); "
                 "cast it in the query to one type"
             ) from exc
-    table = pa.Table.from_arrays(arrays, names=names)
-    return _pandas(table)
+    frame = _pandas(pa.Table.from_arrays(arrays, names=names))
+    for name, values in marked.items():
+        frame[name] = not_utf8.object_column(values, frame.index)
+    return frame
+
+
+#: The most digits an Arrow decimal (decimal256) holds.
+_DECIMAL_DIGITS = 76
+
+
+def _refuse_decimals(name: str, values: Sequence[Any]) -> None:
+    """A numeric value Arrow's decimals cannot hold exactly, named, with the casts that can."""
+    for row, value in enumerate(values, 1):
+        what = _inexact_decimal(value)
+        if what is not None:
+            raise SourceError(
+                f"column `{name}` holds {what} (row {row} of its chunk); cast it in the query: "
+                f"`{name}::text` keeps it exactly, `{name}::float8` (`float8[]` for an array) "
+                "as the nearest float"
+            )
+
+
+def _inexact_decimal(value: Any) -> str | None:
+    """Why an Arrow decimal cannot hold `value` (or an array's element), or None."""
+    if isinstance(value, list):
+        return next((w for w in map(_inexact_decimal, value) if w is not None), None)
+    if not isinstance(value, Decimal):
+        return None
+    if not value.is_finite():
+        return f"the numeric {value}, which a decimal column cannot hold"
+    if len(value.as_tuple().digits) > _DECIMAL_DIGITS:
+        return f"a numeric of more than {_DECIMAL_DIGITS} digits ({str(value)[:20]}…)"
+    return None
 
 
 def _pandas(table: pa.Table) -> pd.DataFrame:

@@ -89,15 +89,13 @@ def _same(values: pa.Array) -> pa.Array:
 
 
 def _text(name: str, values: pa.Array) -> pa.Array:
-    """Text as it is, once checked to be UTF-8: the driver passes a BLOB in a text column
-    on as its bytes, where the general path refuses it."""
+    """Text as it is, once checked to be UTF-8: the driver passes text that is not (or a
+    BLOB in a text column) on as its bytes. Then the column is bytes, in this batch only,
+    which the source turns into text and `not_utf8` markers for validation to take."""
     try:
         values.validate(full=True)
     except pa.ArrowInvalid:
-        raise SourceError(
-            f"column `{name}` holds values of mixed or unexpected types (bytes that are "
-            "not UTF-8 text); cast it in the query to one type"
-        ) from None
+        return values.view(pa.binary())
     return values
 
 

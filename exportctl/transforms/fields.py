@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from exportctl import templating
 from exportctl.errors import RunError, SourceError
+from exportctl.json_values import is_json
 from exportctl.spec.model import Field
 
 #: What a `json: true` field holds: a JSON object of text values (a label set), in Arrow.
@@ -51,6 +52,8 @@ def parsed_json(column: pd.Series, name: str) -> pd.Series:
     A map keeps any set of keys in their order, so chunks with different label sets share
     one type: Parquet's MAP, a nested object in JSON and YAML, JSON text again in CSV.
     """
+    if isinstance(column.dtype, pd.ArrowDtype) and is_json(column.dtype.pyarrow_dtype):
+        return column  # JSON from the source (PostgreSQL json/jsonb): nested as it is
     texts = column.to_numpy(dtype=object)
     entries = [None if pd.isna(text) else _entries(text, name) for text in texts]
     array = pd.arrays.ArrowExtensionArray(pa.array(entries, JSON_OBJECT))

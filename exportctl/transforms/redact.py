@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from exportctl import templating
 from exportctl.errors import RunError
+from exportctl.json_values import is_json
 from exportctl.spec.model import Field, Redaction
 
 #: Words of a name: `PROXYWHIRL_API_KEY`, `cacheEncryptionKey`, `db-password2`.
@@ -167,6 +168,10 @@ class Redactor:
             arrow = dtype.pyarrow_dtype
             if pa.types.is_dictionary(arrow):
                 return self.scanned(column.astype(pd.ArrowDtype(arrow.value_type)))
+            if is_json(arrow):  # a source's JSON values: their text, walked as documents
+                text = column.astype(pd.ArrowDtype(pa.string()))
+                scanned = self.distinct(text)
+                return column if scanned is text else scanned.astype(dtype)
             if _is_text(arrow):
                 return self.distinct(column)
             if pa.types.is_nested(arrow) or _is_binary(arrow):

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from exportctl import not_utf8
 from exportctl.errors import RunError
 from exportctl.spec.model import Check, Field, Scalar
 
@@ -86,12 +87,14 @@ def validate(
     """
     hook = getattr(encoder, "problems", None)
     checks = {name: c for name, c in checks.items() if c != Check()}
-    if (not checks and hook is None) or chunk.empty:
+    # Text a source read that is not UTF-8: invalid in every format, with or without checks.
+    not_text = None if chunk.empty else not_utf8.problems(chunk)
+    if (not checks and hook is None and not_text is None) or chunk.empty:
         return _all_valid(chunk)
     _require(chunk, checks)
     findings = [(name, _failures(_Column(chunk[name]), check)) for name, check in checks.items()]
     codes = {name: _first(failures, len(chunk)) for name, failures in findings}
-    problems = _problems(hook, chunk, options)
+    problems = _joined(not_text, _problems(hook, chunk, options))
     bad = np.zeros(len(chunk), dtype=bool)
     for code in codes.values():
         bad |= code > 0
@@ -108,6 +111,15 @@ def validate(
             if isinstance(problem, str):
                 parts.append(problem)
     return Verdict(chunk[~bad], chunk[bad], ["; ".join(parts) for parts in reasons])
+
+
+def _joined(first: pd.Series | None, second: pd.Series | None) -> pd.Series | None:
+    """Two rows-to-reasons series as one (None: no reasons)."""
+    if first is None or second is None:
+        return first if second is None else second
+    pairs = zip(first.to_numpy(dtype=object), second.to_numpy(dtype=object), strict=True)
+    joined = ["; ".join(p for p in pair if isinstance(p, str)) or None for pair in pairs]
+    return pd.Series(joined, index=first.index, dtype=object)
 
 
 def _all_valid(chunk: pd.DataFrame) -> Verdict:

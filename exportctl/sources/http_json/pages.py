@@ -8,7 +8,6 @@ what it claims to be fails the run, naming the page and where in it.
 from __future__ import annotations
 
 import codecs
-import json
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -16,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from exportctl.errors import SourceError, TransientError
+from exportctl.sources import json_numbers
 from exportctl.sources.http_json.options import HttpJsonOptions
 from exportctl.sources.web import Client, safe_url
 
@@ -107,7 +107,7 @@ class _Page:
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
+                yield json_numbers.loads(line)
             except ValueError as exc:
                 raise SourceError(
                     f"{self.where}: line {number} is not JSON ({_why(exc)})"
@@ -116,7 +116,7 @@ class _Page:
     def _whole(self) -> Iterator[Any]:
         content = b"".join(_guarded(self.response.iter_content(_READ), self.where))
         try:
-            self.body = json.loads(content)
+            self.body = json_numbers.loads(content)
         except ValueError as exc:
             raise SourceError(f"{self.where} is not valid JSON ({_why(exc)})") from None
         found = self.body if self.options.records is None else _at(self.body, self.options.records)
@@ -158,7 +158,7 @@ class _Text:
         self.position = 0
         self.read = 0  # characters dropped from the buffer's front
         self.done = False
-        self.decoder = json.JSONDecoder()
+        self.decoder = json_numbers.DECODER
 
     def more(self) -> bool:
         if self.done:

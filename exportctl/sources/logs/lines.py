@@ -10,6 +10,8 @@ from typing import Any, BinaryIO
 import orjson
 from smart_open import open as open_uri
 
+from exportctl.sources import json_numbers
+
 
 class Malformed(ValueError):
     """A line that is not a record."""
@@ -46,12 +48,14 @@ def json_value(text: str) -> Any:
 
     orjson refuses what the standard module accepts beyond strict JSON (NaN, integers
     past 64 bits, lone surrogates): those lines go to `json.loads`, so every line is
-    read as the standard module reads it.
+    read as the standard module reads it; a `-0` as -0.0 (see json_numbers).
     """
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    if not json_numbers.may_hold_minus_zero(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json_numbers.loads(text)
 
 
 def parse_time(value: Any, time_format: str | None, zone: tzinfo) -> datetime:

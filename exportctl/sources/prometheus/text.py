@@ -3,13 +3,16 @@
 Parsed by prometheus_client's parser, so escaped label values, NaN and infinities,
 optional timestamps, histogram and summary samples (`_bucket`, `_sum`, `_count`)
 read as Prometheus itself reads them. A sample without a timestamp has a NULL one.
+Values keep their float bits: the parser reads `-0` as the integer 0, so such a value is
+handed to it as `-0.0` (every other integer converts to the float its text names).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import re
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 import pandas as pd
 from prometheus_client.parser import text_fd_to_metric_families
@@ -47,7 +50,8 @@ class PrometheusTextSource:
         rows = Rows(self.options.labels, self.options.label_columns, with_type=True)
         try:
             with self.path.open(encoding="utf-8") as lines:
-                for family in text_fd_to_metric_families(lines):
+                # The parser only iterates over its argument's lines: a generator of them serves.
+                for family in text_fd_to_metric_families(cast(TextIO, signed_zeros(lines))):
                     for sample in family.samples:
                         if sample.native_histogram is not None:
                             raise SourceError(f"{self.path}: native histograms are not supported")
@@ -69,3 +73,43 @@ class PrometheusTextSource:
 
     def close(self) -> None:
         """Nothing stays open between chunks."""
+
+
+#: An integer zero with a minus sign, which `int()` (the parser's first try) reads as 0.
+_MINUS_ZERO = re.compile(r"-0+")
+
+
+def signed_zeros(lines: Iterable[str]) -> Iterator[str]:
+    """The lines, with a sample value written as a negative integer zero (`-0`, `-00`) spelled
+    `-0.0`, which the parser reads as the float it is; nothing else changes."""
+    for line in lines:
+        if line.lstrip().startswith("#"):
+            yield line
+            continue
+        end = _series_end(line)
+        rest = line[end:]
+        tokens = rest.split()
+        if tokens and _MINUS_ZERO.fullmatch(tokens[0]):
+            rest = rest.replace(tokens[0], "-0.0", 1)
+        yield line[:end] + rest
+
+
+def _series_end(line: str) -> int:
+    """Where a sample line's name and label set end (the value follows): after the `}`
+    closing the labels, whose quoted values may hold `}`, spaces and escaped quotes."""
+    brace = line.find("{")
+    space = min((i for i in (line.find(" "), line.find("\t")) if i >= 0), default=len(line))
+    if brace < 0 or space < brace:
+        return space
+    quoted = escaped = False
+    for index in range(brace + 1, len(line)):
+        char = line[index]
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = quoted
+        elif char == '"':
+            quoted = not quoted
+        elif char == "}" and not quoted:
+            return index + 1
+    return len(line)
