@@ -16,7 +16,7 @@ from typing import Any
 
 from configupdater import ConfigUpdater
 
-from exportctl.restore import nested
+from exportctl.restore import linewise, nested, splice
 from exportctl.sources.config import files
 from exportctl.sources.config.typed import same
 
@@ -27,6 +27,10 @@ def render(fmt: str, old: str | None, value: Any) -> str:
         return _WRITERS[fmt](None, value)
     if _holds(old, fmt, value):
         return old  # already right: not even a re-indented list
+    if fmt in _SPLICERS:  # only values differ: each replaced where it stands, nothing else
+        spliced = _SPLICERS[fmt](old, value)
+        if spliced is not None and _holds(spliced, fmt, value):
+            return spliced
     # An edit the format cannot hold in the file's layout (a key after a TOML table, a table
     # in an inline one) gives way to a fresh file: the values matter more than the layout.
     try:
@@ -145,6 +149,12 @@ def _env(old: str | None, value: dict[str, str]) -> str:
     return "".join(line + "\n" for _, line in lines)
 
 
+_SPLICERS: dict[str, Callable[[str, Any], str | None]] = {
+    "yaml": splice.yaml_text,
+    "json": splice.json_text,
+    "ini": linewise.ini_text,
+    "env": linewise.env_text,
+}
 _WRITERS: dict[str, Callable[[str | None, Any], str]] = {
     "toml": nested.toml,
     "yaml": nested.yaml,

@@ -28,7 +28,7 @@ _SUFFIXES = {
     ".env": "env",
 }
 #: `KEY=value`, `export KEY=value`, the value bare, 'single' or "double" quoted.
-_ENV_LINE = re.compile(
+ENV_LINE = re.compile(
     r"^\s*(?P<export>export\s+)?(?P<key>[^\s=#][^=]*?)\s*=\s*"
     r"(?:'(?P<single>[^']*)'\s*(?:#.*)?|\"(?P<double>(?:[^\"\\]|\\.)*)\"\s*(?:#.*)?"
     r"|(?P<bare>.*?)(?:\s+#.*)?)\s*$"
@@ -94,7 +94,7 @@ def env_entry(line: str) -> tuple[str, str] | None:
     """A `.env` line's key and value, or None for a blank or comment line."""
     if not line.strip() or line.lstrip().startswith("#"):
         return None
-    match = _ENV_LINE.match(line)
+    match = ENV_LINE.match(line)
     if match is None:
         return None
     if match["single"] is not None:

@@ -1,0 +1,263 @@
+"""Restore into a changed copy edits only the values that differ: every other line stays
+byte for byte, and a changed value's line keeps its text before and after the value."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from exportctl.restore import writers
+from exportctl.sources.config import files, typed
+
+Path_ = tuple[Any, ...]
+
+
+@dataclass
+class Draft:
+    """A file being drawn: its lines, and where each value's text stands."""
+
+    lines: list[str] = field(default_factory=list)
+    #: key path → (line index, text before the value, text after it); one value a line,
+    #: or None for the affix where a line holds several values.
+    leaves: dict[Path_, tuple[int, str | None, str | None]] = field(default_factory=dict)
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+
+    def value(self, path: Path_, before: str, token: str, after: str) -> None:
+        self.leaves[path] = (len(self.lines), before, after)
+        self.lines.append(before + token + after)
+
+    def several(self, paths: list[Path_], text: str) -> None:
+        for path in paths:
+            self.leaves[path] = (len(self.lines), None, None)
+        self.lines.append(text)
+
+    def text(self) -> str:
+        return "".join(line + "\n" for line in self.lines)
+
+
+_keys = st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True), unique=True)
+_pad = st.sampled_from(["", " ", "  ", "   \t"])
+_spaces = st.sampled_from(["", " ", "   "])  # YAML takes no tab after a value
+_comment = st.sampled_from(["", "  # why", " #x", "    # a comment: with, marks"])
+_word = st.from_regex(r"[a-z][a-z0-9 ._-]{0,8}[a-z0-9]", fullmatch=True)
+_int = st.integers(-(10**6), 10**6)
+_float = st.floats(-1e6, 1e6, allow_nan=False).filter(lambda f: f == f)
+
+
+# --- drawing a file of each format: (its text, where its values are) ----------------------
+
+
+def _yaml_scalar(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["int", "float", "bool", "plain", "single", "double", "null"]))
+    if kind == "int":
+        return str(draw(_int))
+    if kind == "float":
+        return repr(draw(_float)) if draw(st.booleans()) else "1.5"
+    if kind == "bool":
+        return draw(st.sampled_from(["true", "false", "yes", "off"]))
+    word = draw(_word)
+    if kind == "plain":
+        return "x" + word
+    if kind == "single":
+        return f"'{word}'"
+    if kind == "double":
+        return f'"{word}\\t"'
+    return draw(st.sampled_from(["", "null", "~"]))
+
+
+@st.composite
+def yaml_file(draw: st.DrawFn) -> Draft:
+    draft = Draft(["# a configuration", ""])
+    step = draw(st.integers(1, 6))
+    for key in draw(_keys.filter(bool)):
+        shape = draw(st.sampled_from(["scalar", "map", "list", "flow"]))
+        if shape == "scalar":
+            token = _yaml_scalar(draw)
+            draft.value((key,), f"{key}:" + (" " if token else ""), token, draw(_comment))
+        elif shape == "map":
+            draft.line(f"{key}:{draw(_comment)}")
+            for inner in draw(_keys.filter(bool)):
+                token = _yaml_scalar(draw)
+                lead = " " * step + f"{inner}:" + draw(st.sampled_from([" ", "   "]))
+                draft.value((key, inner), lead if token else lead.rstrip(), token, draw(_spaces))
+        elif shape == "list":
+            draft.line(f"{key}:")
+            offset = " " * draw(st.integers(0, 6))
+            for index in range(draw(st.integers(1, 3))):
+                token = _yaml_scalar(draw) or "null"
+                draft.value((key, index), offset + "- ", token, draw(_comment))
+        else:
+            tokens = [_yaml_scalar(draw) or "~" for _ in range(draw(st.integers(1, 3)))]
+            text = f"{key}: [" + ", ".join(tokens) + "]" + draw(_comment)
+            draft.several([(key, i) for i in range(len(tokens))], text)
+    return draft
+
+
+@st.composite
+def toml_file(draw: st.DrawFn) -> Draft:
+    draft = Draft(["# a configuration"])
+
+    def scalar() -> str:
+        kind = draw(st.sampled_from(["int", "float", "bool", "basic", "literal"]))
+        if kind == "int":
+            return str(draw(_int))
+        if kind == "float":
+            return repr(draw(_float))
+        if kind == "bool":
+            return draw(st.sampled_from(["true", "false"]))
+        return f'"{draw(_word)}"' if kind == "basic" else f"'{draw(_word)}'"
+
+    def pairs(path: Path_, indent: str) -> None:
+        for key in draw(_keys):
+            eq = draw(st.sampled_from([" = ", "=", "  =  "]))
+            if draw(st.integers(0, 4)) == 0:
+                tokens = [scalar() for _ in range(draw(st.integers(1, 3)))]
+                text = f"{indent}{key}{eq}[ " + ", ".join(tokens) + " ]" + draw(_comment)
+                draft.several([(*path, key, i) for i in range(len(tokens))], text)
+            else:
+                draft.value((*path, key), f"{indent}{key}{eq}", scalar(), draw(_comment))
+
+    pairs((), "")
+    for table in draw(_keys.map(lambda names: [f"t_{n}" for n in names])):
+        draft.line("")
+        draft.line(f"[{table}]{draw(_comment)}")
+        pairs((table,), draw(st.sampled_from(["", "  ", "    "])))
+    return draft
+
+
+@st.composite
+def json_file(draw: st.DrawFn) -> Draft:
+    draft = Draft(["{"])
+    keys = draw(_keys.filter(bool))
+    indent = " " * draw(st.integers(1, 5))
+
+    def scalar() -> str:
+        kind = draw(st.sampled_from(["int", "float", "bool", "null", "text"]))
+        if kind == "int":
+            return str(draw(_int))
+        if kind == "float":
+            return repr(draw(_float))
+        if kind in ("bool", "null"):
+            return draw(st.sampled_from(["true", "false"])) if kind == "bool" else "null"
+        return '"' + draw(_word) + '"'
+
+    for number, key in enumerate(keys):
+        comma = "," if number < len(keys) - 1 else ""
+        if draw(st.booleans()):
+            colon = draw(st.sampled_from([": ", ":", " :  "]))
+            draft.value((key,), f'{indent}"{key}"{colon}', scalar(), comma + draw(_pad))
+        else:
+            tokens = [scalar() for _ in range(draw(st.integers(1, 3)))]
+            text = f'{indent}"{key}": [' + ",  ".join(tokens) + "]" + comma
+            draft.several([(key, i) for i in range(len(tokens))], text)
+    draft.line("}")
+    return draft
+
+
+@st.composite
+def ini_file(draw: st.DrawFn) -> Draft:
+    draft = Draft(["; a configuration", "# another comment"])
+    for section in draw(_keys.filter(bool)):
+        draft.line(f"[{section}]{draw(_pad)}")
+        for key in draw(_keys):
+            form = draw(st.sampled_from([" = ", "=", " : ", "  =   ", None]))
+            if form is None:
+                draft.value((section, key), key, "", draw(_pad))
+            else:
+                value = draw(st.one_of(_word, st.just("")))
+                lead = key + (form if value else form.rstrip())
+                draft.value((section, key), lead, value, draw(_pad) if value else "")
+        draft.line(draw(st.sampled_from(["", "# between"])))
+    return draft
+
+
+@st.composite
+def env_file(draw: st.DrawFn) -> Draft:
+    draft = Draft(["# the environment"])
+    for key in draw(_keys.filter(bool)):
+        key = key.upper()
+        lead = draw(st.sampled_from(["", "export ", "  "]))
+        eq = draw(st.sampled_from(["=", " = "]))
+        quote = draw(st.sampled_from(["", "'", '"']))
+        bare = _word.map(lambda w: w.replace(" ", ""))
+        word = draw(st.one_of(_word if quote else bare, st.just("")))
+        after = draw(_comment) if quote or word else ""
+        draft.value((key,), f"{lead}{key}{eq}", f"{quote}{word}{quote}", after)
+        if draw(st.booleans()):
+            draft.line(draw(st.sampled_from(["", "# note", "   "])))
+    return draft
+
+
+FILES = {
+    "yaml": yaml_file(),
+    "toml": toml_file(),
+    "json": json_file(),
+    "ini": ini_file(),
+    "env": env_file(),
+}
+_INI_TEXT = (
+    r"[^\s;#\[\x0b\x0c\x1c-\x1f\x85\u2028\u2029]"
+    r"[^\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]{0,8}[^\s\x85\u2028\u2029]"
+)
+#: What a changed value may become, per format (any kind of scalar the format holds).
+NEW_VALUES = {
+    "yaml": st.one_of(st.none(), st.booleans(), _int, _float, st.text(max_size=12)),
+    "toml": st.one_of(st.booleans(), _int, _float, st.text(max_size=12)),
+    "json": st.one_of(st.none(), st.booleans(), _int, _float, st.text(max_size=12)),
+    "ini": st.one_of(st.none(), _word, st.from_regex(_INI_TEXT, fullmatch=True)),
+    "env": st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x00"), max_size=12
+    ),
+}
+
+
+def _get(value: Any, path: Path_) -> Any:
+    for part in path:
+        value = value[part]
+    return value
+
+
+def _set(value: Any, path: Path_, new: Any) -> None:
+    for part in path[:-1]:
+        value = value[part]
+    value[path[-1]] = new
+
+
+@pytest.mark.parametrize("fmt", list(FILES))
+def test_restore_into_a_changed_copy_edits_only_the_values_that_differ(fmt: str) -> None:
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(draft=FILES[fmt], data=st.data())
+    def check(draft: Draft, data: st.DataObject) -> None:
+        old = draft.text()
+        before = files.parse(old.encode(), fmt)
+        paths = sorted(draft.leaves)
+        chosen = data.draw(st.lists(st.sampled_from(paths), unique=True) if paths else st.just([]))
+        target = copy.deepcopy(before)
+        for path in chosen:
+            _set(target, path, data.draw(NEW_VALUES[fmt]))
+        changed = {draft.leaves[p][0] for p in chosen}
+
+        new = writers.render(fmt, old, target)
+
+        assert typed.same(files.parse(new.encode(), fmt), target)
+        old_lines, new_lines = old.split("\n"), new.split("\n")
+        assert len(new_lines) == len(old_lines), new
+        for number, (was, now) in enumerate(zip(old_lines, new_lines, strict=True)):
+            if number not in changed:
+                assert now == was, f"line {number + 1} changed: {was!r} → {now!r}"
+        for path in chosen:
+            number, before_value, after_value = draft.leaves[path]
+            if before_value is not None and after_value is not None:
+                if fmt == "ini" and _get(target, path) is None:
+                    before_value = path[-1]  # `key` alone: the delimiter goes with the value
+                line = new_lines[number]
+                assert line.startswith(before_value.rstrip()) and line.endswith(after_value), line
+
+    check()
