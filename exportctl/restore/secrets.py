@@ -120,10 +120,17 @@ def secret_for(item: Redacted, secrets: Mapping[str, Any], from_env: bool) -> An
 
 
 def fill(
-    entry: str, value: Any, marker: str, secrets: Mapping[str, Any], from_env: bool
+    entry: str,
+    value: Any,
+    marker: str,
+    secrets: Mapping[str, Any],
+    from_env: bool,
+    *,
+    lines: bool = False,
 ) -> tuple[Any, list[Redacted], list[Any]]:
     """`value` with each redacted value replaced by its secret; the ones left without, and
-    the secrets used (so that messages and diffs can hide them)."""
+    the secrets used (so that messages and diffs can hide them). With `lines` (a text
+    file's lines) a secret fills the masks inside its line, the rest of the line kept."""
     missing: list[Redacted] = []
     used: list[Any] = []
     for item in redacted(entry, value, marker):
@@ -131,9 +138,30 @@ def fill(
         if secret is _MISSING:
             missing.append(item)
             continue
-        value = _replaced(value, item.location, secret)
-        used.append(secret)
+        if lines:
+            line, pieces = _filled_line(value[item.location[0]], marker, secret, item)
+            value = _replaced(value, item.location, line)
+            used += pieces
+        else:
+            value = _replaced(value, item.location, secret)
+            used.append(secret)
     return value, missing, used
+
+
+def _filled_line(line: str, marker: str, secret: Any, item: Redacted) -> tuple[str, list[str]]:
+    """A text line's masks filled: a text secret fills each; a list, one mask each in order."""
+    count = line.count(marker)
+    pieces = [secret] * count if isinstance(secret, str) else secret
+    if not isinstance(pieces, list) or not all(isinstance(p, str) for p in pieces):
+        raise UsageError(f"the secret for {item.qualified} must be text (or a list of texts)")
+    if len(pieces) != count:
+        raise UsageError(
+            f"{item.qualified} holds {count} masked value(s) and {len(pieces)} secret(s) "
+            "were given for it: give one text for all, or a list of one per mask in order"
+        )
+    parts = line.split(marker)
+    filled = parts[0] + "".join(p + rest for p, rest in zip(pieces, parts[1:], strict=True))
+    return filled, list(pieces)
 
 
 def _replaced(value: Any, location: Location, secret: Any) -> Any:

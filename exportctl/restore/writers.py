@@ -3,8 +3,9 @@
 When the file exists, its own style-preserving parser loads it (tomlkit, ruamel.yaml's
 round trip, configupdater, lines for `.env`), the values that differ are set, keys the
 values lack are removed and the missing ones inserted after the key they follow; comments,
-quoting, key order and blank lines stay. A missing file is written fresh. JSON has no
-comments: it is written whole, in the indentation the existing file used.
+quoting, key order and blank lines stay. Where only values differ, each is replaced in the
+file's own text (see `splice`, `linewise`): every other byte stays. A missing file is
+written fresh. A text file is its lines, joined.
 """
 
 from __future__ import annotations
@@ -149,6 +150,11 @@ def _env(old: str | None, value: dict[str, str]) -> str:
     return "".join(line + "\n" for _, line in lines)
 
 
+def _text(old: str | None, lines: list[str]) -> str:
+    """A text file is its lines: unchanged ones are the old file's, byte for byte."""
+    return "".join(lines)
+
+
 _SPLICERS: dict[str, Callable[[str, Any], str | None]] = {
     "yaml": splice.yaml_text,
     "json": splice.json_text,
@@ -161,4 +167,5 @@ _WRITERS: dict[str, Callable[[str | None, Any], str]] = {
     "json": _json,
     "ini": _ini,
     "env": _env,
+    "text": _text,
 }

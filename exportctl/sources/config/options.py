@@ -6,17 +6,8 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-#: Every file in a format the source reads, in the folder and below it.
-DEFAULT_INCLUDE = (
-    "**/*.toml",
-    "**/*.yaml",
-    "**/*.yml",
-    "**/*.json",
-    "**/*.ini",
-    "**/*.cfg",
-    "**/.env",
-    "**/*.env",
-)
+#: Every file in the folder and below it: one in no structured format is read as text.
+DEFAULT_INCLUDE = ("**/*",)
 
 
 @dataclass(frozen=True)
