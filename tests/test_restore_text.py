@@ -65,6 +65,8 @@ def config(tmp_path: Path) -> Path:
     for name, text in FILES.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(text.encode("utf-8"))
+    (folder / ".git").mkdir()  # a folder kept in git: its binary files are left out
+    (folder / ".git" / "index").write_bytes(b"DIRC\x00\x00\x00\x02\xff\xfe")
     return folder
 
 
