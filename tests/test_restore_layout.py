@@ -261,3 +261,78 @@ def test_restore_into_a_changed_copy_edits_only_the_values_that_differ(fmt: str)
                 assert line.startswith(before_value.rstrip()) and line.endswith(after_value), line
 
     check()
+
+
+ODD_TEXT = [
+    "=",
+    "-",
+    "- a",
+    "? x",
+    "!x",
+    "&a",
+    "*a",
+    "%x",
+    "@x",
+    "`x",
+    "|",
+    ">",
+    "'",
+    '"',
+    "#",
+    "a: b",
+    "a #b",
+    "[x]",
+    "{x}",
+    "x, y",
+    "yes",
+    "on",
+    "No",
+    "1:20",
+    "0o17",
+    "08123",
+    "1e3",
+    ".inf",
+    "~",
+    "null",
+    "",
+    " x",
+    "x ",
+    "\n",
+    "a\nb",
+    "\t",
+    "\u2028",
+    "\x85",
+    "é",
+    "😀",
+    "\\",
+    "2024-01-02",
+    "<<",
+]
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json", "env", "toml"])
+def test_odd_text_replaces_a_value_in_place(fmt: str) -> None:
+    old = {
+        "yaml": "# c\nkeep: 1   # kept\nthe:\n    value: old   # note\nlist: [a, old]\n",
+        "json": '{\n   "keep": 1,\n   "the": {"value": "old"},\n   "list": ["a",  "old"]\n}\n',
+        "env": "# c\nKEEP=1\n export THE = 'old'  # note\nLIST=\"old\"\n",
+        "toml": "# c\nkeep = 1   # kept\n[the]\n  value = 'old'   # note\n"
+        "  list = [ 'a', 'old' ]\n",
+    }[fmt]
+    before = files.parse(old.encode(), fmt)
+    for text in ODD_TEXT:
+        target = copy.deepcopy(before)
+        if fmt == "env":
+            target["THE"] = text
+        else:
+            target["the"]["value"] = text
+            if "list" in target:
+                target["list"][1] = text
+            elif "list" in target["the"]:
+                target["the"]["list"][1] = text
+        new = writers.render(fmt, old, target)
+        assert typed.same(files.parse(new.encode(), fmt), target), (text, new)
+        old_lines, new_lines = old.split("\n"), new.split("\n")
+        assert len(new_lines) == len(old_lines), (text, new)
+        for was, now in zip(old_lines, new_lines, strict=True):
+            assert now == was or "old" in was, (text, new)

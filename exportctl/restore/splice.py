@@ -108,12 +108,20 @@ def yaml_scalar(value: Any, quoted: bool) -> str:
         plain = (
             not quoted
             and value == value.strip()
-            and re.fullmatch(r"[A-Za-z0-9_./@+=%~^$-][A-Za-z0-9_./@+=%~^$ -]*", value)
-            and yaml.safe_load(value) == value
+            and re.fullmatch(r"[A-Za-z0-9_./][A-Za-z0-9_./@+=%~^$ -]*", value) is not None
+            and _reads_as(value) == value
         )
         return value if plain else _double_quoted(value)
     text = yaml.safe_dump(value, default_flow_style=True, width=1 << 16)
     return text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+def _reads_as(text: str) -> Any:
+    """What `yaml.safe_load` makes of `text` alone; None when it refuses it."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
 
 
 def _double_quoted(value: str) -> str:

@@ -29,7 +29,7 @@ def render(fmt: str, old: str | None, value: Any) -> str:
     if _holds(old, fmt, value):
         return old  # already right: not even a re-indented list
     if fmt in _SPLICERS:  # only values differ: each replaced where it stands, nothing else
-        spliced = _SPLICERS[fmt](old, value)
+        spliced = _spliced(fmt, old, value)
         if spliced is not None and _holds(spliced, fmt, value):
             return spliced
     # An edit the format cannot hold in the file's layout (a key after a TOML table, a table
@@ -39,6 +39,15 @@ def render(fmt: str, old: str | None, value: Any) -> str:
     except Exception:  # the style-preserving parser's own refusal, whatever its kind
         return _WRITERS[fmt](None, value)
     return edited if _holds(edited, fmt, value) else _WRITERS[fmt](None, value)
+
+
+def _spliced(fmt: str, old: str, value: Any) -> str | None:
+    """The file with only its changed values' text replaced, or None when that cannot be
+    (a key or a list's length changed, or a value whose place the reader did not show)."""
+    try:
+        return _SPLICERS[fmt](old, value)
+    except (ValueError, LookupError, TypeError):  # e.g. `old` no longer reads as `fmt`
+        return None
 
 
 def _holds(old: str, fmt: str, value: Any) -> bool:
