@@ -11,6 +11,10 @@ credentials masked. Restore never writes one. A secret is supplied for the whole
 - `--secrets-from FILE`: a YAML or JSON mapping, or a `.env` file, from the same names as
   written (`proxywhirl.toml:cache.encryption_key`, or `cache.encryption_key`) to values;
   YAML and JSON values keep their types.
+
+A text file's masks are inside its lines (`users admin:CL:***`): its secret is named by the
+line's index in the document's `content` (`3proxy.cfg:[2]`) and fills the line's masks, one
+text for all of them or a list of one per mask, in order.
 """
 
 from __future__ import annotations
