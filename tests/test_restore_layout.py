@@ -25,6 +25,8 @@ class Draft:
     #: key path → (line index, text before the value, text after it); one value a line,
     #: or None for the affix where a line holds several values.
     leaves: dict[Path_, tuple[int, str | None, str | None]] = field(default_factory=dict)
+    #: key path → the lines its entry takes (YAML), for removing it.
+    entries: dict[Path_, range] = field(default_factory=dict)
 
     def line(self, text: str) -> None:
         self.lines.append(text)
@@ -78,6 +80,7 @@ def yaml_file(draw: st.DrawFn) -> Draft:
     step = draw(st.integers(1, 6))
     for key in draw(_keys.filter(bool)):
         shape = draw(st.sampled_from(["scalar", "map", "list", "flow"]))
+        first = len(draft.lines)
         if shape == "scalar":
             token = _yaml_scalar(draw)
             draft.value((key,), f"{key}:" + (" " if token else ""), token, draw(_comment))
@@ -86,6 +89,7 @@ def yaml_file(draw: st.DrawFn) -> Draft:
             for inner in draw(_keys.filter(bool)):
                 token = _yaml_scalar(draw)
                 lead = " " * step + f"{inner}:" + draw(st.sampled_from([" ", "   "]))
+                draft.entries[(key, inner)] = range(len(draft.lines), len(draft.lines) + 1)
                 draft.value((key, inner), lead if token else lead.rstrip(), token, draw(_spaces))
         elif shape == "list":
             draft.line(f"{key}:")
@@ -97,6 +101,7 @@ def yaml_file(draw: st.DrawFn) -> Draft:
             tokens = [_yaml_scalar(draw) or "~" for _ in range(draw(st.integers(1, 3)))]
             text = f"{key}: [" + ", ".join(tokens) + "]" + draw(_comment)
             draft.several([(key, i) for i in range(len(tokens))], text)
+        draft.entries[(key,)] = range(first, len(draft.lines))
     return draft
 
 
@@ -336,3 +341,49 @@ def test_odd_text_replaces_a_value_in_place(fmt: str) -> None:
         assert len(new_lines) == len(old_lines), (text, new)
         for was, now in zip(old_lines, new_lines, strict=True):
             assert now == was or "old" in was, (text, new)
+
+
+_added = st.one_of(
+    NEW_VALUES["yaml"],
+    st.dictionaries(st.from_regex(r"[a-z]{1,5}", fullmatch=True), _int, min_size=1, max_size=2),
+    st.lists(_word, min_size=1, max_size=2),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(draft=yaml_file(), data=st.data())
+def test_yaml_keys_added_and_removed_leave_every_other_line(draft: Draft, data: Any) -> None:
+    old = draft.text()
+    target = copy.deepcopy(files.parse(old.encode(), "yaml"))
+    dropped: set[int] = set()
+    for path in data.draw(st.lists(st.sampled_from(sorted(draft.entries)), unique=True)):
+        try:
+            parent = _get(target, path[:-1])
+        except KeyError:
+            continue  # gone with its entry
+        if isinstance(parent, dict) and path[-1] in parent and len(parent) > 1:
+            del parent[path[-1]]  # never the last key: an empty mapping reads as null
+            dropped |= set(draft.entries[path])
+    changed: set[int] = set()
+    for path, (line, _, _) in draft.leaves.items():
+        if line not in dropped and data.draw(st.integers(0, 3)) == 0:
+            try:
+                _set(target, path, data.draw(NEW_VALUES["yaml"]))
+            except (KeyError, IndexError, TypeError):
+                continue  # gone with its entry
+            changed.add(line)
+    mappings = [target] + [v for v in target.values() if isinstance(v, dict)]
+    for number, mapping in enumerate(mappings):
+        if data.draw(st.booleans()):
+            items = list(mapping.items())
+            items.insert(data.draw(st.integers(0, len(items))), (f"N{number}", data.draw(_added)))
+            mapping.clear()
+            mapping.update(items)
+
+    new = writers.render("yaml", old, target)
+
+    assert typed.same(files.parse(new.encode(), "yaml"), target)
+    kept = [line for n, line in enumerate(old.split("\n")) if n not in dropped | changed]
+    rest = iter(new.split("\n"))
+    missing = [line for line in kept if not any(line == candidate for candidate in rest)]
+    assert not missing, f"lines not kept as they were: {missing}\n{new}"

@@ -17,7 +17,7 @@ from typing import Any
 
 from configupdater import ConfigUpdater
 
-from exportctl.restore import linewise, nested, splice
+from exportctl.restore import linewise, nested, splice, yaml_text
 from exportctl.sources.config import files
 from exportctl.sources.config.typed import same
 
@@ -165,7 +165,7 @@ def _text(old: str | None, lines: list[str]) -> str:
 
 
 _SPLICERS: dict[str, Callable[[str, Any], str | None]] = {
-    "yaml": splice.yaml_text,
+    "yaml": yaml_text.yaml_text,
     "json": splice.json_text,
     "ini": linewise.ini_text,
     "env": linewise.env_text,
