@@ -387,3 +387,10 @@ def test_yaml_keys_added_and_removed_leave_every_other_line(draft: Draft, data: 
     rest = iter(new.split("\n"))
     missing = [line for line in kept if not any(line == candidate for candidate in rest)]
     assert not missing, f"lines not kept as they were: {missing}\n{new}"
+
+
+def test_env_keys_added_and_removed_keep_the_other_lines_and_the_quotes() -> None:
+    old = "# env\n export A = 'one'   # a\nB=\"two\"\nC=three  # c\n\n   D=four\n"
+    new = writers.render("env", old, {"A": "uno", "C": "tres", "E": "five", "D": "four"})
+    assert files.parse_env(new) == {"A": "uno", "C": "tres", "E": "five", "D": "four"}
+    assert new == "# env\n export A = 'uno'   # a\nC=tres  # c\nE=five\n\n   D=four\n"

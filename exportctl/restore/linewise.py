@@ -98,6 +98,13 @@ def env_text(old: str, value: dict[str, str]) -> str | None:
     return applied(old, found)
 
 
+def env_line_with(line: str, new: str) -> str:
+    """A `.env` line (`KEY=value`, as `files.env_entry` reads it) holding `new` instead."""
+    match = files.ENV_LINE.match(line)
+    assert match is not None, "a line env_entry read"
+    return applied(line, [_env_edit(match, new, 0)])
+
+
 def _env_assignments(text: str) -> int:
     return sum(files.env_entry(line) is not None for line in files.env_lines(text))
 

@@ -133,8 +133,8 @@ def _ini_set(option: Any, lines: list[str] | None) -> None:
 
 
 def _env(old: str | None, value: dict[str, str]) -> str:
-    """Lines of other keys, comments and blank lines kept; a changed value's line rewritten,
-    a new key's line inserted after the key it follows."""
+    """Lines of other keys, comments and blank lines kept; a changed value replaced in its
+    line, a new key's line inserted after the key it follows."""
     lines: list[tuple[str | None, str]] = []
     for line in files.env_lines(old or ""):
         entry = files.env_entry(line)
@@ -142,9 +142,8 @@ def _env(old: str | None, value: dict[str, str]) -> str:
             lines.append((None, line))
         elif entry[0] in value and entry[0] not in {k for k, _ in lines}:
             key, text = entry
-            if text != value[key]:
-                prefix = "export " if line.lstrip().startswith("export ") else ""
-                line = prefix + files.env_line(key, value[key])
+            if text != value[key]:  # only the value's text changes, its quotes if it can
+                line = linewise.env_line_with(line, value[key])
             lines.append((key, line))
     previous: str | None = None
     for key in value:
