@@ -394,3 +394,13 @@ def test_env_keys_added_and_removed_keep_the_other_lines_and_the_quotes() -> Non
     new = writers.render("env", old, {"A": "uno", "C": "tres", "E": "five", "D": "four"})
     assert files.parse_env(new) == {"A": "uno", "C": "tres", "E": "five", "D": "four"}
     assert new == "# env\n export A = 'uno'   # a\nC=tres  # c\nE=five\n\n   D=four\n"
+
+
+def test_ini_keys_added_and_removed_keep_the_other_lines_and_their_spacing() -> None:
+    old = "; c\n[a]\nx=1\ny  :  2   \nz = 3\n\n[b]\nk=v\n"
+    target = {"a": {"x": "10", "z": "3", "w": "new"}, "b": {"k": "v2"}, "c": {"q": None}}
+    new = writers.render("ini", old, target)
+    assert files.parse(new.encode(), "ini") == target
+    lines = new.split("\n")
+    assert lines[:3] == ["; c", "[a]", "x=10"]  # the value alone changed, `=` unspaced
+    assert "z = 3" in lines and "k=v2" in lines

@@ -51,30 +51,57 @@ def ini_spans(text: str) -> dict[str, dict[str, Any]]:
 
 
 def ini_text(old: str, value: dict[str, dict[str, str | None]]) -> str | None:
-    """`old` with the one-line values that differ from `value` replaced in place, or None."""
+    """`old` with the one-line values that differ from `value` replaced in place; None when
+    sections or keys differ, or a changed value has many lines."""
     before = files.parse(old.encode("utf-8"), "ini")
-    if list(before) != list(value):
+    if list(before) != list(value) or any(list(before[n]) != list(o) for n, o in value.items()):
         return None
+    found = _ini_edits(old, before, value)
+    return None if found is None else applied(old, found)
+
+
+def ini_values(old: str, value: dict[str, dict[str, str | None]]) -> str:
+    """`old` with the values of the options it shares with `value` replaced in place where
+    each is one line: what is left for configupdater is then only keys to add or remove."""
+    before = files.parse(old.encode("utf-8"), "ini")
+    shared = {
+        name: {k: v for k, v in options.items() if k in before[name]}
+        for name, options in value.items()
+        if name in before
+    }
+    return applied(old, _ini_edits(old, before, shared, skip=True) or [])
+
+
+def _ini_edits(
+    old: str,
+    before: dict[str, dict[str, str | None]],
+    value: dict[str, dict[str, str | None]],
+    skip: bool = False,
+) -> list[Edit] | None:
+    """The edits of the values that differ; None if one cannot be made (unless `skip`)."""
     spans = ini_spans(old)
     found: list[Edit] = []
     for name, options in value.items():
-        if list(before[name]) != list(options):
-            return None
         for key, text in options.items():
             if before[name][key] == text:
                 continue
             span = spans.get(name, {}).get(key)
             if span is None or (text is not None and "\n" in text):
+                if skip:
+                    continue
                 return None
-            key_end, start, end, sep = span
-            if text is None:
-                found.append((key_end, end, ""))
-            elif sep is None:
-                found.append((key_end, key_end, f" = {text}"))
-            else:
-                space = " " if start == end and old[start - 1 : start] in "=:" else ""
-                found.append((start, end, space + text))
-    return applied(old, found)
+            found.append(_ini_edit(old, span, text))
+    return found
+
+
+def _ini_edit(old: str, span: tuple[int, int, int, str | None], text: str | None) -> Edit:
+    key_end, start, end, sep = span
+    if text is None:
+        return key_end, end, ""
+    if sep is None:
+        return key_end, key_end, f" = {text}"
+    space = " " if start == end and old[start - 1 : start] in "=:" else ""
+    return start, end, space + text
 
 
 # --- .env -------------------------------------------------------------------------------

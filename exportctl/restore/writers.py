@@ -79,6 +79,9 @@ def _json(old: str | None, value: Any) -> str:
 
 
 def _ini(old: str | None, value: dict[str, dict[str, str | None]]) -> str:
+    # Values of the options the file keeps are replaced in its text first: configupdater
+    # rewrites an option it sets (`key=v` → `key = new`), so it only adds and removes.
+    old = linewise.ini_values(old, value) if old else old
     updater = ConfigUpdater(allow_no_value=True, strict=True)
     updater.optionxform = str  # type: ignore[assignment,method-assign]
     updater.read_string(old or "")
@@ -103,7 +106,7 @@ def _ini_section(
     section: Any, options: dict[str, str | None], before: dict[str, str | None]
 ) -> None:
     for key in [k for k in section.options() if k not in options]:
-        section.remove_option(key)
+        del section[key]  # configupdater 4 has no Section.remove_option
     after: str | None = None
     for key, text in options.items():
         lines = None if text is None else text.split("\n")
