@@ -150,6 +150,9 @@ _shapes = (
     lambda s: f"exec helper --password {s}",
     lambda s: f"cache_peer p parent 3128 0 login=user:{s}",
     lambda s: f"bind_password {s}",
+    lambda s: f"    user admin insecure-password {s} groups admins",
+    lambda s: f"requirepass {s}",
+    lambda s: f"masterauth {s}",
 )
 _end = st.sampled_from(["\n", "\r\n", "\x0b\n", " \n"])
 

@@ -8,7 +8,9 @@ LDAP helper's command line) carry secrets as words in a line, not as `key=value`
   /usr/lib/squid/basic_ldap_auth -D cn=proxy -w secret ...`;
 - command-line password options: `--password secret`, `-password=secret`, `--pass x`;
 - a directive naming a password with its value after a space: `bind_password secret`;
-- squid's `cache_peer ... login=user:secret`.
+- squid's `cache_peer ... login=user:secret`;
+- HAProxy's `user admin insecure-password secret` (or a `password` hash);
+- Redis's `requirepass secret` and `masterauth secret`.
 
 `mask_line` is the one entry point: a line in, the line with each secret replaced by what
 `hide` makes of it out (redaction passes its mask, hash or nothing).
@@ -33,11 +35,13 @@ PATTERNS = (
     ),
     re.compile(r"^\s*[a-z_.-]*pass(?:word|wd)\s+(?P<secret>[^\s#=:\"']+)\s*(?:#.*)?$", re.M),
     re.compile(r"\blogin=[^\s:]+:(?P<secret>[^\s\"']+)"),
+    re.compile(r"^\s*user\s+\S+\s+(?:insecure-)?password\s+(?P<secret>\S+)", re.M),
+    re.compile(r"^\s*(?:requirepass|masterauth)\s+(?P<secret>\S+)", re.M),
 )
 
 
 #: Text that may hold one of the shapes at all; the rest (most text) is passed over at once.
-_HINT = re.compile(r":(?:CL|CR|NT):|\s-w\s|pass|login=", re.I)
+_HINT = re.compile(r":(?:CL|CR|NT):|\s-w\s|pass|login=|masterauth", re.I)
 _BIND_FLAG = PATTERNS[1]
 
 
