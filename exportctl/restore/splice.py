@@ -20,6 +20,8 @@ from exportctl.sources.config.typed import same
 
 #: Where a value's text stands (start, end offsets) and what to put there.
 Edit = tuple[int, int, str]
+#: How a changed leaf is written, given its new value and its span.
+Render = Callable[[Any, Any], str]
 
 
 class Reshaped(Exception):
@@ -52,7 +54,7 @@ def _walk(
 ) -> None:
     if isinstance(old, dict):
         if isinstance(new, dict) and list(old) != list(new) and isinstance(spans, Entries):
-            _rekeyed(old, new, spans, render, out)
+            spans.rekeyed(old, new, render, out)
             return
         if not isinstance(new, dict) or list(old) != list(new):
             raise Reshaped
@@ -82,6 +84,19 @@ class Entries(dict[Any, Any]):
         self.indent = ""
         self.entry: Callable[[Any, Any, str], str] = lambda key, value, indent: ""
 
+    def rekeyed(
+        self, old: dict[Any, Any], new: dict[Any, Any], render: Render, out: list[Edit]
+    ) -> None:
+        _rekeyed(old, new, self, render, out)
+
+
+def _kept(old: dict[Any, Any], new: dict[Any, Any]) -> list[Any]:
+    """The keys both hold, which must be in the same order in both."""
+    kept = [k for k in old if k in new]
+    if not kept or kept != [k for k in new if k in old]:
+        raise Reshaped
+    return kept
+
 
 def _rekeyed(
     old: dict[Any, Any],
@@ -92,9 +107,7 @@ def _rekeyed(
 ) -> None:
     """Keys removed and inserted as whole lines, the kept keys' values walked as usual; the
     kept keys must keep their order."""
-    kept = [k for k in old if k in new]
-    if not kept or kept != [k for k in new if k in old]:
-        raise Reshaped
+    kept = _kept(old, new)
     for key in old:
         if key not in new:
             start, end = spans.lines[key]
@@ -150,18 +163,85 @@ def _json_value(text: str, at: int) -> tuple[Any, int]:
     return (at, end, None), end
 
 
+class Members(Entries):
+    """A JSON object's members: where each one starts (its line, when each member has its
+    own line; else its key), where its value ends and its comma is, so members can be
+    removed and inserted with their commas right."""
+
+    def __init__(self, children: dict[Any, Any], places: dict[Any, tuple[Any, ...]]):
+        super().__init__(children, {})
+        self.places = places  # key → (start, key start, value end, comma | None)
+        self.separator = ": "
+        self.comma = ",\n"
+        self.ascii_only = False
+
+    def member(self, key: Any, value: Any) -> str:
+        text = json.dumps(key, ensure_ascii=self.ascii_only) + self.separator
+        return self.indent + text + json.dumps(value, ensure_ascii=self.ascii_only)
+
+    def rekeyed(
+        self, old: dict[Any, Any], new: dict[Any, Any], render: Render, out: list[Edit]
+    ) -> None:
+        kept, names = _kept(old, new), list(old)
+        last = names.index(kept[-1])
+        for index, key in enumerate(names[:last]):
+            if key not in new:  # its line, comma and all, up to the next member's line
+                out.append((self.places[key][0], self.places[names[index + 1]][0], ""))
+        for key in kept:
+            _walk(old[key], new[key], self[key], render, out)
+        if last < len(names) - 1:  # the last members go: from the last kept one's comma
+            out.append((self.places[kept[-1]][3], self.places[names[-1]][2], ""))
+        self.inserted(names, kept, new, out)
+
+    def inserted(
+        self, names: list[Any], kept: list[Any], new: dict[Any, Any], out: list[Edit]
+    ) -> None:
+        anchor: Any = None
+        pending: list[Any] = []
+        for key in [*new, None]:
+            if key is not None and key not in kept:
+                pending.append(key)
+                continue
+            if pending and anchor == kept[-1]:  # after the last member: a comma before each
+                at = self.places[anchor][2]
+                text = "".join(self.comma + self.member(k, new[k]) for k in pending)
+                out.append((at, at, text))
+            elif pending:  # before the member that followed the anchor: a comma after each
+                following = names[0] if anchor is None else names[names.index(anchor) + 1]
+                at = self.places[following][0]
+                text = "".join(self.member(k, new[k]) + self.comma for k in pending)
+                out.append((at, at, text))
+            pending, anchor = [], key
+
+
 def _json_members(text: str, at: int) -> tuple[Any, int]:
     members: dict[str, Any] = {}
+    places: dict[str, tuple[Any, ...]] = {}
+    separator = ": "
     at = _skip(text, at + 1)
     while text[at] != "}":
+        key_start = at
         key, at = _DECODER.raw_decode(text, at)
         if key in members:
             raise Reshaped
-        at = _skip(text, _skip(text, at) + 1)  # past the colon
-        members[key], at = _json_value(text, at)
-        at = _skip(text, at)
-        at = _skip(text, at + 1) if text[at] == "," else at
-    return members, at + 1
+        colon = _skip(text, at)
+        value_start = _skip(text, colon + 1)
+        separator = text[at:value_start] if not places else separator
+        members[key], at = _json_value(text, value_start)
+        value_end, at = at, _skip(text, at)
+        comma = at if text[at] == "," else None
+        at = _skip(text, at + 1) if comma is not None else at
+        line_start = text.rfind("\n", 0, key_start) + 1
+        places[key] = (line_start, key_start, value_end, comma)
+    if not places:
+        return members, at + 1
+    # One member a line: members come and go as lines; else (`{"a": 1, "b": 2}`) in line.
+    block = all(not text[p[0] : p[1]].strip() for p in places.values())
+    found = Members(members, {k: (p[0] if block else p[1], *p[1:]) for k, p in places.items()})
+    first = next(iter(places.values()))
+    found.indent, found.comma = (text[first[0] : first[1]], ",\n") if block else ("", ", ")
+    found.separator = separator
+    return found, at + 1
 
 
 def _skip(text: str, at: int) -> int:
@@ -174,9 +254,19 @@ def json_text(old: str, value: Any) -> str | None:
     if spans is None:
         return None
     ascii_only = "\\u" in old
+    _set_ascii(spans, ascii_only)
 
     def render(new: Any, _: Any) -> str:
         return json.dumps(new, ensure_ascii=ascii_only)
 
     found = edits(json.loads(old), value, spans, render)
     return None if found is None else applied(old, found)
+
+
+def _set_ascii(spans: Any, ascii_only: bool) -> None:
+    """New members are written as the file writes text: `\\u` escapes or not."""
+    if isinstance(spans, Members):
+        spans.ascii_only = ascii_only
+    for child in spans.values() if isinstance(spans, dict) else spans:
+        if isinstance(child, dict | list):
+            _set_ascii(child, ascii_only)
