@@ -122,7 +122,16 @@ def test_without_their_secrets_text_files_are_refused_by_line(config: Path, tmp_
     assert done.exit_code == 2
     for name in ("3proxy.cfg:[2]", "squid/squid.conf:[1]", "squid/squid.conf:[3]"):
         assert name in done.output
+    assert "EXPORTCTL_SECRET_SQUID_SQUID_CONF_1" in done.output
     assert not (tmp_path / "r").exists()
+    # A line is named with its file only: `[1]` alone would fill line 1 of every text file.
+    env = {"EXPORTCTL_SECRET_1": "x", "EXPORTCTL_SECRET_2": "x", "EXPORTCTL_SECRET_3": "x"}
+    alone = CliRunner().invoke(
+        main,
+        ["restore", str(document), "--to", str(tmp_path / "r"), "--secrets-from", "env"],
+        env=env,
+    )
+    assert alone.exit_code == 2 and "3proxy.cfg:[2]" in alone.output
 
 
 def test_a_file_that_is_not_utf8_text_is_named(config: Path, tmp_path: Path) -> None:

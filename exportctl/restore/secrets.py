@@ -13,8 +13,8 @@ credentials masked. Restore never writes one. A secret is supplied for the whole
   YAML and JSON values keep their types.
 
 A text file's masks are inside its lines (`users admin:CL:***`): its secret is named by the
-line's index in the document's `content` (`3proxy.cfg:[2]`) and fills the line's masks, one
-text for all of them or a list of one per mask, in order.
+line's index in the document's `content` with its file (`3proxy.cfg:[2]`, never `[2]` alone)
+and fills the line's masks, one text for all of them or a list of one per mask, in order.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,8 @@ class Redacted:
 
     entry: str
     location: Location
+    #: A text file's line: named with its file only, as `[2]` alone names no place.
+    line: bool = False
 
     @property
     def key(self) -> str:
@@ -69,7 +71,7 @@ class Redacted:
         return f"{self.entry}:{self.key}"
 
     def names(self) -> tuple[str, str]:
-        return self.qualified, self.key
+        return (self.qualified, self.qualified) if self.line else (self.qualified, self.key)
 
     def variables(self) -> tuple[str, str]:
         return tuple(ENV_PREFIX + _variable(n) for n in self.names())  # type: ignore[return-value]
@@ -138,6 +140,7 @@ def fill(
     missing: list[Redacted] = []
     used: list[Any] = []
     for item in redacted(entry, value, marker):
+        item = replace(item, line=lines)
         secret = secret_for(item, secrets, from_env)
         if secret is _MISSING:
             missing.append(item)
