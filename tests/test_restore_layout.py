@@ -422,3 +422,18 @@ def test_ini_keys_added_and_removed_keep_the_other_lines_and_their_spacing() -> 
     lines = new.split("\n")
     assert lines[:3] == ["; c", "[a]", "x=10"]  # the value alone changed, `=` unspaced
     assert "z = 3" in lines and "k=v2" in lines
+
+
+@pytest.mark.parametrize(
+    ("fmt", "broken"),
+    [
+        ("yaml", "a: [1,\n"),
+        ("json", '{"a": '),
+        ("toml", "a = [\n"),
+        ("ini", "[a\nx"),
+        ("env", "A\n"),
+    ],
+)
+def test_a_file_that_no_longer_reads_is_written_fresh(fmt: str, broken: str) -> None:
+    value = {"a": {"x": "1"}} if fmt == "ini" else {"A": "1"} if fmt == "env" else {"a": 1}
+    assert typed.same(files.parse(writers.render(fmt, broken, value).encode(), fmt), value)

@@ -46,7 +46,7 @@ def _spliced(fmt: str, old: str, value: Any) -> str | None:
     (a key or a list's length changed, or a value whose place the reader did not show)."""
     try:
         return _SPLICERS[fmt](old, value)
-    except (ValueError, LookupError, TypeError):  # e.g. `old` no longer reads as `fmt`
+    except Exception:  # e.g. `old` no longer reads as `fmt`: the writers below take it
         return None
 
 
