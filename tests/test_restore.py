@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,14 @@ import pytest
 import yaml
 import zstandard
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from exportctl import runner
 from exportctl.cli import main
 from exportctl.demo import init_demo
 from exportctl.plan import compile_plan
-from exportctl.restore import writers
+from exportctl.restore import nested, writers
 from exportctl.sources.config import files, typed
 from exportctl.spec.load import load_spec
 
@@ -513,3 +514,55 @@ def test_writers_hold_any_values_fresh_and_edited(fmt: str) -> None:
         assert typed.same(files.parse(edited.encode(), fmt), second)
 
     check()
+
+
+# --- TOML: key order everywhere (inline tables, arrays of tables, nested), public API only -
+
+_toml_scalar = st.one_of(st.booleans(), st.integers(-(2**63), 2**63 - 1), _text, st.dates())
+_toml_value = st.recursive(
+    _toml_scalar,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_text, inner, max_size=3)),
+    max_leaves=12,
+)
+_toml_document = st.dictionaries(_text, _toml_value, max_size=4)
+
+
+def _key_orders(value: Any) -> Any:
+    """The keys of every table, in order, all the way down."""
+    if isinstance(value, dict):
+        return [(k, _key_orders(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return [_key_orders(v) for v in value]
+    return None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=_toml_document, second=_toml_document)
+@example(first={"a": [False, {"t": {}, "b": False}]}, second={"a": [{"t": {}, "b": 1}]})
+def test_toml_keeps_every_key_order_fresh_and_edited(
+    first: dict[str, Any], second: dict[str, Any]
+) -> None:
+    fresh = writers.render("toml", None, first)
+    for text, value in ((fresh, first), (writers.render("toml", fresh, second), second)):
+        read = tomllib.loads(text)  # an independent reader
+        assert read == value
+        assert _key_orders(read) == _key_orders(value)
+
+
+def test_a_new_toml_key_lands_after_its_neighbour_and_every_other_line_stays() -> None:
+    old = (
+        "# head\ntitle = 'x'   # kept\n[server]\nhost = \"a\"  # the host\n\n# port next\n"
+        "port = 1\n\n[other]\nx = 1\ninline = { a = 1, c = 3 }\n"
+    )
+    value = {
+        "title": "x",
+        "server": {"host": "a", "timeout": 5, "port": 1},
+        "other": {"x": 1, "inline": {"a": 1, "b": 2, "c": 3}},
+    }
+    text = nested.toml(old, value)  # the edit itself, not a fresh file in its place
+    assert _key_orders(tomllib.loads(text)) == _key_orders(value)
+    lines = text.splitlines()
+    assert lines[lines.index('host = "a"  # the host') + 1] == "timeout = 5"
+    assert [line for line in lines if line not in ("timeout = 5",) and "inline" not in line] == [
+        line for line in old.splitlines() if "inline" not in line
+    ]

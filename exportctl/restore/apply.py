@@ -136,7 +136,9 @@ def _with_secrets(
     used: list[Any] = []
     for entry in entries:
         decoded = typed.decode(entry.content)
-        value, lacking, taken = secrets.fill(entry.name, decoded, marker, supplied, from_env)
+        value, lacking, taken = secrets.fill(
+            entry.name, decoded, marker, supplied, from_env, lines=entry.format == "text"
+        )
         missing += lacking
         used += taken
         filled.append((entry, value, bool(taken)))
@@ -156,7 +158,7 @@ def _inside(root: Path, entry: document.Entry) -> Path:
 def _render(
     entry: document.Entry, value: Any, target: Path, secret: bool, hide: list[str]
 ) -> FilePlan:
-    if entry.format in ("ini", "env") and not _text_only(value):
+    if entry.format in ("ini", "env", "text") and not _text_only(value):
         raise UsageError(f"{entry.name}: a secret for an {entry.format} file must be text")
     try:
         old = target.read_bytes() if target.exists() else None
@@ -182,6 +184,8 @@ def _render(
 def _text_only(value: Any) -> bool:
     if isinstance(value, dict):
         return all(_text_only(v) for v in value.values())
+    if isinstance(value, list):  # a text file's lines
+        return all(isinstance(v, str) for v in value)
     return value is None or isinstance(value, str)
 
 

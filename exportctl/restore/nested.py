@@ -18,6 +18,7 @@ import tomlkit.items
 import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from tomlkit.container import Container
 
 from exportctl.sources.config.typed import same
 
@@ -26,13 +27,16 @@ from exportctl.sources.config.typed import same
 
 def toml(old: str | None, value: Any) -> str:
     document = tomlkit.parse(old) if old is not None else tomlkit.document()
-    _merge(document, _toml_items(value), _toml_plain, _toml_insert)
+    document = _merge(document, _toml_items(value), _toml_plain, _toml_insert)
     return tomlkit.dumps(document)
 
 
 def _toml_items(value: dict[str, Any], inline: bool = False) -> dict[str, Any]:
     """Values as tomlkit items that keep their order when read back: a table followed by
-    plain keys is written inline (`{ ... }`), as TOML puts a `[table]` after its keys."""
+    plain keys is written inline (`{ ... }`), as TOML puts a `[table]` after its keys.
+
+    Every table and array is built here, never by `tomlkit.item`: some tomlkit releases
+    move a table's dict-valued keys last when they convert a dict themselves."""
     out: dict[str, Any] = {}
     keys = list(value)
     for index, key in enumerate(keys):
@@ -40,24 +44,36 @@ def _toml_items(value: dict[str, Any], inline: bool = False) -> dict[str, Any]:
         later_plain = any(not _table_like(value[k]) for k in keys[index + 1 :])
         inner = inline or later_plain
         if isinstance(item, dict):
-            made = _toml_items(item, inner)
             table = tomlkit.inline_table() if inner else tomlkit.table()
-            table.update(made)
+            table.update(_toml_items(item, inner))
             out[key] = table
-        elif _table_like(item) and inner:
-            array = tomlkit.array()
-            array.extend(_toml_items(i, True) for i in item)
-            out[key] = array
-        elif _table_like(item):
+        elif _table_like(item) and not inner:
             tables = tomlkit.aot()
             for element in item:
                 table = tomlkit.table()
                 table.update(_toml_items(element))
                 tables.append(table)
             out[key] = tables
+        elif isinstance(item, list):
+            out[key] = _toml_array(item)
         else:
             out[key] = item
     return out
+
+
+def _toml_array(values: list[Any]) -> Any:
+    """An inline array whose tables (`{ ... }`) and arrays keep their keys' order."""
+    array = tomlkit.array()
+    for element in values:
+        if isinstance(element, dict):
+            table = tomlkit.inline_table()
+            table.update(_toml_items(element, True))
+            array.append(table)
+        elif isinstance(element, list):
+            array.append(_toml_array(element))
+        else:
+            array.append(element)
+    return array
 
 
 def _table_like(item: Any) -> bool:
@@ -71,15 +87,38 @@ def _toml_plain(item: Any) -> Any:
     return item.unwrap() if hasattr(item, "unwrap") else item
 
 
-def _toml_insert(container: Any, after: str | None, key: str, value: Any) -> None:
-    inner = container.value if isinstance(container, tomlkit.items.Table) else container
-    if isinstance(inner, tomlkit.container.Container) and len(inner):
-        if after is None:
-            inner._insert_at(0, key, value)
-        else:
-            inner._insert_after(after, key, value)
-    else:  # an inline table keeps its own order
-        container[key] = value
+def _toml_insert(container: Any, after: str | None, key: str, value: Any) -> Any:
+    """`container` with `key` placed right after `after` (first when None).
+
+    tomlkit has no public way to insert at a place (0.15 dropped the private
+    `_insert_after`), so the container is rebuilt from its public `body`: every entry,
+    comments and blank lines too, appended again in order with the new key among them."""
+    fresh = tomlkit.container.Container(True)  # parsing: entries are taken as they are
+    placed = after is None
+    if placed:
+        fresh.append(key, value)
+    for name, item in container.body if isinstance(container, Container) else container.value.body:
+        fresh.append(name, item)
+        if not placed and name is not None and name.key == after:
+            fresh.append(key, value)
+            placed = True
+    fresh.parsing(False)
+    if isinstance(container, tomlkit.TOMLDocument):
+        document = tomlkit.TOMLDocument(True)
+        for name, item in fresh.body:
+            document.append(name, item)
+        document.parsing(False)
+        return document
+    if isinstance(container, tomlkit.items.InlineTable):
+        return tomlkit.items.InlineTable(fresh, container.trivia)
+    return tomlkit.items.Table(
+        fresh,
+        container.trivia,
+        container.is_aot_element(),
+        container.is_super_table(),
+        container.name,
+        container.display_name,
+    )
 
 
 # --- YAML -------------------------------------------------------------------------------
@@ -111,7 +150,7 @@ def yaml(old: str | None, value: Any) -> str:
     _indent(yaml, old)
     document = yaml.load(old)
     if isinstance(document, CommentedMap) and isinstance(value, dict):
-        _merge(document, value, _yaml_plain, _yaml_insert)
+        document = _merge(document, value, _yaml_plain, _yaml_insert)
     else:
         document = value
     out = io.StringIO()
@@ -141,9 +180,10 @@ def _yaml_plain(node: Any) -> Any:
     return node
 
 
-def _yaml_insert(container: Any, after: str | None, key: str, value: Any) -> None:
+def _yaml_insert(container: Any, after: str | None, key: str, value: Any) -> Any:
     keys = list(container)
     container.insert(0 if after is None else keys.index(after) + 1, key, value)
+    return container
 
 
 # --- shared by TOML and YAML ------------------------------------------------------------
@@ -153,30 +193,31 @@ def _merge(
     container: MutableMapping[str, Any],
     value: MutableMapping[str, Any],
     plain: Callable[[Any], Any],
-    insert: Callable[[Any, str | None, str, Any], None],
-) -> None:
-    """Make `container` hold `value`: set what differs, drop what is gone, add what is new."""
+    insert: Callable[[Any, str | None, str, Any], Any],
+) -> Any:
+    """Make `container` hold `value`: set what differs, drop what is gone, add what is new.
+    The container, or the one `insert` made in its place."""
     for key in [k for k in container if k not in value]:
         del container[key]
     after: str | None = None
     for key, item in value.items():
         if key not in container:
-            insert(container, after, key, item)
+            container = insert(container, after, key, item)
         else:
             container[key] = _merged(container[key], item, plain, insert)
         after = key
+    return container
 
 
 def _merged(
     old: Any,
     new: Any,
     plain: Callable[[Any], Any],
-    insert: Callable[[Any, str | None, str, Any], None],
+    insert: Callable[[Any, str | None, str, Any], Any],
 ) -> Any:
     """`old` edited in place to hold `new` where their shapes agree; else `new` itself."""
     if isinstance(new, MutableMapping) and isinstance(old, MutableMapping):
-        _merge(old, dict(new), plain, insert)
-        return old
+        return _merge(old, dict(new), plain, insert)
     if same(plain(old), plain(new)):
         return old
     if isinstance(new, list) and isinstance(old, MutableSequence) and len(new) == len(old):

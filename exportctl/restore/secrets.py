@@ -11,6 +11,10 @@ credentials masked. Restore never writes one. A secret is supplied for the whole
 - `--secrets-from FILE`: a YAML or JSON mapping, or a `.env` file, from the same names as
   written (`proxywhirl.toml:cache.encryption_key`, or `cache.encryption_key`) to values;
   YAML and JSON values keep their types.
+
+A text file's masks are inside its lines (`users admin:CL:***`): its secret is named by the
+line's index in the document's `content` with its file (`3proxy.cfg:[2]`, never `[2]` alone)
+and fills the line's masks, one text for all of them or a list of one per mask, in order.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +55,8 @@ class Redacted:
 
     entry: str
     location: Location
+    #: A text file's line: named with its file only, as `[2]` alone names no place.
+    line: bool = False
 
     @property
     def key(self) -> str:
@@ -65,7 +71,7 @@ class Redacted:
         return f"{self.entry}:{self.key}"
 
     def names(self) -> tuple[str, str]:
-        return self.qualified, self.key
+        return (self.qualified, self.qualified) if self.line else (self.qualified, self.key)
 
     def variables(self) -> tuple[str, str]:
         return tuple(ENV_PREFIX + _variable(n) for n in self.names())  # type: ignore[return-value]
@@ -120,20 +126,49 @@ def secret_for(item: Redacted, secrets: Mapping[str, Any], from_env: bool) -> An
 
 
 def fill(
-    entry: str, value: Any, marker: str, secrets: Mapping[str, Any], from_env: bool
+    entry: str,
+    value: Any,
+    marker: str,
+    secrets: Mapping[str, Any],
+    from_env: bool,
+    *,
+    lines: bool = False,
 ) -> tuple[Any, list[Redacted], list[Any]]:
     """`value` with each redacted value replaced by its secret; the ones left without, and
-    the secrets used (so that messages and diffs can hide them)."""
+    the secrets used (so that messages and diffs can hide them). With `lines` (a text
+    file's lines) a secret fills the masks inside its line, the rest of the line kept."""
     missing: list[Redacted] = []
     used: list[Any] = []
     for item in redacted(entry, value, marker):
+        item = replace(item, line=lines)
         secret = secret_for(item, secrets, from_env)
         if secret is _MISSING:
             missing.append(item)
             continue
-        value = _replaced(value, item.location, secret)
-        used.append(secret)
+        if lines:
+            line, pieces = _filled_line(value[item.location[0]], marker, secret, item)
+            value = _replaced(value, item.location, line)
+            used += pieces
+        else:
+            value = _replaced(value, item.location, secret)
+            used.append(secret)
     return value, missing, used
+
+
+def _filled_line(line: str, marker: str, secret: Any, item: Redacted) -> tuple[str, list[str]]:
+    """A text line's masks filled: a text secret fills each; a list, one mask each in order."""
+    count = line.count(marker)
+    pieces = [secret] * count if isinstance(secret, str) else secret
+    if not isinstance(pieces, list) or not all(isinstance(p, str) for p in pieces):
+        raise UsageError(f"the secret for {item.qualified} must be text (or a list of texts)")
+    if len(pieces) != count:
+        raise UsageError(
+            f"{item.qualified} holds {count} masked value(s) and {len(pieces)} secret(s) "
+            "were given for it: give one text for all, or a list of one per mask in order"
+        )
+    parts = line.split(marker)
+    filled = parts[0] + "".join(p + rest for p, rest in zip(pieces, parts[1:], strict=True))
+    return filled, list(pieces)
 
 
 def _replaced(value: Any, location: Location, secret: Any) -> Any:

@@ -3,8 +3,9 @@
 When the file exists, its own style-preserving parser loads it (tomlkit, ruamel.yaml's
 round trip, configupdater, lines for `.env`), the values that differ are set, keys the
 values lack are removed and the missing ones inserted after the key they follow; comments,
-quoting, key order and blank lines stay. A missing file is written fresh. JSON has no
-comments: it is written whole, in the indentation the existing file used.
+quoting, key order and blank lines stay. Where only values differ, each is replaced in the
+file's own text (see `splice`, `linewise`): every other byte stays. A missing file is
+written fresh. A text file is its lines, joined.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from configupdater import ConfigUpdater
 
-from exportctl.restore import nested
+from exportctl.restore import linewise, nested, splice, yaml_text
 from exportctl.sources.config import files
 from exportctl.sources.config.typed import same
 
@@ -27,6 +28,10 @@ def render(fmt: str, old: str | None, value: Any) -> str:
         return _WRITERS[fmt](None, value)
     if _holds(old, fmt, value):
         return old  # already right: not even a re-indented list
+    if fmt in _SPLICERS:  # only values differ: each replaced where it stands, nothing else
+        spliced = _spliced(fmt, old, value)
+        if spliced is not None and _holds(spliced, fmt, value):
+            return spliced
     # An edit the format cannot hold in the file's layout (a key after a TOML table, a table
     # in an inline one) gives way to a fresh file: the values matter more than the layout.
     try:
@@ -34,6 +39,15 @@ def render(fmt: str, old: str | None, value: Any) -> str:
     except Exception:  # the style-preserving parser's own refusal, whatever its kind
         return _WRITERS[fmt](None, value)
     return edited if _holds(edited, fmt, value) else _WRITERS[fmt](None, value)
+
+
+def _spliced(fmt: str, old: str, value: Any) -> str | None:
+    """The file with only its changed values' text replaced, or None when that cannot be
+    (a key or a list's length changed, or a value whose place the reader did not show)."""
+    try:
+        return _SPLICERS[fmt](old, value)
+    except Exception:  # e.g. `old` no longer reads as `fmt`: the writers below take it
+        return None
 
 
 def _holds(old: str, fmt: str, value: Any) -> bool:
@@ -65,6 +79,9 @@ def _json(old: str | None, value: Any) -> str:
 
 
 def _ini(old: str | None, value: dict[str, dict[str, str | None]]) -> str:
+    # Values of the options the file keeps are replaced in its text first: configupdater
+    # rewrites an option it sets (`key=v` → `key = new`), so it only adds and removes.
+    old = linewise.ini_values(old, value) if old else old
     updater = ConfigUpdater(allow_no_value=True, strict=True)
     updater.optionxform = str  # type: ignore[assignment,method-assign]
     updater.read_string(old or "")
@@ -89,7 +106,7 @@ def _ini_section(
     section: Any, options: dict[str, str | None], before: dict[str, str | None]
 ) -> None:
     for key in [k for k in section.options() if k not in options]:
-        section.remove_option(key)
+        del section[key]  # configupdater 4 has no Section.remove_option
     after: str | None = None
     for key, text in options.items():
         lines = None if text is None else text.split("\n")
@@ -119,8 +136,8 @@ def _ini_set(option: Any, lines: list[str] | None) -> None:
 
 
 def _env(old: str | None, value: dict[str, str]) -> str:
-    """Lines of other keys, comments and blank lines kept; a changed value's line rewritten,
-    a new key's line inserted after the key it follows."""
+    """Lines of other keys, comments and blank lines kept; a changed value replaced in its
+    line, a new key's line inserted after the key it follows."""
     lines: list[tuple[str | None, str]] = []
     for line in files.env_lines(old or ""):
         entry = files.env_entry(line)
@@ -128,9 +145,8 @@ def _env(old: str | None, value: dict[str, str]) -> str:
             lines.append((None, line))
         elif entry[0] in value and entry[0] not in {k for k, _ in lines}:
             key, text = entry
-            if text != value[key]:
-                prefix = "export " if line.lstrip().startswith("export ") else ""
-                line = prefix + files.env_line(key, value[key])
+            if text != value[key]:  # only the value's text changes, its quotes if it can
+                line = linewise.env_line_with(line, value[key])
             lines.append((key, line))
     previous: str | None = None
     for key in value:
@@ -145,10 +161,22 @@ def _env(old: str | None, value: dict[str, str]) -> str:
     return "".join(line + "\n" for _, line in lines)
 
 
+def _text(old: str | None, lines: list[str]) -> str:
+    """A text file is its lines: unchanged ones are the old file's, byte for byte."""
+    return "".join(lines)
+
+
+_SPLICERS: dict[str, Callable[[str, Any], str | None]] = {
+    "yaml": yaml_text.yaml_text,
+    "json": splice.json_text,
+    "ini": linewise.ini_text,
+    "env": linewise.env_text,
+}
 _WRITERS: dict[str, Callable[[str | None, Any], str]] = {
     "toml": nested.toml,
     "yaml": nested.yaml,
     "json": _json,
     "ini": _ini,
     "env": _env,
+    "text": _text,
 }

@@ -33,6 +33,7 @@ from exportctl import templating
 from exportctl.errors import RunError
 from exportctl.json_values import is_json
 from exportctl.spec.model import Field, Redaction
+from exportctl.transforms import line_secrets
 
 #: Words of a name: `PROXYWHIRL_API_KEY`, `cacheEncryptionKey`, `db-password2`.
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
@@ -293,6 +294,10 @@ class Redactor:
             text = self.rule("url_credentials", _URL_USERINFO, text, weight, self.userinfo)
             text = self.rule("authorization", _AUTHORIZATION, text, weight, self.secret)
             text = self.key_values_in(text, weight)
+        masked = self.in_line(text)
+        if masked != text:
+            self.counts["line_secrets"] += weight
+            text = masked
         for index, pattern in enumerate(self.patterns):
             text = self.rule(f"pattern:{index + 1}", pattern, text, weight, self.custom)
         return None if text == before else text
@@ -352,6 +357,13 @@ class Redactor:
         if result != text:
             self.counts[name] += weight
         return result
+
+    def in_line(self, text: str) -> str:
+        """Secrets a plain-text configuration line shows by its shape (3proxy accounts,
+        `-w` bind passwords, ...): see `line_secrets`."""
+        return line_secrets.mask_line(
+            text, lambda secret: secret if secret == self.rules.marker else self.replacement(secret)
+        )
 
     def replacement(self, secret: str) -> str:
         return "" if self.rules.mode == "drop" else self.hidden(secret)

@@ -2,7 +2,9 @@
 
 Each reader gives the values the configured program sees: TOML's typed values (dates and
 times too), YAML's as `yaml.safe_load` reads them, JSON's, INI sections of text values
-(no interpolation, keys in their case), and `.env` variables as text.
+(no interpolation, keys in their case), and `.env` variables as text. Any other file
+(3proxy's `3proxy.cfg`, squid's `squid.conf`, a PEM key) is `text`: its lines, verbatim,
+each with its line end, so joined they are the file's bytes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import yaml
 
-FORMATS = ("toml", "yaml", "json", "ini", "env")
+FORMATS = ("toml", "yaml", "json", "ini", "env", "text")
 _SUFFIXES = {
     ".toml": "toml",
     ".yaml": "yaml",
@@ -28,7 +30,7 @@ _SUFFIXES = {
     ".env": "env",
 }
 #: `KEY=value`, `export KEY=value`, the value bare, 'single' or "double" quoted.
-_ENV_LINE = re.compile(
+ENV_LINE = re.compile(
     r"^\s*(?P<export>export\s+)?(?P<key>[^\s=#][^=]*?)\s*=\s*"
     r"(?:'(?P<single>[^']*)'\s*(?:#.*)?|\"(?P<double>(?:[^\"\\]|\\.)*)\"\s*(?:#.*)?"
     r"|(?P<bare>.*?)(?:\s+#.*)?)\s*$"
@@ -36,11 +38,18 @@ _ENV_LINE = re.compile(
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
 
 
-def format_of(path: PurePath) -> str | None:
-    """The format a file's name says it is in (`.env` and `prod.env` are env files)."""
+def falls_back_to_text(path: PurePath) -> bool:
+    """`.cfg` is INI to some programs and its own syntax to others (3proxy, HAProxy): such
+    a file is text when it does not read as INI."""
+    return path.suffix.lower() == ".cfg"
+
+
+def format_of(path: PurePath) -> str:
+    """The format a file's name says it is in (`.env` and `prod.env` are env files); `text`
+    for every other name."""
     if path.name == ".env" or path.name.startswith(".env."):
         return "env"
-    return _SUFFIXES.get(path.suffix.lower())
+    return _SUFFIXES.get(path.suffix.lower(), "text")
 
 
 def parse(data: bytes, fmt: str) -> Any:
@@ -94,7 +103,7 @@ def env_entry(line: str) -> tuple[str, str] | None:
     """A `.env` line's key and value, or None for a blank or comment line."""
     if not line.strip() or line.lstrip().startswith("#"):
         return None
-    match = _ENV_LINE.match(line)
+    match = ENV_LINE.match(line)
     if match is None:
         return None
     if match["single"] is not None:
@@ -104,12 +113,19 @@ def env_entry(line: str) -> tuple[str, str] | None:
     return match["key"], match["bare"]
 
 
+def parse_text(text: str) -> list[str]:
+    """A text file's lines, each with its `\n` (the last may have none); `\r` and other
+    characters `str.splitlines` would cut at stay inside their line."""
+    return re.findall(r"[^\n]*\n|[^\n]+\Z", text)
+
+
 _READERS: dict[str, Callable[[str], Any]] = {
     "toml": tomllib.loads,
     "yaml": yaml.safe_load,
     "json": json.loads,
     "ini": _ini,
     "env": parse_env,
+    "text": parse_text,
 }
 
 

@@ -6,16 +6,11 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-#: Every file in a format the source reads, in the folder and below it.
-DEFAULT_INCLUDE = (
-    "**/*.toml",
-    "**/*.yaml",
-    "**/*.yml",
-    "**/*.json",
-    "**/*.ini",
-    "**/*.cfg",
-    "**/.env",
-    "**/*.env",
+#: Every file in the folder and below it: one in no structured format is read as text.
+DEFAULT_INCLUDE = ("**/*",)
+#: A version-control folder's own files (binary, and not configuration) are left out.
+DEFAULT_EXCLUDE = tuple(
+    f"{under}{vcs}/*" for vcs in (".git", ".hg", ".svn") for under in ("", "*/")
 )
 
 
@@ -25,7 +20,7 @@ class ConfigOptions:
     #: relative to it.
     path: str = "."
     include: tuple[str, ...] = DEFAULT_INCLUDE
-    exclude: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     #: Also export the environment variables whose names start with this.
     env_prefix: str | None = None
 

@@ -58,21 +58,11 @@ class ConfigSource:
         raise SourceError("a `config` source is exported whole each time: it has no `incremental`")
 
     def files(self) -> list[Path]:
-        """The files to export, by relative path; every one in a format that is read."""
+        """The files to export, by relative path (a file in no structured format is text)."""
         if not self.root.is_dir():
             raise SourceError(f"the configuration folder {self.root} does not exist")
         found = {p for glob in self.options.include for p in self.root.glob(glob) if p.is_file()}
-        chosen = sorted(
-            (p for p in found if not self._excluded(p)), key=lambda p: self._relative(p)
-        )
-        for path in chosen:
-            if files.format_of(path) is None:
-                known = ", ".join(files.FORMATS)
-                raise SourceError(
-                    f"{self._relative(path)}: not a format the config source reads ({known}); "
-                    "leave it out with `exclude`"
-                )
-        return chosen
+        return sorted((p for p in found if not self._excluded(p)), key=lambda p: self._relative(p))
 
     def chunks(self, request: Request) -> Generator[pd.DataFrame, None, None]:
         # A chunk per row: Arrow infers each file's nested types alone, so the keys of one
@@ -87,13 +77,8 @@ class ConfigSource:
 
     def file_row(self, path: Path) -> dict[str, Any]:
         name = self._relative(path)
-        fmt = files.format_of(path)
-        assert fmt is not None  # files() refused the others
         data = path.read_bytes()
-        try:
-            value = files.parse(data, fmt)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SourceError(f"{name} is not valid {fmt.upper()}: {exc}") from None
+        fmt, value = _read(path, name, data)
         content = _content(value, name)
         # Of the values, not the bytes: comments may hold secrets; redaction digests again.
         return {
@@ -126,6 +111,25 @@ class ConfigSource:
 
     def close(self) -> None:
         """Nothing held open."""
+
+
+def _read(path: Path, name: str, data: bytes) -> tuple[str, Any]:
+    """The file's format and values; a `.cfg` that does not read as INI is text."""
+    fmt = files.format_of(path)
+    try:
+        try:
+            return fmt, files.parse(data, fmt)
+        except ValueError:
+            if not files.falls_back_to_text(path):
+                raise
+            return "text", files.parse(data, "text")
+    except UnicodeDecodeError as exc:
+        raise SourceError(
+            f"{name} is not UTF-8 text (byte {exc.start}): a config export carries text "
+            "files only; leave it out with `exclude`"
+        ) from None
+    except ValueError as exc:
+        raise SourceError(f"{name} is not valid {fmt.upper()}: {exc}") from None
 
 
 def _content(value: Any, name: str) -> Any:
