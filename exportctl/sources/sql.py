@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from exportctl.errors import SourceError, TransientError
-from exportctl.sources import sqlite_arrow
+from exportctl.sources import sql_types, sqlite_arrow
 from exportctl.sources.base import Request
 from exportctl.spec import model as m
 
@@ -70,8 +70,10 @@ class SqlSource:
         #: How the last `chunks` read: "arrow" (sqlite_arrow) or "rows" (the general path).
         self.read_by: str | None = None
         self.engine = sa.create_engine(self.url)
-        #: Reflected tables: the count (on a thread of its own) and the read share one.
+        #: Reflected tables and described raw queries: the count (on a thread of its own)
+        #: and the read share one.
         self._tables: dict[str, sa.Table] = {}
+        self._described: dict[str, list[tuple[str, Any]]] = {}
         self._reflecting = threading.Lock()
         if self.url.get_backend_name() == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_session)
@@ -108,19 +110,41 @@ class SqlSource:
             row = conn.execute(self._select(conn, Request(query, columns))).first()
         return tuple(row) if row else None
 
-    def _select(self, conn: sa.Connection, request: Request) -> sa.Select[Any]:
-        """The request's SELECT, with a table's columns typed by reflecting it (once)."""
+    def _select(
+        self, conn: sa.Connection, request: Request, settle: bool = False
+    ) -> sa.Select[Any]:
+        """The request's SELECT, its columns typed as the database declares them: a
+        table's by reflecting it, a raw query's by describing its result (each once).
+        `settle` types the columns the database leaves untyped too (sql_types)."""
         qualified = request.query.table
-        if not qualified:
-            return statement(request)
         with self._reflecting:
-            if qualified not in self._tables:
+            if qualified and qualified not in self._tables:
                 self._tables[qualified] = _reflect(conn, qualified)
-        return statement(request, self._tables[qualified])
+            elif not qualified and request.query.sql not in self._described:
+                self._described[request.query.sql or ""] = self._describe(conn, request)
+        table = self._tables[qualified] if qualified else None
+        typed = None if qualified else self._described[request.query.sql or ""]
+        select = statement(request, table, typed)
+        if not settle:
+            return select
+        columns = [(c.name, c.type) for c in select.selected_columns]
+        return retyped(select, sql_types.settle(conn, select, columns, dict(request.declared)))
+
+    def _describe(self, conn: sa.Connection, request: Request) -> list[tuple[str, Any]]:
+        """A raw query's result columns and the types the database gives them."""
+        whole = statement(Request(m.Query(sql=request.query.sql, params=request.query.params)))
+        found = None
+        if self.url.get_backend_name() == "sqlite" and self.url.database:
+            sql = str(whole.compile(dialect=self.engine.dialect))
+            found = sql_types.sqlite_columns(self.url.database, sql)
+        if found is None:
+            found = sql_types.described_columns(conn, whole)
+        _refuse_duplicates([name for name, _ in found])
+        return found
 
     def chunks(self, request: Request) -> Generator[pd.DataFrame, None, None]:
         with self._connected() as conn, ExitStack() as stack:
-            select = self._select(conn, request)
+            select = self._select(conn, request, settle=True)
             fast = self._arrow_tables(select, stack)
             self.read_by = "rows" if fast is None else "arrow"
             if fast is not None:
@@ -137,8 +161,6 @@ class SqlSource:
             names = list(result.keys())
             _refuse_duplicates(names)
             types = [_arrow_type(c.type) for c in select.selected_columns]
-            if len(types) != len(names):  # SELECT *: the database alone knows the columns
-                types = [None] * len(names)
             yielded = False
             for rows in result.partitions():
                 yield _frame(names, types, rows)
@@ -184,8 +206,13 @@ class SqlSource:
         self.engine.dispose()
 
 
-def statement(request: Request, table: sa.Table | None = None) -> sa.Select[Any]:
-    """The SELECT for a request; with a reflected table its columns carry their types."""
+def statement(
+    request: Request,
+    table: sa.Table | None = None,
+    typed: Sequence[tuple[str, Any]] | None = None,
+) -> sa.Select[Any]:
+    """The SELECT for a request. With a reflected table, or a raw query's result columns
+    (`typed`: names and types), its columns carry their types."""
     query = request.query
     source: Any
     if table is not None:
@@ -196,11 +223,13 @@ def statement(request: Request, table: sa.Table | None = None) -> sa.Select[Any]
         source = sa.table(name, schema=schema or None)
         column = sa.column
     else:
-        params = dict(query.params)
-        source = sa.text(query.sql or "").bindparams(**params).columns().subquery("q")
-        column = sa.column
+        text = sa.text(query.sql or "").bindparams(**dict(query.params))
+        declared = [sa.column(name, sql_type) for name, sql_type in typed or ()]
+        source = text.columns(*declared).subquery("q")
+        column = partial(_table_column, source) if typed is not None else sa.column
     picked = [column(c) for c in request.columns] if request.columns else None
-    select = sa.select(*picked) if picked else _select_all(source, table)
+    everything = source.c if table is not None or typed is not None else None
+    select = sa.select(*picked) if picked else _select_all(everything)
     select = select.select_from(source)
     if query.where is not None:
         select = select.where(to_sql(query.where, column))
@@ -211,8 +240,19 @@ def statement(request: Request, table: sa.Table | None = None) -> sa.Select[Any]
     return select
 
 
-def _select_all(source: Any, table: sa.Table | None) -> sa.Select[Any]:
-    return sa.select(*table.columns) if table is not None else sa.select(sa.literal_column("*"))
+def _select_all(columns: Any) -> sa.Select[Any]:
+    return sa.select(*columns) if columns is not None else sa.select(sa.literal_column("*"))
+
+
+def retyped(select: sa.Select[Any], types: dict[str, Any]) -> sa.Select[Any]:
+    """The SELECT with the named columns read as `types` say (no CAST in the SQL)."""
+    if not types:
+        return select
+    columns = [
+        sa.type_coerce(c, types[c.name]).label(c.name) if c.name in types else c
+        for c in select.selected_columns
+    ]
+    return select.with_only_columns(*columns, maintain_column_froms=True)
 
 
 def to_sql(node: m.Filter, column: Callable[[str], Any]) -> Any:
@@ -286,11 +326,10 @@ def _reflect(conn: sa.Connection, qualified: str) -> sa.Table:
         raise SourceError(f"no table `{qualified}` in the source{_suggest(name, known)}") from None
 
 
-def _table_column(table: sa.Table, name: str) -> Any:
+def _table_column(table: sa.Table | sa.Subquery, name: str) -> Any:
     if name not in table.c:
-        raise SourceError(
-            f"table `{table.name}` has no column `{name}`{_suggest(name, list(table.c.keys()))}"
-        )
+        what = f"table `{table.name}`" if isinstance(table, sa.Table) else "the query"
+        raise SourceError(f"{what} has no column `{name}`{_suggest(name, list(table.c.keys()))}")
     return table.c[name]
 
 

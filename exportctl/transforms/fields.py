@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from exportctl import templating
 from exportctl.errors import RunError, SourceError
-from exportctl.spec.model import Field
+from exportctl.spec.model import ExportSpec, Field
 
 #: What a `json: true` field holds: a JSON object of text values (a label set), in Arrow.
 JSON_OBJECT = pa.map_(pa.string(), pa.string())
@@ -28,6 +28,15 @@ def needed_columns(fields: tuple[Field, ...] | None) -> tuple[str, ...] | None:
         elif field.template is not None:
             names.update(dict.fromkeys(sorted(templating.variables(field.template))))
     return tuple(names)
+
+
+def declared_types(spec: ExportSpec) -> tuple[tuple[str, str], ...]:
+    """(source column, type) for each field that takes a column and declares its type."""
+    return tuple(
+        (field.source, field.check.type)
+        for field in spec.fields or ()
+        if field.source is not None and field.check is not None and field.check.type is not None
+    )
 
 
 def select_fields(chunk: pd.DataFrame, fields: tuple[Field, ...] | None) -> pd.DataFrame:
