@@ -179,3 +179,88 @@ def test_nulls_then_numbers_are_numbers_in_parquet(tmp_path: Path, chunk_size: i
     table = pq.read_table(tmp_path / f"out-{chunk_size}" / "t.parquet")
     assert table.schema.field("v").type == pa.int64()
     assert table.column("v").to_pylist() == [None, None, 5, 6]
+
+
+def make_untyped(path: Path, rows: list[tuple[Any, ...]]) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE u (k INTEGER PRIMARY KEY, f, b, ts, n)")  # none typed
+        db.executemany("INSERT INTO u VALUES (?, ?, ?, ?, ?)", rows)
+    db.close()
+
+
+def export_fields(folder: Path, fields: list[Any], chunk_size: int, fmt: str) -> runner.RunResult:
+    doc = {
+        "version": 1,
+        "name": "declared",
+        "source": {"type": "sql", "url": "sqlite:///u.db", "chunk_size": chunk_size},
+        "query": {"sql": "SELECT * FROM u", "order_by": ["k"]},
+        "fields": fields,
+        "format": fmt,
+        "destination": f"out-{chunk_size}.{fmt}",
+    }
+    (folder / "spec.yaml").write_text(json.dumps(doc))
+    plan = compile_plan(load_spec(folder / "spec.yaml"), now=NOW, run_id=f"d{chunk_size}")
+    return runner.run(plan, clock=lambda: NOW)
+
+
+DECLARED = [
+    "k",
+    {"name": "f", "type": "float"},
+    {"name": "b", "type": "boolean"},
+    {"name": "ts", "type": "timestamp"},
+    {"name": "n", "type": "integer"},
+]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 100])
+def test_a_declared_type_reads_an_untyped_column(tmp_path: Path, chunk_size: int) -> None:
+    """`fields: [{name, type}]` types what the database cannot: ints and reals as floats,
+    0/1 as booleans, stored text as UTC timestamps, NULL throughout as integers."""
+    make_untyped(
+        tmp_path / "u.db",
+        [
+            (0, None, None, None, None),
+            (1, 1, 0, "2024-01-02 03:04:05.000006", None),
+            (2, 2.5, 1, None, None),
+        ],
+    )
+    result = export_fields(tmp_path, DECLARED, chunk_size, "parquet")
+    assert result.status == "succeeded", result.error
+    table = pq.read_table(tmp_path / f"out-{chunk_size}.parquet")
+    utc = pa.timestamp("us", tz="UTC")
+    assert [f.type for f in table.schema] == [pa.int64(), pa.float64(), pa.bool_(), utc, pa.int64()]
+    assert table.column("f").to_pylist() == [None, 1.0, 2.5]
+    assert table.column("b").to_pylist() == [None, False, True]
+    stamp = dt.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC)
+    assert table.column("ts").to_pylist() == [None, stamp, None]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 100])
+@pytest.mark.parametrize(
+    ("column", "value", "declared"),
+    [("f", "x", "float"), ("b", 2.5, "boolean"), ("n", "7", "integer"), ("ts", 5, "timestamp")],
+)
+def test_a_value_its_declared_type_cannot_read_fails_before_writing(
+    tmp_path: Path, chunk_size: int, column: str, value: Any, declared: str
+) -> None:
+    row = dict.fromkeys(("f", "b", "ts", "n"))
+    make_untyped(
+        tmp_path / "u.db", [(0, None, None, None, None), (1, *{**row, column: value}.values())]
+    )
+    fields = ["k", {"name": column, "type": declared}]
+    result = export_fields(tmp_path, fields, chunk_size, "jsonl")
+    assert result.status == "failed"
+    named = "number" if declared == "float" else declared  # `float` is `number`
+    assert f"`{column}` is declared `{named}`" in (result.error or "")
+    assert not (tmp_path / f"out-{chunk_size}.jsonl").exists()
+
+
+@pytest.mark.parametrize("chunk_size", [1, 100])
+def test_text_a_declared_timestamp_cannot_read_is_named(tmp_path: Path, chunk_size: int) -> None:
+    make_untyped(
+        tmp_path / "u.db", [(0, None, None, "2024-01-02", None), (1, None, None, "soon", None)]
+    )
+    result = export_fields(tmp_path, ["k", {"name": "ts", "type": "timestamp"}], chunk_size, "csv")
+    assert result.status == "failed"
+    assert "`ts`" in (result.error or "") and "soon" in (result.error or ""), result.error
+    assert not (tmp_path / f"out-{chunk_size}.csv").exists()

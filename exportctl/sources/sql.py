@@ -145,6 +145,7 @@ class SqlSource:
     def chunks(self, request: Request) -> Generator[pd.DataFrame, None, None]:
         with self._connected() as conn, ExitStack() as stack:
             select = self._select(conn, request, settle=True)
+            stack.enter_context(_unreadable(select))
             fast = self._arrow_tables(select, stack)
             self.read_by = "rows" if fast is None else "arrow"
             if fast is not None:
@@ -348,6 +349,24 @@ def _arrow_type(sql_type: Any) -> pa.DataType | None:
     if python_type is Decimal:
         return None  # let Arrow pick the precision the values need
     return _ARROW_TYPES.get(python_type)
+
+
+@contextmanager
+def _unreadable(select: sa.Select[Any]) -> Iterator[None]:
+    """SQLAlchemy's words for text a timestamp or date column cannot read, with the
+    columns that could hold it (SQLAlchemy's message does not say which)."""
+    try:
+        yield
+    except ValueError as exc:
+        dated = [
+            c.name for c in select.selected_columns if isinstance(c.type, sa.DateTime | sa.Date)
+        ]
+        if not dated:
+            raise
+        raise SourceError(
+            f"{exc}: a value in {', '.join(f'`{n}`' for n in dated)} is not a timestamp "
+            "or date in a form SQLite stores; convert it in the query"
+        ) from None
 
 
 def _refuse_duplicates(names: list[str]) -> None:

@@ -206,7 +206,8 @@ def _decide(name: str, classes: set[str], big: bool, declared: str | None) -> An
     if declared is not None:
         if not classes <= _READS[declared]:
             raise SourceError(
-                f"column `{name}` is declared `{declared}` but holds {held} values; {how}"
+                f"column `{name}` is declared `{declared}` but holds {held} values; "
+                "convert them in the query, or declare another type"
             )
         chosen = DECLARED[declared]()
     elif not classes:
