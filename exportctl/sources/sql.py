@@ -6,7 +6,6 @@ server-side cursor in chunks, so memory follows the chunk size, not the table.
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import operator
 import os
@@ -14,7 +13,6 @@ import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,15 +26,6 @@ from exportctl.errors import SourceError, TransientError
 from exportctl.sources import sql_types, sqlite_arrow
 from exportctl.sources.base import Request
 from exportctl.spec import model as m
-
-_ARROW_TYPES: dict[type, pa.DataType] = {
-    bool: pa.bool_(),
-    int: pa.int64(),
-    float: pa.float64(),
-    str: pa.string(),
-    bytes: pa.binary(),
-    dt.date: pa.date32(),
-}
 
 _SQL_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "eq": operator.eq,
@@ -145,7 +134,7 @@ class SqlSource:
     def chunks(self, request: Request) -> Generator[pd.DataFrame, None, None]:
         with self._connected() as conn, ExitStack() as stack:
             select = self._select(conn, request, settle=True)
-            stack.enter_context(_unreadable(select))
+            stack.enter_context(sql_types.unreadable(select))
             fast = self._arrow_tables(select, stack)
             self.read_by = "rows" if fast is None else "arrow"
             if fast is not None:
@@ -161,7 +150,7 @@ class SqlSource:
             stack.callback(result.close)
             names = list(result.keys())
             _refuse_duplicates(names)
-            types = [_arrow_type(c.type) for c in select.selected_columns]
+            types = [sql_types.arrow_type(c.type) for c in select.selected_columns]
             yielded = False
             for rows in result.partitions():
                 yield _frame(names, types, rows)
@@ -177,7 +166,7 @@ class SqlSource:
         columns = list(select.selected_columns)
         names = [c.name for c in columns]
         wanted = sqlite_arrow.converters(
-            columns, [_arrow_type(c.type) for c in columns], self.engine.dialect
+            columns, [sql_types.arrow_type(c.type) for c in columns], self.engine.dialect
         )
         if wanted is None or len(set(names)) != len(names):
             return None
@@ -337,36 +326,6 @@ def _table_column(table: sa.Table | sa.Subquery, name: str) -> Any:
 def _suggest(name: str, known: Sequence[str]) -> str:
     guess = difflib.get_close_matches(name, known, n=1)
     return f"; did you mean `{guess[0]}`?" if guess else f"; it has {', '.join(known)}"
-
-
-def _arrow_type(sql_type: Any) -> pa.DataType | None:
-    try:
-        python_type = sql_type.python_type
-    except NotImplementedError:
-        return None
-    if python_type is dt.datetime:
-        return pa.timestamp("us", tz="UTC" if getattr(sql_type, "timezone", False) else None)
-    if python_type is Decimal:
-        return None  # let Arrow pick the precision the values need
-    return _ARROW_TYPES.get(python_type)
-
-
-@contextmanager
-def _unreadable(select: sa.Select[Any]) -> Iterator[None]:
-    """SQLAlchemy's words for text a timestamp or date column cannot read, with the
-    columns that could hold it (SQLAlchemy's message does not say which)."""
-    try:
-        yield
-    except ValueError as exc:
-        dated = [
-            c.name for c in select.selected_columns if isinstance(c.type, sa.DateTime | sa.Date)
-        ]
-        if not dated:
-            raise
-        raise SourceError(
-            f"{exc}: a value in {', '.join(f'`{n}`' for n in dated)} is not a timestamp "
-            "or date in a form SQLite stores; convert it in the query"
-        ) from None
 
 
 def _refuse_duplicates(names: list[str]) -> None:

@@ -20,11 +20,15 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite.base import ischema_names as sqlite_names
 
@@ -49,6 +53,14 @@ _READS: dict[str, frozenset[str]] = {
     "boolean": frozenset({"integer"}),
     "timestamp": frozenset({"text"}),
     "date": frozenset({"text"}),
+}
+_ARROW_TYPES: dict[type, pa.DataType] = {
+    bool: pa.bool_(),
+    int: pa.int64(),
+    float: pa.float64(),
+    str: pa.string(),
+    bytes: pa.binary(),
+    dt.date: pa.date32(),
 }
 _CLASSES = ("integer", "real", "text", "blob")
 #: Integers beyond ±2**53 have no exact float.
@@ -227,3 +239,34 @@ def _decide(name: str, classes: set[str], big: bool, declared: str | None) -> An
             f"float cannot hold exactly; {how}"
         )
     return chosen
+
+
+def arrow_type(sql_type: Any) -> pa.DataType | None:
+    """The Arrow type a SQL type's values are read as; None: as the values say."""
+    try:
+        python_type = sql_type.python_type
+    except NotImplementedError:
+        return None
+    if python_type is dt.datetime:
+        return pa.timestamp("us", tz="UTC" if getattr(sql_type, "timezone", False) else None)
+    if python_type is Decimal:
+        return None  # let Arrow pick the precision the values need
+    return _ARROW_TYPES.get(python_type)
+
+
+@contextmanager
+def unreadable(select: sa.Select[Any]) -> Iterator[None]:
+    """SQLAlchemy's words for text a timestamp or date column cannot read, with the
+    columns that could hold it (SQLAlchemy's message does not say which)."""
+    try:
+        yield
+    except ValueError as exc:
+        dated = [
+            c.name for c in select.selected_columns if isinstance(c.type, sa.DateTime | sa.Date)
+        ]
+        if not dated:
+            raise
+        raise SourceError(
+            f"{exc}: a value in {', '.join(f'`{n}`' for n in dated)} is not a timestamp "
+            "or date in a form SQLite stores; convert it in the query"
+        ) from None
