@@ -94,3 +94,30 @@ def test_left_join_types_do_not_depend_on_the_chunk(tmp_path: Path, demo: Path) 
     rows = export(tmp_path, "join-jsonl", url, query, "jsonl", 40).decode().splitlines()
     row = json.loads(rows[-1])
     assert row["discovered_at"].endswith("Z") and isinstance(row["is_residential"], bool)
+
+
+def test_postgresql_raw_columns_take_their_types_from_the_oids(
+    tmp_path: Path, pg_engine: Any, pg_schema: str
+) -> None:
+    """A raw query's first chunk NULL throughout: the OIDs type each column all the same."""
+    with pg_engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"CREATE TABLE {pg_schema}.t (k int PRIMARY KEY, x double precision, "
+            "at timestamptz, ok boolean, n bigint)"
+        )
+        conn.exec_driver_sql(
+            f"INSERT INTO {pg_schema}.t VALUES (0, NULL, NULL, NULL, NULL), "
+            "(1, NULL, NULL, NULL, NULL), (2, 1.5, '2024-01-02 03:04:05+01', true, 7)"
+        )
+    query = {"sql": f"SELECT k, x, at, ok, n, x * 2 AS twice FROM {pg_schema}.t", "order_by": ["k"]}
+    export(tmp_path, "pg", pg_url(pg_schema), query, "parquet", 2)
+    table = pq.read_table(tmp_path / "pg.parquet")
+    utc = pa.timestamp("us", tz="UTC")
+    assert [f.type for f in table.schema][1:] == [
+        pa.float64(),
+        utc,
+        pa.bool_(),
+        pa.int64(),
+        pa.float64(),
+    ]
+    assert table.column("at").to_pylist()[2] == dt.datetime(2024, 1, 2, 2, 4, 5, tzinfo=dt.UTC)
