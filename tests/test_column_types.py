@@ -264,3 +264,21 @@ def test_text_a_declared_timestamp_cannot_read_is_named(tmp_path: Path, chunk_si
     assert result.status == "failed"
     assert "`ts`" in (result.error or "") and "soon" in (result.error or ""), result.error
     assert not (tmp_path / f"out-{chunk_size}.csv").exists()
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("chunk_size", [1, 2, 100])
+def test_a_value_its_declared_column_cannot_hold_is_named(
+    tmp_path: Path, chunk_size: int, fast: bool
+) -> None:
+    """An INTEGER column holding text (SQLite allows it) fails at every chunk size, on
+    either read path, naming the column, and never quoting the value (a secret, maybe)."""
+    with sqlite3.connect(tmp_path / "t.db") as db:
+        db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER)")
+        db.executemany("INSERT INTO t VALUES (?, ?)", [(0, 1), (1, 2), (2, "hunter2"), (3, 4)])
+    db.close()
+    with arrow_path(fast):
+        result = export(tmp_path, "jsonl", chunk_size, {"table": "t"})
+    assert result.status == "failed"
+    assert "column `v`" in (result.error or "") and "hunter2" not in (result.error or "")
+    assert not (tmp_path / f"out-{chunk_size}" / "t.jsonl").exists()

@@ -151,11 +151,11 @@ class SqlSource:
             names = list(result.keys())
             _refuse_duplicates(names)
             types = [sql_types.arrow_type(c.type) for c in select.selected_columns]
-            yielded = False
+            read = 0
             for rows in result.partitions():
-                yield _frame(names, types, rows)
-                yielded = True
-            if not yielded:
+                yield _frame(names, types, rows, read)
+                read += len(rows)
+            if not read:
                 yield _frame(names, types, [])
 
     def _arrow_tables(self, select: sa.Select[Any], stack: ExitStack) -> Iterator[pa.Table] | None:
@@ -334,19 +334,42 @@ def _refuse_duplicates(names: list[str]) -> None:
         raise SourceError(f"the query returns several columns named {', '.join(twice)}; alias them")
 
 
-def _frame(names: list[str], types: list[pa.DataType | None], rows: Sequence[Any]) -> pd.DataFrame:
+_MISFIT = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError)
+
+
+def _frame(
+    names: list[str], types: list[pa.DataType | None], rows: Sequence[Any], offset: int = 0
+) -> pd.DataFrame:
+    """Rows `offset + 1...` of the result as typed columns; a value its column's type
+    cannot hold fails the read, naming the column and the row."""
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     arrays = []
     for name, arrow_type, values in zip(names, types, columns, strict=True):
         try:
             arrays.append(pa.array(values, type=arrow_type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+        except _MISFIT:
+            at, odd = next(
+                ((i, v) for i, v in enumerate(values) if not _fits(v, arrow_type)), (0, None)
+            )
+            # The value's kind, not the value (nor Arrow's text, which quotes it): it is
+            # read before redaction could mask a secret.
             raise SourceError(
-                f"column `{name}` holds values of mixed or unexpected types ({exc}); "
-                "cast it in the query to one type"
-            ) from exc
+                f"column `{name}` holds values of mixed or unexpected types: it is read as "
+                f"{arrow_type}, but row {offset + at + 1} of the result holds a "
+                f"{type(odd).__name__}; cast it in the query to one type"
+            ) from None
     table = pa.Table.from_arrays(arrays, names=names)
     return _pandas(table)
+
+
+def _fits(value: Any, arrow_type: pa.DataType | None) -> bool:
+    if arrow_type is None:
+        return True
+    try:
+        pa.array([value], type=arrow_type)
+        return True
+    except _MISFIT:
+        return False
 
 
 def _pandas(table: pa.Table) -> pd.DataFrame:
