@@ -62,13 +62,13 @@ DECLARED_READS = {"string": (str, {str}), "integer": (int, {int}), "float": (flo
 
 
 def expected_type(values: list[Any], declared: str | None = None) -> type | None:
-    """The rule: the one type the column's values share (or its declared type reads),
-    or None where the run must fail."""
+    """The rule: the one type the column's values share (or its declared type reads;
+    validation skips the rows of another kind), or None where the run must fail."""
     kinds = {type(v) for v in values if v is not None}
     exact = all(abs(v) <= 2**53 for v in values if type(v) is int)
     if declared is not None:
-        kind, takes = DECLARED_READS[declared]
-        return kind if kinds <= takes and (kind is not float or exact) else None
+        kind = DECLARED_READS[declared][0]
+        return kind if kind is not float or exact else None
     if kinds <= {int, float} and float in kinds:
         return float if exact else None
     return kinds.pop() if len(kinds) == 1 else (str if not kinds else None)
@@ -99,8 +99,9 @@ def export(
         "format": fmt,
         "destination": f"out-{chunk_size}/t.{fmt}",
     }
-    if declared is not None:
+    if declared is not None:  # rows of another kind are invalid: skipped
         doc["fields"] = ["k", {"name": "v", "type": declared}]
+        doc["validation"] = {"on_invalid": "skip"}
     spec.write_text(json.dumps(doc))
     plan = compile_plan(load_spec(spec), now=NOW, run_id=f"r{chunk_size}")
     return runner.run(plan, clock=lambda: NOW)
@@ -168,6 +169,9 @@ def test_a_columns_type_does_not_depend_on_the_chunk_size(
             outcomes.append(("succeeded", got, arrow_type, data))
         assert all(o == outcomes[0] for o in outcomes), outcomes
         kind = expected_type(values, declared)
+        if declared is not None:  # the rows validation keeps
+            takes = DECLARED_READS[declared][1]
+            values = [v for v in values if v is None or type(v) in takes]
         if kind is None:
             assert outcomes[0][0] == "failed", (values, outcomes[0])
             return
@@ -201,7 +205,9 @@ def make_untyped(path: Path, rows: list[tuple[Any, ...]]) -> None:
     db.close()
 
 
-def export_fields(folder: Path, fields: list[Any], chunk_size: int, fmt: str) -> runner.RunResult:
+def export_fields(
+    folder: Path, fields: list[Any], chunk_size: int, fmt: str, on_invalid: str = "fail"
+) -> runner.RunResult:
     doc = {
         "version": 1,
         "name": "declared",
@@ -210,6 +216,7 @@ def export_fields(folder: Path, fields: list[Any], chunk_size: int, fmt: str) ->
         "fields": fields,
         "format": fmt,
         "destination": f"out-{chunk_size}.{fmt}",
+        "validation": {"on_invalid": on_invalid},
     }
     (folder / "spec.yaml").write_text(json.dumps(doc))
     plan = compile_plan(load_spec(folder / "spec.yaml"), now=NOW, run_id=f"d{chunk_size}")
@@ -250,12 +257,20 @@ def test_a_declared_type_reads_an_untyped_column(tmp_path: Path, chunk_size: int
 
 @pytest.mark.parametrize("chunk_size", [1, 100])
 @pytest.mark.parametrize(
-    ("column", "value", "declared"),
-    [("f", "x", "float"), ("b", 2.5, "boolean"), ("n", "7", "integer"), ("ts", 5, "timestamp")],
+    ("column", "value", "declared", "why"),
+    [
+        ("f", "x", "float", "f: 'x' is not a number"),
+        ("n", "7", "integer", "n: '7' is not an integer"),
+        ("b", 2.5, "boolean", "column `b` is declared `boolean` but holds real values"),
+        ("ts", 5, "timestamp", "column `ts` is declared `timestamp` but holds integer values"),
+    ],
 )
 def test_a_value_its_declared_type_cannot_read_fails_before_writing(
-    tmp_path: Path, chunk_size: int, column: str, value: Any, declared: str
+    tmp_path: Path, chunk_size: int, column: str, value: Any, declared: str, why: str
 ) -> None:
+    """A value of another kind in a `string`, `integer` or `number` column is an invalid
+    row (the `type` check); one a boolean, timestamp or date column cannot read fails the
+    source. Either way, at every chunk size, nothing is written."""
     row = dict.fromkeys(("f", "b", "ts", "n"))
     make_untyped(
         tmp_path / "u.db", [(0, None, None, None, None), (1, *{**row, column: value}.values())]
@@ -263,9 +278,30 @@ def test_a_value_its_declared_type_cannot_read_fails_before_writing(
     fields = ["k", {"name": column, "type": declared}]
     result = export_fields(tmp_path, fields, chunk_size, "jsonl")
     assert result.status == "failed"
-    named = "number" if declared == "float" else declared  # `float` is `number`
-    assert f"`{column}` is declared `{named}`" in (result.error or "")
+    assert why in (result.error or ""), result.error
     assert not (tmp_path / f"out-{chunk_size}.jsonl").exists()
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 100])
+def test_rows_of_another_kind_are_quarantined_and_the_rest_typed(
+    tmp_path: Path, chunk_size: int
+) -> None:
+    """`validation: {on_invalid: quarantine}` takes a declared integer column's reals and
+    text; the rows kept are integers in every chunk, also one that holds only NULLs."""
+    make_untyped(
+        tmp_path / "u.db",
+        [(0, None, None, None, None), (1, None, None, None, 2.5), (2, None, None, None, 7)]
+        + [(3, None, None, None, "x"), (4, None, None, None, None), (5, None, None, None, 8)],
+    )
+    spec_doc = {"name": "n", "type": "integer"}
+    result = export_fields(tmp_path, ["k", spec_doc], chunk_size, "parquet", "quarantine")
+    assert result.status == "succeeded", result.error
+    assert result.invalid_rows == 2
+    table = pq.read_table(tmp_path / f"out-{chunk_size}.parquet")
+    assert table.schema.field("n").type == pa.int64()
+    assert table.column("n").to_pylist() == [None, 7, None, 8]
+    quarantined = (tmp_path / f"out-{chunk_size}.parquet.quarantine.jsonl").read_text()
+    assert [json.loads(line)["row"]["n"] for line in quarantined.splitlines()] == [2.5, "x"]
 
 
 @pytest.mark.parametrize("chunk_size", [1, 100])

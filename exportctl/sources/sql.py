@@ -150,7 +150,7 @@ class SqlSource:
             stack.callback(result.close)
             names = list(result.keys())
             _refuse_duplicates(names)
-            types = [sql_types.arrow_type(c.type) for c in select.selected_columns]
+            types = [_read_type(c.type) for c in select.selected_columns]
             read = 0
             for rows in result.partitions():
                 yield _frame(names, types, rows, read)
@@ -335,6 +335,16 @@ def _refuse_duplicates(names: list[str]) -> None:
 
 
 _MISFIT = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError)
+#: A column read as Python objects (sql_types.Raw), not as Arrow values.
+_OBJECTS = pa.null()
+
+
+def _objects(arrow_type: pa.DataType | None) -> bool:
+    return arrow_type is not None and pa.types.is_null(arrow_type)
+
+
+def _read_type(sql_type: Any) -> pa.DataType | None:
+    return _OBJECTS if isinstance(sql_type, sql_types.Raw) else sql_types.arrow_type(sql_type)
 
 
 def _frame(
@@ -345,6 +355,9 @@ def _frame(
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     arrays = []
     for name, arrow_type, values in zip(names, types, columns, strict=True):
+        if _objects(arrow_type):  # a placeholder: the values go in as they are, below
+            arrays.append(pa.nulls(len(values)))
+            continue
         try:
             arrays.append(pa.array(values, type=arrow_type))
         except _MISFIT:
@@ -358,8 +371,11 @@ def _frame(
                 f"{arrow_type}, but row {offset + at + 1} of the result holds a "
                 f"{type(odd).__name__}; cast it in the query to one type"
             ) from None
-    table = pa.Table.from_arrays(arrays, names=names)
-    return _pandas(table)
+    frame = _pandas(pa.Table.from_arrays(arrays, names=names))
+    for name, arrow_type, values in zip(names, types, columns, strict=True):
+        if _objects(arrow_type):
+            frame[name] = pd.Series(list(values), index=frame.index, dtype=object)
+    return frame
 
 
 def _fits(value: Any, arrow_type: pa.DataType | None) -> bool:

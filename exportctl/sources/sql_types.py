@@ -67,6 +67,17 @@ _CLASSES = ("integer", "real", "text", "blob")
 _EXACT_FLOAT_INT = 2**53
 
 
+class Raw(sa.types.NullType):
+    """Read as the values are, Python objects: a column declared `string`, `integer` or
+    `number` holding values of other kinds too. Validation then finds those rows invalid
+    (the `type` check) and the runner types what it keeps (fields.typed_as_declared)."""
+
+
+#: The declared types whose values SQLite hands over as they are, so a raw read can keep
+#: the rows that fit and leave the others to validation.
+_READ_RAW = frozenset({"string", "integer", "number"})
+
+
 def untyped(sql_type: Any) -> bool:
     """Whether the database gave the column no type (SQLAlchemy's NullType)."""
     return sql_type is None or isinstance(sql_type, sa.types.NullType)
@@ -216,6 +227,13 @@ def _decide(name: str, classes: set[str], big: bool, declared: str | None) -> An
     held = ", ".join(k for k in _CLASSES if k in classes)
     how = f"CAST it in the query to one type, e.g. CAST({name} AS TEXT)"
     if declared is not None:
+        if big and declared == "number":
+            raise SourceError(
+                f"column `{name}` is declared `number` but holds integers beyond 2**53, "
+                "which a float cannot hold exactly; declare it `integer`"
+            )
+        if not classes <= _READS[declared] and declared in _READ_RAW:
+            return Raw()  # the rows of another kind are invalid: validation says which
         if not classes <= _READS[declared]:
             raise SourceError(
                 f"column `{name}` is declared `{declared}` but holds {held} values; "

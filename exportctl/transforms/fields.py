@@ -39,6 +39,25 @@ def declared_types(spec: ExportSpec) -> tuple[tuple[str, str], ...]:
     )
 
 
+#: The Arrow type of a declared type whose values a source may hand over as Python objects
+#: (a SQLite column the database cannot type, holding values of several kinds).
+_DECLARED_ARROW = {"string": pa.string(), "integer": pa.int64(), "number": pa.float64()}
+
+
+def typed_as_declared(chunk: pd.DataFrame, fields: tuple[Field, ...] | None) -> pd.DataFrame:
+    """Valid rows with each declared column a source left as Python objects in its declared
+    type: its rows of another kind are gone (validation), and every chunk must have the
+    one type, whatever rows it happens to hold."""
+    for field in fields or ():
+        kind = field.check.type if field.check is not None else None
+        if kind in _DECLARED_ARROW and field.name in chunk and chunk[field.name].dtype == object:
+            values = pa.array(chunk[field.name].tolist(), _DECLARED_ARROW[kind])
+            chunk = chunk.assign(
+                **{field.name: pd.Series(pd.arrays.ArrowExtensionArray(values), index=chunk.index)}
+            )
+    return chunk
+
+
 def select_fields(chunk: pd.DataFrame, fields: tuple[Field, ...] | None) -> pd.DataFrame:
     """A new frame holding exactly `fields`, in their order, under their output names."""
     if fields is None:
