@@ -22,7 +22,7 @@ from exportctl.incremental import Position, Window
 from exportctl.sources.base import Request
 from exportctl.spec.model import And, Compare, ExportSpec, Filter, OrderKey, Query
 from exportctl.timerange import ResolvedRange
-from exportctl.transforms.fields import needed_columns
+from exportctl.transforms.fields import declared_types, needed_columns
 from exportctl.uris import QUARANTINE, sibling_uri
 
 
@@ -130,13 +130,15 @@ def compile_plan(
     replay = None
     if quarantine is not None and resume and window is not None:
         kept = replace(window, upto=resume[-1].last)
-        replay = Request(_windowed(unwindowed, kept, None, source_reads_filter), columns)
+        replay = Request(
+            _windowed(unwindowed, kept, None, source_reads_filter), columns, declared_types(spec)
+        )
     return ExportPlan(
         spec=spec,
         run_id=run_id,
         now=now,
         window=window,
-        request=Request(query, columns),
+        request=Request(query, columns, declared_types(spec)),
         destination=destination,
         compression=codec,
         resume=resume,

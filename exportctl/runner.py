@@ -22,7 +22,7 @@ from exportctl.quarantine import Quarantine
 from exportctl.sources.base import Request, Source
 from exportctl.transforms import validate
 from exportctl.transforms.credentials import CredentialsStage
-from exportctl.transforms.fields import select_fields
+from exportctl.transforms.fields import select_fields, typed_as_declared
 from exportctl.transforms.filter import apply_filter
 from exportctl.transforms.redact import Redactor
 from exportctl.transforms.reshape import WideRows
@@ -142,6 +142,7 @@ class Rejected:
     def __init__(self, plan: ExportPlan):
         self.policy = plan.spec.validation.on_invalid
         self.checks = validate.checks_of(plan.spec.fields)
+        self.fields = plan.spec.fields
         self.encoder = registry.FORMATS[plan.spec.format.type]
         self.options = plan.spec.format.options
         self.quarantine = (
@@ -155,7 +156,7 @@ class Rejected:
         """The chunk's valid rows; the others are skipped, quarantined, or fail the run."""
         verdict = validate.validate(chunk, self.checks, self.encoder, options=self.options)
         if verdict.invalid.empty:
-            return verdict.valid
+            return typed_as_declared(verdict.valid, self.fields)
         if self.policy == "fail":
             raise ValidationError(
                 f"{len(verdict.invalid)} row(s) failed validation, nothing was written "
@@ -166,7 +167,7 @@ class Rejected:
         self.first_reason = self.first_reason or verdict.reasons[0]
         if self.quarantine is not None:
             self.quarantine.write(verdict.invalid, verdict.reasons)
-        return verdict.valid
+        return typed_as_declared(verdict.valid, self.fields)
 
     def commit(self) -> None:
         if self.quarantine is not None:

@@ -35,7 +35,7 @@ class ParquetEncoder:
         self.schema: pa.Schema | None = None
 
     def write(self, chunk: pd.DataFrame) -> None:
-        table = arrow_table(chunk)
+        table = _utc_instants(arrow_table(chunk))
         if self.writer is None:
             self.schema = _settled(table.schema)
             self.writer = pq.ParquetWriter(self.stream, self.schema, compression=self.options.codec)
@@ -84,19 +84,42 @@ class _Detachable(io.RawIOBase):
         super().close()
 
 
+_UTC = pa.timestamp("us", tz="UTC")
+
+
+def _utc_instants(table: pa.Table) -> pa.Table:
+    """Timestamps as UTC instants (`isAdjustedToUTC`), to the microsecond: naive ones are
+    UTC, as the origin system stores them; finer ones are refused, as in the text formats."""
+    for index, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type != _UTC:
+            try:
+                table = table.set_column(index, field.name, table.column(index).cast(_UTC))
+            except pa.ArrowInvalid:
+                raise FormatError(
+                    f"field `{field.name}` holds timestamps finer than a microsecond, "
+                    "which exports carry only to the microsecond"
+                ) from None
+    return table
+
+
 def _settled(schema: pa.Schema) -> pa.Schema:
-    """A column NULL throughout the first chunk has no type yet; text is the safe guess."""
+    """A column NULL throughout the first chunk has no type yet (a source that does not
+    type its columns): text, and a later chunk must agree (see `_cast`)."""
     return pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in schema])
 
 
 def _cast(table: pa.Table, schema: pa.Schema | None) -> pa.Table:
+    """A later chunk in the file's schema. Only a column NULL throughout the chunk is cast:
+    casting values (numbers to text, say) would make a column's type depend on where a
+    chunk boundary falls, so a chunk of another type fails the run, naming the column."""
     assert schema is not None
     if table.schema.equals(schema):
         return table
-    try:
-        return table.cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-        raise FormatError(
-            f"a later chunk's columns differ in type from the first's ({exc}); "
-            "cast the column to one type in the query"
-        ) from None
+    for field, wanted in zip(table.schema, schema, strict=True):
+        if field.type != wanted.type and not pa.types.is_null(field.type):
+            raise FormatError(
+                f"column `{wanted.name}` holds {field.type} values in a later chunk but "
+                f"{wanted.type} in the first; the source does not type it, so declare its "
+                "type (a field's `type`) or cast it in the query to one type"
+            )
+    return table.cast(schema)

@@ -19,6 +19,9 @@ class Request:
 
     query: Query
     columns: tuple[str, ...] | None = None
+    #: (source column, type) a spec's fields declare: the type a source reads a column
+    #: as when its own data cannot tell (see sources.sql_types).
+    declared: tuple[tuple[str, str], ...] = ()
 
 
 class Source(Protocol):

@@ -6,7 +6,6 @@ server-side cursor in chunks, so memory follows the chunk size, not the table.
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import operator
 import os
@@ -27,18 +26,9 @@ from sqlalchemy.engine import URL, make_url
 
 from exportctl import json_values, not_utf8
 from exportctl.errors import SourceError, TransientError
-from exportctl.sources import sqlite_arrow, sqlite_files
+from exportctl.sources import sql_types, sqlite_arrow, sqlite_files
 from exportctl.sources.base import Request
 from exportctl.spec import model as m
-
-_ARROW_TYPES: dict[type, pa.DataType] = {
-    bool: pa.bool_(),
-    int: pa.int64(),
-    float: pa.float64(),
-    str: pa.string(),
-    bytes: pa.binary(),
-    dt.date: pa.date32(),
-}
 
 _SQL_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "eq": operator.eq,
@@ -84,8 +74,10 @@ class SqlSource:
             connect_args={"timeout": options.busy_timeout} if sqlite else {},
             json_deserializer=loads,
         )
-        #: Reflected tables: the count (on a thread of its own) and the read share one.
+        #: Reflected tables and described raw queries: the count (on a thread of its own)
+        #: and the read share one.
         self._tables: dict[str, sa.Table] = {}
+        self._described: dict[str, list[tuple[str, Any]]] = {}
         self._reflecting = threading.Lock()
         if sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_session)
@@ -124,20 +116,43 @@ class SqlSource:
             row = conn.execute(self._select(conn, Request(query, columns))).first()
         return tuple(row) if row else None
 
-    def _select(self, conn: sa.Connection, request: Request) -> sa.Select[Any]:
-        """The request's SELECT, with a table's columns typed by reflecting it (once)."""
+    def _select(
+        self, conn: sa.Connection, request: Request, settle: bool = False
+    ) -> sa.Select[Any]:
+        """The request's SELECT, its columns typed as the database declares them: a
+        table's by reflecting it, a raw query's by describing its result (each once).
+        `settle` types the columns the database leaves untyped too (sql_types)."""
         qualified = request.query.table
-        if not qualified:
-            return statement(request)
         with self._reflecting:
-            if qualified not in self._tables:
+            if qualified and qualified not in self._tables:
                 self._tables[qualified] = _reflect(conn, qualified)
-        return statement(request, self._tables[qualified])
+            elif not qualified and request.query.sql not in self._described:
+                self._described[request.query.sql or ""] = self._describe(conn, request)
+        table = self._tables[qualified] if qualified else None
+        typed = None if qualified else self._described[request.query.sql or ""]
+        select = statement(request, table, typed)
+        if not settle:
+            return select
+        columns = [(c.name, c.type) for c in select.selected_columns]
+        return retyped(select, sql_types.settle(conn, select, columns, dict(request.declared)))
+
+    def _describe(self, conn: sa.Connection, request: Request) -> list[tuple[str, Any]]:
+        """A raw query's result columns and the types the database gives them."""
+        whole = statement(Request(m.Query(sql=request.query.sql, params=request.query.params)))
+        found = None
+        if self.url.get_backend_name() == "sqlite" and self.url.database:
+            sql = str(whole.compile(dialect=self.engine.dialect))
+            found = sql_types.sqlite_columns(self.url.database, sql)
+        if found is None:
+            found = sql_types.described_columns(conn, whole)
+        _refuse_duplicates([name for name, _ in found])
+        return found
 
     def chunks(self, request: Request) -> Generator[pd.DataFrame, None, None]:
         read = [0]  # rows yielded so far
         with self._connected() as conn, ExitStack() as stack:
-            select = self._select(conn, request)
+            select = self._select(conn, request, settle=True)
+            stack.enter_context(sql_types.unreadable(select))
             fast = self._arrow_tables(select, stack)
             self.read_by = "rows" if fast is None else "arrow"
             if fast is not None:
@@ -156,17 +171,16 @@ class SqlSource:
             stack.callback(result.close)
             names = list(result.keys())
             _refuse_duplicates(names)
-            types = [_arrow_type(c.type) for c in select.selected_columns]
+            types = [_read_type(c.type) for c in select.selected_columns]
             if len(types) != len(names):  # SELECT *: the database alone knows the columns
                 types = [None] * len(names)
-            yielded = False
             try:
                 for rows in result.partitions():
-                    yield self._located(_frame(names, types, rows), request, read)
-                    yielded = True
+                    frame = _frame(names, types, rows, read[0])
+                    yield self._located(frame, request, read)
             except sa.exc.DataError as exc:
                 raise SourceError(self._unreadable(exc, select)) from None
-            if not yielded:
+            if not read[0]:
                 yield _frame(names, types, [])
 
     def _unreadable(self, exc: sa.exc.DataError, select: sa.Select[Any]) -> str:
@@ -204,7 +218,7 @@ class SqlSource:
         columns = list(select.selected_columns)
         names = [c.name for c in columns]
         wanted = sqlite_arrow.converters(
-            columns, [_arrow_type(c.type) for c in columns], self.engine.dialect
+            columns, [sql_types.arrow_type(c.type) for c in columns], self.engine.dialect
         )
         if wanted is None or len(set(names)) != len(names):
             return None
@@ -243,8 +257,13 @@ class SqlSource:
         self.engine.dispose()
 
 
-def statement(request: Request, table: sa.Table | None = None) -> sa.Select[Any]:
-    """The SELECT for a request; with a reflected table its columns carry their types."""
+def statement(
+    request: Request,
+    table: sa.Table | None = None,
+    typed: Sequence[tuple[str, Any]] | None = None,
+) -> sa.Select[Any]:
+    """The SELECT for a request. With a reflected table, or a raw query's result columns
+    (`typed`: names and types), its columns carry their types."""
     query = request.query
     source: Any
     if table is not None:
@@ -255,11 +274,13 @@ def statement(request: Request, table: sa.Table | None = None) -> sa.Select[Any]
         source = sa.table(name, schema=schema or None)
         column = sa.column
     else:
-        params = dict(query.params)
-        source = sa.text(query.sql or "").bindparams(**params).columns().subquery("q")
-        column = sa.column
+        text = sa.text(query.sql or "").bindparams(**dict(query.params))
+        declared = [sa.column(name, sql_type) for name, sql_type in typed or ()]
+        source = text.columns(*declared).subquery("q")
+        column = partial(_table_column, source) if typed is not None else sa.column
     picked = [column(c) for c in request.columns] if request.columns else None
-    select = sa.select(*picked) if picked else _select_all(source, table)
+    everything = source.c if table is not None or typed is not None else None
+    select = sa.select(*picked) if picked else _select_all(everything)
     select = select.select_from(source)
     if query.where is not None:
         select = select.where(to_sql(query.where, column))
@@ -270,8 +291,19 @@ def statement(request: Request, table: sa.Table | None = None) -> sa.Select[Any]
     return select
 
 
-def _select_all(source: Any, table: sa.Table | None) -> sa.Select[Any]:
-    return sa.select(*table.columns) if table is not None else sa.select(sa.literal_column("*"))
+def _select_all(columns: Any) -> sa.Select[Any]:
+    return sa.select(*columns) if columns is not None else sa.select(sa.literal_column("*"))
+
+
+def retyped(select: sa.Select[Any], types: dict[str, Any]) -> sa.Select[Any]:
+    """The SELECT with the named columns read as `types` say (no CAST in the SQL)."""
+    if not types:
+        return select
+    columns = [
+        sa.type_coerce(c, types[c.name]).label(c.name) if c.name in types else c
+        for c in select.selected_columns
+    ]
+    return select.with_only_columns(*columns, maintain_column_froms=True)
 
 
 def to_sql(node: m.Filter, column: Callable[[str], Any]) -> Any:
@@ -361,11 +393,10 @@ def _reflect(conn: sa.Connection, qualified: str) -> sa.Table:
         raise SourceError(f"no table `{qualified}` in the source{_suggest(name, known)}") from None
 
 
-def _table_column(table: sa.Table, name: str) -> Any:
+def _table_column(table: sa.Table | sa.Subquery, name: str) -> Any:
     if name not in table.c:
-        raise SourceError(
-            f"table `{table.name}` has no column `{name}`{_suggest(name, list(table.c.keys()))}"
-        )
+        what = f"table `{table.name}`" if isinstance(table, sa.Table) else "the query"
+        raise SourceError(f"{what} has no column `{name}`{_suggest(name, list(table.c.keys()))}")
     return table.c[name]
 
 
@@ -374,33 +405,37 @@ def _suggest(name: str, known: Sequence[str]) -> str:
     return f"; did you mean `{guess[0]}`?" if guess else f"; it has {', '.join(known)}"
 
 
-def _arrow_type(sql_type: Any) -> pa.DataType | None:
-    if isinstance(sql_type, sa.JSON) or (
-        isinstance(sql_type, sa.ARRAY) and isinstance(sql_type.item_type, sa.JSON)
-    ):
-        return json_values.JSON  # json[] and jsonb[]: a JSON array of the values
-    try:
-        python_type = sql_type.python_type
-    except NotImplementedError:
-        return None
-    if python_type is dt.datetime:
-        return pa.timestamp("us", tz="UTC" if getattr(sql_type, "timezone", False) else None)
-    if python_type is Decimal:
-        return None  # let Arrow pick the precision the values need
-    return _ARROW_TYPES.get(python_type)
-
-
 def _refuse_duplicates(names: list[str]) -> None:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise SourceError(f"the query returns several columns named {', '.join(twice)}; alias them")
 
 
-def _frame(names: list[str], types: list[pa.DataType | None], rows: Sequence[Any]) -> pd.DataFrame:
+_MISFIT = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError)
+#: A column read as Python objects (sql_types.Raw), not as Arrow values.
+_OBJECTS = pa.null()
+
+
+def _objects(arrow_type: pa.DataType | None) -> bool:
+    return arrow_type is not None and pa.types.is_null(arrow_type)
+
+
+def _read_type(sql_type: Any) -> pa.DataType | None:
+    return _OBJECTS if isinstance(sql_type, sql_types.Raw) else sql_types.arrow_type(sql_type)
+
+
+def _frame(
+    names: list[str], types: list[pa.DataType | None], rows: Sequence[Any], offset: int = 0
+) -> pd.DataFrame:
+    """Rows `offset + 1...` of the result as typed columns; a value its column's type
+    cannot hold fails the read, naming the column and the row."""
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     arrays = []
     marked = {}  # text columns holding text that is not UTF-8: kept for validation
     for name, arrow_type, values in zip(names, types, columns, strict=True):
+        if _objects(arrow_type):  # a placeholder: the values go in as they are, below
+            arrays.append(pa.nulls(len(values)))
+            continue
         if arrow_type == pa.string() and any(isinstance(v, bytes) for v in values):
             # A BLOB in a text column: text if its bytes are UTF-8, as the ADBC path reads it.
             values = tuple(not_utf8.decode(v) if isinstance(v, bytes) else v for v in values)
@@ -413,16 +448,35 @@ def _frame(names: list[str], types: list[pa.DataType | None], rows: Sequence[Any
             values = tuple(json_values.as_json(v) for v in values)
         try:
             arrays.append(pa.array(values, type=arrow_type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+        except _MISFIT:
             _refuse_decimals(name, values)
+            at, odd = next(
+                ((i, v) for i, v in enumerate(values) if not _fits(v, arrow_type)), (0, None)
+            )
+            # The value's kind, not the value (nor Arrow's text, which quotes it): it is
+            # read before redaction could mask a secret.
             raise SourceError(
-                f"column `{name}` holds values of mixed or unexpected types ({exc}); "
-                "cast it in the query to one type"
-            ) from exc
+                f"column `{name}` holds values of mixed or unexpected types: it is read as "
+                f"{arrow_type}, but row {offset + at + 1} of the result holds a "
+                f"{type(odd).__name__}; cast it in the query to one type"
+            ) from None
     frame = _pandas(pa.Table.from_arrays(arrays, names=names))
+    for name, arrow_type, values in zip(names, types, columns, strict=True):
+        if _objects(arrow_type):
+            frame[name] = pd.Series(list(values), index=frame.index, dtype=object)
     for name, values in marked.items():
         frame[name] = not_utf8.object_column(values, frame.index)
     return frame
+
+
+def _fits(value: Any, arrow_type: pa.DataType | None) -> bool:
+    if arrow_type is None:
+        return True
+    try:
+        pa.array([value], type=arrow_type)
+        return True
+    except _MISFIT:
+        return False
 
 
 #: The most digits an Arrow decimal (decimal256) holds.

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
@@ -144,6 +145,8 @@ class Batches(AbstractContextManager["Batches"]):
         self.busy_timeout = busy_timeout
         self.chunk_size = chunk_size
         self.ahead: _ReadAhead | None = None
+        #: The result's column names, once a statement runs: the driver's errors number them.
+        self.names: list[str] = []
         with self._translated():
             self.connection = adbc_sqlite.connect(path, autocommit=True)
             self.cursor = self.connection.cursor()
@@ -165,6 +168,7 @@ class Batches(AbstractContextManager["Batches"]):
     ) -> Iterator[pa.Table] | None:
         """The batches, or None (having read only the first) if the driver typed a column
         otherwise than the table declares it."""
+        self.names = names
         with self._translated():
             self.cursor.execute(sql, params if params else None)
             reader = self.cursor.fetch_record_batch()
@@ -187,7 +191,7 @@ class Batches(AbstractContextManager["Batches"]):
                 batch = self.ahead.next()
 
     def _translated(self) -> AbstractContextManager[None]:
-        return _Translated(self.where, self.busy_timeout)
+        return _Translated(self.where, self.busy_timeout, self.names)
 
     def __exit__(
         self,
@@ -254,9 +258,10 @@ class _ReadAhead:
 class _Translated(AbstractContextManager[None]):
     """The driver's errors as the general path words them: the source's failure."""
 
-    def __init__(self, where: str, busy_timeout: float):
+    def __init__(self, where: str, busy_timeout: float, names: Sequence[str] = ()):
         self.where = where
         self.busy_timeout = busy_timeout
+        self.names = names
 
     def __exit__(
         self,
@@ -269,9 +274,12 @@ class _Translated(AbstractContextManager[None]):
             if sqlite_files.is_busy(error):
                 hint = sqlite_files.busy_hint(self.busy_timeout)
                 raise TransientError(f"{self.where}: {message}{hint}") from None
+            mismatch = re.match(r"Type mismatch in column (\d+)", message)
+            if mismatch is None:
+                raise SourceError(f"{self.where}: {message}") from None
+            index = int(mismatch.group(1))
+            column = f"`{self.names[index]}`" if index < len(self.names) else "a column"
             raise SourceError(
-                f"{self.where}: {message}; a column holds values of mixed types: "
-                "cast it in the query to one type"
-                if "Type mismatch" in message
-                else f"{self.where}: {message}"
+                f"{self.where}: {message}; column {column} holds values of mixed or "
+                "unexpected types: cast it in the query to one type"
             ) from None

@@ -187,6 +187,8 @@ class Parser:
             except re.error as exc:
                 self.fail((*path, "pattern"), f"not a valid regular expression: {exc}")
                 del declared["pattern"]
+        if declared.get("type") == "float":  # a synonym: the SQL word for `number`
+            declared["type"] = "number"
         if "allowed" in declared:
             declared["allowed"] = tuple(declared["allowed"])
         if "min" in declared and "max" in declared and declared["min"] > declared["max"]:

@@ -12,7 +12,7 @@ import pyarrow as pa
 from exportctl import templating
 from exportctl.errors import RunError, SourceError
 from exportctl.json_values import is_json
-from exportctl.spec.model import Field
+from exportctl.spec.model import ExportSpec, Field
 
 #: What a `json: true` field holds: a JSON object of text values (a label set), in Arrow.
 JSON_OBJECT = pa.map_(pa.string(), pa.string())
@@ -29,6 +29,34 @@ def needed_columns(fields: tuple[Field, ...] | None) -> tuple[str, ...] | None:
         elif field.template is not None:
             names.update(dict.fromkeys(sorted(templating.variables(field.template))))
     return tuple(names)
+
+
+def declared_types(spec: ExportSpec) -> tuple[tuple[str, str], ...]:
+    """(source column, type) for each field that takes a column and declares its type."""
+    return tuple(
+        (field.source, field.check.type)
+        for field in spec.fields or ()
+        if field.source is not None and field.check is not None and field.check.type is not None
+    )
+
+
+#: The Arrow type of a declared type whose values a source may hand over as Python objects
+#: (a SQLite column the database cannot type, holding values of several kinds).
+_DECLARED_ARROW = {"string": pa.string(), "integer": pa.int64(), "number": pa.float64()}
+
+
+def typed_as_declared(chunk: pd.DataFrame, fields: tuple[Field, ...] | None) -> pd.DataFrame:
+    """Valid rows with each declared column a source left as Python objects in its declared
+    type: its rows of another kind are gone (validation), and every chunk must have the
+    one type, whatever rows it happens to hold."""
+    for field in fields or ():
+        kind = field.check.type if field.check is not None else None
+        if kind in _DECLARED_ARROW and field.name in chunk and chunk[field.name].dtype == object:
+            values = pa.array(chunk[field.name].tolist(), _DECLARED_ARROW[kind])
+            chunk = chunk.assign(
+                **{field.name: pd.Series(pd.arrays.ArrowExtensionArray(values), index=chunk.index)}
+            )
+    return chunk
 
 
 def select_fields(chunk: pd.DataFrame, fields: tuple[Field, ...] | None) -> pd.DataFrame:
