@@ -1,13 +1,13 @@
 """S3 and S3-compatible stores: an object appears only once complete.
 
-The bytes go up as a multipart upload (smart_open's writer). S3 shows the
-object only when the upload is completed, after the last part, so a reader never
+The bytes go up as a multipart upload (our own writer, `s3_multipart`). S3 shows
+the object only when the upload is completed, after the last part, so a reader never
 sees part of it and a failed re-run leaves the previous object as it was. Any
-failure aborts the upload; should even the abort not reach the store, the parts
-stay, invisible but billed, until `remove_leftovers` (the next `apply`) aborts them.
+failure aborts the upload; should even the abort not reach the store (or be
+refused), the parts stay, invisible but billed, until the next run of the spec
+aborts them (`remove_leftovers`, called at the start of every run).
 
-Retrying is the caller's job: boto3 gets two attempts and our timeouts, and
-smart_open's own retry loop never starts (see `_Client`).
+Retrying is the caller's job: boto3 gets two attempts and our timeouts.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from typing import Any, BinaryIO, ClassVar, Literal, cast
 
 import boto3
 import botocore.exceptions as bx
-import smart_open
 from botocore.config import Config
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_chain, wait_fixed
 
 from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
+from exportctl.destinations.s3_multipart import MultipartWriter
 from exportctl.errors import RunError, TransientError, scrub
 from exportctl.uris import written_for
 
@@ -107,20 +107,11 @@ class S3Destination:
         bucket, key = _split(uri)
         client = self._client(uri)
         settings = self._object_settings()
-        params = {
-            "client": client,
-            # put_object too: an empty export is written with it, not as a multipart upload.
-            "client_kwargs": {
-                "S3.Client.create_multipart_upload": settings,
-                "S3.Client.put_object": settings,
-            },
-            "min_part_size": self.options.part_size,
-        }
-        writer = smart_open.open(uri, "wb", compression="disable", transport_params=params)
+        writer = MultipartWriter(client, bucket, key, self.options.part_size, settings)
         upload = _Upload(writer)
         try:
             yield upload
-            writer.close()  # uploads the last part and completes: the object appears
+            writer.complete()  # uploads the last part and completes: the object appears
         except BaseException as error:
             self._discard(writer, bucket, key, uri, error)
             raise
@@ -159,10 +150,10 @@ class S3Destination:
             query["UploadIdMarker"] = page.get("NextUploadIdMarker")
 
     def _discard(
-        self, writer: BinaryIO, bucket: str, key: str, uri: str, error: BaseException
+        self, writer: MultipartWriter, bucket: str, key: str, uri: str, error: BaseException
     ) -> None:
         """Abort the writer's upload, a few times if the store is unreachable."""
-        upload_id = cast(Any, writer)._upload_id
+        upload_id = writer.upload_id
         try:
             if upload_id is not None:
                 client = self._client(uri, timeout=min(self.options.timeout, ABORT_TIMEOUT))
@@ -177,9 +168,13 @@ class S3Destination:
                     with attempt:
                         _abort(client, bucket, key, upload_id)
         except RunError as failure:
-            _mention(error, f"the incomplete upload is left for the next run to remove ({failure})")
+            _mention(
+                error,
+                "the incomplete upload is left for the next run of this spec to remove "
+                f"({failure})",
+            )
         finally:
-            _forget(writer)
+            writer.forget()  # nothing may complete it now, not even a finalizer
 
     def _client(self, where: str, timeout: float | None = None) -> _Client:
         """A fresh client: credentials only from the standard chain (environment, profile)."""
@@ -212,23 +207,16 @@ class S3Destination:
 
 
 class _Upload:
-    """The open sink: bytes go through the counter to smart_open's writer."""
+    """The open sink: bytes go through the counter to our multipart writer."""
 
-    def __init__(self, writer: BinaryIO):
-        self.counter = CountingWriter(writer)
+    def __init__(self, writer: MultipartWriter):
+        self.counter = CountingWriter(cast(BinaryIO, writer))
         self.stream = cast(BinaryIO, self.counter)
         self.written: WrittenFile | None = None
 
 
 class _Client:
-    """A boto3 S3 client whose calls raise our errors, worded for the destination `where`.
-
-    Translating at every call also keeps smart_open's own retry loop quiet: its
-    module-level `smart_open.s3.RETRY` retries EndpointConnectionError and
-    NoSuchUpload 6 times, 10 s apart, and here it never sees them, so a dead store
-    fails in seconds and the caller's retry policy alone decides. Changing RETRY
-    instead would change it for every smart_open user in the process.
-    """
+    """A boto3 S3 client whose calls raise our errors, worded for the destination `where`."""
 
     def __init__(self, raw: Any, where: str, timeout: float):
         self.raw, self.where, self.timeout = raw, where, timeout
@@ -310,17 +298,6 @@ def _abort(client: _Client, bucket: str, key: str, upload_id: str) -> None:
             raise client.error(exc, "aborting the upload to") from exc
     except bx.BotoCoreError as exc:
         raise client.error(exc, "aborting the upload to") from exc
-
-
-def _forget(writer: BinaryIO) -> None:
-    """Make smart_open's writer drop its upload, so that nothing can complete it any more.
-
-    io.IOBase's finalizer calls close(), and the writer's close() completes the
-    upload with whatever it holds: after a failed abort, garbage collection would
-    publish a partial object. The writer has no public way to drop the upload;
-    its `closed` is `_upload_id is None` (tested by the abort-fails tests).
-    """
-    cast(Any, writer)._upload_id = None
 
 
 def _mention(error: BaseException, note: str) -> None:
