@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import tenacity
 
-from exportctl import alerts, attempts, incremental, prune, registry, runner
+from exportctl import alerts, attempts, incremental, leftovers, prune, registry, runner
 from exportctl.errors import ExportctlError, Interrupted, RunError, TransientError, scrub
 from exportctl.incremental import Window
 from exportctl.ledger import Ledger, LockHeld, RunRecord
@@ -227,6 +227,8 @@ def _locked_run(
     ledger.start_run(record)
     for kept in plan.resume:  # the retry's files include the parts it keeps
         _record_part(ledger, run_id, kept)
+    with suppress(Exception):  # the store refusing a cleanup must not stop the export
+        leftovers.before_run(spec, ledger, plan)
     plan = replace(plan, expected_bytes=_expected_bytes(spec, ledger))
     recording = _Recording(ledger, record, observer, stop)
     try:
@@ -253,6 +255,9 @@ def _locked_run(
         total_rows=recording.expected,
         summary=_summary(result),
     )
+    if result.status == "succeeded":  # its manifest now lists its parts, not the previous run's
+        with suppress(Exception):
+            leftovers.after_success(spec, ledger, plan, result)
     _alert(spec, ledger, result)
     if result.status == "succeeded" and spec.retention is not None:
         result = prune.after_run(spec, ledger, result, utc_now())  # never fails the run

@@ -28,7 +28,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
 from exportctl.destinations.s3_multipart import MultipartWriter
 from exportctl.errors import RunError, TransientError, scrub
-from exportctl.uris import written_for
+from exportctl.uris import is_part_of, written_for
 
 MIN_PART_SIZE = 5 * 2**20
 
@@ -66,6 +66,7 @@ _DOING = {
     "get_object": "reading",
     "delete_object": "deleting",
     "list_multipart_uploads": "listing incomplete uploads for",
+    "list_objects_v2": "listing the parts of",
 }
 
 
@@ -136,8 +137,7 @@ class S3Destination:
         """Abort the incomplete multipart uploads of `uri` and of its parts, no others."""
         bucket, key = _split(uri)
         client = self._client(uri)
-        folder, slash, name = key.rpartition("/")
-        query: dict[str, Any] = {"Bucket": bucket, "Prefix": folder + slash + name.split(".")[0]}
+        query: dict[str, Any] = {"Bucket": bucket, "Prefix": _stem_prefix(key)}
         ours = written_for(key)
         while True:
             page = client.list_multipart_uploads(**query)
@@ -148,6 +148,19 @@ class S3Destination:
                 return
             query["KeyMarker"] = page.get("NextKeyMarker")
             query["UploadIdMarker"] = page.get("NextUploadIdMarker")
+
+    def stored_parts(self, uri: str) -> list[str]:
+        bucket, key = _split(uri)
+        client = self._client(uri)
+        part = is_part_of(key)
+        query: dict[str, Any] = {"Bucket": bucket, "Prefix": _stem_prefix(key)}
+        found: list[str] = []
+        while True:
+            page = client.list_objects_v2(**query)
+            found += [f"s3://{bucket}/{o['Key']}" for o in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return sorted(name for name in found if part(name.split("/", 3)[3]))
+            query["ContinuationToken"] = page["NextContinuationToken"]
 
     def _discard(
         self, writer: MultipartWriter, bucket: str, key: str, uri: str, error: BaseException
@@ -306,6 +319,12 @@ def _mention(error: BaseException, note: str) -> None:
         error.args = (f"{error.args[0]}; {note}",)
     else:
         error.add_note(note)
+
+
+def _stem_prefix(key: str) -> str:
+    """What every key written for `key` starts with: its folder and the name to its first dot."""
+    folder, slash, name = key.rpartition("/")
+    return folder + slash + name.split(".")[0]
 
 
 def _split(uri: str) -> tuple[str, str]:

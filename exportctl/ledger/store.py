@@ -417,9 +417,14 @@ class Ledger:
                 held.update(conn.execute(query).scalars())
         return held
 
-    def files_deleted(self, spec: str, files: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
-        """Retention deleted these (run id, URI, detail) files: mark each so, and say so in
-        the audit trail; one transaction for them all."""
+    def files_deleted(
+        self,
+        spec: str,
+        files: Sequence[tuple[str, str, dict[str, Any]]],
+        event: str = "retention.deleted",
+    ) -> None:
+        """Retention (or a later run, see `leftovers`) deleted these (run id, URI, detail)
+        files: mark each so, and say so in the audit trail; one transaction for them all."""
         with self._transaction() as conn:
             for run_id, uri, detail in files:
                 conn.execute(
@@ -427,7 +432,7 @@ class Ledger:
                     .where(t.run_files.c.run_id == run_id, t.run_files.c.uri == uri)
                     .values(deleted_at=_now())
                 )
-                self._audit(conn, "retention.deleted", spec, run_id, uri=uri, **detail)
+                self._audit(conn, event, spec, run_id, uri=uri, **detail)
 
     # --- audit ----------------------------------------------------------------------
 
