@@ -18,17 +18,18 @@ so that `verify` and retention agree with what is stored.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any
 
 from exportctl import registry
-from exportctl.errors import ExportctlError
+from exportctl.errors import ExportctlError, RunError
 from exportctl.ledger import Ledger
 from exportctl.plan import ExportPlan
 from exportctl.runner import RunResult
 from exportctl.spec.model import ExportSpec
-from exportctl.uris import parts_tag, tag_of_part
+from exportctl.uris import MANIFEST, parts_tag, sibling_uri, tag_of_part
 
 #: How many of a spec's latest runs a run looks back at for what they left.
 RECENT = 20
@@ -49,6 +50,9 @@ def before_run(spec: ExportSpec, ledger: Ledger, plan: ExportPlan) -> None:
         with suppress(ExportctlError):
             found = _stored(spec, run["destination"], tag)
             found |= {p["uri"] for p in recorded if not p["deleted_at"]}
+            # Killed after its manifest went in, before the ledger heard: its parts are
+            # the export now, until a later run's manifest replaces them.
+            found -= _listed(spec, run["destination"])
             _delete(spec, ledger, run["destination"], found, recorded, "parts.removed")
     for uri in destinations:  # temp files, incomplete uploads: of dead or failed runs alike
         with suppress(ExportctlError):
@@ -78,6 +82,23 @@ def _tag(run: dict[str, Any], recorded: list[dict[str, Any]]) -> str | None:
     if recorded:
         return tag_of_part(run["destination"], recorded[0]["uri"])
     return parts_tag(run["id"])
+
+
+def _listed(spec: ExportSpec, uri: str) -> set[str]:
+    """The parts the manifest at `uri` lists (none without a manifest); raises if unsure."""
+    manifest = sibling_uri(uri, MANIFEST)
+    try:
+        with _destination(spec, manifest).read(manifest) as stream:
+            document = json.loads(stream.read())
+    except FileNotFoundError:
+        return set()
+    except RunError as exc:
+        if "NoSuchKey" in str(exc) or "404" in str(exc):
+            return set()
+        raise
+    except (OSError, ValueError) as exc:  # unreadable: better keep every part
+        raise RunError(f"cannot read {manifest}: {exc}") from exc
+    return {part["uri"] for part in document.get("parts", [])}
 
 
 def _stored(spec: ExportSpec, uri: str, tag: str | None) -> set[str]:

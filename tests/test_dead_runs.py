@@ -1,0 +1,168 @@
+"""Split exports to a fixed name, killed by SIGKILL at random moments (seeded).
+
+Whatever the moment, a reader who follows the manifest gets exactly one run's rows:
+every id once, all from the same run. After the next run that completes, nothing is
+left that the manifest does not list (no part of a dead or replaced run, no temp file).
+
+Each run is a forked child of the test process, so a kill costs no interpreter start.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import random
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from exportctl.cli import main
+from exportctl.ledger import Ledger
+
+ROWS = 6000
+SPLIT = 500
+SEED = 20261207
+KILLS = 24
+
+SPEC = """\
+version: 1
+name: {name}
+source: {{type: sql, url: "sqlite:///{db}", chunk_size: 250}}
+query: {{table: items}}
+format: csv
+destination: {{uri: "{out}/data.csv", split: {{rows: {split}}}}}
+"""
+
+
+def _apply(spec: Path, state: str) -> None:
+    """`exportctl apply` in this (forked) process, its summary to /dev/null."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    main(["apply", str(spec), "--state", state, "--json"], standalone_mode=False)
+
+
+def _fork_apply(spec: Path, state: str) -> multiprocessing.process.BaseProcess:
+    process = multiprocessing.get_context("fork").Process(target=_apply, args=(spec, state))
+    process.start()
+    return process
+
+
+def _set_generation(db: Path, generation: int) -> None:
+    """Every row carries the generation of the data a run reads."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE items SET gen = ?", (generation,))
+
+
+def _follow_manifest(out: Path) -> tuple[int, int] | None:
+    """The rows and the generation a reader gets from the manifest; fails on anything else."""
+    try:
+        manifest = json.loads((out / "data.csv.manifest.json").read_bytes())
+    except FileNotFoundError:
+        return None
+    ids: list[int] = []
+    generations: set[str] = set()
+    for index, part in enumerate(manifest["parts"]):
+        raw = Path(part["uri"]).read_bytes()  # a missing part fails the test here
+        assert hashlib.sha256(raw).hexdigest() == part["sha256"], part["uri"]
+        lines = csv.reader(io.StringIO(raw.decode()))
+        if index == 0:
+            assert next(lines) == ["id", "gen", "pad"]
+        rows = list(lines)
+        assert len(rows) == part["rows"]
+        ids += [int(row[0]) for row in rows]
+        generations |= {row[1] for row in rows}
+    assert sorted(ids) == list(range(1, ROWS + 1)), "rows missing or doubled"
+    assert len(generations) == 1, f"rows of several runs: {sorted(generations)}"
+    return len(ids), int(generations.pop())
+
+
+def _only_what_the_manifest_lists(out: Path) -> None:
+    manifest = json.loads((out / "data.csv.manifest.json").read_bytes())
+    listed = {Path(p["uri"]).name for p in manifest["parts"]} | {"data.csv.manifest.json"}
+    assert {p.name for p in out.iterdir()} == listed
+
+
+@pytest.fixture
+def fixed_name(tmp_path: Path) -> tuple[Path, Path, Path, str]:
+    db = tmp_path / "source.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, gen INTEGER, pad TEXT)")
+        conn.executemany(
+            "INSERT INTO items VALUES (?, 0, ?)", [(i, "p" * 30) for i in range(1, ROWS + 1)]
+        )
+    spec = tmp_path / "fixed.yaml"
+    spec.write_text(SPEC.format(name="fixed", db=db, out=tmp_path / "out", split=SPLIT))
+    return spec, tmp_path / "out", db, f"sqlite:///{tmp_path / 'state.db'}"
+
+
+def _timed_run(spec: Path, state: str) -> float:
+    started = time.monotonic()
+    process = _fork_apply(spec, state)
+    process.join(60)
+    assert process.exitcode == 0
+    return time.monotonic() - started
+
+
+def test_sigkill_at_random_moments_leaves_one_runs_data_behind_every_manifest(fixed_name):
+    spec, out, db, state = fixed_name
+    chance = random.Random(SEED)
+    # How long one whole run takes here, measured on a spec of its own.
+    other = spec.with_name("calibrate.yaml")
+    other.write_text(SPEC.format(name="calibrate", db=db, out=out.with_name("o"), split=SPLIT))
+    whole = _timed_run(other, state)
+
+    figures = {"kills": 0, "finished before the kill": 0, "manifests followed": 0}
+    for generation in range(1, KILLS + 1):
+        _set_generation(db, generation)
+        process = _fork_apply(spec, state)
+        time.sleep(chance.uniform(0, whole * 1.1))
+        if process.is_alive():
+            figures["kills"] += 1
+        else:
+            figures["finished before the kill"] += 1
+        process.kill()  # SIGKILL, unless it is reaped already: never another's pid
+        process.join(10)
+        if _follow_manifest(out) is not None:
+            figures["manifests followed"] += 1
+        if generation % 6 == 0:  # the next run completes: nothing else stays
+            _set_generation(db, -generation)
+            _timed_run(spec, state)
+            assert _follow_manifest(out) == (ROWS, -generation)
+            _only_what_the_manifest_lists(out)
+    print(f"\nSIGKILL figures (seed {SEED}): {figures}, failures: 0")
+    assert figures["kills"] >= KILLS // 2
+
+    runs = Ledger(state).history("fixed", limit=1000)
+    assert {r["status"] for r in runs} <= {"succeeded", "interrupted", "running"}
+
+
+def test_the_next_run_removes_the_parts_of_a_run_killed_before_its_manifest(fixed_name):
+    """A run killed midway leaves parts and no manifest; the next run removes them
+    (recorded ones and any committed just before the kill), even where it writes to
+    another name (a templated destination), and says so in the ledger."""
+    spec, out, db, state = fixed_name
+    spec.write_text(spec.read_text().replace("/data.csv", "/{{ run.id }}-data.csv"))
+    process = _fork_apply(spec, state)
+    deadline = time.monotonic() + 60
+    while len(list(out.glob("*.part-*.csv"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.kill()  # SIGKILL
+    process.join(10)
+    left = {p.name for p in out.glob("*.part-*.csv")}
+    assert len(left) >= 3 and not list(out.glob("*.manifest.json"))
+
+    _timed_run(spec, state)
+    (manifest,) = out.glob("*.manifest.json")
+    listed = {Path(p["uri"]).name for p in json.loads(manifest.read_bytes())["parts"]}
+    assert {p.name for p in out.iterdir()} == listed | {manifest.name}
+    ledger = Ledger(state)
+    (killed,) = ledger.history("fixed", status="interrupted")
+    events = [e["event"] for e in ledger.audit_events(killed["id"])]
+    assert "parts.removed" in events
+    recorded = ledger.run(killed["id"])["files"]
+    assert recorded and all(f["deleted_at"] is not None for f in recorded)  # verify: gone
