@@ -28,7 +28,7 @@ from exportctl.ledger import Ledger
 ROWS = 6000
 SPLIT = 500
 SEED = 20261207
-KILLS = 24
+KILLS = 16
 
 SPEC = """\
 version: 1
