@@ -227,8 +227,7 @@ def _locked_run(
     ledger.start_run(record)
     for kept in plan.resume:  # the retry's files include the parts it keeps
         _record_part(ledger, run_id, kept)
-    with suppress(Exception):  # the store refusing a cleanup must not stop the export
-        leftovers.before_run(spec, ledger, plan)
+    _cleaning(ledger, spec, run_id, lambda: leftovers.before_run(spec, ledger, plan))
     plan = replace(plan, expected_bytes=_expected_bytes(spec, ledger))
     recording = _Recording(ledger, record, observer, stop)
     try:
@@ -256,12 +255,21 @@ def _locked_run(
         summary=_summary(result),
     )
     if result.status == "succeeded":  # its manifest now lists its parts, not the previous run's
-        with suppress(Exception):
-            leftovers.after_success(spec, ledger, plan, result)
+        _cleaning(ledger, spec, run_id, lambda: leftovers.after_success(spec, ledger, plan, result))
     _alert(spec, ledger, result)
     if result.status == "succeeded" and spec.retention is not None:
         result = prune.after_run(spec, ledger, result, utc_now())  # never fails the run
     return result
+
+
+def _cleaning(ledger: Ledger, spec: ExportSpec, run_id: str, clean: Callable[[], None]) -> None:
+    """Remove what earlier runs left; a failure is audited and never fails the export."""
+    try:
+        clean()
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, ExportctlError) else f"{type(exc).__name__}: {exc}"
+        with suppress(Exception):
+            ledger.event("leftovers.failed", spec.name, run_id, error=scrub(reason))
 
 
 def _expected_bytes(spec: ExportSpec, ledger: Ledger) -> int | None:
