@@ -15,8 +15,11 @@ from typing import Any
 
 #: A lock or a running run whose process has not beaten for this long is taken as dead.
 STALE_AFTER = timedelta(minutes=2)
-#: Slack for comparing a process's start with a run's: boot time is known to the second.
-_START_SLACK = timedelta(seconds=2)
+#: Slack for comparing a process's start with a run's. The start is read as "now less the
+#: time since it started", so a wall clock stepped forward since (NTP) makes a live
+#: holder look younger: a minute's slack keeps its lock, and a pid reused within the
+#: minute of a run's start is the rare case it lets through.
+_START_SLACK = timedelta(seconds=60)
 
 
 def holder_dead(row: Any, host: str, now: datetime, since: datetime) -> bool:
