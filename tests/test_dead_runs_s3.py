@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 ROWS = 3000
 SEED = 7
-KILLS = 4
+KILLS = 3
 ACCESS_DENIED = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
 
 SPEC = """\
