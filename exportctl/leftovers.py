@@ -39,7 +39,8 @@ UNFINISHED = ("failed", "interrupted")
 def before_run(spec: ExportSpec, ledger: Ledger, plan: ExportPlan) -> None:
     """Remove what the spec's recent unfinished runs left; never fails the run."""
     destinations = {plan.destination}
-    for run in ledger.history(spec.name, limit=RECENT):
+    for run in map(ledger.as_seen, ledger.history(spec.name, limit=RECENT)):
+        # as_seen: a daemon worker that died is `running` in the ledger until a restart.
         if run["status"] not in UNFINISHED or "***" in run["destination"]:
             continue  # a masked URI is not the real one
         destinations.add(run["destination"])

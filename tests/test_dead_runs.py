@@ -17,13 +17,21 @@ import multiprocessing
 import os
 import random
 import sqlite3
+import subprocess
 import time
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from exportctl import jobs
 from exportctl.cli import main
-from exportctl.ledger import Ledger
+from exportctl.ledger import Ledger, RunRecord
+from exportctl.plan import new_run_id
+from exportctl.runner import Observer
+from exportctl.spec.load import load_specs
+from exportctl.uris import part_uri, parts_tag
 
 ROWS = 6000
 SPLIT = 500
@@ -191,3 +199,29 @@ def test_an_incremental_run_after_a_sigkill_adopts_the_dead_runs_parts(fixed_nam
     _only_what_the_manifest_lists(out)
     now = {p.name: p.stat().st_ino for p in out.glob("*.part-*.csv")}
     assert {name: now.get(name) for name in left} == left  # adopted, not rewritten
+
+
+def test_a_run_whose_process_died_unnoticed_is_cleaned_up_by_the_next_run_spec(fixed_name):
+    """A daemon's worker that died leaves its run `running` in the ledger (only a daemon
+    start recovers runs): the spec's next run still removes the parts it committed."""
+    spec, out, _, state = fixed_name
+    ledger = Ledger(state)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    run_id = new_run_id(datetime.now(UTC))
+    destination = str(out / "yesterday.csv")  # as a templated name rendered then
+    record = RunRecord(run_id, "fixed", "0" * 64, "schedule", destination, datetime.now(UTC))
+    ledger.start_run(replace(record, pid=dead.pid))
+    out.mkdir()
+    left = [part_uri(destination, index, parts_tag(run_id)) for index in (1, 2)]
+    for uri in left:
+        Path(uri).write_text("id,gen,pad\n")
+        ledger.record_part(run_id, uri, 11, "0" * 64, 0, None)
+
+    (loaded,) = load_specs((spec,))[0]
+    result = jobs.run_spec(
+        loaded, ledger, jobs.Options(), datetime.now(UTC), Observer(), jobs.Stop()
+    )
+    assert result.status == "succeeded"
+    assert not any(Path(uri).exists() for uri in left)
+    _only_what_the_manifest_lists(out)
