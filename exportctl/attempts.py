@@ -18,7 +18,7 @@ from exportctl.ledger import Ledger
 from exportctl.plan import ExportPlan, Part, compile_plan, utc_now
 from exportctl.runner import Observer, RunResult
 from exportctl.spec.model import ExportSpec
-from exportctl.uris import part_uri
+from exportctl.uris import part_uri, tag_of_part
 from exportctl.verify import verify_files
 
 if TYPE_CHECKING:
@@ -100,15 +100,18 @@ def _plan_again(plan: ExportPlan, ledger: Ledger) -> ExportPlan:
         return replace(again, expected_bytes=plan.expected_bytes)
     # The ledger holds the parts' URIs masked; the plan knows the real ones.
     for index in range(1, len(ledger.forget_parts(plan.run_id)) + 1):
-        destination.delete(part_uri(plan.destination, index))
+        destination.delete(part_uri(plan.destination, index, plan.parts_tag))
     return plan
 
 
 def kept_parts(ledger: Ledger, unfinished: dict[str, Any], options: Any) -> tuple[Part, ...]:
     """The unfinished run's parts that still verify, up to the first that does not."""
     kept: list[Part] = []
-    for recorded in ledger.parts(unfinished["id"]):
-        expected = part_uri(unfinished["destination"], len(kept) + 1)
+    recorded_parts = ledger.parts(unfinished["id"])
+    destination = unfinished["destination"]
+    tag = tag_of_part(destination, recorded_parts[0]["uri"]) if recorded_parts else None
+    for recorded in recorded_parts:
+        expected = part_uri(destination, len(kept) + 1, tag)
         if recorded["uri"] != expected or not verify_files([recorded], options)[0]["ok"]:
             break
         written = WrittenFile(recorded["uri"], recorded["bytes"], recorded["sha256"])

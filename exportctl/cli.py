@@ -1,7 +1,7 @@
 """The command line: parse arguments, call the library, print for people or for scripts.
 
 Exit codes: 0 every export succeeded; 1 an export failed; 2 an invalid spec or
-usage; 130/143 interrupted by SIGINT/SIGTERM.
+usage; 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ Exit codes:
   0    every export succeeded
   1    an export failed or was skipped (the others still ran)
   2    an invalid spec or invalid usage (nothing ran)
-  130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM
+  130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; 129 by SIGHUP
 """
 
 paths_argument = click.argument(
@@ -225,7 +225,7 @@ def history(
 ) -> None:
     """List recorded runs, newest first."""
     ledger = _existing_ledger(state, quiet=as_json)
-    runs = ledger.history(spec_name, _since(since), status, limit) if ledger else []
+    runs = ledger.history_as_seen(spec_name, _since(since), status, limit) if ledger else []
     _print_json(runs) if as_json else output.history(runs)
 
 
@@ -264,8 +264,13 @@ def status(run_id: str | None, state: str, as_json: bool) -> None:
     ledger = _existing_ledger(state, quiet=as_json)
     if ledger is None and run_id:
         raise click.UsageError(f"no run {run_id}: there is no ledger yet")
-    runs = [_known_run(ledger, run_id)] if ledger and run_id else []
-    runs = runs or (ledger.history(status="running") if ledger and not run_id else runs)
+    # Decided here, not only at the next apply: a killed run shows as interrupted at once.
+    if ledger is None:
+        runs = []
+    elif run_id:
+        runs = [ledger.as_seen(_known_run(ledger, run_id))]
+    else:
+        runs = ledger.history_as_seen(status="running")
     described = [output.describe_progress(r) for r in runs]
     _print_json(described) if as_json else output.progress(described)
 
@@ -632,18 +637,22 @@ def _print_json(document: Any) -> None:
 
 @contextmanager
 def _signals_interrupt() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so every open destination discards its temp file."""
+    """SIGTERM and SIGHUP unwind like Ctrl-C, so every open destination discards its temp
+    file and the ledger records the run as interrupted."""
 
     def interrupt(signum: int, _frame: FrameType | None) -> None:
         raise Interrupted(signum)
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    # SIGHUP too: a closed terminal or ssh session must not kill the run without cleanup.
+    stopping = (signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, interrupt) for signum in stopping}
     try:
         yield
     except KeyboardInterrupt:
         raise Interrupted(signal.SIGINT) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def run() -> None:

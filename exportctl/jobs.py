@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import tenacity
 
-from exportctl import alerts, attempts, incremental, prune, registry, runner
+from exportctl import alerts, attempts, incremental, leftovers, prune, registry, runner
 from exportctl.destinations.recorded import recorded, restored
 from exportctl.errors import ExportctlError, Interrupted, RunError, TransientError, scrub
 from exportctl.incremental import Window
@@ -234,6 +234,7 @@ def _locked_run(
     ledger.start_run(record)
     for kept in plan.resume:  # the retry's files include the parts it keeps
         _record_part(ledger, run_id, kept)
+    _cleaning(ledger, spec, run_id, lambda: leftovers.before_run(spec, ledger, plan))
     plan = replace(plan, expected_bytes=_expected_bytes(spec, ledger))
     recording = _Recording(ledger, record, observer, stop)
     try:
@@ -260,10 +261,22 @@ def _locked_run(
         total_rows=recording.expected,
         summary=_summary(result),
     )
+    if result.status == "succeeded":  # its manifest now lists its parts, not the previous run's
+        _cleaning(ledger, spec, run_id, lambda: leftovers.after_success(spec, ledger, plan, result))
     _alert(spec, ledger, result)
     if result.status == "succeeded" and spec.retention is not None:
         result = prune.after_run(spec, ledger, result, utc_now())  # never fails the run
     return result
+
+
+def _cleaning(ledger: Ledger, spec: ExportSpec, run_id: str, clean: Callable[[], None]) -> None:
+    """Remove what earlier runs left; a failure is audited and never fails the export."""
+    try:
+        clean()
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, ExportctlError) else f"{type(exc).__name__}: {exc}"
+        with suppress(Exception):
+            ledger.event("leftovers.failed", spec.name, run_id, error=scrub(reason))
 
 
 def _expected_bytes(spec: ExportSpec, ledger: Ledger) -> int | None:

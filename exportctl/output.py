@@ -269,7 +269,11 @@ def describe_progress(run: dict[str, Any]) -> dict[str, Any]:
         "total_rows": total,
         "rows_per_second": round(rate) if rate else None,
         "percent": round(100 * run["rows"] / total, 1) if total else None,
-        "eta_seconds": round((total - run["rows"]) / rate) if total and rate else None,
+        "eta_seconds": (
+            round((total - run["rows"]) / rate)
+            if total and rate and run["status"] in ("running", "succeeded")  # else: never ends
+            else None
+        ),
         "updated_at": run["heartbeat_at"].isoformat(),
     }
 

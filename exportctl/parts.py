@@ -2,6 +2,9 @@
 
 Each part is committed on its own, as soon as it is full, so a failed run
 keeps the parts it finished and its retry can go on from the first missing one.
+Its name carries the run's tag (`uris.part_uri`), so it never replaces a part of
+the previous run: that run's manifest still lists whole parts of that run until
+this run's manifest, written last, replaces it (`leftovers` then removes them).
 Parts after the first continue the document (a CSV header only once), so the
 parts, concatenated in order, are the unsplit export.
 
@@ -138,7 +141,7 @@ class FileSet:
         index = len(self.parts) + 1
         uri = self.plan.destination
         if self.split:
-            uri = part_uri(uri, index)
+            uri = part_uri(uri, index, self.plan.parts_tag)
         spec = self.plan.spec
         stack = ExitStack()
         sink = stack.enter_context(

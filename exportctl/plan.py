@@ -23,7 +23,7 @@ from exportctl.sources.base import Request
 from exportctl.spec.model import And, Compare, ExportSpec, Filter, OrderKey, Query
 from exportctl.timerange import ResolvedRange
 from exportctl.transforms.fields import declared_types, needed_columns
-from exportctl.uris import QUARANTINE, sibling_uri
+from exportctl.uris import QUARANTINE, parts_tag, sibling_uri, tag_of_part
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,9 @@ class ExportPlan:
     expected_bytes: int | None = None
     #: The spec's `time_range` resolved at `now`: [start, end) in UTC.
     time_range: ResolvedRange | None = None
+    #: What this run's part names carry (`uris.part_uri`): its own id's tag, or the kept
+    #: parts' on a resume; None for kept parts named before tags.
+    parts_tag: str | None = None
 
 
 def new_run_id(now: datetime) -> str:
@@ -145,6 +148,7 @@ def compile_plan(
         quarantine=quarantine,
         replay=replay,
         time_range=time_range,
+        parts_tag=tag_of_part(destination, resume[0].file.uri) if resume else parts_tag(run_id),
     )
 
 

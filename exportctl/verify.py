@@ -25,7 +25,8 @@ def _check(recorded: dict[str, Any], options: Any) -> dict[str, Any]:
     found: dict[str, Any] = {"uri": recorded["uri"], "role": recorded["role"]}
     if recorded.get("deleted_at"):  # gone on purpose: there is nothing to read
         when = f"{recorded['deleted_at']:%Y-%m-%d %H:%M:%S} UTC"
-        return {**found, "ok": False, "problem": f"deleted by retention at {when}"}
+        problem = f"deleted by retention, or as a later run replaced it, at {when}"
+        return {**found, "ok": False, "problem": problem}
     try:
         size, digest = _measure(recorded["uri"], options)
     except (OSError, RunError) as exc:

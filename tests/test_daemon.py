@@ -520,3 +520,55 @@ def test_a_worker_process_that_dies_fails_its_run_and_the_next_run_goes_on(tmp_p
         assert not Path(ledger.history("slow")[0]["destination"]).exists()  # nothing partial
     finally:
         runs.close()
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is `pid`, from /proc."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+            found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"  # a zombie has exited
+
+
+def test_workers_exit_when_the_daemon_is_killed(tmp_path):
+    """SIGKILL of the daemon: its workers, idle or mid-run, are gone within seconds, and the
+    run one of them had under way is recorded as interrupted with nothing partial left."""
+    slow = write_spec(tmp_path / "specs", "slow", every="every 2 seconds")
+    slow.write_text(
+        slow.read_text()
+        .replace("query: {table: items}", f'query: {{sql: "{SLOW_SQL}"}}')
+        .replace("url: ", "chunk_size: 500, url: ")
+    )
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    command = [sys.executable, "-m", "exportctl", "daemon", "specs", "--state", state]
+    process = subprocess.Popen(
+        [*command, "--max-parallel", "2"], cwd=tmp_path, stderr=subprocess.DEVNULL
+    )
+    try:
+        ledger = Ledger(state)
+        running = wait_for(lambda: ledger.history("slow", status="running"), "a run under way")
+        workers = _children(process.pid)
+        assert running[0]["pid"] in workers and len(workers) >= 2  # one busy, one idle
+        process.kill()
+        process.wait()
+        wait_for(lambda: not any(_alive(pid) for pid in workers), "the workers' exit", 8)
+    finally:
+        process.kill()
+    (run,) = [r for r in ledger.history("slow") if r["id"] == running[0]["id"]]
+    assert run["status"] == "interrupted"
+    assert not Path(run["destination"]).exists()

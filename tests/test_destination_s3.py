@@ -143,7 +143,7 @@ def test_an_unreachable_store_is_transient_and_fails_fast(s3_bucket: S3Bucket, s
     started = time.monotonic()
     with pytest.raises(TransientError) as caught, s3(s3_relay.endpoint).open(uri):
         pass
-    # smart_open's own retry loop would sleep 10 s between 6 tries
+    # a library's own retry loop (smart_open's slept 10 s between 6 tries) must not run
     assert time.monotonic() - started < 5
     assert "s3://" + s3_bucket.name + "/out.csv" in str(caught.value)
     assert s3_relay.endpoint in str(caught.value)
@@ -202,11 +202,11 @@ def test_an_abort_that_cannot_reach_the_store_leaves_it_to_remove_leftovers(
         s3_relay.down()
         sink.stream.write(os.urandom(PART))
     assert waits == [0.5, 1.0, 2.0]
-    assert "left for the next run to remove" in str(caught.value)
+    assert "left for the next run of this spec to remove" in str(caught.value)
     assert_clean_message(caught.value)
     s3_relay.up()
-    # Garbage collection calls close() on smart_open's writer (io.IOBase's finalizer),
-    # which would complete the upload it knew with the parts sent: it must have forgotten it.
+    # Garbage collection calls close() on the writer (io.IOBase's finalizer): that must
+    # never complete the upload with the parts sent.
     sink.stream.target.close()  # type: ignore[attr-defined]
     assert s3_bucket.keys() == []
     assert s3_bucket.uploads() == ["x.bin"]

@@ -4,7 +4,9 @@ progress of an export read from another process while it runs."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from click.testing import CliRunner, Result
 
 from exportctl.cli import main
 from exportctl.demo import init_demo
-from exportctl.ledger import Ledger
+from exportctl.ledger import Ledger, RunRecord
 from exportctl.ledger import schema as tables
 from tests.conftest import pg_url
 from tests.test_ledger import BIG, apply, big_demo, eventually, start_apply, write_spec
@@ -358,3 +360,68 @@ def test_exportctl_state_in_the_environment_is_read_as_state_is(
     result = CliRunner().invoke(main, ["history"])
     assert result.exit_code == 2 and "--state" in result.stderr
     assert "hunter2" not in result.output
+
+
+@pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGKILL, -9), (signal.SIGHUP, 129)])
+def test_status_and_history_show_a_killed_run_as_interrupted_at_once(
+    big, tmp_path, signum, exit_code
+):
+    """No later apply needed: status and history decide from the process itself. SIGHUP (a
+    closed terminal) unwinds like SIGTERM: the run records itself as interrupted."""
+    spec = write_spec(
+        tmp_path,
+        "big",
+        big,
+        source={"type": "sql", "url": f"sqlite:///{big}", "chunk_size": 2000},
+        format="json",
+        destination=str(tmp_path / "out" / "big.json"),
+    )
+    process = start_apply(str(spec))
+
+    def running() -> dict[str, Any] | None:
+        assert process.poll() is None, process.communicate()
+        shown = cli_json("status")
+        return shown[0] if shown and shown[0]["rows"] > 0 else None
+
+    seen = eventually(running, "the run's progress", every=0.1)
+    process.send_signal(signum)
+    process.communicate(timeout=60)
+    assert process.returncode == exit_code
+    assert cli_json("status") == []
+    (final,) = cli_json("status", seen["run"])
+    assert (final["status"], final["eta_seconds"]) == ("interrupted", None)
+    (listed,) = cli_json("history")
+    assert listed["status"] == "interrupted"
+    assert [r["id"] for r in cli_json("history", "--status", "interrupted")] == [seen["run"]]
+    assert cli_json("history", "--status", "running") == []
+
+
+def _recorded_running(ledger: Ledger, run_id: str, host: str, pid: int, age: timedelta) -> None:
+    started = datetime.now(UTC) - age
+    ledger.start_run(RunRecord(run_id, "pool", "0" * 64, "cli", "/x", started, host=host, pid=pid))
+
+
+def test_liveness_is_the_recording_process_itself_or_the_heartbeat_elsewhere(ledger):
+    """Every way a recorded holder can be: alive here, gone here, its pid reused by a newer
+    process here, beating elsewhere, silent elsewhere."""
+    newer = subprocess.Popen(["sleep", "30"])  # started after the runs below: not their holder
+    try:
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        here = ledger.host
+        cases = {
+            "alive": (here, os.getpid(), timedelta(0), "running"),
+            "gone": (here, gone.pid, timedelta(0), "interrupted"),
+            "pid-reused": (here, newer.pid, timedelta(hours=1), "interrupted"),
+            "beating-elsewhere": ("elsewhere", 1, timedelta(seconds=5), "running"),
+            "silent-elsewhere": ("elsewhere", 1, timedelta(minutes=5), "interrupted"),
+        }
+        for run_id, (host, pid, age, _) in cases.items():
+            _recorded_running(ledger, run_id, host, pid, age)
+        shown = {r["id"]: r["status"] for r in ledger.history_as_seen()}
+        assert shown == {run_id: case[3] for run_id, case in cases.items()}
+        running = cli_json("status")
+        assert sorted(r["run"] for r in running) == ["alive", "beating-elsewhere"]
+    finally:
+        newer.kill()
+        newer.wait()

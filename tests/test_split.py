@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from exportctl.cli import main
 from exportctl.demo import init_demo
-from exportctl.uris import part_uri
+from exportctl.uris import part_uri, parts_tag, tag_of_part, written_for
 
 SPEC = """\
 version: 1
@@ -50,17 +50,22 @@ def unpack(path: Path) -> bytes:
     return raw
 
 
+TAG = "20261207T034437Z-0123456789ab"
+
+
 @pytest.mark.parametrize(
     ("uri", "index", "expected"),
     [
-        ("out/pool.csv.gz", 3, "out/pool.part-00003.csv.gz"),
-        ("out/pool.jsonl", 1, "out/pool.part-00001.jsonl"),
-        ("s3://bucket/a/pool.v2.txt.ZST", 12, "s3://bucket/a/pool.v2.part-00012.txt.ZST"),
-        ("pool", 2, "pool.part-00002"),
+        ("out/pool.csv.gz", 3, f"out/pool.{TAG}.part-00003.csv.gz"),
+        ("out/pool.jsonl", 1, f"out/pool.{TAG}.part-00001.jsonl"),
+        ("s3://bucket/a/pool.v2.txt.ZST", 12, f"s3://bucket/a/pool.v2.{TAG}.part-00012.txt.ZST"),
+        ("pool", 2, f"pool.{TAG}.part-00002"),
     ],
 )
-def test_part_names_keep_the_extensions(uri: str, index: int, expected: str):
-    assert part_uri(uri, index) == expected
+def test_part_names_keep_the_extensions_and_carry_the_run(uri: str, index: int, expected: str):
+    assert part_uri(uri, index, TAG) == expected
+    assert tag_of_part(uri, expected) == TAG
+    assert written_for(uri)(expected)
 
 
 @pytest.mark.parametrize(
@@ -71,8 +76,9 @@ def test_parts_concatenated_are_the_unsplit_export(tmp_path: Path, db: Path, fmt
     whole = apply(tmp_path, "whole", db, fmt, f"out/whole{extension}")
     split = apply(tmp_path, "split", db, fmt, f"{{uri: out/split{extension}, split: {{rows: 60}}}}")
     out = tmp_path / "out"
-    parts = sorted(out.glob(f"split.part-*{extension}"))
-    assert [p.name for p in parts] == [f"split.part-0000{i}{extension}" for i in range(1, 6)]
+    parts = sorted(out.glob(f"split.*.part-*{extension}"))
+    tag = parts_tag(split["run_id"])
+    assert [p.name for p in parts] == [f"split.{tag}.part-0000{i}{extension}" for i in range(1, 6)]
     assert b"".join(unpack(p) for p in parts) == unpack(out / f"whole{extension}")
     assert split["rows"] == whole["rows"] == 250
 
@@ -85,9 +91,9 @@ def test_parts_concatenated_are_the_unsplit_export(tmp_path: Path, db: Path, fmt
 
 
 def test_an_empty_split_export_is_one_empty_part(tmp_path: Path, db: Path):
-    apply(tmp_path, "none", db, "csv", "{uri: out/none.csv, split: {rows: 10}}", limit=0)
-    parts = sorted((tmp_path / "out").glob("none.part-*"))
-    assert [p.name for p in parts] == ["none.part-00001.csv"]
+    done = apply(tmp_path, "none", db, "csv", "{uri: out/none.csv, split: {rows: 10}}", limit=0)
+    parts = sorted((tmp_path / "out").glob("none.*part-*"))
+    assert [p.name for p in parts] == [f"none.{parts_tag(done['run_id'])}.part-00001.csv"]
     assert parts[0].read_text().startswith('"url","protocol"')
 
 

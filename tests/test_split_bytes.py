@@ -127,7 +127,7 @@ def test_parts_reach_the_limit_by_about_a_row_and_join_back(
     result = apply(tmp_path, spec_text(db, "split", fmt, destination, chunk, ROWS))
 
     whole = tmp_path / "whole" / name
-    parts = sorted((tmp_path / "split").glob("items.part-*"))
+    parts = sorted((tmp_path / "split").glob("items.*part-*"))
     sizes = [p.stat().st_size for p in parts]
     assert len(parts) >= 5
     document = unpack(whole.read_bytes(), codec)
@@ -160,7 +160,7 @@ def test_a_part_ends_at_its_rows_or_its_bytes_whichever_comes_first(tmp_path: Pa
     destination = f"{{uri: out/items.jsonl, split: {{rows: {rows}, bytes: {limit}}}}}"
     apply(tmp_path, spec_text(db, "both", "jsonl", destination, 7, ROWS, table="mixed"))
 
-    parts = sorted((tmp_path / "out").glob("items.part-*"))
+    parts = sorted((tmp_path / "out").glob("items.*part-*"))
     counted = [(len(p.read_bytes().splitlines()), p.stat().st_size) for p in parts]
     assert sum(n for n, _ in counted) == ROWS
     for n, size in counted[:-1]:
@@ -172,7 +172,7 @@ def test_a_part_ends_at_its_rows_or_its_bytes_whichever_comes_first(tmp_path: Pa
 def test_a_row_larger_than_the_limit_is_a_part_of_its_own(tmp_path: Path, db: Path):
     apply(tmp_path, spec_text(db, "tiny", "csv", "{uri: o/i.csv, split: {bytes: 1B}}", 9, 30))
 
-    parts = sorted((tmp_path / "o").glob("i.part-*"))
+    parts = sorted((tmp_path / "o").glob("i.*part-*"))
     assert len(parts) == 30
     assert [len(p.read_bytes().splitlines()) for p in parts] == [2] + [1] * 29  # header first
 
@@ -231,7 +231,7 @@ def test_no_row_is_lost_or_repeated_whatever_the_limits(
         destination = f"{{uri: p/{name}, split: {split}}}"
         result = run(root, spec_text(db, "split", fmt, destination, chunk, count, "mixed"))
         whole = root / "whole" / name
-        parts = sorted((root / "p").glob("items.part-*"))
+        parts = sorted((root / "p").glob("items.*part-*"))
         assert [f[0] for f in result.files if f[1] == "part"] == [str(p) for p in parts]
 
         document = unpack(whole.read_bytes(), codec)

@@ -60,7 +60,7 @@ def apply(spec: Path) -> dict:
 
 
 def parts(folder: Path) -> list[Path]:
-    return sorted(folder.glob("events.part-*.jsonl"))
+    return sorted(folder.glob("events.*part-*.jsonl"))
 
 
 def identity(path: Path) -> tuple[int, int]:

@@ -81,3 +81,8 @@ class Destination(Protocol):
     def remove_leftovers(self, uri: str) -> None:
         """Whatever a killed run left behind for `uri` or its parts, never a committed file."""
         ...
+
+    def stored_parts(self, uri: str) -> list[str]:
+        """The committed split parts of the export `uri` found there, any run's (or none
+        where the destination cannot list)."""
+        ...

@@ -96,6 +96,10 @@ class HttpDestination:
     def remove_leftovers(self, uri: str) -> None:
         """Nothing: the spool has no name, and the server got no request unless complete."""
 
+    def stored_parts(self, uri: str) -> list[str]:
+        """None known: an HTTP endpoint has no listing (the ledger's record is all there is)."""
+        return []
+
     def _upload(self, uri: str, spool: IO[bytes], size: int) -> None:
         headers = {
             **self._headers(),

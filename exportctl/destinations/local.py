@@ -22,7 +22,7 @@ from typing import BinaryIO, ClassVar, cast
 
 from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
 from exportctl.errors import RunError
-from exportctl.uris import written_for
+from exportctl.uris import is_part_of, written_for
 
 TEMP_SUFFIX = ".exportctl-tmp"
 #: A temp file's name, as `AtomicFile._temp_path` makes it, and the final name within it.
@@ -169,6 +169,14 @@ class LocalDestination:
                 named = _TEMP_NAME.fullmatch(temp.name)
                 if named and ours(named["final"]):
                     temp.unlink(missing_ok=True)
+
+    def stored_parts(self, uri: str) -> list[str]:
+        path = _path(uri)
+        if not path.parent.is_dir():
+            return []
+        part = is_part_of(path.name)
+        folder = uri[: len(uri) - len(path.name)]  # as given: a plain path or file://
+        return sorted(folder + found.name for found in path.parent.iterdir() if part(found.name))
 
     @contextmanager
     def open(self, uri: str) -> Iterator[Sink]:

@@ -1,13 +1,13 @@
 """S3 and S3-compatible stores: an object appears only once complete.
 
-The bytes go up as a multipart upload (smart_open's writer). S3 shows the
-object only when the upload is completed, after the last part, so a reader never
+The bytes go up as a multipart upload (our own writer, `s3_multipart`). S3 shows
+the object only when the upload is completed, after the last part, so a reader never
 sees part of it and a failed re-run leaves the previous object as it was. Any
-failure aborts the upload; should even the abort not reach the store, the parts
-stay, invisible but billed, until `remove_leftovers` (the next `apply`) aborts them.
+failure aborts the upload; should even the abort not reach the store (or be
+refused), the parts stay, invisible but billed, until the next run of the spec
+aborts them (`remove_leftovers`, called at the start of every run).
 
-Retrying is the caller's job: boto3 gets two attempts and our timeouts, and
-smart_open's own retry loop never starts (see `_Client`).
+Retrying is the caller's job: boto3 gets two attempts and our timeouts.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from typing import Any, BinaryIO, ClassVar, Literal, cast
 
 import boto3
 import botocore.exceptions as bx
-import smart_open
 from botocore.config import Config
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_chain, wait_fixed
 
 from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
+from exportctl.destinations.s3_multipart import MultipartWriter
 from exportctl.errors import RunError, TransientError, scrub
-from exportctl.uris import written_for
+from exportctl.uris import is_part_of, written_for
 
 MIN_PART_SIZE = 5 * 2**20
 
@@ -66,6 +66,7 @@ _DOING = {
     "get_object": "reading",
     "delete_object": "deleting",
     "list_multipart_uploads": "listing incomplete uploads for",
+    "list_objects_v2": "listing the parts of",
 }
 
 
@@ -107,20 +108,11 @@ class S3Destination:
         bucket, key = _split(uri)
         client = self._client(uri)
         settings = self._object_settings()
-        params = {
-            "client": client,
-            # put_object too: an empty export is written with it, not as a multipart upload.
-            "client_kwargs": {
-                "S3.Client.create_multipart_upload": settings,
-                "S3.Client.put_object": settings,
-            },
-            "min_part_size": self.options.part_size,
-        }
-        writer = smart_open.open(uri, "wb", compression="disable", transport_params=params)
+        writer = MultipartWriter(client, bucket, key, self.options.part_size, settings)
         upload = _Upload(writer)
         try:
             yield upload
-            writer.close()  # uploads the last part and completes: the object appears
+            writer.complete()  # uploads the last part and completes: the object appears
         except BaseException as error:
             self._discard(writer, bucket, key, uri, error)
             raise
@@ -145,8 +137,7 @@ class S3Destination:
         """Abort the incomplete multipart uploads of `uri` and of its parts, no others."""
         bucket, key = _split(uri)
         client = self._client(uri)
-        folder, slash, name = key.rpartition("/")
-        query: dict[str, Any] = {"Bucket": bucket, "Prefix": folder + slash + name.split(".")[0]}
+        query: dict[str, Any] = {"Bucket": bucket, "Prefix": _stem_prefix(key)}
         ours = written_for(key)
         while True:
             page = client.list_multipart_uploads(**query)
@@ -158,11 +149,24 @@ class S3Destination:
             query["KeyMarker"] = page.get("NextKeyMarker")
             query["UploadIdMarker"] = page.get("NextUploadIdMarker")
 
+    def stored_parts(self, uri: str) -> list[str]:
+        bucket, key = _split(uri)
+        client = self._client(uri)
+        part = is_part_of(key)
+        query: dict[str, Any] = {"Bucket": bucket, "Prefix": _stem_prefix(key)}
+        found: list[str] = []
+        while True:
+            page = client.list_objects_v2(**query)
+            found += [f"s3://{bucket}/{o['Key']}" for o in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return sorted(name for name in found if part(name.split("/", 3)[3]))
+            query["ContinuationToken"] = page["NextContinuationToken"]
+
     def _discard(
-        self, writer: BinaryIO, bucket: str, key: str, uri: str, error: BaseException
+        self, writer: MultipartWriter, bucket: str, key: str, uri: str, error: BaseException
     ) -> None:
         """Abort the writer's upload, a few times if the store is unreachable."""
-        upload_id = cast(Any, writer)._upload_id
+        upload_id = writer.upload_id
         try:
             if upload_id is not None:
                 client = self._client(uri, timeout=min(self.options.timeout, ABORT_TIMEOUT))
@@ -177,9 +181,13 @@ class S3Destination:
                     with attempt:
                         _abort(client, bucket, key, upload_id)
         except RunError as failure:
-            _mention(error, f"the incomplete upload is left for the next run to remove ({failure})")
+            _mention(
+                error,
+                "the incomplete upload is left for the next run of this spec to remove "
+                f"({failure})",
+            )
         finally:
-            _forget(writer)
+            writer.forget()  # nothing may complete it now, not even a finalizer
 
     def _client(self, where: str, timeout: float | None = None) -> _Client:
         """A fresh client: credentials only from the standard chain (environment, profile)."""
@@ -212,23 +220,16 @@ class S3Destination:
 
 
 class _Upload:
-    """The open sink: bytes go through the counter to smart_open's writer."""
+    """The open sink: bytes go through the counter to our multipart writer."""
 
-    def __init__(self, writer: BinaryIO):
-        self.counter = CountingWriter(writer)
+    def __init__(self, writer: MultipartWriter):
+        self.counter = CountingWriter(cast(BinaryIO, writer))
         self.stream = cast(BinaryIO, self.counter)
         self.written: WrittenFile | None = None
 
 
 class _Client:
-    """A boto3 S3 client whose calls raise our errors, worded for the destination `where`.
-
-    Translating at every call also keeps smart_open's own retry loop quiet: its
-    module-level `smart_open.s3.RETRY` retries EndpointConnectionError and
-    NoSuchUpload 6 times, 10 s apart, and here it never sees them, so a dead store
-    fails in seconds and the caller's retry policy alone decides. Changing RETRY
-    instead would change it for every smart_open user in the process.
-    """
+    """A boto3 S3 client whose calls raise our errors, worded for the destination `where`."""
 
     def __init__(self, raw: Any, where: str, timeout: float):
         self.raw, self.where, self.timeout = raw, where, timeout
@@ -312,23 +313,18 @@ def _abort(client: _Client, bucket: str, key: str, upload_id: str) -> None:
         raise client.error(exc, "aborting the upload to") from exc
 
 
-def _forget(writer: BinaryIO) -> None:
-    """Make smart_open's writer drop its upload, so that nothing can complete it any more.
-
-    io.IOBase's finalizer calls close(), and the writer's close() completes the
-    upload with whatever it holds: after a failed abort, garbage collection would
-    publish a partial object. The writer has no public way to drop the upload;
-    its `closed` is `_upload_id is None` (tested by the abort-fails tests).
-    """
-    cast(Any, writer)._upload_id = None
-
-
 def _mention(error: BaseException, note: str) -> None:
     """Add `note` to the message of one of our errors, or as a note to any other."""
     if isinstance(error, RunError) and len(error.args) == 1:
         error.args = (f"{error.args[0]}; {note}",)
     else:
         error.add_note(note)
+
+
+def _stem_prefix(key: str) -> str:
+    """What every key written for `key` starts with: its folder and the name to its first dot."""
+    folder, slash, name = key.rpartition("/")
+    return folder + slash + name.split(".")[0]
 
 
 def _split(uri: str) -> tuple[str, str]:

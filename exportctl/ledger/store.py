@@ -11,7 +11,7 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,10 @@ import sqlalchemy as sa
 
 from exportctl.errors import ExportctlError, scrub
 from exportctl.ledger import schema as t
+from exportctl.ledger.liveness import STALE_AFTER, holder_dead
 
-#: A lock or a running run whose process has not beaten for this long is taken as dead.
-STALE_AFTER = timedelta(minutes=2)
+__all__ = ["STALE_AFTER", "Ledger", "LockHeld", "RunRecord"]
+
 HEARTBEAT_EVERY = 2.0
 #: The execution option that marks a ledger transaction as one that writes.
 _WRITES = "exportctl_writes"
@@ -223,6 +224,31 @@ class Ledger:
         with self.engine.connect() as conn:
             return [_plain(r) for r in conn.execute(query.limit(limit)).mappings()]
 
+    def history_as_seen(
+        self,
+        spec: str | None = None,
+        since: datetime | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """`history` as `status` and `history` show it: a run recorded as running whose
+        process is gone (killed, say) shows as interrupted, before any `recover` says so."""
+        if status in ("running", "interrupted"):  # a dead running run is an interrupted one
+            runs = self.history(spec, since, "running", limit)
+            if status == "interrupted":
+                runs += self.history(spec, since, "interrupted", limit)
+                runs.sort(key=lambda r: (r["started_at"], r["id"]), reverse=True)
+        else:
+            runs = self.history(spec, since, status, limit)
+        shown = [self.as_seen(run) for run in runs]
+        return [r for r in shown if status is None or r["status"] == status][:limit]
+
+    def as_seen(self, run: dict[str, Any]) -> dict[str, Any]:
+        """The run, shown interrupted if it is recorded as running but its process is gone."""
+        if run["status"] != "running" or not self._is_dead(run):
+            return run
+        return {**run, "status": "interrupted", "error": run["error"] or "process gone"}
+
     def last_scheduled(self, spec: str) -> datetime | None:
         """The latest tick the daemon started a run of `spec` for, whatever its outcome."""
         query = sa.select(sa.func.max(t.runs.c.scheduled_at)).where(t.runs.c.spec == spec)
@@ -321,11 +347,10 @@ class Ledger:
             host=lock["host"],
         )
 
-    def _is_dead(self, row: sa.RowMapping) -> bool:
+    def _is_dead(self, row: sa.RowMapping | dict[str, Any]) -> bool:
         """Gone for sure on this host; elsewhere, silent for longer than STALE_AFTER."""
-        if row["host"] == self.host:
-            return not _pid_alive(row["pid"])
-        return _now() - _aware(row["heartbeat_at"]) > STALE_AFTER
+        since = _aware(row["started_at"] if "started_at" in row else row["acquired_at"])
+        return holder_dead(row, self.host, _now(), since)
 
     # --- watermarks -----------------------------------------------------------------
 
@@ -400,9 +425,14 @@ class Ledger:
                 held.update(conn.execute(query).scalars())
         return held
 
-    def files_deleted(self, spec: str, files: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
-        """Retention deleted these (run id, URI, detail) files: mark each so, and say so in
-        the audit trail; one transaction for them all."""
+    def files_deleted(
+        self,
+        spec: str,
+        files: Sequence[tuple[str, str, dict[str, Any]]],
+        event: str = "retention.deleted",
+    ) -> None:
+        """Retention (or a later run, see `leftovers`) deleted these (run id, URI, detail)
+        files: mark each so, and say so in the audit trail; one transaction for them all."""
         with self._transaction() as conn:
             for run_id, uri, detail in files:
                 conn.execute(
@@ -410,7 +440,7 @@ class Ledger:
                     .where(t.run_files.c.run_id == run_id, t.run_files.c.uri == uri)
                     .values(deleted_at=_now())
                 )
-                self._audit(conn, "retention.deleted", spec, run_id, uri=uri, **detail)
+                self._audit(conn, event, spec, run_id, uri=uri, **detail)
 
     # --- audit ----------------------------------------------------------------------
 
@@ -470,16 +500,6 @@ def _sqlite_session(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA journal_mode = WAL")
     dbapi_connection.execute("PRAGMA busy_timeout = 60000")
     dbapi_connection.execute("PRAGMA synchronous = NORMAL")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _now() -> datetime:

@@ -1,0 +1,69 @@
+"""Whether the process behind a running run, or a lock, is still there.
+
+On the recording host the answer is the process itself: its pid must exist and
+must have started no later than the run (a pid the kernel gave to a new process
+after the holder died is not the holder). Elsewhere only the heartbeat can tell:
+a holder silent for longer than `STALE_AFTER` is taken as dead.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+#: A lock or a running run whose process has not beaten for this long is taken as dead.
+STALE_AFTER = timedelta(minutes=2)
+#: Slack for comparing a process's start with a run's. The start is read as "now less the
+#: time since it started", so a wall clock stepped forward since (NTP) makes a live
+#: holder look younger: a minute's slack keeps its lock, and a pid reused within the
+#: minute of a run's start is the rare case it lets through.
+_START_SLACK = timedelta(seconds=60)
+
+
+def holder_dead(row: Any, host: str, now: datetime, since: datetime) -> bool:
+    """Whether the holder recorded in `row` (host, pid, heartbeat_at) is gone.
+
+    `since`: when the holder started holding (the run's start, the lock's).
+    """
+    if row["host"] == host:
+        return not process_alive(row["pid"], since)
+    return now - aware(row["heartbeat_at"]) > STALE_AFTER
+
+
+def process_alive(pid: int, since: datetime | None = None) -> bool:
+    """The process `pid` exists on this host and, where the start is known, started by `since`."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process: it exists
+    started = process_started(pid)
+    if since is None or started is None:
+        return True
+    return started <= aware(since) + _START_SLACK
+
+
+def process_started(pid: int) -> datetime | None:
+    """When `pid` started (Linux /proc), or None where that cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, ValueError):
+        return None
+    # The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    ticks = int(fields[19])  # field 22, starttime, in clock ticks since boot
+    seconds = boot + ticks / os.sysconf("SC_CLK_TCK")
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; the ledger only ever stores UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
