@@ -41,7 +41,7 @@ class Parser:
             return
         if names is None:
             return
-        unknown = templating.variables(source) - names - templating.environment().globals.keys()
+        unknown = templating.variables(source) - names - set(templating.environment().globals)
         if unknown:
             known = _listed(names)
             self.fail(path, f"undefined {_listed(unknown)} in the template; it knows {known}")
