@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import click
 
-from exportctl import __version__, output, timerange
+from exportctl import __version__, inputs, output, timerange
 from exportctl.demo import init_demo
 from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem
 from exportctl.jobs import Options
@@ -164,6 +164,7 @@ def apply(
         described = [output.describe_plan(p, count=False) for p in plans]
         _print_json(described) if as_json else output.plans(described)
         return
+    _refuse_writing_the_ledger(plans, state)
     ledger = Ledger(state)
     options = Options(full=full, wait=wait)
     with _signals_interrupt():
@@ -457,6 +458,20 @@ def _load(paths: tuple[Path, ...]) -> tuple[list[ExportSpec], list[SpecProblem]]
         return load_specs(paths)
     except SpecError as exc:
         return [], exc.problems
+
+
+def _refuse_writing_the_ledger(plans: list[ExportPlan], state: str) -> None:
+    """A destination must not be the SQLite ledger (or its journal) either."""
+    url = state if "://" in state else f"sqlite:///{state}"
+    ledger = [(path, "the ledger") for path in inputs.sqlite_files(url, Path.cwd())]
+    problems = []
+    for plan in plans:
+        what = inputs.overwritten(plan.spec, plan.destination, ledger)
+        if what is not None:
+            message = f"the destination {plan.destination} is {what}: an export never overwrites it"
+            problems.append(SpecProblem(str(plan.spec.path), None, "$.destination.uri", message))
+    if problems:
+        _fail_usage(problems)
 
 
 def _plans(

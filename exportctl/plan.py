@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 
-from exportctl import compression, registry, templating, timerange
+from exportctl import compression, inputs, registry, templating, timerange
 from exportctl.destinations.base import WrittenFile
 from exportctl.errors import SpecError, SpecProblem
 from exportctl.incremental import Position, Window
@@ -115,7 +115,7 @@ def compile_plan(
     if columns is not None and not source_reads_filter and query.where is not None:
         columns = None  # the runner filters, so it needs the filtered fields too
     destination = destination or _destination(
-        spec, _render(spec, spec.destination.uri, context, "$.destination.uri")
+        spec, _render(spec, spec.destination.uri, context, "$.destination.uri"), "$.destination.uri"
     )
     name = PurePosixPath(urlsplit(destination).path).name
     codec = _compression(spec, name)
@@ -123,7 +123,11 @@ def compile_plan(
     if spec.validation.on_invalid == "quarantine":
         stated = spec.validation.quarantine
         quarantine = (
-            _destination(spec, _render(spec, stated, context, "$.validation.quarantine"))
+            _destination(
+                spec,
+                _render(spec, stated, context, "$.validation.quarantine"),
+                "$.validation.quarantine",
+            )
             if stated
             else sibling_uri(destination, QUARANTINE)
         )
@@ -193,11 +197,19 @@ def _render(spec: ExportSpec, source: str, context: dict[str, Any], path: str) -
         raise _problem(spec, path, f"template error: {exc}") from None
 
 
-def _destination(spec: ExportSpec, uri: str) -> str:
+def _destination(spec: ExportSpec, uri: str, key: str) -> str:
+    """The rendered URI, a local path made absolute; refused if it names an input of the run."""
+    if any(ord(c) < 32 for c in uri):  # a NUL in a path failed only when the file was opened
+        raise _problem(spec, key, f"the destination {uri!r} has a control character")
     if "://" in uri and not uri.startswith("file://"):
         return uri
     path = Path(uri.removeprefix("file://")).expanduser()
-    return os.path.normpath(path if path.is_absolute() else spec.base_dir / path)
+    resolved = os.path.normpath(path if path.is_absolute() else spec.base_dir / path)
+    what = inputs.overwritten(spec, resolved)
+    if what is not None:
+        message = f"the destination {resolved} is {what}: an export never overwrites its inputs"
+        raise _problem(spec, key, message)
+    return resolved
 
 
 def _compression(spec: ExportSpec, file_name: str) -> str:

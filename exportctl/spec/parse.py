@@ -414,6 +414,8 @@ class Parser:
             mode=int(doc["mode"], 8) if "mode" in doc else None,
         )
         self.template(destination.uri, uri_path, names=_PLAN_NAMES)
+        if any(ord(c) < 32 for c in destination.uri):  # a NUL failed only when opened
+            self.fail(uri_path, "the destination has a control character (such as NUL)")
         if not destination.uri.endswith("}}"):  # else the name is known only once rendered
             _, complaint = compression.resolve(codec, destination.uri.rsplit("/", 1)[-1])
             if complaint:
