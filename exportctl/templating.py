@@ -122,23 +122,29 @@ def parse(source: str) -> nodes.Template:
 def check(source: str) -> list[str]:
     """Every problem with `source` as a spec template; an empty list if it is fine."""
     try:
-        tree = parse(source)
+        problems = template_check.problems(parse(source), frozenset(environment().tests))
+        if not problems:
+            _compiled(source)  # Python's compiler has limits of its own (nesting)
     except jinja2.TemplateSyntaxError as exc:
         return [f"line {exc.lineno}: {exc.message}"]
-    return template_check.problems(tree, frozenset(environment().tests))
+    return problems
 
 
-@cache
 def compile_template(source: str) -> jinja2.Template:
     """Parse, check and compile once; raises jinja2.TemplateError when `check` complains."""
     complaints = check(source)
     if complaints:
         raise jinja2.TemplateSyntaxError("; ".join(complaints), 1)
+    return _compiled(source)
+
+
+@cache
+def _compiled(source: str) -> jinja2.Template:
     tree = parse(source)
     _bound_loops_and_joins(tree)
     try:
         return environment().from_string(tree)
-    except RecursionError:
+    except (RecursionError, SyntaxError):  # SyntaxError: Python's "too many nested ..."
         raise jinja2.TemplateSyntaxError("the template nests too deeply", 1) from None
 
 
