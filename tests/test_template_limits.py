@@ -81,7 +81,7 @@ def test_costly_templates_are_refused_before_they_build(source: str, fragment: s
 def test_nothing_is_computed_while_compiling() -> None:
     started = time.monotonic()
 
-    assert templating.check("{{ 'x' * 3000000000 }}{{ 'y'|replace('y', 'z') }}") == []
+    assert templating.check("{{ 'x' * 10**9 }}{{ 'y'|replace('y', 'z') }}") == []
     assert time.monotonic() - started < 1
 
 
