@@ -25,7 +25,7 @@ from exportctl.demo import init_demo
 from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem
 from exportctl.jobs import Options
 from exportctl.ledger import Ledger, default_state_url
-from exportctl.plan import ExportPlan, compile_plan, new_run_id, utc_now
+from exportctl.plan import ExportPlan, compile_plan, new_run_id, spec_error, utc_now
 from exportctl.prune import prune_specs
 from exportctl.spec.load import load_specs
 from exportctl.spec.model import ExportSpec
@@ -469,7 +469,7 @@ def _refuse_writing_the_ledger(plans: list[ExportPlan], state: str) -> None:
         what = inputs.overwritten(plan.spec, plan.destination, ledger)
         if what is not None:
             message = f"the destination {plan.destination} is {what}: an export never overwrites it"
-            problems.append(SpecProblem(str(plan.spec.path), None, "$.destination.uri", message))
+            problems += spec_error(plan.spec, "$.destination.uri", message).problems
     if problems:
         _fail_usage(problems)
 
