@@ -176,11 +176,10 @@ def counted(items: Iterable[Any]) -> Iterator[Any]:
 def concatenated(parts: list[Any]) -> str:
     """`a ~ b ~ c`, as Jinja joins them, refused past MAX_VALUE characters."""
     texts = [str(part) for part in parts]
-    return str(measured("".join(texts)) if sum(map(len, texts)) <= MAX_VALUE else _too_long())
-
-
-def _too_long() -> str:
-    raise TemplateLimitError(f"`~` would make text of over {MAX_VALUE:,} characters")
+    if sum(map(len, texts)) > MAX_VALUE:
+        _refuse(f"`~` would make text of over {MAX_VALUE:,} characters")
+    joined: str = measured("".join(texts))
+    return joined
 
 
 def bounded_range(*args: int) -> range:

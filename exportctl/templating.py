@@ -155,15 +155,16 @@ def _bound_loops_and_joins(tree: nodes.Template) -> None:
             node.iter = nodes.Filter(node.iter, "_loop_items", [], [], None, None)
         for field, value in node.iter_fields():
             if isinstance(value, nodes.Concat):
-                joined = nodes.Filter(nodes.List(value.nodes), "_concat", [], [], None, None)
-                setattr(node, field, joined.set_lineno(value.lineno))
+                setattr(node, field, _joined(value))
             elif isinstance(value, list):
-                value[:] = [
-                    nodes.Filter(nodes.List(v.nodes), "_concat", [], [], None, None)
-                    if isinstance(v, nodes.Concat)
-                    else v
-                    for v in value
-                ]
+                value[:] = [_joined(v) if isinstance(v, nodes.Concat) else v for v in value]
+
+
+def _joined(concat: nodes.Concat) -> nodes.Filter:
+    """`a ~ b` as `[a, b]|_concat`, the same text, measured."""
+    joined = nodes.Filter(nodes.List(concat.nodes), "_concat", [], [], None, None)
+    joined.set_lineno(concat.lineno)
+    return joined
 
 
 def variables(source: str) -> set[str]:
