@@ -38,7 +38,7 @@ class BoundedTemplate(jinja2.Template):
         with template_limits.budget() as spent:
             try:
                 return spent.joined(self.generate(*args, **kwargs))
-            except (jinja2.TemplateError, RecursionError):
+            except jinja2.TemplateError:
                 raise
             except Exception as exc:  # the template's own arithmetic or types: its author's
                 text = str(exc)[:200]
