@@ -22,7 +22,7 @@ from tests import spec_fuzz
 CASES_DIR = Path(__file__).parent / "cases" / "hostile"
 CASES = {path.stem: yaml.safe_load(path.read_text()) for path in sorted(CASES_DIR.glob("*.yaml"))}
 FUZZ_SEED = int(os.environ.get("FUZZ_SEED", "15"))
-FUZZ_MUTANTS = int(os.environ.get("FUZZ_MUTANTS", "120"))
+FUZZ_MUTANTS = int(os.environ.get("FUZZ_MUTANTS", "250"))
 
 
 @pytest.fixture(scope="module")
