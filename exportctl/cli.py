@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import click
 
-from exportctl import __version__, jsontext, output, timerange
+from exportctl import __version__, inputs, jsontext, output, timerange
 from exportctl.demo import init_demo
 from exportctl.destinations.recorded import restored
 from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem, UsageError
@@ -28,7 +28,7 @@ from exportctl.jobs import Options
 from exportctl.ledger import Ledger
 from exportctl.ledger.locate import Located, locate, sqlite_file
 from exportctl.ledger.url import ledger_url
-from exportctl.plan import ExportPlan, compile_plan, new_run_id, utc_now
+from exportctl.plan import ExportPlan, compile_plan, new_run_id, spec_error, utc_now
 from exportctl.prune import prune_specs
 from exportctl.spec.load import load_specs
 from exportctl.spec.model import ExportSpec
@@ -183,7 +183,9 @@ def apply(
         described = [output.describe_plan(p, count=False) for p in plans]
         _print_json(described) if as_json else output.plans(described)
         return
-    ledger = _ledger(state, paths[0])
+    located = _located(state, paths[0])
+    _refuse_writing_the_ledger(plans, located.url)
+    ledger = Ledger(located.url, located=located.describe())
     options = Options(full=full, wait=wait)
     with _signals_interrupt():
         specs = [p.spec for p in plans]
@@ -567,6 +569,19 @@ def _load(paths: tuple[Path, ...]) -> tuple[list[ExportSpec], list[SpecProblem]]
         return load_specs(paths)
     except SpecError as exc:
         return [], exc.problems
+
+
+def _refuse_writing_the_ledger(plans: list[ExportPlan], url: str) -> None:
+    """A destination must not be the SQLite ledger (or its journal) either."""
+    ledger = [(path, "the ledger") for path in inputs.sqlite_files(url, Path.cwd())]
+    problems = []
+    for plan in plans:
+        what = inputs.overwritten(plan.spec, plan.destination, ledger)
+        if what is not None:
+            message = f"the destination {plan.destination} is {what}: an export never overwrites it"
+            problems += spec_error(plan.spec, "$.destination.uri", message).problems
+    if problems:
+        _fail_usage(problems)
 
 
 def _plans(

@@ -24,7 +24,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from exportctl import jobs, registry, runner, scheduler
+from exportctl import inputs, jobs, registry, runner, scheduler
 from exportctl.demo import DemoSummary
 from exportctl.errors import SpecProblem, scrub
 from exportctl.ledger import Ledger
@@ -57,6 +57,9 @@ def describe_plan(plan: ExportPlan, *, count: bool) -> dict[str, Any]:
         "compression": plan.compression,
         "destination": scrub(plan.destination),
     }
+    if "://" not in plan.destination and inputs.real(plan.destination) != plan.destination:
+        # Where the file really lands, through symlinks: it may be outside the specs' folder.
+        description["destination_resolved"] = inputs.real(plan.destination)
     if plan.time_range is not None:
         description["time_range"] = plan.time_range.to_json()
     description["credentials"] = spec.credentials.mode

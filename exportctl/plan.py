@@ -15,12 +15,13 @@ from urllib.parse import urlsplit
 
 import jinja2
 
-from exportctl import compression, registry, templating, timerange
+from exportctl import compression, inputs, registry, templating, timerange
 from exportctl.destinations.base import WrittenFile
 from exportctl.errors import SpecError, SpecProblem
 from exportctl.incremental import Position, Window
 from exportctl.sources.base import Request
 from exportctl.spec.model import And, Compare, ExportSpec, Filter, OrderKey, Query
+from exportctl.spec.schema import Locator
 from exportctl.timerange import ResolvedRange
 from exportctl.transforms.fields import declared_types, needed_columns
 from exportctl.uris import QUARANTINE, parts_tag, sibling_uri, tag_of_part
@@ -107,7 +108,7 @@ def compile_plan(
         query = replace(query, where=_and(query.where, range_filter(time_range)))
     source_reads_filter = registry.SOURCES[spec.source.type].filters_rows
     if query.order_by and not source_reads_filter:
-        raise _problem(
+        raise spec_error(
             spec, "$.query.order_by", "this source returns rows in its own order and cannot sort"
         )
     unwindowed = query
@@ -118,7 +119,7 @@ def compile_plan(
     if columns is not None and not source_reads_filter and query.where is not None:
         columns = None  # the runner filters, so it needs the filtered fields too
     destination = destination or _destination(
-        spec, _render(spec, spec.destination.uri, context, "$.destination.uri")
+        spec, _render(spec, spec.destination.uri, context, "$.destination.uri"), "$.destination.uri"
     )
     name = PurePosixPath(urlsplit(destination).path).name
     codec = _compression(spec, name)
@@ -126,7 +127,11 @@ def compile_plan(
     if spec.validation.on_invalid == "quarantine":
         stated = spec.validation.quarantine
         quarantine = (
-            _destination(spec, _render(spec, stated, context, "$.validation.quarantine"))
+            _destination(
+                spec,
+                _render(spec, stated, context, "$.validation.quarantine"),
+                "$.validation.quarantine",
+            )
             if stated
             else sibling_uri(destination, QUARANTINE)
         )
@@ -158,7 +163,7 @@ def _time_range(spec: ExportSpec, now: datetime) -> ResolvedRange | None:
     try:
         return timerange.resolve(spec.time_range, now)
     except ValueError as exc:
-        raise _problem(spec, "$.time_range", str(exc)) from None
+        raise spec_error(spec, "$.time_range", str(exc)) from None
 
 
 def range_filter(resolved: ResolvedRange) -> Filter | None:
@@ -196,25 +201,44 @@ def _render(spec: ExportSpec, source: str, context: dict[str, Any], path: str) -
     try:
         return templating.render(source, context)
     except jinja2.TemplateError as exc:
-        raise _problem(spec, path, f"template error: {exc}") from None
+        raise spec_error(spec, path, f"template error: {exc}") from None
 
 
-def _destination(spec: ExportSpec, uri: str) -> str:
+def _destination(spec: ExportSpec, uri: str, key: str) -> str:
+    """The rendered URI, a local path made absolute; refused if it names an input of the run."""
+    if any(ord(c) < 32 for c in uri):  # a NUL in a path failed only when the file was opened
+        raise spec_error(spec, key, f"the destination {uri!r} has a control character")
     if "://" in uri and not uri.startswith("file://"):
         return uri
     path = Path(uri.removeprefix("file://")).expanduser()
-    return os.path.normpath(path if path.is_absolute() else spec.base_dir / path)
+    resolved = os.path.normpath(path if path.is_absolute() else spec.base_dir / path)
+    what = inputs.overwritten(spec, resolved)
+    if what is not None:
+        message = f"the destination {resolved} is {what}: an export never overwrites its inputs"
+        raise spec_error(spec, key, message)
+    return resolved
 
 
 def _compression(spec: ExportSpec, file_name: str) -> str:
     codec, complaint = compression.resolve(spec.compression, file_name)
     if complaint:
-        raise _problem(spec, "$.compression", complaint)
+        raise spec_error(spec, "$.compression", complaint)
     return codec
 
 
-def _problem(spec: ExportSpec, path: str, message: str) -> SpecError:
-    return SpecError([SpecProblem(str(spec.path), None, path, message)])
+def spec_error(spec: ExportSpec, path: str, message: str) -> SpecError:
+    """A problem of `spec` at `path` (`$.destination.uri`), with the line it is written on."""
+    return SpecError([SpecProblem(str(spec.path), _line(spec, path), path, message)])
+
+
+def _line(spec: ExportSpec, path: str) -> int | None:
+    """The line of `path` (`$.a.b`) in the spec file, read again only to report a problem."""
+    try:
+        text = spec.path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    keys = tuple(path.removeprefix("$").lstrip(".").split("."))
+    return Locator(str(spec.path), text).line(keys)
 
 
 def utc_now() -> datetime:

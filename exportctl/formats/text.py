@@ -131,6 +131,8 @@ def _render(template: jinja2.Template, row: dict[str, Any]) -> str:
         raise FormatError(
             f"the proxy list template: {exc.message}; fields: {', '.join(row)}"
         ) from None
+    except jinja2.TemplateError as exc:  # a row's values break the template's limits or types
+        raise FormatError(f"the proxy list template: {exc}") from None
 
 
 Line = Callable[[dict[str, Any]], str]

@@ -12,6 +12,7 @@ import yaml
 
 from exportctl import credentials
 from exportctl.errors import SpecError, SpecProblem
+from exportctl.spec import yamlload
 from exportctl.spec.interpolate import interpolate
 from exportctl.spec.model import ExportSpec
 from exportctl.spec.parse import Parser
@@ -29,14 +30,16 @@ def load_spec(path: Path, env: Mapping[str, str] | None = None) -> ExportSpec:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([SpecProblem(file, None, "", f"cannot read the file: {exc}")]) from None
     try:
-        document = yaml.safe_load(text)
+        root = yamlload.compose(text)
+        document = yamlload.construct(root)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         reason = getattr(exc, "problem", None) or str(exc)
-        raise SpecError([SpecProblem(file, line, "", f"YAML syntax error: {reason}")]) from None
+        kind = "refused" if isinstance(exc, yamlload.Refused) else "YAML syntax error"
+        raise SpecError([SpecProblem(file, line, "", f"{kind}: {reason}")]) from None
 
-    where = Locator(file, text)
+    where = Locator(file, root)
     problems = where.duplicates + check_schema(document, where)
     if problems:
         raise SpecError(problems)
@@ -103,7 +106,7 @@ def load_specs(
             problems += exc.problems
             continue
         if spec.name in by_name:
-            where = Locator(str(file), file.read_text(encoding="utf-8"))
+            where = Locator(str(file), yamlload.compose(file.read_text(encoding="utf-8")))
             first = by_name[spec.name].path
             problems.append(where.problem(("name",), f"name `{spec.name}` is also used by {first}"))
             continue

@@ -41,7 +41,7 @@ class Parser:
             return
         if names is None:
             return
-        unknown = templating.variables(source) - names - templating.environment().globals.keys()
+        unknown = templating.variables(source) - names - set(templating.environment().globals)
         if unknown:
             known = _listed(names)
             self.fail(path, f"undefined {_listed(unknown)} in the template; it knows {known}")
@@ -97,6 +97,7 @@ class Parser:
         if "params" in doc and "sql" not in doc:
             self.fail(("query", "params"), "`params` binds the named parameters of `sql`")
         for key, value in doc.get("params", {}).items():
+            self.bound_integers(value, ("query", "params", key))
             if isinstance(value, str):
                 self.template(value, ("query", "params", key), names=_PLAN_NAMES)
         where = doc.get("where")
@@ -116,6 +117,14 @@ class Parser:
             limit=doc.get("limit"),
         )
 
+    def bound_integers(self, value: Any, path: Path_) -> None:
+        """Numbers a database can bind: a 2**70 failed only at run time (SQLite's OverflowError)."""
+        items = enumerate(value) if isinstance(value, list) else [(None, value)]
+        for index, item in items:
+            if isinstance(item, int) and not -(2**63) <= item < 2**63:
+                at = path if index is None else (*path, index)
+                self.fail(at, f"{item} is past 64 bits, which no database binds; quote it for text")
+
     def filter(self, doc: Mapping[str, Any], path: Path_) -> m.Filter:
         ops = [k for k in doc if k != "field"]
         if len(ops) != 1:
@@ -134,6 +143,7 @@ class Parser:
             self.fail(path, f"`{op}` needs a `field` to test")
             return m.And(())
         field, value = doc["field"], doc[op]
+        self.bound_integers(value, (*path, op))
         if op in _COMPARE_OPS:
             return m.Compare(field, cast(m.CompareOp, op), value)
         if op in ("in", "not_in"):
@@ -416,6 +426,8 @@ class Parser:
             mode=int(doc["mode"], 8) if "mode" in doc else None,
         )
         self.template(destination.uri, uri_path, names=_PLAN_NAMES)
+        if any(ord(c) < 32 for c in destination.uri):  # a NUL failed only when opened
+            self.fail(uri_path, "the destination has a control character (such as NUL)")
         if not destination.uri.endswith("}}"):  # else the name is known only once rendered
             _, complaint = compression.resolve(codec, destination.uri.rsplit("/", 1)[-1])
             if complaint:

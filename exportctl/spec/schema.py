@@ -14,6 +14,7 @@ import jsonschema
 import yaml
 
 from exportctl.errors import SpecProblem
+from exportctl.spec import yamlload
 
 Path_ = tuple[str | int, ...]
 
@@ -32,15 +33,13 @@ def export_spec_schema() -> dict[str, Any]:
 class Locator:
     """Maps a key path in a YAML document to the line it was written on."""
 
-    def __init__(self, file: str, text: str):
+    def __init__(self, file: str, document: str | yaml.Node | None):
+        """`document`: YAML text, or its nodes as `yamlload.compose` checked them."""
         self.file = file
         self._lines: dict[Path_, int] = {}
         #: Keys written twice in one mapping; YAML would silently keep the last.
         self.duplicates: list[SpecProblem] = []
-        try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError:
-            root = None
+        root = _composed(document) if isinstance(document, str) else document
         if root is not None:
             self._walk(root, ())
 
@@ -67,6 +66,13 @@ class Locator:
 
     def problem(self, path: Path_, message: str) -> SpecProblem:
         return SpecProblem(self.file, self.line(path), json_path(path), message)
+
+
+def _composed(text: str) -> yaml.Node | None:
+    try:
+        return yamlload.compose(text)
+    except yaml.YAMLError:
+        return None
 
 
 def json_path(path: Path_) -> str:

@@ -6,6 +6,7 @@ import difflib
 import json
 from typing import Any
 
+import jinja2
 import pandas as pd
 import pyarrow as pa
 
@@ -66,7 +67,7 @@ def select_fields(chunk: pd.DataFrame, fields: tuple[Field, ...] | None) -> pd.D
     columns = {}
     for field in fields:
         if field.template is not None:
-            columns[field.name] = _computed(chunk, field.template)
+            columns[field.name] = _computed(chunk, field.template, field.name)
         else:
             columns[field.name] = _column(chunk, field.source or field.name)
         if field.json:
@@ -115,11 +116,14 @@ def _column(chunk: pd.DataFrame, name: str) -> pd.Series:
     return chunk[name]
 
 
-def _computed(chunk: pd.DataFrame, source: str) -> pd.Series:
+def _computed(chunk: pd.DataFrame, source: str, name: str) -> pd.Series:
     template = templating.compile_template(source)
     used = sorted(templating.variables(source))
     for name in used:
         _column(chunk, name)
     rows = chunk[used].astype(object).where(chunk[used].notna(), None).to_dict("records")
-    values = [template.render(row) for row in rows]
+    try:
+        values = [template.render(row) for row in rows]
+    except jinja2.TemplateError as exc:  # a row's values break the template's limits or types
+        raise RunError(f"the template of field `{name}`: {exc}") from None
     return pd.Series(values, index=chunk.index, dtype=pd.ArrowDtype(pa.string()))
