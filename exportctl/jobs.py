@@ -252,6 +252,8 @@ def _locked_run(
         watermark=_watermark(spec, plan.window),
         total_rows=recording.expected,
         summary=_summary(result),
+        # Attempts in this process add to those of the runs it resumes.
+        attempt=record.attempt + result.attempts - 1,
     )
     _alert(spec, ledger, result)
     if result.status == "succeeded" and spec.retention is not None:
