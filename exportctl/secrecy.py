@@ -6,7 +6,10 @@ wrote (a 100,000-character `where.field`, say) and what sources hold.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+from urllib.parse import quote, quote_plus
 
 _AUTHORITY_END = re.compile(r"[/\s]")
 #: A query parameter, name then value; a name never spans a `?`, so each scan is short.
@@ -51,10 +54,45 @@ def _masked_param(match: re.Match[str]) -> str:
     return f"{name}***" if _SECRET_NAME.search(name) else match[0]
 
 
-def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
     """A value as a message shows it: its repr, a long one cut to a prefix and its length."""
     text = repr(value)
     if len(text) <= limit:
         return text
     size = len(value) if isinstance(value, str | bytes) else len(text)
     return f"{text[:limit]}… ({size:,} characters)"
+
+
+#: The most of a message a run's result, the ledger or a log keeps.
+MESSAGE_LIMIT = 2_000
+
+
+def capped(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """A message cut to `limit` characters, saying how long it was (a 301 KB one was seen)."""
+    if len(message) <= limit:
+        return message
+    return f"{message[:limit]}… (message cut: {len(message):,} characters)"
+
+
+def hidden(value: object) -> str:
+    """What a message says in place of a secret value: its kind and size, never a part."""
+    size = f", {len(value):,} characters" if isinstance(value, str | bytes) else ""
+    return f"a hidden value ({type(value).__name__}{size})"
+
+
+def encodings(secret: str) -> set[str]:
+    """The forms a value takes in messages: as is, escaped by repr or JSON, percent-encoded."""
+    forms = {
+        secret,
+        repr(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+    }
+    return {form for form in forms if form}
+
+
+def debugging() -> bool:
+    """Whether `--debug` or EXPORTCTL_DEBUG=1 asks for tracebacks."""
+    return os.environ.get("EXPORTCTL_DEBUG", "") not in ("", "0")

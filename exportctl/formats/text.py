@@ -142,10 +142,20 @@ def _line_for(options: TextOptions) -> Line:
     def one_line(row: dict[str, Any]) -> str:
         text = line(row)
         if "\n" in text or "\r" in text:
-            raise FormatError(f"a proxy line would span several lines: {text[:60]!r}")
+            raise FormatError(_spanning(row))
         return text
 
     return one_line
+
+
+def _spanning(row: dict[str, Any]) -> str:
+    """Why a line would span several, naming the fields, never their values (a revealed
+    password may be one)."""
+    broken = [
+        f"`{n}`" for n, v in row.items() if isinstance(v, str) and len(f"{v}.".splitlines()) > 1
+    ]
+    where = f"the value of {', '.join(broken)} holds" if broken else "the template writes"
+    return f"a proxy line would span several lines: {where} a line break"
 
 
 def _bad_lines(chunk: pd.DataFrame, options: TextOptions) -> list[Refusal]:
