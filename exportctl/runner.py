@@ -145,13 +145,16 @@ def failed(
     `--debug` prints.
     """
     result = _result(plan, "failed", started, finished, [], failure_message(error, secrets))
-    if debugging():
-        print(safe_traceback(error, secrets), file=sys.stderr)
     return replace(result, rows=rows, transient=isinstance(error, TransientError))
 
 
 def failure_message(error: BaseException, secrets: SecretValues | None = None) -> str:
-    """What a failure says: our own message, or a library's type and text; never a secret."""
+    """What a failure says: our own message, or a library's type and text; never a secret.
+
+    With `--debug` (EXPORTCTL_DEBUG=1) its traceback goes to stderr, scrubbed alike.
+    """
+    if debugging():
+        print(safe_traceback(error, secrets), file=sys.stderr)
     if isinstance(error, ExportctlError):
         reason = str(error)
     else:

@@ -139,3 +139,44 @@ def test_plan_of_a_100000_character_field_is_quick(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["plan", str(spec), "--no-count", "--json"])
     assert result.exit_code == 0, result.output[:2000]
     assert time.perf_counter() - started < 10
+
+
+def _failing_template_spec(tmp_path: Path) -> Path:
+    """A run that fails in a library: a template's strftime on text that is no date."""
+    db = tmp_path / "s.db"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE t (a TEXT)")
+        conn.execute("INSERT INTO t VALUES (?)", (f"see https://bob:{SECRET}@h/x",))
+        conn.commit()
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        f'version: 1\nname: s\nsource: {{type: sql, url: "sqlite:///{db}"}}\n'
+        "query: {table: t}\nfields: [{as: d, template: \"{{ a | strftime('%Y') }}\"}]\n"
+        "format: csv\ndestination: out.csv\n"
+    )
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("flags", "env"),
+    [([], {}), (["--debug"], {}), ([], {"EXPORTCTL_DEBUG": "1"})],
+    ids=["quiet", "--debug", "EXPORTCTL_DEBUG"],
+)
+def test_a_library_failure_keeps_its_text_and_debug_prints_the_traceback(
+    tmp_path: Path, flags: list[str], env: dict[str, str]
+) -> None:
+    """ "ValueError: Invalid isoformat string: ...", not only the class; the traceback on
+    request, to stderr, with the URL's password scrubbed from both."""
+    spec = _failing_template_spec(tmp_path)
+    result = CliRunner().invoke(
+        main, [*flags, "apply", str(spec), "--json"], env={"EXPORTCTL_DEBUG": None, **env}
+    )
+    (run,) = json.loads(result.stdout)
+    assert run["error"] == (
+        "internal error: ValueError: Invalid isoformat string: 'see https://***:***@h/x'"
+    )
+    traced = "Traceback (most recent call last)" in result.stderr
+    assert traced == bool(flags or env)
+    if traced:
+        assert "in _strftime" in result.stderr and "https://***:***@h/x" in result.stderr
+    assert SECRET not in result.output + result.stderr
