@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from exportctl.cli import main
 from exportctl.errors import scrub
+from exportctl.runner import failure_message
 
 SECRET = "pa55-w0rd"
 
@@ -180,3 +181,15 @@ def test_a_library_failure_keeps_its_text_and_debug_prints_the_traceback(
     if traced:
         assert "in _strftime" in result.stderr and "https://***:***@h/x" in result.stderr
     assert SECRET not in result.output + result.stderr
+
+
+@given(size=st.integers(2_001, 400_000), cut=st.sampled_from(["x", "é", "\n", "://"]))
+def test_a_failure_message_is_capped(size: int, cut: str) -> None:
+    """A library's 301 KB message (every placeholder of a 100,000-value list) is cut short,
+    saying how long it was."""
+    text = (cut * size)[:size]
+    message = failure_message(ValueError(text))
+    assert len(message) < 2_100
+    assert message.endswith(
+        f"(message cut: {len(f'internal error: ValueError: {text}'):,} characters)"
+    )
