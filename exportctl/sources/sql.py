@@ -230,7 +230,7 @@ def to_sql(node: m.Filter, column: Callable[[str], Any]) -> Any:
         return sa.not_(to_sql(node.item, column))
     col = column(node.field)
 
-    def typed(value: Any) -> tuple[Any, sa.types.TypeEngine[Any]]:
+    def typed(value: Any) -> tuple[Any, sa.types.TypeEngine[Any] | None]:
         """The value and the SQL type to bind it as: the value's own, so the database never
         casts it to the column's type first (2.5 to 2; 2**40 overflowing INTEGER; `true`
         refused by `<`). Text for a timestamp column is read as transforms.filter reads
@@ -250,10 +250,11 @@ def to_sql(node: m.Filter, column: Callable[[str], Any]) -> Any:
         for python_type, sql_type in _VALUE_TYPES:
             if isinstance(value, python_type):
                 return value, sql_type
-        return value, sa.String() if isinstance(col.type, sa.types.NullType) else col.type
+        return value, None  # text and the rest: as the column's type, SQLAlchemy's default
 
     def bound(value: Any) -> Any:
-        return sa.bindparam(col.key, *typed(value), unique=True)
+        value, sql_type = typed(value)
+        return value if sql_type is None else sa.bindparam(col.key, value, sql_type, unique=True)
 
     if isinstance(node, m.Compare):
         return _SQL_COMPARE[node.op](col, bound(node.value))

@@ -39,12 +39,17 @@ class InArray(sa.sql.expression.ColumnElement[bool]):
         self.item_type = item_type
 
 
-def in_list(column: Any, typed: list[tuple[Any, sa.types.TypeEngine[Any]]]) -> Any:
-    """`column IN (values)` for (value, SQL type) pairs; a long list as arrays by type."""
+def in_list(column: Any, typed: list[tuple[Any, sa.types.TypeEngine[Any] | None]]) -> Any:
+    """`column IN (values)` for (value, SQL type) pairs, None for the column's own type;
+    a long list as arrays by type."""
     if len(typed) <= LONG_LIST:
-        return column.in_([sa.bindparam(column.key, v, t, unique=True) for v, t in typed])
+        return column.in_(
+            [v if t is None else sa.bindparam(column.key, v, t, unique=True) for v, t in typed]
+        )
+    own = sa.String() if isinstance(column.type, sa.types.NullType) else column.type
     groups: dict[type, tuple[sa.types.TypeEngine[Any], list[Any]]] = {}
     for value, item_type in typed:
+        item_type = own if item_type is None else item_type
         groups.setdefault(type(item_type), (item_type, []))[1].append(value)
     return sa.or_(*(InArray(column, values, t) for t, values in groups.values()))
 
