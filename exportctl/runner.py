@@ -21,7 +21,7 @@ from exportctl.errors import ExportctlError, RunError, TransientError, Validatio
 from exportctl.parts import FileSet
 from exportctl.plan import ExportPlan, Part, utc_now
 from exportctl.quarantine import Quarantine
-from exportctl.secrecy import capped, debugging
+from exportctl.secrecy import MESSAGE_LIMIT, SECRET_MARGIN, capped, debugging
 from exportctl.sources.base import Request, Source
 from exportctl.transforms import validate
 from exportctl.transforms.credentials import CredentialsStage
@@ -159,14 +159,21 @@ def failure_message(error: BaseException, secrets: SecretValues | None = None) -
         reason = str(error)
     else:
         reason = f"internal error: {type(error).__name__}: {error}"
-    reason = secrets.scrub(reason) if secrets is not None else reason
-    return capped(scrub(reason))
+    return _safe(reason, secrets, MESSAGE_LIMIT)
 
 
 def safe_traceback(error: BaseException, secrets: SecretValues | None = None) -> str:
     """The traceback of `error` (and what it wraps), scrubbed like its message."""
-    text = "".join(traceback.format_exception(error))
-    return scrub(secrets.scrub(text) if secrets is not None else text)
+    return _safe("".join(traceback.format_exception(error)), secrets, 20 * MESSAGE_LIMIT)
+
+
+def _safe(text: str, secrets: SecretValues | None, limit: int) -> str:
+    """`text` scrubbed and capped. Only what can be kept is scrubbed (a 301 KB message
+    would take long), with a margin so that a secret across the cut is found whole."""
+    head = text[: limit + SECRET_MARGIN]
+    head = scrub(secrets.scrub(head) if secrets is not None else head)
+    cut = len(text) > limit + SECRET_MARGIN
+    return capped(head, limit, total=len(text) if cut else None)
 
 
 class Rejected:

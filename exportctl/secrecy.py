@@ -67,11 +67,17 @@ def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
 MESSAGE_LIMIT = 2_000
 
 
-def capped(message: str, limit: int = MESSAGE_LIMIT) -> str:
-    """A message cut to `limit` characters, saying how long it was (a 301 KB one was seen)."""
-    if len(message) <= limit:
+#: How much past a cut a message is scrubbed, so a secret across the cut is found whole.
+SECRET_MARGIN = 10_000
+
+
+def capped(message: str, limit: int = MESSAGE_LIMIT, total: int | None = None) -> str:
+    """A message cut to `limit` characters, saying how long it was (`total`, if it was
+    cut before); a 301 KB one was seen."""
+    if len(message) <= limit and total is None:
         return message
-    return f"{message[:limit]}… (message cut: {len(message):,} characters)"
+    total = len(message) if total is None else total
+    return f"{message[:limit]}… (message cut: {total:,} characters)"
 
 
 def hidden(value: object) -> str:
