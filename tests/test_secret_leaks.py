@@ -121,19 +121,23 @@ def _specs(folder: Path, db: Path, destination_secret: str) -> None:
         (folder / f"{name}.yaml").write_text(json.dumps(doc))
 
 
-def _forms(secret: str) -> set[str]:
-    """Every form a secret could leak in. (Not each of its lines: hypothesis finds lines
-    such as `internal`, which every message may hold.)"""
-    forms = {
-        secret,
-        repr(secret)[1:-1],
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        quote(secret, safe=""),
-        quote(secret),
-        quote_plus(secret),
+def _escaped(text: str) -> set[str]:
+    """`text` as repr and JSON (ASCII or not) escape it inside quotes."""
+    return {
+        text,
+        repr(text)[1:-1],
+        json.dumps(text)[1:-1],
+        json.dumps(text, ensure_ascii=False)[1:-1],
     }
-    return forms
+
+
+def _forms(secret: str) -> set[str]:
+    """Every form a secret could leak in: raw, escaped once or twice (the repr of an
+    exception whose message holds a repr), percent-encoded. (Not each of its lines:
+    hypothesis finds lines such as `internal`, which every message may hold.)"""
+    once = _escaped(secret)
+    forms = set().union(*(_escaped(form) for form in once))
+    return forms | {quote(secret, safe=""), quote(secret), quote_plus(secret)}
 
 
 @settings(
