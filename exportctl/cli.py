@@ -30,6 +30,8 @@ from exportctl.ledger.locate import Located, locate, sqlite_file
 from exportctl.ledger.url import ledger_url
 from exportctl.plan import ExportPlan, compile_plan, new_run_id, spec_error, utc_now
 from exportctl.prune import prune_specs
+from exportctl.runner import failure_message
+from exportctl.secrecy import debugging
 from exportctl.spec.load import load_specs
 from exportctl.spec.model import ExportSpec
 from exportctl.verify import verify_files
@@ -89,13 +91,20 @@ to_option = click.option(
 
 @click.group(epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="exportctl")
-def main() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Print each failure's traceback to stderr (secrets scrubbed); as EXPORTCTL_DEBUG=1.",
+)
+def main(debug: bool) -> None:
     """Declarative exports of a proxy-rotation system's data.
 
     Specs are YAML files (one export each) validated against
     schemas/export-spec.schema.json. PATH arguments are spec files or folders
     of them.
     """
+    if debug:  # in the environment, so the daemon's worker processes inherit it
+        os.environ["EXPORTCTL_DEBUG"] = "1"
 
 
 @main.command(epilog=EXIT_CODES)
@@ -680,3 +689,8 @@ def run() -> None:
     except ExportctlError as exc:
         click.echo(f"exportctl: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug: its type and text, the traceback only with --debug
+        click.echo(f"exportctl: {failure_message(exc)}", err=True)
+        if not debugging():
+            click.echo("exportctl: run with --debug for the traceback", err=True)
+        sys.exit(1)

@@ -6,18 +6,12 @@ marked transient are worth retrying.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]*:[^/@\s]*@", re.I)
-_TOKEN_USER = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+@", re.I)
-#: Query parameters that carry secrets, e.g. a presigned URL's X-Amz-Signature.
-_SECRET_PARAM = re.compile(
-    r"(?P<name>[?&][^=&\s#]*(?:signature|sig|token|secret|passw|credential|auth|key)"
-    r"[^=&\s#]*=)[^&\s#]+",
-    re.I,
-)
+from exportctl.secrecy import scrub
+
+__all__ = ["scrub"]  # re-exported: every module takes it from here
 
 
 def causes(error: BaseException) -> Iterator[BaseException]:
@@ -40,13 +34,6 @@ def os_reason(error: BaseException) -> str:
     """The operating system's reason under a library's error ("Connection refused")."""
     found = next((c for c in causes(error) if isinstance(c, OSError) and c.strerror), None)
     return found.strerror if isinstance(found, OSError) and found.strerror else type(error).__name__
-
-
-def scrub(text: str) -> str:
-    """Credentials in URLs replaced, so no secret reaches a message, a log or the ledger."""
-    text = _USERINFO.sub(r"\g<scheme>***:***@", text)
-    text = _TOKEN_USER.sub(r"\g<scheme>***@", text)
-    return _SECRET_PARAM.sub(r"\g<name>***", text)
 
 
 class ExportctlError(Exception):

@@ -213,8 +213,8 @@ def _locked_run(
         )
         plan, attempt, trigger = planning(_plan, spec, ledger, options, now, run_id)
     except Exception as exc:  # e.g. a database driver that is not installed
-        reason = str(exc) if isinstance(exc, ExportctlError) else f"{type(exc).__name__}: {exc}"
-        result = _failed_to_plan(spec, ledger, options, now, run_id, scrub(reason))
+        reason = runner.failure_message(exc).removeprefix("internal error: ")
+        result = _failed_to_plan(spec, ledger, options, now, run_id, reason)
         _alert(spec, ledger, result)
         return result
     record = RunRecord(
@@ -241,8 +241,7 @@ def _locked_run(
         with recording.beating():
             result = attempts.run_with_retries(plan, ledger, recording, stop)
     except Exception as exc:  # outside the export itself (cleaning up before a retry, say)
-        reason = str(exc) if isinstance(exc, ExportctlError) else f"internal error: {exc!r}"
-        result = runner.failed(plan, RunError(scrub(reason)), record.started_at, utc_now())
+        result = runner.failed(plan, exc, record.started_at, utc_now())
     except BaseException as exc:
         error = scrub(str(exc)) or "interrupted"
         ledger.finish_run(run_id, "interrupted", rows=recording.rows, bytes_=0, error=error)
@@ -260,6 +259,8 @@ def _locked_run(
         watermark=_watermark(spec, plan.window),
         total_rows=recording.expected,
         summary=_summary(result),
+        # Attempts in this process add to those of the runs it resumes.
+        attempt=record.attempt + result.attempts - 1,
     )
     if result.status == "succeeded":  # its manifest now lists its parts, not the previous run's
         _cleaning(ledger, spec, run_id, lambda: leftovers.after_success(spec, ledger, plan, result))

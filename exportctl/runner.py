@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
+import traceback
 from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from contextlib import closing
@@ -19,6 +21,7 @@ from exportctl.errors import ExportctlError, RunError, TransientError, Validatio
 from exportctl.parts import FileSet
 from exportctl.plan import ExportPlan, Part, utc_now
 from exportctl.quarantine import Quarantine
+from exportctl.secrecy import MESSAGE_LIMIT, SECRET_MARGIN, capped, debugging
 from exportctl.sources.base import Request, Source
 from exportctl.transforms import validate
 from exportctl.transforms.credentials import CredentialsStage
@@ -26,6 +29,7 @@ from exportctl.transforms.fields import select_fields, typed_as_declared
 from exportctl.transforms.filter import apply_filter
 from exportctl.transforms.redact import Redactor
 from exportctl.transforms.reshape import WideRows
+from exportctl.transforms.secrets import SecretValues, secret_columns
 from exportctl.uris import MANIFEST, sibling_uri
 
 Status = Literal["succeeded", "failed", "skipped", "interrupted"]
@@ -93,6 +97,7 @@ def run(
     observer = observer or Observer()
     files = FileSet(plan, observer.committed)
     rejected = Rejected(plan)
+    secrets = SecretValues(rejected.hidden)
     try:
         if plan.window is not None and plan.window.is_empty:
             return _result(plan, "succeeded", started, clock(), [])
@@ -102,7 +107,7 @@ def run(
         make = getattr(registry.SOURCES[plan.spec.source.type], "redactor", Redactor)
         redactor = make(redact, plan.spec.fields) if redact is not None else None
         stage = CredentialsStage(plan.spec.credentials)
-        parts, warnings = _export(plan, observer, files, rejected, redactor, stage)
+        parts, warnings = _export(plan, observer, files, rejected, redactor, stage, secrets)
         result = replace(
             _result(plan, "succeeded", started, clock(), parts),
             warnings=(*_unredacted(plan), *stage.warnings(), *warnings, *rejected.warnings()),
@@ -116,7 +121,7 @@ def run(
             result = _with_file(result, manifest, "manifest")
         return result
     except Exception as exc:  # one failing export must not stop the others
-        return failed(plan, exc, started, clock(), rows=files.rows)
+        return failed(plan, exc, started, clock(), rows=files.rows, secrets=secrets)
 
 
 def _unredacted(plan: ExportPlan) -> tuple[str, ...]:
@@ -128,12 +133,49 @@ def _unredacted(plan: ExportPlan) -> tuple[str, ...]:
 
 
 def failed(
-    plan: ExportPlan, error: Exception, started: datetime, finished: datetime, rows: int = 0
+    plan: ExportPlan,
+    error: Exception,
+    started: datetime,
+    finished: datetime,
+    rows: int = 0,
+    secrets: SecretValues | None = None,
 ) -> RunResult:
-    """The result of a run that failed with `error`, its message fit for the user."""
-    reason = str(error) if isinstance(error, ExportctlError) else f"internal error: {error!r}"
-    result = _result(plan, "failed", started, finished, [], scrub(reason), rows=rows)
-    return replace(result, transient=isinstance(error, TransientError))
+    """The result of a run that failed with `error`, its message fit for the user.
+
+    The message keeps a library's own text (a bug is found by it), scrubbed of URL
+    credentials and of the values of the secret columns at hand; so is the traceback
+    `--debug` prints.
+    """
+    result = _result(plan, "failed", started, finished, [], failure_message(error, secrets))
+    return replace(result, rows=rows, transient=isinstance(error, TransientError))
+
+
+def failure_message(error: BaseException, secrets: SecretValues | None = None) -> str:
+    """What a failure says: our own message, or a library's type and text; never a secret.
+
+    With `--debug` (EXPORTCTL_DEBUG=1) its traceback goes to stderr, scrubbed alike.
+    """
+    if debugging():
+        print(safe_traceback(error, secrets), file=sys.stderr)
+    if isinstance(error, ExportctlError):
+        reason = str(error)
+    else:
+        reason = f"internal error: {type(error).__name__}: {error}"
+    return _safe(reason, secrets, MESSAGE_LIMIT)
+
+
+def safe_traceback(error: BaseException, secrets: SecretValues | None = None) -> str:
+    """The traceback of `error` (and what it wraps), scrubbed like its message."""
+    return _safe("".join(traceback.format_exception(error)), secrets, 20 * MESSAGE_LIMIT)
+
+
+def _safe(text: str, secrets: SecretValues | None, limit: int) -> str:
+    """`text` scrubbed and capped. Only what can be kept is scrubbed (a 301 KB message
+    would take long), with a margin so that a secret across the cut is found whole."""
+    head = text[: limit + SECRET_MARGIN]
+    head = scrub(secrets.scrub(head) if secrets is not None else head)
+    cut = len(text) > limit + SECRET_MARGIN
+    return capped(head, limit, total=len(text) if cut else None)
 
 
 class Rejected:
@@ -141,6 +183,8 @@ class Rejected:
 
     def __init__(self, plan: ExportPlan):
         self.policy = plan.spec.validation.on_invalid
+        #: Whether a column holds secrets: its values are never shown in a reason.
+        self.hidden = secret_columns(plan.spec)
         self.checks = validate.checks_of(plan.spec.fields)
         self.fields = plan.spec.fields
         self.encoder = registry.FORMATS[plan.spec.format.type]
@@ -154,7 +198,9 @@ class Rejected:
 
     def valid(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """The chunk's valid rows; the others are skipped, quarantined, or fail the run."""
-        verdict = validate.validate(chunk, self.checks, self.encoder, options=self.options)
+        verdict = validate.validate(
+            chunk, self.checks, self.encoder, options=self.options, hidden=self.hidden
+        )
         if verdict.invalid.empty:
             return typed_as_declared(verdict.valid, self.fields)
         if self.policy == "fail":
@@ -207,6 +253,7 @@ def _export(
     rejected: Rejected,
     redactor: Redactor | None = None,
     stage: CredentialsStage | None = None,
+    secrets: SecretValues | None = None,
 ) -> tuple[list[Part], tuple[str, ...]]:
     """Stream the source through the stages into the files; commit them. Also the warnings."""
     spec = plan.spec
@@ -222,9 +269,14 @@ def _export(
             for raw in read:
                 if not type(source).filters_rows:
                     raw = apply_filter(raw, request.query.where)
+                # A failure from here on may quote the secret columns' values.
+                hold = secrets.hold if secrets is not None else lambda *chunks: None
+                hold(raw)
                 # Before fields, so templates see credentials as the mode leaves them.
                 secured = stage.apply(raw) if stage is not None else raw
+                hold(raw, secured)
                 selected = select_fields(secured, spec.fields)
+                hold(raw, secured, selected)
                 if redactor is not None:  # before anything is encoded
                     selected = redactor.apply(selected)
                 yield raw, selected

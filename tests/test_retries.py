@@ -70,10 +70,11 @@ def test_transient_failures_are_retried_and_each_attempt_recorded(
     assert all("503" in f["error"] for f in failed)
     assert all(0 < f["retry_in"] <= 60 for f in failed)
     assert Ledger(private_ledger).run(result["run_id"])["summary"]["attempts"] == 3
+    assert Ledger(private_ledger).run(result["run_id"])["attempt"] == 3  # was 1
 
 
 def test_the_budget_stops_retrying_before_the_attempts_run_out(
-    tmp_path, db, http_receiver: HttpReceiver
+    tmp_path, db, http_receiver: HttpReceiver, private_ledger
 ):
     http_receiver.fail_next(1000, status=503)
     retry = "{attempts: 50, backoff: 0.4s, max_backoff: 0.4s, budget: 1s}"
@@ -85,15 +86,18 @@ def test_the_budget_stops_retrying_before_the_attempts_run_out(
     (result,) = json.loads(done.stdout)
     assert 2 <= result["attempts"] <= 4  # waits of ~0.4 s: no attempt starts after 1 s
     assert elapsed < 20
+    recorded = Ledger(private_ledger).run(result["run_id"])
+    assert recorded["status"] == "failed" and recorded["attempt"] == result["attempts"]
 
 
-def test_attempts_one_turns_retrying_off(tmp_path, db, http_receiver: HttpReceiver):
+def test_attempts_one_turns_retrying_off(tmp_path, db, http_receiver: HttpReceiver, private_ledger):
     http_receiver.fail_next(1, status=503)
     spec = _spec(tmp_path, db, f"{http_receiver.url}/pool.csv", "{attempts: 1}")
     done = _apply(spec, "apply")
     assert done.returncode == 1
     assert json.loads(done.stdout)[0]["attempts"] == 1
     assert len(http_receiver.received("PUT")) == 1
+    assert Ledger(private_ledger).run(json.loads(done.stdout)[0]["run_id"])["attempt"] == 1
 
 
 def test_no_secret_reaches_output_history_or_the_ledger(

@@ -82,7 +82,8 @@ class YamlEncoder:
                     rows, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 30
                 )
             except yaml.representer.RepresenterError as exc:
-                raise FormatError(f"YAML cannot hold this value: {exc.args[-1]!r}") from None
+                kind = type(exc.args[-1]).__name__  # the value itself may be a secret
+                raise FormatError(f"YAML cannot hold a value of type {kind}") from None
             self.stream.write(text.encode("utf-8"))
             self.empty = False
 

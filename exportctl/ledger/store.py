@@ -119,9 +119,14 @@ class Ledger:
         watermark: tuple[str, str] | None = None,
         total_rows: int | None = None,
         summary: dict[str, Any] | None = None,
+        attempt: int | None = None,
     ) -> None:
-        """End a run; on success its files and its watermark are committed with it."""
+        """End a run; on success its files and its watermark are committed with it.
+
+        `attempt`: the attempts the run took in all, when it retried (else as started).
+        """
         now = _now()
+        attempts = {"attempt": attempt} if attempt is not None else {}
         with self._transaction() as conn:
             spec = conn.execute(sa.select(t.runs.c.spec).where(t.runs.c.id == run_id)).scalar_one()
             conn.execute(
@@ -136,6 +141,7 @@ class Ledger:
                     bytes=bytes_,
                     error=scrub(error) if error else None,
                     summary=scrub(json.dumps(summary, default=str)) if summary else None,
+                    **attempts,
                 )
             )
             for uri, role, size, digest in files:

@@ -26,8 +26,10 @@ from sqlalchemy.engine import URL, make_url
 
 from exportctl import json_values, not_utf8
 from exportctl.errors import SourceError, TransientError
+from exportctl.secrecy import quoted
 from exportctl.sources import sql_types, sqlite_arrow, sqlite_files
 from exportctl.sources.base import Request
+from exportctl.sources.sql_lists import in_list
 from exportctl.spec import model as m
 
 _SQL_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
@@ -306,6 +308,10 @@ def retyped(select: sa.Select[Any], types: dict[str, Any]) -> sa.Select[Any]:
     return select.with_only_columns(*columns, maintain_column_froms=True)
 
 
+#: The SQL type a filter's value is bound as, by its Python type (bool before int).
+_VALUE_TYPES = ((bool, sa.Boolean()), (int, sa.BigInteger()), (float, sa.Float()))
+
+
 def to_sql(node: m.Filter, column: Callable[[str], Any]) -> Any:
     """The filter as a SQL expression; every value a bound parameter."""
     if isinstance(node, m.And | m.Or):
@@ -315,31 +321,37 @@ def to_sql(node: m.Filter, column: Callable[[str], Any]) -> Any:
         return sa.not_(to_sql(node.item, column))
     col = column(node.field)
 
-    def bound(value: Any) -> Any:
-        """A parameter typed by the value, so the database never casts it to the column's
-        type first (2.5 to 2; 2**40 overflowing INTEGER; `true` refused by `<`). Text for a
-        timestamp column is read as transforms.filter reads it: no offset means UTC."""
+    def typed(value: Any) -> tuple[Any, sa.types.TypeEngine[Any] | None]:
+        """The value and the SQL type to bind it as: the value's own, so the database never
+        casts it to the column's type first (2.5 to 2; 2**40 overflowing INTEGER; `true`
+        refused by `<`). Text for a timestamp column is read as transforms.filter reads
+        it: no offset means UTC."""
         if isinstance(value, str) and isinstance(col.type, sa.DateTime):
             try:
                 stamp = pd.Timestamp(value)
             except ValueError:
+                shown = quoted(value)  # a spec's value, maybe 100,000 characters long
                 raise SourceError(
-                    f"field `{node.field}` holds timestamps; `{value}` is not one"
+                    f"field `{node.field}` holds timestamps; {shown} is not one"
                 ) from None
             stamp = stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
             if not col.type.timezone:
                 stamp = stamp.tz_localize(None)
-            return sa.bindparam(col.key, stamp.to_pydatetime(), col.type, unique=True)
-        for python_type, sql_type in ((bool, sa.Boolean), (int, sa.BigInteger), (float, sa.Float)):
+            return stamp.to_pydatetime(), col.type
+        for python_type, sql_type in _VALUE_TYPES:
             if isinstance(value, python_type):
-                return sa.bindparam(col.key, value, sql_type(), unique=True)
-        return value
+                return value, sql_type
+        return value, None  # text and the rest: as the column's type, SQLAlchemy's default
+
+    def bound(value: Any) -> Any:
+        value, sql_type = typed(value)
+        return value if sql_type is None else sa.bindparam(col.key, value, sql_type, unique=True)
 
     if isinstance(node, m.Compare):
         return _SQL_COMPARE[node.op](col, bound(node.value))
     if isinstance(node, m.InSet):
-        values = [bound(v) for v in node.values]
-        return col.not_in(values) if node.negate else col.in_(values)
+        within = in_list(col, [typed(v) for v in node.values])
+        return sa.not_(within) if node.negate else within
     if isinstance(node, m.Between):
         return col.between(bound(node.low), bound(node.high))
     if isinstance(node, m.Like):

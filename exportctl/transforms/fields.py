@@ -13,6 +13,7 @@ import pyarrow as pa
 from exportctl import templating
 from exportctl.errors import RunError, SourceError
 from exportctl.json_values import is_json
+from exportctl.secrecy import hidden
 from exportctl.spec.model import ExportSpec, Field
 
 #: What a `json: true` field holds: a JSON object of text values (a label set), in Arrow.
@@ -92,8 +93,8 @@ def parsed_json(column: pd.Series, name: str) -> pd.Series:
 def _entries(text: Any, name: str) -> list[tuple[str, str | None]] | None:
     if text is None:
         return None
-    shown = repr(text) if len(str(text)) <= 60 else repr(str(text)[:59] + "…")
-    why = f"field `{name}` has `json: true`, but {shown} is not"
+    # The value is not shown: the column may hold secrets.
+    why = f"field `{name}` has `json: true`, but {hidden(text)} is not"
     if not isinstance(text, str):
         raise RunError(f"{why} JSON text")
     try:

@@ -37,6 +37,7 @@ import pyarrow as pa
 
 from exportctl import not_utf8
 from exportctl.errors import RunError
+from exportctl.secrecy import hidden
 from exportctl.spec.model import Check, Field, Scalar
 
 #: How long a value may be in a reason before it is cut.
@@ -54,7 +55,8 @@ _ACCEPTS = {
 _NAMED = {"integer": "an integer", "number": "a number", "boolean": "a boolean"}
 
 #: A row mask and the reason for one value it holds.
-Failure = tuple[np.ndarray, Callable[[Any], str]]
+#: A reason is given the value and how to show it (hidden, for a secret column's).
+Failure = tuple[np.ndarray, Callable[[Any, str], str]]
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,11 @@ def validate(
     encoder: type | None = None,
     *,
     options: Any = None,
+    hidden: Callable[[str], bool] = lambda name: False,
 ) -> Verdict:
     """Split a chunk (output columns, after field selection) into valid and invalid rows.
+
+    The reasons never show a value of a column `hidden` says holds secrets.
 
     Rows the encoder's optional `problems(chunk[, options])` hook flags are invalid too.
     Pass the format's `options` when you have them: some formats (text) can only tell
@@ -105,7 +110,8 @@ def validate(
     rows = np.flatnonzero(bad)
     reasons: list[list[str]] = [[] for _ in rows]
     for name, failures in findings:
-        _explain(reasons, name, chunk[name].iloc[rows], codes[name][rows], failures)
+        shown = _hidden_shown if hidden(name) else _shown
+        _explain(reasons, name, chunk[name].iloc[rows], codes[name][rows], failures, shown)
     if problems is not None:
         for parts, problem in zip(reasons, problems.to_numpy(dtype=object)[rows], strict=True):
             if isinstance(problem, str):
@@ -160,11 +166,12 @@ def _explain(
     values: pd.Series,
     codes: np.ndarray,
     failures: list[Failure],
+    shown: Callable[[Any], str],
 ) -> None:
     """Add `name: why` to the reasons of the invalid rows where this field failed."""
     for parts, value, code in zip(reasons, values.to_numpy(dtype=object), codes, strict=True):
         if code:
-            parts.append(f"{name}: {failures[code - 1][1](value)}")
+            parts.append(f"{name}: {failures[code - 1][1](value, shown(value))}")
 
 
 # --- one column ----------------------------------------------------------------------
@@ -233,14 +240,17 @@ def _failures(column: _Column, check: Check) -> list[Failure]:
     """Each broken rule as (rows, reason for a value), in the order reasons name them."""
     failures: list[Failure] = []
     if not check.nullable:
-        failures.append((column.null, lambda v: "NULL not allowed"))
+        failures.append((column.null, lambda v, shown: "NULL not allowed"))
     if check.type is not None:
         named = _NAMED.get(check.type, f"a {check.type}")
-        failures.append((_bad_type(column, check.type), lambda v: f"{_shown(v)} is not {named}"))
+        failures.append((_bad_type(column, check.type), lambda v, shown: f"{shown} is not {named}"))
     if check.allowed is not None:
         listed = _cut(", ".join(_shown(a) for a in check.allowed))
         failures.append(
-            (_bad_allowed(column, check.allowed), lambda v: f"{_shown(v)} is not one of {listed}")
+            (
+                _bad_allowed(column, check.allowed),
+                lambda v, shown: f"{shown} is not one of {listed}",
+            )
         )
     if check.pattern is not None:
         failures.append((_bad_pattern(column, check.pattern), _pattern_reason(check.pattern)))
@@ -405,27 +415,32 @@ def _shown(value: Any) -> str:
     return _cut(repr(value) if isinstance(value, str) else str(value))
 
 
+def _hidden_shown(value: Any) -> str:
+    """A secret column's value as a reason shows it: its kind and size only."""
+    return hidden(value)
+
+
 def _cut(text: str) -> str:
     return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
 
 
-def _pattern_reason(pattern: str) -> Callable[[Any], str]:
-    def reason(value: Any) -> str:
+def _pattern_reason(pattern: str) -> Callable[[Any, str], str]:
+    def reason(value: Any, shown: str) -> str:
         if not isinstance(value, str):
-            return f"{_shown(value)} is not text, so cannot match {_shown(pattern)}"
-        return f"{_shown(value)} does not match {_shown(pattern)}"
+            return f"{shown} is not text, so cannot match {_shown(pattern)}"
+        return f"{shown} does not match {_shown(pattern)}"
 
     return reason
 
 
-def _range_reason(bound: float, below: bool) -> Callable[[Any], str]:
+def _range_reason(bound: float, below: bool) -> Callable[[Any, str], str]:
     edge = f"the min {bound}" if below else f"the max {bound}"
 
-    def reason(value: Any) -> str:
+    def reason(value: Any, shown: str) -> str:
         if not _is_type(value, "number"):
-            return f"{_shown(value)} is not a number, so cannot meet {edge}"
+            return f"{shown} is not a number, so cannot meet {edge}"
         if _within(value, bound, not below):  # compares, so it is on the wrong side
-            return f"{_shown(value)} is {'below' if below else 'above'} {edge}"
-        return f"{_shown(value)} cannot be compared with {edge}"
+            return f"{shown} is {'below' if below else 'above'} {edge}"
+        return f"{shown} cannot be compared with {edge}"
 
     return reason
