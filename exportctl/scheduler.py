@@ -184,8 +184,13 @@ def _last_cron_tick(rule: Rule, tz: tzinfo, now: datetime) -> datetime:
 def _runs(rule: Rule, tz: tzinfo, after: datetime) -> Iterator[datetime]:
     """Run instants after `after`, strictly increasing, without end."""
     if rule.kind == "cron":
+        last = after
+        # cronsim counts in wall time and drops `fold`: started in a repeated hour's second
+        # pass, it can answer with the first pass, before `after`. Only later instants count.
         for instant in CronSim(rule.cron, after.astimezone(tz)):
-            yield instant.astimezone(UTC)
+            if (utc := instant.astimezone(UTC)) > last:
+                yield utc
+                last = utc
         return
     if rule.kind == "interval":
         step = rule.interval

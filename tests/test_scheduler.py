@@ -158,6 +158,13 @@ def test_cron_and_phrases_agree_on_every_instant_across_dst_changes(
         ), (phrase, cron)
 
 
+def test_cron_started_in_the_second_pass_of_a_repeated_hour_answers_after_it() -> None:
+    """02:00 CET on the fall-back day is the second 02:00: the 02:01 run was an hour ago."""
+    after = utc(2024, 10, 27, 1)  # 02:00+01:00, Europe/Berlin
+    runs = next_runs(parse("1 2 * * *"), "Europe/Berlin", after, 2)
+    assert runs == [utc(2024, 10, 28, 1, 1), utc(2024, 10, 29, 1, 1)]
+
+
 def test_where_cron_and_the_hourly_phrase_part_a_half_hour_dst_change() -> None:
     """Lord Howe falls back by 30 minutes: 01:30-02:00 happens twice. `every hour at :30` runs
     in both, as it does in any repeated hour; cron (cronsim, after Debian's cron) runs once."""
