@@ -503,8 +503,12 @@ def schema(out: Path | None, draft: str) -> None:
     text = editor_schema.text() if draft == "07" else export_spec_schema_text()
     if out is None:
         click.echo(text, nl=False)
-    else:
+        return
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.UsageError(f"cannot write {out}: {exc.strerror}") from None
 
 
 @main.group()

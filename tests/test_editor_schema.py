@@ -89,7 +89,7 @@ def test_chunksize_and_delimeter_are_refused_by_draft_07() -> None:
 
 
 def test_schema_command_writes_either_draft(tmp_path: Path) -> None:
-    out = tmp_path / "spec.schema.json"
+    out = tmp_path / "new" / "folder" / "spec.schema.json"
     runner = CliRunner()
     assert runner.invoke(main, ["schema", "--out", str(out)]).exit_code == 0
     assert out.read_text(encoding="utf-8") == editor_schema.text()
@@ -103,3 +103,9 @@ def test_demo_specs_point_at_a_local_copy_of_the_editor_schema(tmp_path: Path) -
         first = spec.read_text(encoding="utf-8").splitlines()[0]
         reference = first.removeprefix("# yaml-language-server: $schema=")
         assert (spec.parent / reference).resolve().read_text() == editor_schema.text()
+
+
+def test_schema_command_cannot_write_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    result = CliRunner().invoke(main, ["schema", "--out", str(tmp_path / "file" / "x.json")])
+    assert result.exit_code == 2 and "cannot write" in result.output
