@@ -42,7 +42,8 @@ class BoundedTemplate(jinja2.Template):
                 raise
             except Exception as exc:  # the template's own arithmetic or types: its author's
                 text = str(exc)[:200]
-                raise jinja2.TemplateRuntimeError(f"{type(exc).__name__}: {text}") from None
+                # Chained, so --debug shows where in the library it failed.
+                raise jinja2.TemplateRuntimeError(f"{type(exc).__name__}: {text}") from exc
 
 
 class BoundedEnvironment(SandboxedEnvironment):

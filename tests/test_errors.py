@@ -173,8 +173,9 @@ def test_a_library_failure_keeps_its_text_and_debug_prints_the_traceback(
         main, [*flags, "apply", str(spec), "--json"], env={"EXPORTCTL_DEBUG": None, **env}
     )
     (run,) = json.loads(result.stdout)
-    assert run["error"] == (
-        "internal error: ValueError: Invalid isoformat string: 'see https://***:***@h/x'"
+    assert run["error"] == (  # the field it failed in, then the library's own words
+        "the template of field `d`: ValueError: Invalid isoformat string: "
+        "'see https://***:***@h/x'"
     )
     traced = "Traceback (most recent call last)" in result.stderr
     assert traced == bool(flags or env)

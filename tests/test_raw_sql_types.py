@@ -47,7 +47,7 @@ def export(folder: Path, name: str, url: str, query: dict[str, Any], fmt: str, c
         "credentials": "keep",
         "destination": f"{name}.{fmt}",
     }
-    spec = folder / f"{name}.yaml"
+    spec = folder / f"{name}.spec.yaml"  # never the export's own name (yaml)
     spec.write_text(json.dumps(doc))
     result = runner.run(compile_plan(load_spec(spec), now=NOW, run_id=name), clock=lambda: NOW)
     assert result.status == "succeeded", result.error

@@ -173,4 +173,5 @@ def test_no_failing_path_leaks_a_secret(
         for form in _forms(secret):
             assert not any(form in text for text in texts), (form, texts)
             assert form.encode() not in raw, form
-    assert applied.stderr.count("Traceback") == len(runs)  # --debug printed them
+    # --debug printed each (a chained cause adds its own "Traceback" header).
+    assert applied.stderr.count("Traceback") >= len(runs)

@@ -120,11 +120,12 @@ def _column(chunk: pd.DataFrame, name: str) -> pd.Series:
 def _computed(chunk: pd.DataFrame, source: str, name: str) -> pd.Series:
     template = templating.compile_template(source)
     used = sorted(templating.variables(source))
-    for name in used:
-        _column(chunk, name)
+    for column in used:
+        _column(chunk, column)
     rows = chunk[used].astype(object).where(chunk[used].notna(), None).to_dict("records")
     try:
         values = [template.render(row) for row in rows]
     except jinja2.TemplateError as exc:  # a row's values break the template's limits or types
-        raise RunError(f"the template of field `{name}`: {exc}") from None
+        # Chained, so --debug shows where inside the template it failed.
+        raise RunError(f"the template of field `{name}`: {exc}") from exc
     return pd.Series(values, index=chunk.index, dtype=pd.ArrowDtype(pa.string()))
