@@ -33,6 +33,8 @@ NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 RUN_ID = "20240506T070809Z-abc123"
 MODELINE = "# yaml-language-server: $schema=../schemas/export-spec.draft-07.schema.json\n"
 DEMO_URL = "sqlite:///../demo/system.db"
+#: proxywhirl's L3 cache database: cache_entries and health_history.
+DEMO_CACHE_URL = "sqlite:///../demo/cache/db/proxywhirl.db"
 NEEDS_POSTGRES = {"postgres-env"}
 #: Written to an S3 store or an HTTP server, not under ../exports: run against local ones below.
 REMOTE = {"s3", "http-upload"}
@@ -93,7 +95,7 @@ def test_example_loads_and_plans(path: Path) -> None:
     elif loaded.spec.source.type == "config":
         assert loaded.raw["source"]["path"] == "../demo/config"
     elif path.stem not in NEEDS_POSTGRES | LIVE_SOURCES:
-        assert loaded.raw["source"]["url"] == DEMO_URL
+        assert loaded.raw["source"]["url"] in (DEMO_URL, DEMO_CACHE_URL)
 
 
 def test_examples_load_together_without_problems() -> None:
