@@ -33,7 +33,7 @@ from loguru import logger
 from proxywhirl.cache.manager import CacheManager
 from proxywhirl.cache.models import CacheConfig, CacheEntry, CacheTierConfig, L2BackendType
 from proxywhirl.config import CLIConfig, save_config
-from proxywhirl.logging_config import configure_logging
+from proxywhirl.logging_config import FORMAT_TEMPLATES, configure_logging
 from proxywhirl.models import HealthStatus, Proxy
 from proxywhirl.storage import SQLiteStorage
 from pydantic import SecretStr
@@ -143,18 +143,27 @@ def health_history(database: Path, pool: list[Proxy], now: datetime) -> None:
 
 
 def write_logs(target: Path, pool: list[Proxy]) -> None:
-    for form, name in (("json", "proxywhirl.log"), ("logfmt", "logfmt/proxywhirl.log")):
-        configure_logging(format=form, level="DEBUG", sink=str(target / "logs" / name))
-        for i, proxy in enumerate(pool[:12]):
-            bound = logger.bind(component="rotator", request_id=f"req-{i:04d}")
-            if i % 4 == 0:
-                bound.warning(f"Proxy {proxy.url.split('@')[-1]} timeout, rotating")
-            elif i % 4 == 1:
-                bound.error("Request failed: connection refused")
-            else:
-                bound.info(f"Selected proxy #{i} for https://httpbin.org/ip")
-        logger.bind(component="storage").success("Saved pool snapshot")
-        logger.complete()
+    """Each record to two sinks: proxywhirl's JSON handler, and its logfmt template."""
+    configure_logging(format="json", level="DEBUG", sink=str(target / "logs" / "proxywhirl.log"))
+    logfmt = FORMAT_TEMPLATES["logfmt"]  # what configure_logging(format="logfmt") adds
+    logger.add(str(target / "logs" / "logfmt" / "proxywhirl.log"), format=logfmt, level="DEBUG")
+    for i, proxy in enumerate(pool[:12]):
+        bound = logger.bind(component="rotator", request_id=f"req-{i:04d}")
+        if i % 4 == 0:
+            bound.warning(f"Proxy {proxy.url.split('@')[-1]} timeout, rotating")
+        elif i % 4 == 1:
+            bound.error("Request failed: connection refused")
+        else:
+            bound.info(f"Selected proxy #{i} for https://httpbin.org/ip")
+    logger.bind(component="storage").success("Saved pool snapshot")
+    # What makes a logfmt record hard to read back: line breaks, braces, a traceback.
+    odd = logger.bind(component="fetchers", request_id=None, attempt=2)
+    odd.warning("Source answered {'error': 'rate limited'}\nretrying in 2 s {ok}")
+    try:
+        raise ValueError("bad proxy list line: 'host:port:user'")
+    except ValueError:
+        odd.exception("Fetch failed for https://free-proxy-list.net/")
+    logger.complete()
     logger.remove()
 
 

@@ -32,6 +32,7 @@ VENV = CACHE / f"proxywhirl-venv-{VERSION}"
 COMPLETE = VENV / ".complete"
 BUILDER = Path(__file__).with_name("build_installation.py")
 BUILD_TIMEOUT = 900
+LOCAL_ZONE = "Europe/Berlin"
 
 
 def _build_venv() -> str | None:
@@ -89,7 +90,8 @@ def proxywhirl_installation(
 ) -> Iterator[Installation]:
     root = tmp_path_factory.mktemp("proxywhirl")
     key = Fernet.generate_key().decode()
-    env = {**os.environ, "PROXYWHIRL_CACHE_ENCRYPTION_KEY": key}
+    # loguru's logfmt time is the host's local time, without an offset: a zone not UTC's.
+    env = {**os.environ, "PROXYWHIRL_CACHE_ENCRYPTION_KEY": key, "TZ": LOCAL_ZONE}
     done = subprocess.run(
         [str(proxywhirl_python), str(BUILDER), str(root / "demo")],
         capture_output=True,
