@@ -94,6 +94,8 @@ def test_example_loads_and_plans(path: Path) -> None:
         assert loaded.raw["source"]["path"].startswith("../demo/logs/")
     elif loaded.spec.source.type == "config":
         assert loaded.raw["source"]["path"] == "../demo/config"
+    elif loaded.spec.source.type == "files":
+        assert loaded.raw["source"]["path"].startswith("../demo/")
     elif path.stem not in NEEDS_POSTGRES | LIVE_SOURCES:
         assert loaded.raw["source"]["url"] in (DEMO_URL, DEMO_CACHE_URL)
 

@@ -7,6 +7,7 @@ specs that export the pool, compared row by row with what sqlite3 reads from the
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -195,6 +196,17 @@ def check_health_history(out: Any, inst: Installation) -> None:
     assert_rows_equal(out, expected)
 
 
+def check_l2_shards(out: Any, inst: Installation) -> None:
+    """proxywhirl's JsonlCacheTier shards, read with json, in name order."""
+    shards = sorted((inst.demo / "cache" / "proxies").glob("shard_*.jsonl"))
+    records = [json.loads(line) for shard in shards for line in shard.read_text().splitlines()]
+    kept = [r for r in records if r["health_status"] != "dead"]
+    assert len(out) == len(kept) > 0
+    for row, record in zip(out, kept, strict=True):
+        assert row["proxy_url"] == record["proxy_url"] and row["key"] == record["key"]
+        assert row["fetch_time"] == datetime.fromisoformat(record["fetch_time"])
+
+
 CHECKS: dict[str, Callable[[Any, Installation], None]] = {
     "specs/healthy-proxies": check_healthy_proxies,
     "specs/proxy-backup": check_proxy_backup,
@@ -203,6 +215,7 @@ CHECKS: dict[str, Callable[[Any, Installation], None]] = {
     "specs/config-backup": check_config_backup,
     "specs/request-errors": check_request_errors,
     "demo/daily-metrics": check_health_history,
+    "examples/files": check_l2_shards,
 }
 
 

@@ -18,7 +18,7 @@ def is_remote(path: str) -> bool:
     return "://" in path
 
 
-def local_files(path: str, base_dir: Path) -> list[str]:
+def local_files(path: str, base_dir: Path, what: str = "log file") -> list[str]:
     """Files matching a path or glob, relative to `base_dir`, sorted by name."""
     path = os.path.expanduser(path)
     pattern = os.path.join(base_dir, path)
@@ -27,11 +27,11 @@ def local_files(path: str, base_dir: Path) -> list[str]:
     else:
         found = [pattern]
     if not found or not Path(found[0]).exists():
-        raise SourceError(f"no log file matches {pattern}")
+        raise SourceError(f"no {what} matches {pattern}")
     return found
 
 
-def remote_files(uri: str) -> list[str]:
+def remote_files(uri: str, what: str = "log file") -> list[str]:
     """A URI as it is; an `s3://` URI whose key globs, as the keys it matches.
 
     In an S3 key `*` matches `/` too: keys are names, not folders.
@@ -49,7 +49,7 @@ def remote_files(uri: str) -> list[str]:
     prefix = pattern[: magic.start()] if magic else pattern
     keys = [k for k in _s3_keys(bucket, prefix) if fnmatch.fnmatchcase(k, pattern)]
     if not keys:
-        raise SourceError(f"no log file matches {uri}")
+        raise SourceError(f"no {what} matches {uri}")
     return [f"s3://{bucket}/{k}" for k in sorted(keys)]
 
 
