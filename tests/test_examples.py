@@ -28,6 +28,7 @@ EXAMPLES = sorted(EXAMPLES_DIR.glob("*.yaml"))
 ENV = {
     "PGPASSWORD": "example-password",
     "PROXYWHIRL_CACHE_ENCRYPTION_KEY": "7-x3cVUZxP4qXpS9T6QYZk0mkyBq6D9dqvJCdYrQDqY=",
+    "PROXYWHIRL_API_KEY": "example-api-key",
 }
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 RUN_ID = "20240506T070809Z-abc123"
@@ -40,7 +41,10 @@ NEEDS_POSTGRES = {"postgres-env"}
 REMOTE = {"s3", "http-upload"}
 #: Read a running system (a Prometheus server, an HTTP API, a saved scrape): each runs in its
 #: source's own tests, against a real Prometheus and a local HTTP server.
-LIVE_SOURCES = {"prometheus-metrics", "prometheus-incremental", "prometheus-scrape", "http-proxies"}
+LIVE_SOURCES = {
+    *("prometheus-metrics", "prometheus-incremental", "prometheus-scrape", "http-proxies"),
+    "proxywhirl-api",  # tests/proxywhirl/test_rest_api.py, on proxywhirl's own API
+}
 #: Their rows are picked relative to today, and the demo's data lies in a fixed past.
 EMPTY_ON_THE_DEMO = {"sql-params"}
 

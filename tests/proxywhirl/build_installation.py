@@ -52,7 +52,8 @@ def proxies() -> list[Proxy]:
         user = password = None
         if i % 3 == 0:
             user, password = f"user{i}", PASSWORDS[i % len(PASSWORDS)]
-        host = f"[2a01:4f8::{i:x}]" if i % 7 == 0 else f"10.{i // 200}.{i % 200}.{i % 250 + 1}"
+        # Public addresses: proxywhirl's API refuses private ones.
+        host = f"[2a01:4f8::{i:x}]" if i % 7 == 0 else f"185.{i // 200}.{i % 200}.{i % 250 + 1}"
         auth = f"{quote(user, safe='')}:{quote(password, safe='')}@" if user else ""
         made.append(
             Proxy(
@@ -61,7 +62,6 @@ def proxies() -> list[Proxy]:
                 username=SecretStr(user) if user else None,
                 password=SecretStr(password) if password else None,
                 country_code=COUNTRIES[i % 4],
-                allow_local=True,
             )
         )
     return made

@@ -38,7 +38,8 @@ ELSEWHERE = {
     "examples/postgres-env": "reads PostgreSQL",
     "examples/prometheus-metrics": "reads a Prometheus server",
     "examples/prometheus-incremental": "reads a Prometheus server",
-    "examples/http-proxies": "reads proxywhirl's REST API: tests/proxywhirl/test_rest_api.py",
+    "examples/http-proxies": "reads a generic pool API: tests/test_source_http_json.py",
+    "examples/proxywhirl-api": "reads proxywhirl's REST API: tests/proxywhirl/test_rest_api.py",
 }
 #: Their rows are picked by fixed dates in the demo's past; proxywhirl writes today's times.
 DATED = {"examples/time-range", "examples/sql-params"}
