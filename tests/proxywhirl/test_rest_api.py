@@ -134,3 +134,26 @@ def test_the_pool_through_the_api_equals_the_pool_in_the_database(
     assert from_api == from_db
     assert all("@" not in r["url"] for r in rows)  # credentials stripped by the spec
     assert all(isinstance(json.loads(r["stats"]), dict) for r in rows)
+
+
+def test_the_retry_time_series_exports_as_the_api_answers_it(api: Api, tmp_path: Path) -> None:
+    endpoint = f"{api.url}/api/v1/metrics/retries/timeseries"
+    spec = tmp_path / "retries.yaml"
+    spec.write_text(
+        "version: 1\nname: retries\nsource:\n  type: http_json\n"
+        f"  url: {endpoint}\n  records: data.data_points\n"
+        "  headers: {X-API-Key: '${PROXYWHIRL_API_KEY}'}\n"
+        "  columns: [timestamp, total_requests, total_retries, success_rate, avg_latency]\n"
+        "  timestamps: [timestamp]\n"
+        f"format: jsonl\ndestination: {tmp_path}/retries.jsonl\n"
+    )
+
+    result = runner.run(
+        compile_plan(load_spec(spec, env={"PROXYWHIRL_API_KEY": api.key}), now=NOW, run_id="r")
+    )
+
+    assert result.status == "succeeded", result.error
+    answer = requests.get(endpoint, headers={"X-API-Key": api.key}, timeout=10).json()
+    points = answer["data"]["data_points"]  # none until requests go through the rotator
+    lines = Path(result.uri).read_text().splitlines()
+    assert len(lines) == len(points) == result.rows
