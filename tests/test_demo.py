@@ -112,6 +112,20 @@ def test_the_same_seed_gives_the_same_bytes(made: DemoSummary, tmp_path: Path) -
         assert first.read_bytes() == second.read_bytes()
     for first, second in zip(made.config_files, again.config_files, strict=True):
         assert first.read_bytes() == second.read_bytes()
+    # The rest of the installation too: cache tiers, logfmt, scrapes, pyproject, warehouse.
+    for name in (
+        "warehouse.db",
+        "cache",
+        "logs/logfmt",
+        "metrics",
+        "metrics.prom",
+        "pyproject.toml",
+    ):
+        mine = sorted(p for p in (made.target / name).glob("**/*") if p.is_file()) or [
+            made.target / name
+        ]
+        theirs = [again.target / p.relative_to(made.target) for p in mine]
+        assert [p.read_bytes() for p in mine] == [p.read_bytes() for p in theirs], name
 
 
 def test_another_seed_gives_other_data(made: DemoSummary, tmp_path: Path) -> None:
