@@ -211,6 +211,15 @@ def check_l2_shards(out: Any, inst: Installation) -> None:
         assert row["fetch_time"] == datetime.fromisoformat(record["fetch_time"])
 
 
+def table_check(database: str, sql: str) -> Callable[[Any, Installation], None]:
+    """The export holds exactly what sqlite3 reads with `sql` from `database`."""
+
+    def check(out: Any, inst: Installation) -> None:
+        assert_rows_equal(out, rows_of(inst.demo / database, sql))
+
+    return check
+
+
 CHECKS: dict[str, Callable[[Any, Installation], None]] = {
     "specs/healthy-proxies": check_healthy_proxies,
     "specs/proxy-backup": check_proxy_backup,
@@ -220,6 +229,14 @@ CHECKS: dict[str, Callable[[Any, Installation], None]] = {
     "specs/request-errors": check_request_errors,
     "demo/daily-metrics": check_health_history,
     "examples/files": check_l2_shards,
+    "examples/parquet": table_check("cache/db/proxywhirl.db", "SELECT * FROM health_history"),
+    "examples/zstd": table_check(
+        "system.db", "SELECT * FROM validation_results ORDER BY validated_at, id"
+    ),
+    "examples/jsonl": table_check(
+        "system.db",
+        "SELECT * FROM validation_results WHERE is_valid = 0 ORDER BY validated_at DESC, id DESC",
+    ),
 }
 
 
