@@ -56,4 +56,4 @@ bench: $(BIN)/exportctl
 	$(BIN)/python bench/daemon_lateness.py
 
 clean:
-	rm -rf $(VENV) .venv-latest .venv-uv $(DEMO) exports *.egg-info
+	rm -rf $(VENV) .venv-latest .venv-uv .cache $(DEMO) exports *.egg-info

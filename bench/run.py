@@ -132,7 +132,7 @@ def python(script: str) -> list[str]:
 
 def demo(proxies: int, metrics: int, lines: int) -> Path:
     folder = DATA / f"demo-{proxies}-{metrics}-{lines}"
-    if not (folder / "system.db").exists():
+    if not (folder / "warehouse.db").exists():  # older demos kept metrics in system.db
         print(f"generating the demo in {folder} ...", flush=True)
         command = [*EXPORTCTL, "demo", "init", str(folder), "--proxies", str(proxies)]
         command += ["--metrics", str(metrics), "--log-lines", str(lines), "--force"]
@@ -150,10 +150,11 @@ def duckdb_copy_of(folder: Path) -> Path:
         return target
     script = f"""
         import duckdb, sqlite3, adbc_driver_sqlite.dbapi as adbc
-        source = {str(folder / "system.db")!r}
         target = duckdb.connect({str(target) + ".tmp"!r})
-        declared = sqlite3.connect(source)
-        for table, name in (("proxy_identities", "proxies"), ("metric_samples", "metrics")):
+        for file, table, name in (("system.db", "proxy_identities", "proxies"),
+                                  ("warehouse.db", "metric_samples", "metrics")):
+            source = {str(folder)!r} + "/" + file
+            declared = sqlite3.connect(source)
             casts = []
             for _, column, kind, *_ in declared.execute(f"PRAGMA table_info({{table}})"):
                 sql_type = {{"DATETIME": "TIMESTAMP", "BOOLEAN": "BOOLEAN"}}.get(kind.upper())
@@ -195,6 +196,8 @@ def setup(args: argparse.Namespace) -> Setup:
     found = Setup(folder, week)
     with sqlite3.connect(folder / "system.db") as db:
         found.rows["proxies"] = db.execute("SELECT count(*) FROM proxy_identities").fetchone()[0]
+    # metric_samples is the demo's warehouse table, not proxywhirl's: warehouse.db.
+    with sqlite3.connect(folder / "warehouse.db") as db:
         found.rows["metrics"] = db.execute("SELECT count(*) FROM metric_samples").fetchone()[0]
         found.rows["metrics_week"] = db.execute(
             "SELECT count(*) FROM metric_samples WHERE timestamp >= ? AND timestamp < ?",
@@ -209,9 +212,9 @@ SOURCES = {
     # `keep`: the credentials as stored, as the other tools' `SELECT *` writes them.
     "proxies": 'source: {{type: sql, url: "sqlite:///{folder}/system.db"}}\n'
     "query: {{table: proxy_identities}}\ncredentials: keep\n",
-    "metrics": 'source: {{type: sql, url: "sqlite:///{folder}/system.db"}}\n'
+    "metrics": 'source: {{type: sql, url: "sqlite:///{folder}/warehouse.db"}}\n'
     "query: {{table: metric_samples}}\n",
-    "metrics_week": 'source: {{type: sql, url: "sqlite:///{folder}/system.db"}}\n'
+    "metrics_week": 'source: {{type: sql, url: "sqlite:///{folder}/warehouse.db"}}\n'
     "query:\n  table: metric_samples\n  where:\n"
     '    - {{field: timestamp, ge: "{start}"}}\n    - {{field: timestamp, lt: "{end}"}}\n',
     "logs": 'source: {{type: logs, path: "{folder}/logs/proxywhirl*", min_level: WARNING}}\n',
@@ -312,7 +315,8 @@ def run_sling(setup: Setup, case: Case) -> Measure:
     home = setup.folder / "out" / "sling-home"
     home.mkdir(exist_ok=True)
     env = {**os.environ, "SLING_HOME_DIR": str(home), "SLING_DISABLE_TELEMETRY": "true"}
-    env["BENCH_SQLITE"] = f"sqlite://{setup.folder / 'system.db'}"
+    database = "system.db" if case.table == "proxies" else "warehouse.db"
+    env["BENCH_SQLITE"] = f"sqlite://{setup.folder / database}"
     command = [binary, "run", "--src-conn", "BENCH_SQLITE", "--src-stream", stream]
     command += ["--tgt-object", f"file://{out}", "--tgt-options", json.dumps(target)]
     seconds, peak, _ = run_child(command, env)

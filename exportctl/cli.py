@@ -519,7 +519,7 @@ def demo() -> None:
 @demo.command("init", epilog=EXIT_CODES)
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--proxies", default=2000, show_default=True, help="Proxies in the pool.")
-@click.option("--metrics", default=20000, show_default=True, help="Metric samples.")
+@click.option("--metrics", default=20000, show_default=True, help="Health checks (and samples).")
 @click.option("--log-lines", default=5000, show_default=True, help="Log lines across the files.")
 @click.option("--seed", default=7, show_default=True, help="Same seed, same data.")
 @click.option("--force", is_flag=True, help="Replace a demo already in DIRECTORY.")

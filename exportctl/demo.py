@@ -1,5 +1,12 @@
 """`exportctl demo init`: a small, deterministic copy of a proxywhirl installation's data.
 
+Laid out as proxywhirl 0.3.3 leaves an installation: system.db (SQLiteStorage's
+proxy_identities, proxy_statuses, validation_results), cache/ (L2 JSONL shards, L3
+cache_entries and health_history), logs/ (loguru JSON, and logfmt in logs/logfmt/),
+config/, pyproject.toml ([tool.proxywhirl]) and /metrics scrapes (metrics/, metrics.prom).
+warehouse.db is NOT proxywhirl's: long-format metric_samples and request_logs tables, as
+an analytics pipeline might fill them, for the examples of reshaping and time ranges.
+
 It holds what real proxywhirl data holds and exporters trip over: credentials that
 need percent-encoding, IPv6 hosts, NULLs beside empty strings, control characters,
 and floats that need all 17 significant digits to survive a round trip.
@@ -22,6 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 from exportctl.credentials import fernet_token, stored
+from exportctl.demo_cache import Cached, clear_scrapes, write_cache, write_scrapes
 from exportctl.demo_files import (
     DAY_US,
     END_US,
@@ -31,6 +39,7 @@ from exportctl.demo_files import (
     sqlite_datetime,
     write_config,
     write_logs,
+    write_pyproject,
 )
 from exportctl.errors import UsageError
 from exportctl.spec import editor_schema
@@ -43,7 +52,10 @@ CHECK_INTERVAL_US = 300_000_000  # health_check.interval_seconds = 300
 VALIDATION_CAP = 250_000  # keeps validation_results modest for huge pools
 SAMPLED_PROXIES = 256  # the proxies that metrics and logs mention
 CHUNK = 20_000  # proxies per random stream and per insert batch; fixed, so output is too
-DEMO_ENTRIES = ("system.db", "logs", "config", "specs", "schemas")
+DEMO_ENTRIES = (
+    *("system.db", "warehouse.db", "cache", "logs", "config", "pyproject.toml", "metrics"),
+    *("metrics.prom", "specs", "schemas"),
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,10 @@ class DemoSummary:
     metric_samples: int
     request_logs: int
     log_lines: int
+    health_checks: int = 0
+    cache_entries: int = 0
+    #: The same records as `log_files`, in proxywhirl's logfmt template.
+    logfmt_file: Path | None = None
 
 
 def init_demo(
@@ -76,18 +92,26 @@ def init_demo(
     target.mkdir(parents=True, exist_ok=True)
     # The demo's own ledger: `apply DIR/specs` and commands run in DIR find it.
     (target / ".exportctl").mkdir(mode=0o700, exist_ok=True)
-    validations, log_urls = _write_database(target, seed, proxies, metrics, log_lines)
+    facts = _write_database(target, seed, proxies, metrics, log_lines)
+    checks = write_cache(target / "cache", seed, facts.cached, metrics, END_US)
+    clear_scrapes(target)
+    write_scrapes(target, seed, proxies, facts.healthy, END_US)
+    write_pyproject(target)
+    logs = write_logs(target / "logs", request_events(seed, log_lines, facts.log_urls))
     return DemoSummary(
         target=target,
         database=target / "system.db",
-        log_files=write_logs(target / "logs", request_events(seed, log_lines, log_urls)),
+        log_files=logs[:-1],
         config_files=write_config(target / "config", seed),
         spec_files=_copy_specs(target / "specs", target / "schemas"),
         proxies=proxies,
-        validation_results=validations,
+        validation_results=facts.validations,
         metric_samples=metrics,
         request_logs=log_lines,
         log_lines=log_lines,
+        health_checks=checks,
+        cache_entries=len(facts.cached),
+        logfmt_file=logs[-1],
     )
 
 
@@ -145,6 +169,9 @@ CREATE TABLE validation_results (
     validated_at DATETIME NOT NULL, is_valid BOOLEAN NOT NULL, response_time_ms FLOAT,
     error_type VARCHAR, error_message TEXT
 );
+"""
+#: Not proxywhirl's: a warehouse's tables, in warehouse.db.
+WAREHOUSE_SCHEMA = """
 CREATE TABLE metric_samples (
     id INTEGER PRIMARY KEY, timestamp DATETIME NOT NULL, name VARCHAR NOT NULL,
     type VARCHAR NOT NULL, labels TEXT NOT NULL, value FLOAT NOT NULL
@@ -162,48 +189,62 @@ INSERT_VALIDATION = (
     " error_type, error_message) VALUES (?,?,?,?,?,?)"
 )
 INSERT_METRIC = (
-    "INSERT INTO metric_samples (timestamp, name, type, labels, value) VALUES (?,?,?,?,?)"
+    "INSERT INTO warehouse.metric_samples (timestamp, name, type, labels, value) VALUES (?,?,?,?,?)"
 )
 INSERT_REQUEST_LOG = (
-    "INSERT INTO request_logs (timestamp, level, component, request_id, proxy_url, method,"
-    " target_url, status_code, latency_ms, message) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO warehouse.request_logs (timestamp, level, component, request_id, proxy_url,"
+    " method, target_url, status_code, latency_ms, message) VALUES (?,?,?,?,?,?,?,?,?,?)"
 )
+
+
+@dataclass(frozen=True)
+class DatabaseFacts:
+    """What the other demo files need from the database writer."""
+
+    validations: int
+    log_urls: list[str]
+    cached: list[Cached]
+    healthy: int
 
 
 def _write_database(
     target: Path, seed: int, proxies: int, metrics: int, lines: int
-) -> tuple[int, list[str]]:
-    """Build under a temporary name and rename, so system.db is never half-written.
-
-    Returns how many validation results were written, and the proxy URLs logs mention.
-    """
+) -> DatabaseFacts:
+    """Build under temporary names and rename, so neither file is ever half-written."""
     # Same folder, so the rename is atomic; sqlite creates the file, so the umask applies.
-    temporary = target / f".system.db.{os.getpid()}.tmp"
-    temporary.unlink(missing_ok=True)
+    names = ("system.db", "warehouse.db")
+    temporary = [target / f".{name}.{os.getpid()}.tmp" for name in names]
+    for path in temporary:
+        path.unlink(missing_ok=True)
     try:
-        connection = sqlite3.connect(temporary, isolation_level=None)
+        connection = sqlite3.connect(temporary[0], isolation_level=None)
         try:
+            connection.execute("ATTACH DATABASE ? AS warehouse", (str(temporary[1]),))
             facts = _fill(connection, seed, proxies, metrics, lines)
         finally:
             connection.close()
-        os.replace(temporary, target / "system.db")
+        for path, name in zip(temporary, names, strict=True):
+            os.replace(path, target / name)
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        for path in temporary:
+            path.unlink(missing_ok=True)
         raise
     return facts
 
 
 def _fill(
     connection: sqlite3.Connection, seed: int, proxies: int, metrics: int, lines: int
-) -> tuple[int, list[str]]:
+) -> DatabaseFacts:
     # A throwaway file loaded once: no journal, no fsync, one transaction. A big page
     # cache only slows inserts down here.
-    connection.execute("PRAGMA journal_mode=OFF")
-    connection.execute("PRAGMA synchronous=OFF")
+    for schema in ("main", "warehouse"):
+        connection.execute(f"PRAGMA {schema}.journal_mode=OFF")
+        connection.execute(f"PRAGMA {schema}.synchronous=OFF")
     connection.execute("PRAGMA cache_size=-32768")
     connection.executescript(SCHEMA)
+    connection.executescript(WAREHOUSE_SCHEMA.replace("CREATE TABLE ", "CREATE TABLE warehouse."))
     connection.execute("BEGIN")
-    validations, metric_ids, log_urls = 0, [], []
+    validations, metric_ids, log_urls, cached, healthy = 0, [], [], [], 0
     for chunk in pool_chunks(seed, proxies):
         connection.executemany(INSERT_IDENTITY, chunk.identities)
         connection.executemany(INSERT_STATUS, chunk.statuses)
@@ -211,12 +252,14 @@ def _fill(
         validations += len(chunk.validations)
         metric_ids += chunk.metric_ids
         log_urls += chunk.log_urls
+        cached += chunk.cached
+        healthy += sum(status[1] == "healthy" for status in chunk.statuses)
     # executemany consumes generators lazily, so memory stays flat here too.
     connection.executemany(INSERT_METRIC, metric_rows(seed, metrics, metric_ids, proxies))
     events = request_events(seed, lines, log_urls)
     connection.executemany(INSERT_REQUEST_LOG, (event.request_log_row() for event in events))
     connection.execute("COMMIT")
-    return validations, log_urls
+    return DatabaseFacts(validations, log_urls, cached, healthy)
 
 
 # --- making the pool in chunks ---------------------------------------------------------
@@ -231,6 +274,7 @@ class PoolChunk:
     validations: list[Row] = field(default_factory=list)
     metric_ids: list[str] = field(default_factory=list)  # credential-free, as metrics label
     log_urls: list[str] = field(default_factory=list)  # credentials masked, as proxywhirl logs
+    cached: list[Cached] = field(default_factory=list)  # what the cache tiers hold
 
 
 def pool_chunks(seed: int, count: int) -> Iterator[PoolChunk]:
@@ -385,6 +429,10 @@ class _ProxyMaker:
         identity = (url, protocol, host, port, *sealed, *self.geo(), *self.network())
         self.chunk.identities.append((*identity, source, list_url, found))
         self.health(url, discovered, found)
+        if index < SAMPLED_PROXIES:
+            health = self.chunk.statuses[-1][1]
+            username, password = sealed
+            self.chunk.cached.append(Cached(url, username, password, health, discovered))
 
     def endpoint(self, index: int, protocol: str) -> tuple[str, int]:
         rng = self.rng

@@ -179,17 +179,22 @@ _THREAD = {"id": 140245871601472, "name": "MainThread"}
 
 
 def write_logs(logs_dir: Path, events: Iterable[LogEvent]) -> tuple[Path, ...]:
-    """One file per day as loguru's `rotation="00:00", compression="gz"` leaves them."""
+    """One file per day as loguru's `rotation="00:00", compression="gz"` leaves them, in JSON
+    (`configure_logging(format="json")`); the same events in logfmt in `logfmt/`."""
     logs_dir.mkdir(parents=True, exist_ok=True)
+    (logs_dir / "logfmt").mkdir(exist_ok=True)
     first_day = END_US // DAY_US - LOG_DAYS
     paths = [_rotated_name(logs_dir, first_day + d) for d in range(LOG_DAYS - 1)]
     paths.append(logs_dir / "proxywhirl.log")
+    logfmt = logs_dir / "logfmt" / "proxywhirl.log"
     with ExitStack() as stack:
         files = [stack.enter_context(_open_log(p)) for p in paths]
+        plain = stack.enter_context(_open_log(logfmt))
         for event in events:
             day = min(max(event.time_us // DAY_US - first_day, 0), LOG_DAYS - 1)
             files[day].write(loguru_line(event).encode("utf-8"))
-    return tuple(paths)
+            plain.write(logfmt_line(event).encode("utf-8"))
+    return (*paths, logfmt)
 
 
 def _rotated_name(logs_dir: Path, day: int) -> Path:
@@ -233,6 +238,23 @@ def loguru_line(event: LogEvent) -> str:
         "time": {"repr": str(moment), "timestamp": moment.timestamp()},
     }
     return json.dumps({"text": text, "record": record}, ensure_ascii=False) + "\n"
+
+
+def logfmt_line(event: LogEvent) -> str:
+    """One record as proxywhirl's `configure_logging(format="logfmt")` template writes it.
+
+    loguru fills `{extra}` with the dict's repr and appends `\\n{exception}` to a text
+    format, so a record with a traceback (or a message with a newline) spans lines.
+    """
+    module, function, line = _CALL_SITES[event.component]
+    moment = EPOCH + timedelta(microseconds=event.time_us)
+    extra = {"component": event.component, "request_id": event.request_id}
+    text = f"time={moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d} "
+    text += f"level={event.level} name=proxywhirl.{module} function={function} line={line} "
+    text += f"message={event.message} {extra!r}\n"
+    if event.exception:
+        text += f"Traceback (most recent call last):\n{event.exception[0]}: {event.exception[1]}\n"
+    return text
 
 
 # --- proxywhirl settings ---------------------------------------------------------
@@ -408,3 +430,52 @@ def write_config(config_dir: Path, seed: int) -> tuple[Path, ...]:
     sources.write_text(text.substitute(secrets), encoding="utf-8")
     api.write_text(_API_INI.substitute(secrets), encoding="utf-8")
     return toml, logging_yaml, env, sources, api
+
+
+_PYPROJECT = """\
+# proxywhirl reads its settings from [tool.proxywhirl] in the project's pyproject.toml
+# (or ~/.config/proxywhirl/config.toml), as `proxywhirl config` saves them (CLIConfig).
+[project]
+name = "scraper-fleet"
+version = "1.4.0"
+
+[tool.proxywhirl]
+proxies = []
+rotation_strategy = "weighted"
+health_check_interval = 300
+timeout = 10
+max_retries = 3
+follow_redirects = true
+verify_ssl = true
+default_format = "json"
+color = false
+verbose = false
+storage_backend = "sqlite"
+storage_path = "system.db"
+cache_enabled = true
+cache_l1_max_entries = 1000
+cache_l2_max_entries = 5000
+cache_default_ttl = 3600
+cache_cleanup_interval = 60
+cache_l2_dir = "cache/proxies"
+cache_l3_db_path = "cache/db/proxywhirl.db"
+cache_encryption_key_env = "PROXYWHIRL_CACHE_ENCRYPTION_KEY"
+cache_health_invalidation = true
+cache_failure_threshold = 3
+encrypt_credentials = true
+encryption_key_env = "PROXYWHIRL_KEY"
+rate_limit_by_key = true
+rate_limit_per_key = "100/minute"
+rate_limit_per_ip = "100/minute"
+
+[tool.proxywhirl.data_storage]
+persist_geo_data = false
+persist_error_messages = true
+"""
+
+
+def write_pyproject(target: Path) -> Path:
+    """The installation's pyproject.toml with proxywhirl's settings in their own shape."""
+    path = target / "pyproject.toml"
+    path.write_text(_PYPROJECT, encoding="utf-8")
+    return path

@@ -202,11 +202,23 @@ def demo_summary(summary: DemoSummary) -> None:
     table.add_row(
         "database",
         f"{summary.database.name}: {summary.proxies:,} proxies, "
-        f"{summary.validation_results:,} validation results, "
-        f"{summary.metric_samples:,} metric samples, "
+        f"{summary.validation_results:,} validation results",
+    )
+    table.add_row(
+        "cache",
+        f"{summary.cache_entries:,} entries in L2 (cache/proxies) and L3 (cache/db), "
+        f"{summary.health_checks:,} health checks",
+    )
+    table.add_row(
+        "warehouse.db",
+        f"not proxywhirl's: {summary.metric_samples:,} metric samples, "
         f"{summary.request_logs:,} request log rows",
     )
-    table.add_row("logs", f"{summary.log_lines:,} lines in {len(summary.log_files)} files")
+    table.add_row(
+        "logs",
+        f"{summary.log_lines:,} records in {len(summary.log_files)} loguru JSON files "
+        "and in logs/logfmt/",
+    )
     table.add_row("config", ", ".join(p.name for p in summary.config_files))
     table.add_row("specs", ", ".join(p.name for p in summary.spec_files))
     stdout.print(table)

@@ -48,6 +48,7 @@ SOURCES: Lazy[type[Source]] = Lazy(
         "prometheus": "exportctl.sources.prometheus:PrometheusSource",
         "prometheus_text": "exportctl.sources.prometheus:PrometheusTextSource",
         "http_json": "exportctl.sources.http_json:HttpJsonSource",
+        "files": "exportctl.sources.files:FileSource",
     }
 )
 

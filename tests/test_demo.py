@@ -40,6 +40,9 @@ LAYOUT = {
         avg_response_time_ms FLOAT, success_rate_7d FLOAT, updated_at DATETIME""",
     "validation_results": """id INTEGER, proxy_url VARCHAR, validated_at DATETIME,
         is_valid BOOLEAN, response_time_ms FLOAT, error_type VARCHAR, error_message TEXT""",
+}
+#: Not proxywhirl's: warehouse.db's tables.
+WAREHOUSE = {
     "metric_samples": """id INTEGER, timestamp DATETIME, name VARCHAR, type VARCHAR,
         labels TEXT, value FLOAT""",
     "request_logs": """id INTEGER, timestamp DATETIME, level VARCHAR, component VARCHAR,
@@ -48,7 +51,7 @@ LAYOUT = {
 }
 COLUMNS = {
     table: [tuple(column.split()) for column in columns.split(",")]
-    for table, columns in LAYOUT.items()
+    for table, columns in (LAYOUT | WAREHOUSE).items()
 }
 PRIMARY_KEYS = {
     "proxy_identities": "url",
@@ -61,6 +64,7 @@ LOGURU_KEYS = {
     "elapsed", "exception", "extra", "file", "function", "level", "line", "message",
     "module", "name", "process", "thread", "time",
 }  # fmt: skip
+L3_URL = "sqlite:///../cache/db/proxywhirl.db"
 SQLITE_DATETIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
 
 
@@ -72,6 +76,8 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> DemoSummary:
 @pytest.fixture(scope="module")
 def db(made: DemoSummary):
     connection = sqlite3.connect(made.database)
+    # Unqualified names find warehouse.db's tables too (SQLite searches attached databases).
+    connection.execute("ATTACH DATABASE ? AS warehouse", (str(made.target / "warehouse.db"),))
     yield connection
     connection.close()
 
@@ -106,6 +112,20 @@ def test_the_same_seed_gives_the_same_bytes(made: DemoSummary, tmp_path: Path) -
         assert first.read_bytes() == second.read_bytes()
     for first, second in zip(made.config_files, again.config_files, strict=True):
         assert first.read_bytes() == second.read_bytes()
+    # The rest of the installation too: cache tiers, logfmt, scrapes, pyproject, warehouse.
+    for name in (
+        "warehouse.db",
+        "cache",
+        "logs/logfmt",
+        "metrics",
+        "metrics.prom",
+        "pyproject.toml",
+    ):
+        mine = sorted(p for p in (made.target / name).glob("**/*") if p.is_file()) or [
+            made.target / name
+        ]
+        theirs = [again.target / p.relative_to(made.target) for p in mine]
+        assert [p.read_bytes() for p in mine] == [p.read_bytes() for p in theirs], name
 
 
 def test_another_seed_gives_other_data(made: DemoSummary, tmp_path: Path) -> None:
@@ -120,7 +140,9 @@ def test_another_seed_gives_other_data(made: DemoSummary, tmp_path: Path) -> Non
 
 def test_tables_and_columns_are_proxywhirls(db: sqlite3.Connection) -> None:
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == set(COLUMNS)
+    assert tables == set(LAYOUT)  # system.db holds proxywhirl's tables only
+    kept = db.execute("SELECT name FROM warehouse.sqlite_master WHERE type='table'")
+    assert {name for (name,) in kept} == set(WAREHOUSE)
     for table, expected in COLUMNS.items():
         info = db.execute(f"PRAGMA table_info({table})").fetchall()
         assert [(row[1], row[2]) for row in info] == expected, table
@@ -315,7 +337,9 @@ def test_packaged_specs_are_valid_and_copied(made: DemoSummary) -> None:
         document = yaml.safe_load(text)
         assert list(validator.iter_errors(document)) == [], name
         assert document["name"] == name.removesuffix(".yaml")
-        assert document["source"] == {"type": "sql", "url": "sqlite:///../system.db"}
+        # proxywhirl's pool, or its L3 cache database (health_history)
+        assert document["source"]["type"] == "sql"
+        assert document["source"]["url"] in {"sqlite:///../system.db", L3_URL}
     assert [path.name for path in made.spec_files] == names
 
 

@@ -28,17 +28,23 @@ EXAMPLES = sorted(EXAMPLES_DIR.glob("*.yaml"))
 ENV = {
     "PGPASSWORD": "example-password",
     "PROXYWHIRL_CACHE_ENCRYPTION_KEY": "7-x3cVUZxP4qXpS9T6QYZk0mkyBq6D9dqvJCdYrQDqY=",
+    "PROXYWHIRL_API_KEY": "example-api-key",
 }
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 RUN_ID = "20240506T070809Z-abc123"
 MODELINE = "# yaml-language-server: $schema=../schemas/export-spec.draft-07.schema.json\n"
 DEMO_URL = "sqlite:///../demo/system.db"
+#: proxywhirl's L3 cache database: cache_entries and health_history.
+DEMO_CACHE_URL = "sqlite:///../demo/cache/db/proxywhirl.db"
 NEEDS_POSTGRES = {"postgres-env"}
 #: Written to an S3 store or an HTTP server, not under ../exports: run against local ones below.
 REMOTE = {"s3", "http-upload"}
 #: Read a running system (a Prometheus server, an HTTP API, a saved scrape): each runs in its
 #: source's own tests, against a real Prometheus and a local HTTP server.
-LIVE_SOURCES = {"prometheus-metrics", "prometheus-incremental", "prometheus-scrape", "http-proxies"}
+LIVE_SOURCES = {
+    *("prometheus-metrics", "prometheus-incremental", "prometheus-scrape", "http-proxies"),
+    "proxywhirl-api",  # tests/proxywhirl/test_rest_api.py, on proxywhirl's own API
+}
 #: Their rows are picked relative to today, and the demo's data lies in a fixed past.
 EMPTY_ON_THE_DEMO = {"sql-params"}
 
@@ -92,8 +98,10 @@ def test_example_loads_and_plans(path: Path) -> None:
         assert loaded.raw["source"]["path"].startswith("../demo/logs/")
     elif loaded.spec.source.type == "config":
         assert loaded.raw["source"]["path"] == "../demo/config"
+    elif loaded.spec.source.type == "files":
+        assert loaded.raw["source"]["path"].startswith("../demo/")
     elif path.stem not in NEEDS_POSTGRES | LIVE_SOURCES:
-        assert loaded.raw["source"]["url"] == DEMO_URL
+        assert loaded.raw["source"]["url"] in (DEMO_URL, DEMO_CACHE_URL)
 
 
 def test_examples_load_together_without_problems() -> None:

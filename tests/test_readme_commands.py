@@ -13,6 +13,7 @@ from exportctl.cli import main
 from tests.conftest import demo_env
 
 ROOT = Path(__file__).resolve().parent.parent
+DATED = {"request-errors"}
 
 
 def test_readme_names_the_two_make_targets_and_ci_runs_the_test_one():
@@ -37,7 +38,10 @@ def test_the_demo_job_runs_every_spec_in_specs(tmp_path: Path, monkeypatch):
     runs = json.loads(applied.stdout)
     assert {r["spec"] for r in runs} == {p.stem for p in (ROOT / "specs").glob("*.yaml")}
     for run in runs:
-        assert run["status"] == "succeeded" and run["rows"] > 0, run
+        # request-errors keeps the last week; the demo's data lies in a fixed past (so that a
+        # seed gives the same bytes), so there it is empty. tests/proxywhirl/ runs it on
+        # today's data, written by proxywhirl itself.
+        assert run["status"] == "succeeded" and (run["rows"] > 0) != (run["spec"] in DATED), run
         assert Path(run["uri"]).is_file()
         assert Path(run["uri"]).is_relative_to(tmp_path / "exports")
 

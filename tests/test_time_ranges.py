@@ -449,7 +449,7 @@ def test_a_relative_range_that_resolves_empty_is_a_plan_error(tmp_path: Path) ->
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("demo")
     init_demo(folder, proxies=20, metrics=400, log_lines=0)
-    return folder / "system.db"
+    return folder / "warehouse.db"  # metric_samples: the demo's warehouse, not proxywhirl's
 
 
 def direct_query(db: Path, start: datetime, end: datetime) -> list[tuple[Any, ...]]:

@@ -31,7 +31,7 @@ def may_grow(path: str) -> bool:
     return not is_remote(path) and Path(path).suffix.lower() not in _COMPRESSED
 
 
-def local_files(path: str, base_dir: Path) -> list[str]:
+def local_files(path: str, base_dir: Path, what: str = "log file") -> list[str]:
     """Files matching a path or glob, relative to `base_dir`, sorted by name."""
     path = os.path.expanduser(path)
     pattern = os.path.join(base_dir, path)
@@ -40,11 +40,11 @@ def local_files(path: str, base_dir: Path) -> list[str]:
     else:
         found = [pattern]
     if not found or not Path(found[0]).exists():
-        raise SourceError(f"no log file matches {pattern}")
+        raise SourceError(f"no {what} matches {pattern}")
     return found
 
 
-def remote_files(uri: str) -> list[str]:
+def remote_files(uri: str, what: str = "log file") -> list[str]:
     """A URI as it is; an `s3://` URI whose key globs, as the keys it matches.
 
     In an S3 key `*` matches `/` too: keys are names, not folders.
@@ -62,7 +62,7 @@ def remote_files(uri: str) -> list[str]:
     prefix = pattern[: magic.start()] if magic else pattern
     keys = [k for k in _s3_keys(bucket, prefix) if fnmatch.fnmatchcase(k, pattern)]
     if not keys:
-        raise SourceError(f"no log file matches {uri}")
+        raise SourceError(f"no {what} matches {uri}")
     return [f"s3://{bucket}/{k}" for k in sorted(keys)]
 
 

@@ -21,7 +21,7 @@ _ONLY_FOR = {
 @dataclass(frozen=True)
 class LogOptions:
     path: str = ""
-    format: Literal["loguru", "jsonl", "regex"] = "loguru"
+    format: Literal["loguru", "jsonl", "regex", "logfmt"] = "loguru"
     on_malformed: Literal["fail", "skip"] = "fail"
     max_line_bytes: int = 1 << 20
     chunk_size: int = 10_000
@@ -35,7 +35,7 @@ class LogOptions:
     time_field: str | None = None
     level_field: str | None = None
     message_field: str | None = None
-    # format: jsonl and regex
+    # format: jsonl and regex (timezone: logfmt too)
     time_format: str | None = None
     timezone: str = "UTC"
 
@@ -47,6 +47,11 @@ class LogOptions:
             raise ValueError(
                 "`time_format` and `timezone` are for `format: jsonl` and `regex`: "
                 "loguru records carry their own UTC offset"
+            )
+        if self.format == "logfmt" and self.time_format:
+            raise ValueError(
+                "`time_format` is for `format: jsonl` and `regex`: proxywhirl's logfmt "
+                "template fixes it (`YYYY-MM-DD HH:mm:ss.SSS`, local time: set `timezone`)"
             )
         if self.min_level is not None:
             levels.threshold(self.min_level)

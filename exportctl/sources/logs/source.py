@@ -18,6 +18,7 @@ from exportctl.sources.logs import levels, regex
 from exportctl.sources.logs.files import is_remote, local_files, may_grow, remote_files
 from exportctl.sources.logs.jsonl import JsonlParser
 from exportctl.sources.logs.lines import Malformed, numbered_lines
+from exportctl.sources.logs.logfmt import LogfmtParser, records
 from exportctl.sources.logs.loguru import LoguruParser
 from exportctl.sources.logs.options import LogOptions
 
@@ -36,6 +37,8 @@ def parser_for(options: LogOptions, below: int | None = None) -> Any:
             options.time_format,
             zone,
         )
+    if options.format == "logfmt":
+        return LogfmtParser(zone)
     if options.format == "regex":
         assert options.pattern is not None  # LogOptions checked it
         time_format = options.time_format or regex.builtin_time_format(options.pattern)
@@ -112,7 +115,7 @@ class LogSource:
         files = sorted(self._files(), key=self._first_time)
         for file in files:
             growing = file == files[-1] and may_grow(file)
-            for number, line in numbered_lines(file, self.options.max_line_bytes):
+            for number, line in self._lines(file):
                 if growing and isinstance(line, bytes) and not line.endswith(b"\n"):
                     # Still being written: complete or not, the next run reads it whole.
                     self.held[file] = 1
@@ -126,6 +129,13 @@ class LogSource:
                     continue
                 if row is not None and self._keeps(row, rank):
                     yield row
+
+    def _lines(self, file: str) -> Iterator[tuple[int, bytes | Malformed]]:
+        """The file's lines; for logfmt, its records, which may span lines."""
+        lines = numbered_lines(file, self.options.max_line_bytes)
+        if self.options.format == "logfmt":
+            return records(lines, self.options.max_line_bytes)
+        return lines
 
     def _parsed(
         self, line: bytes | Malformed, file: str, parse: Parser | None = None
@@ -151,7 +161,7 @@ class LogSource:
 
     def _first_time(self, file: str) -> datetime:
         """Files are read in the order of their first record: rotated ones first."""
-        for _, line in numbered_lines(file, self.options.max_line_bytes):
+        for _, line in self._lines(file):
             try:
                 row = self._parsed(line, file, self.whole)[0]
                 assert row is not None  # `whole` builds every row
