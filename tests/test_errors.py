@@ -174,8 +174,7 @@ def test_a_library_failure_keeps_its_text_and_debug_prints_the_traceback(
     )
     (run,) = json.loads(result.stdout)
     assert run["error"] == (  # the field it failed in, then the library's own words
-        "the template of field `d`: ValueError: Invalid isoformat string: "
-        "'see https://***:***@h/x'"
+        "the template of field `d`: ValueError: Invalid isoformat string: 'see https://***:***@h/x'"
     )
     traced = "Traceback (most recent call last)" in result.stderr
     assert traced == bool(flags or env)
