@@ -70,10 +70,11 @@ DESTINATIONS: Lazy[type[Destination]] = Lazy(
         "s3": "exportctl.destinations.s3:S3Destination",
         "http": "exportctl.destinations.http:HttpDestination",
         "https": "exportctl.destinations.http:HttpDestination",
+        "sftp": "exportctl.destinations.sftp:SftpDestination",
     }
 )
 #: The spec keys that hold a destination's own options, e.g. `destination.s3`.
-DESTINATION_OPTIONS = ("http", "s3")
+DESTINATION_OPTIONS = ("http", "s3", "sftp")
 
 
 def scheme_of(uri: str) -> str:

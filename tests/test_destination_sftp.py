@@ -1,0 +1,192 @@
+"""The sftp:// destination against a real OpenSSH server on loopback (tests/sshd_server.py).
+
+The server's files are this machine's, so what it stored is read back with
+independent readers straight from the folder the URI names.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any, cast
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from exportctl.cli import main
+from exportctl.destinations.sftp import TEMP_SUFFIX, SftpDestination
+from exportctl.destinations.sftp_options import SftpOptions
+from tests.sshd_server import PASSPHRASE, SshServer
+
+ROWS = [("10.0.0.1", 80, "alpha"), ("::1", 3128, "b,c"), ("proxy.example", 8080, 'say "hi"')]
+
+
+@pytest.fixture(autouse=True)
+def key_env(sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user key from the environment, as a spec names it; no agent unless a test starts one."""
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.setenv("EXPORT_SSH_KEY", str(sshd.key_file))
+    monkeypatch.setenv("EXPORT_SSH_PASSPHRASE", PASSPHRASE)
+
+
+def options(sshd: SshServer, **more: Any) -> SftpOptions:
+    settings = {
+        "key_file_env": "EXPORT_SSH_KEY",
+        "passphrase_env": "EXPORT_SSH_PASSPHRASE",
+        "known_hosts": str(sshd.known_hosts),
+        "timeout": 5.0,
+        **more,
+    }
+    return SftpOptions(**settings)
+
+
+def temps(folder: Path) -> list[Path]:
+    return sorted(folder.glob(f".*{TEMP_SUFFIX}"))
+
+
+@pytest.mark.parametrize("size", [0, 1, 3 * 2**20 + 7], ids=["empty", "one-byte", "3MiB"])
+def test_round_trip_matches_bytes_and_digest(sshd: SshServer, tmp_path: Path, size: int):
+    payload = os.urandom(size)
+    final = tmp_path / "new" / "folder" / "pool.csv.gz"  # missing folders are made
+    destination = SftpDestination(options(sshd))
+    with destination.open(sshd.uri(final)) as sink:
+        for start in range(0, size, 1 << 16):
+            sink.stream.write(payload[start : start + (1 << 16)])
+        assert sink.written is None
+        assert not final.exists() and len(temps(final.parent)) == 1  # the temp, beside it
+    assert sink.written is not None
+    digest = hashlib.sha256(payload).hexdigest()
+    assert (sink.written.bytes, sink.written.sha256) == (size, digest)
+    assert final.read_bytes() == payload and temps(final.parent) == []
+    with destination.read(sshd.uri(final)) as stream:
+        assert stream.read() == payload
+
+
+# --- whole runs, through the CLI ---------------------------------------------------------
+
+
+@pytest.fixture
+def folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Specs, the ledger and the source database; the exports go to `served/`."""
+    monkeypatch.setenv("EXPORTCTL_STATE", f"sqlite:///{tmp_path / 'state.db'}")
+    with closing(sqlite3.connect(tmp_path / "pool.db")) as conn, conn:
+        conn.execute("CREATE TABLE proxies (host TEXT, port INTEGER, note TEXT)")
+        conn.executemany("INSERT INTO proxies VALUES (?, ?, ?)", ROWS)
+    (tmp_path / "served").mkdir()
+    return tmp_path
+
+
+def sftp_spec(folder: Path, sshd: SshServer, name: str = "pool.csv", **more: Any) -> Path:
+    destination = more.pop("destination", {})
+    spec = {
+        "version": 1,
+        "name": "pool",
+        "source": {"type": "sql", "url": f"sqlite:///{folder / 'pool.db'}"},
+        "query": {"table": "proxies", "order_by": ["host"]},
+        "format": "csv",
+        **more,
+        "destination": {
+            "uri": sshd.uri(folder / "served" / name),
+            "sftp": {
+                "key_file_env": "EXPORT_SSH_KEY",
+                "passphrase_env": "EXPORT_SSH_PASSPHRASE",
+                "known_hosts": str(sshd.known_hosts),
+                "timeout": 5,
+            },
+            **destination,
+        },
+    }
+    path = folder / "pool.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def run_cli(*args: str) -> tuple[int, Any, str]:
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    out = json.loads(result.stdout) if result.stdout.strip() else None
+    return result.exit_code, out, result.output
+
+
+def applied(spec: Path) -> dict[str, Any]:
+    code, (done,), _ = run_cli("apply", str(spec))
+    assert (code, done["status"]) == (0, "succeeded"), done["error"]
+    return cast(dict[str, Any], done)
+
+
+def ledger_bytes(folder: Path) -> bytes:
+    return (folder / "state.db").read_bytes()
+
+
+def test_an_export_reads_back_equal_with_independent_readers(folder: Path, sshd: SshServer):
+    applied(sftp_spec(folder, sshd, "pool.parquet", format="parquet"))
+    applied(sftp_spec(folder, sshd, "pool.csv"))
+
+    served = folder / "served"
+    table = pq.read_table(served / "pool.parquet")
+    assert [tuple(r.values()) for r in table.to_pylist()] == sorted(ROWS)
+    with open(served / "pool.csv", newline="") as stream:
+        assert [tuple(r) for r in csv.reader(stream)][1:] == [
+            (h, str(p), n) for h, p, n in sorted(ROWS)
+        ]
+    read = duckdb.sql(f"SELECT * FROM read_csv('{served / 'pool.csv'}', header=true)")
+    assert read.fetchall() == sorted(ROWS)
+    manifest = json.loads((served / "pool.csv.manifest.json").read_text())
+    data = (served / "pool.csv").read_bytes()
+    assert (manifest["rows"], manifest["sha256"]) == (3, hashlib.sha256(data).hexdigest())
+    assert temps(served) == []
+
+
+def test_a_split_export_has_its_parts_and_a_manifest_listing_them(folder: Path, sshd: SshServer):
+    spec = sftp_spec(folder, sshd, destination={"split": {"rows": 1}})
+    done = applied(spec)
+
+    served = folder / "served"
+    manifest = json.loads((served / "pool.csv.manifest.json").read_text())
+    listed = [p["uri"] for p in manifest["parts"]]
+    assert len(listed) == 3 and all(u.startswith(sshd.recorded(served)) for u in listed)
+    parts = [served / u.rsplit("/", 1)[1] for u in listed]
+    for part, entry in zip(parts, manifest["parts"], strict=True):
+        assert hashlib.sha256(part.read_bytes()).hexdigest() == entry["sha256"]
+    joined = b"".join(p.read_bytes() for p in parts).decode()
+    assert [tuple(r) for r in csv.reader(io.StringIO(joined))][1:] == [
+        (h, str(p), n) for h, p, n in sorted(ROWS)
+    ]
+    destination = SftpDestination(options(sshd))
+    assert destination.stored_parts(sshd.recorded(served / "pool.csv")) == sorted(listed)
+    assert temps(served) == [] and done["rows"] == 3
+
+
+def test_retention_deletes_the_older_runs_files_on_the_server(folder: Path, sshd: SshServer):
+    spec = sftp_spec(folder, sshd, "pool-{{ run.id }}.csv", retention={"keep_last": 1})
+    runs = [applied(spec)["run_id"] for _ in range(3)]
+
+    names = sorted(p.name for p in (folder / "served").iterdir())
+    assert names == [f"pool-{runs[-1]}.csv", f"pool-{runs[-1]}.csv.manifest.json"]
+
+
+def test_verify_passes_then_finds_a_changed_file_without_the_spec(folder: Path, sshd: SshServer):
+    spec = sftp_spec(folder, sshd)
+    run_id = applied(spec)["run_id"]
+    spec.unlink()  # the ledger alone says how to reach the server
+
+    code, checks, _ = run_cli("verify", run_id)
+    assert code == 0 and {c["role"] for c in checks} == {"data", "manifest"}, checks
+    assert all(c["ok"] for c in checks)
+
+    data = folder / "served" / "pool.csv"
+    data.write_bytes(data.read_bytes().replace(b"alpha", b"ALPHA"))
+    code, checks, _ = run_cli("verify", run_id)
+    assert code == 1
+    problem = next(c for c in checks if c["role"] == "data")["problem"]
+    assert "sha256 differs" in problem
+    assert PASSPHRASE.encode() not in ledger_bytes(folder)
