@@ -6,12 +6,16 @@ independent readers straight from the folder the URI names.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import os
+import signal
 import sqlite3
+import threading
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any, cast
@@ -25,6 +29,7 @@ from click.testing import CliRunner
 from exportctl.cli import main
 from exportctl.destinations.sftp import TEMP_SUFFIX, SftpDestination
 from exportctl.destinations.sftp_options import SftpOptions
+from exportctl.errors import TransientError
 from tests.sshd_server import PASSPHRASE, SshServer
 
 ROWS = [("10.0.0.1", 80, "alpha"), ("::1", 3128, "b,c"), ("proxy.example", 8080, 'say "hi"')]
@@ -190,3 +195,87 @@ def test_verify_passes_then_finds_a_changed_file_without_the_spec(folder: Path, 
     problem = next(c for c in checks if c["role"] == "data")["problem"]
     assert "sha256 differs" in problem
     assert PASSPHRASE.encode() not in ledger_bytes(folder)
+
+
+# --- a connection dropped mid-upload ----------------------------------------------------
+
+
+def signal_all(pids: list[int], number: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # gone already
+            os.kill(pid, number)
+
+
+def drop(sshd: SshServer) -> None:
+    """Kill sshd's processes for the open connection, as a crash or a cut network would."""
+    signal_all(sshd.sessions(), signal.SIGKILL)
+
+
+@pytest.mark.parametrize("before", [0, 2**20, 4 * 2**20], ids=["at-once", "1MiB-in", "at-commit"])
+def test_a_dropped_connection_leaves_no_file_and_the_next_run_removes_the_temp(
+    sshd: SshServer, tmp_path: Path, before: int
+):
+    final, block = tmp_path / "pool.csv", os.urandom(1 << 16)
+    destination = SftpDestination(options(sshd))
+    with pytest.raises(TransientError) as failed, destination.open(sshd.uri(final)) as sink:
+        for written in range(0, 4 * 2**20, len(block)):
+            if written == before:
+                drop(sshd)
+            sink.stream.write(block)
+        if before == 4 * 2**20:
+            drop(sshd)  # every byte sent: the wait for the server's acknowledgements fails
+    assert "broke off" in str(failed.value) and str(final) in str(failed.value)
+    assert not final.exists()
+    assert len(temps(tmp_path)) <= 1  # left by the dead connection (or never created)
+
+    destination.remove_leftovers(sshd.uri(final))  # what the next attempt or run does first
+    assert temps(tmp_path) == [] and not final.exists()
+
+
+def test_remove_leftovers_removes_only_this_exports_temps(sshd: SshServer, tmp_path: Path):
+    kept = ["pool.csv", ".other.csv.0123abcd.exportctl-tmp", ".pool.csv.nothex!!.exportctl-tmp"]
+    ours = [".pool.csv.0123abcd.exportctl-tmp", ".pool.part-00002.csv.89abcdef.exportctl-tmp"]
+    for name in kept + ours:
+        (tmp_path / name).write_text("x")
+    SftpDestination(options(sshd)).remove_leftovers(sshd.uri(tmp_path / "pool.csv"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
+
+
+class Saboteur(threading.Thread):
+    """Freezes the SFTP session once the export's temp file appears, then kills it."""
+
+    def __init__(self, sshd: SshServer, folder: Path, final: Path):
+        super().__init__(daemon=True)
+        self.sshd, self.folder, self.final = sshd, folder, final
+        self.final_existed: bool | None = None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set() and not temps(self.folder):
+            time.sleep(0.002)
+        sessions = self.sshd.sessions()
+        signal_all(sessions, signal.SIGSTOP)  # the upload stalls mid-stream: no more is read
+        time.sleep(0.3)
+        self.final_existed = self.final.exists()
+        signal_all(sessions, signal.SIGKILL)
+
+
+def test_a_run_whose_connection_drops_is_retried_and_leaves_one_whole_file(
+    folder: Path, sshd: SshServer
+):
+    rows = [(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", i, "x" * 20) for i in range(60_000)]
+    with closing(sqlite3.connect(folder / "pool.db")) as conn, conn:
+        conn.executemany("INSERT INTO proxies VALUES (?, ?, ?)", rows)
+    spec = sftp_spec(folder, sshd, retry={"attempts": 2, "backoff": "0.1s"})
+    final = folder / "served" / "pool.csv"
+    saboteur = Saboteur(sshd, final.parent, final)
+    saboteur.start()
+    done = applied(spec)
+    saboteur.stop.set()
+    saboteur.join(5)
+
+    assert saboteur.final_existed is False  # mid-upload, nothing at the final name
+    assert done["attempts"] == 2 and done["rows"] == len(rows) + len(ROWS)
+    assert temps(final.parent) == []  # the dead attempt's temp went before the retry
+    read = duckdb.sql(f"SELECT count(*), sum(port) FROM read_csv('{final}', header=true)")
+    assert read.fetchall() == [(len(rows) + len(ROWS), sum(r[1] for r in rows + ROWS))]

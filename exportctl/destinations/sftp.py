@@ -58,6 +58,11 @@ class SftpDestination:
             try:
                 yield upload
                 upload.commit(uri, target.path)
+            except OSError as exc:
+                upload.discard()
+                if exc is not upload.counter.error:
+                    raise  # not ours (a source's connection reset, say): its own error stands
+                raise session.failure(exc.__cause__ or exc, "uploading to") from exc
             except BaseException:
                 upload.discard()
                 raise
@@ -147,7 +152,7 @@ class _Upload:
 
 
 class _Writer(io.RawIOBase):
-    """The remote file as a raw stream whose failures are ours (worded, transient or not)."""
+    """The remote file as a raw stream whose failures are OSErrors, as a local file's."""
 
     def __init__(self, session: Session, remote: paramiko.SFTPFile):
         self.session, self.remote = session, remote
@@ -157,12 +162,21 @@ class _Writer(io.RawIOBase):
 
     def write(self, data: Any) -> int:
         chunk = bytes(data)
-        _call(self.session, "uploading to", self.remote.write, chunk)
+        try:
+            self.remote.write(chunk)
+        except _FAILURES as exc:
+            # An OSError, as a file's would be: encoders let those through untouched (they
+            # wrap other errors as format errors), and `open` words it with its cause.
+            raise _Broken(str(exc)) from exc
         return len(chunk)
 
     def close(self) -> None:
         # The upload closes the remote file when committing; closing us must not.
         super().close()
+
+
+class _Broken(OSError):
+    """Writing to the server failed; the cause says how."""
 
 
 class _Reader(io.RawIOBase):
