@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
 import threading
 import time
 from contextlib import closing
@@ -29,7 +30,7 @@ from click.testing import CliRunner
 from exportctl.cli import main
 from exportctl.destinations.sftp import TEMP_SUFFIX, SftpDestination
 from exportctl.destinations.sftp_options import SftpOptions
-from exportctl.errors import TransientError
+from exportctl.errors import RunError, TransientError
 from tests.sshd_server import PASSPHRASE, SshServer
 
 ROWS = [("10.0.0.1", 80, "alpha"), ("::1", 3128, "b,c"), ("proxy.example", 8080, 'say "hi"')]
@@ -279,3 +280,128 @@ def test_a_run_whose_connection_drops_is_retried_and_leaves_one_whole_file(
     assert temps(final.parent) == []  # the dead attempt's temp went before the retry
     read = duckdb.sql(f"SELECT count(*), sum(port) FROM read_csv('{final}', header=true)")
     assert read.fetchall() == [(len(rows) + len(ROWS), sum(r[1] for r in rows + ROWS))]
+
+
+# --- host keys, keys and secrets -------------------------------------------------------
+
+
+def failed_run(spec: Path) -> tuple[dict[str, Any], str]:
+    code, (done,), output = run_cli("apply", str(spec))
+    assert (code, done["status"]) == (1, "failed"), done
+    assert "Traceback" not in output
+    return done, done["error"]
+
+
+def other_host_key(tmp_path: Path) -> str:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp_path / "k"], check=True
+    )
+    return (tmp_path / "k.pub").read_text().strip()
+
+
+def with_known_hosts(folder: Path, sshd: SshServer, text: str, **sftp: Any) -> Path:
+    known = folder / "known_hosts"
+    known.write_text(text)
+    spec = sftp_spec(folder, sshd)
+    doc = yaml.safe_load(spec.read_text())
+    doc["destination"]["sftp"].update(known_hosts=str(known), **sftp)
+    spec.write_text(yaml.safe_dump(doc))
+    return spec
+
+
+def test_an_unknown_host_is_refused_and_not_retried(folder: Path, sshd: SshServer):
+    elsewhere = f"[{sshd.folder.name}.example]:22 {other_host_key(folder)}\n"
+    done, error = failed_run(with_known_hosts(folder, sshd, elsewhere))
+    assert f"127.0.0.1]:{sshd.port} is not in" in error and "accept_unknown_host" in error
+    assert "SHA256:" in error and done["attempts"] == 1
+    assert list((folder / "served").iterdir()) == []
+
+
+@pytest.mark.parametrize("accept_unknown_host", [False, True])
+def test_a_changed_host_key_is_refused_even_when_unknown_hosts_are_accepted(
+    folder: Path, sshd: SshServer, accept_unknown_host: bool
+):
+    impostor = f"[127.0.0.1]:{sshd.port} {other_host_key(folder)}\n"
+    spec = with_known_hosts(folder, sshd, impostor, accept_unknown_host=accept_unknown_host)
+    done, error = failed_run(spec)
+    assert "showed host key ssh-ed25519 SHA256:" in error and "refused" in error
+    assert "update known_hosts" in error and done["attempts"] == 1
+    assert list((folder / "served").iterdir()) == []
+
+
+def test_an_unknown_host_accepted_on_request_is_warned_about(
+    sshd: SshServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    destination = SftpDestination(options(sshd, known_hosts=str(empty), accept_unknown_host=True))
+    with destination.open(sshd.uri(tmp_path / "a.csv")) as sink:
+        sink.stream.write(b"a\n")
+    assert (tmp_path / "a.csv").read_bytes() == b"a\n"
+    (warning,) = [r for r in caplog.records if r.name == "exportctl.destinations.sftp"]
+    assert "accepted anyway" in warning.getMessage() and "SHA256:" in warning.getMessage()
+
+
+def test_a_missing_known_hosts_file_is_named(sshd: SshServer, tmp_path: Path):
+    destination = SftpDestination(options(sshd, known_hosts=str(tmp_path / "none")))
+    with pytest.raises(RunError, match=r"no known_hosts file at .*none"):
+        destination.delete(sshd.uri(tmp_path / "a.csv"))
+
+
+def assert_no_secret(folder: Path, *texts: str) -> None:
+    for text in texts:
+        assert PASSPHRASE not in text and "hunter2" not in text
+    stored = ledger_bytes(folder) if (folder / "state.db").exists() else b""
+    assert PASSPHRASE.encode() not in stored and b"hunter2" not in stored
+
+
+def test_a_wrong_passphrase_or_key_is_a_clear_error_without_the_secret(
+    folder: Path, sshd: SshServer, monkeypatch: pytest.MonkeyPatch
+):
+    spec = sftp_spec(folder, sshd)
+    monkeypatch.setenv("EXPORT_SSH_PASSPHRASE", PASSPHRASE + "-wrong")
+    done, error = failed_run(spec)
+    assert "cannot load the key file in $EXPORT_SSH_KEY" in error and done["attempts"] == 1
+
+    monkeypatch.setenv("EXPORT_SSH_KEY", str(sshd.folder / "not-authorized"))
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", PASSPHRASE + "-wrong", "-f"]
+        + [str(sshd.folder / "not-authorized")],
+        check=True,
+    )
+    done, refused = failed_run(spec)
+    assert f"did not accept {sshd.user} with no agent or the key file in $EXPORT_SSH_KEY" in refused
+    monkeypatch.delenv("EXPORT_SSH_KEY")
+    done, unset = failed_run(spec)
+    assert "names $EXPORT_SSH_KEY, which is not set" in unset
+    assert_no_secret(folder, error, refused, unset)
+
+
+def test_a_password_in_the_uri_is_refused_without_quoting_it(folder: Path, sshd: SshServer):
+    spec = sftp_spec(folder, sshd)
+    doc = yaml.safe_load(spec.read_text())
+    doc["destination"]["uri"] = doc["destination"]["uri"].replace("@", ":hunter2@", 1)
+    spec.write_text(yaml.safe_dump(doc))
+    code, _, output = run_cli("apply", str(spec))
+    assert code == 2 and "a password does not belong in the URI" in output
+    assert "destination.uri" in output and "Traceback" not in output
+    assert_no_secret(folder, output)
+
+
+def test_keys_from_an_agent(sshd: SshServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            if socket_path.exists():
+                break
+            time.sleep(0.01)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
+        subprocess.run(["ssh-add", "-q", str(sshd.folder / "agent_key")], check=True)
+        destination = SftpDestination(options(sshd, key_file_env=None, passphrase_env=None))
+        with destination.open(sshd.uri(tmp_path / "a.csv")) as sink:
+            sink.stream.write(b"from the agent\n")
+        assert (tmp_path / "a.csv").read_bytes() == b"from the agent\n"
+    finally:
+        agent.terminate()
+        agent.wait(5)
