@@ -14,7 +14,9 @@ import json
 import os
 import signal
 import sqlite3
+import stat
 import subprocess
+import sys
 import threading
 import time
 from contextlib import closing
@@ -405,3 +407,42 @@ def test_keys_from_an_agent(sshd: SshServer, tmp_path: Path, monkeypatch: pytest
     finally:
         agent.terminate()
         agent.wait(5)
+
+
+def test_an_export_that_may_hold_secrets_is_owner_only_from_its_first_byte(
+    folder: Path, sshd: SshServer
+):
+    with closing(sqlite3.connect(folder / "pool.db")) as conn, conn:
+        conn.execute("CREATE TABLE accounts (host TEXT, username TEXT, password TEXT)")
+        conn.execute("INSERT INTO accounts VALUES ('10.0.0.1', 'u', 'p')")
+    spec = sftp_spec(folder, sshd, "secret.jsonl", format="jsonl", credentials="keep")
+    doc = yaml.safe_load(spec.read_text())
+    doc["query"] = {"table": "accounts"}
+    spec.write_text(yaml.safe_dump(doc))
+    applied(spec)
+    applied(sftp_spec(folder, sshd, "plain.csv"))
+
+    served = folder / "served"
+    mode = {p.name: stat.S_IMODE(p.stat().st_mode) for p in served.iterdir()}
+    assert mode["secret.jsonl"] == mode["secret.jsonl.manifest.json"] == 0o600
+    assert mode["plain.csv"] & 0o077  # the server's default for the others
+
+    destination = SftpDestination(options(sshd, mode=0o600))
+    with destination.open(sshd.uri(served / "more.jsonl")) as sink:
+        (temp,) = temps(served)
+        assert stat.S_IMODE(temp.stat().st_mode) == 0o600 and temp.stat().st_size == 0
+        sink.stream.write(b"{}\n")
+
+
+def test_without_paramiko_an_sftp_spec_says_which_extra_to_install(folder: Path, sshd: SshServer):
+    spec = sftp_spec(folder, sshd)
+    script = (
+        "import sys; sys.modules['paramiko'] = None  # as if not installed\n"
+        "from exportctl.cli import run; sys.argv = ['exportctl', 'validate', sys.argv[1]]; run()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(spec)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2, done.stderr
+    assert "needs the Python package `paramiko`" in done.stderr + done.stdout
+    assert "exportctl[sftp]" in done.stderr + done.stdout and "Traceback" not in done.stderr

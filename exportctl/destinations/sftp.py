@@ -54,7 +54,7 @@ class SftpDestination:
             folder, name = posixpath.split(target.path)
             _make_folders(session, folder)
             temp = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
-            upload = _Upload(session, temp)
+            upload = _Upload(session, temp, self.options.mode)
             try:
                 yield upload
                 upload.commit(uri, target.path)
@@ -115,12 +115,14 @@ class SftpDestination:
 class _Upload:
     """The open sink: bytes go through the counter to the temp file on the server."""
 
-    def __init__(self, session: Session, temp: str):
+    def __init__(self, session: Session, temp: str, mode: int | None):
         self.session, self.temp = session, temp
         sftp = _sftp(session)
         # "x": a fresh name, never someone else's file; pipelined: writes do not wait for
         # their acknowledgement one by one (close() collects them all).
         self.remote = _call(session, "creating a temp file for", sftp.open, temp, "wbx")
+        if mode is not None:  # paramiko's open takes no mode: set before the first byte
+            _call(session, "setting the permissions of", self.remote.chmod, mode)
         self.remote.set_pipelined(True)
         self.counter = CountingWriter(cast(BinaryIO, _Writer(session, self.remote)))
         self.stream = cast(BinaryIO, self.counter)

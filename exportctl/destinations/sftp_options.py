@@ -26,6 +26,8 @@ class SftpOptions:
     accept_unknown_host: bool = False
     #: The login name: from the URI (`sftp://user@host/...`); None: the local user's.
     user: str | None = None
+    #: Not a spec key: set by the spec parser (0600) for an export that may hold secrets.
+    mode: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:

@@ -320,7 +320,8 @@ class Parser:
         return rules
 
     def file_mode(self, spec: m.ExportSpec) -> m.ExportSpec:
-        """Local files created with the mode they need from their first byte."""
+        """Local files created with the mode they need from their first byte; an SFTP
+        upload of secrets made owner-only before its first byte."""
         destination = spec.destination
         mode = credentials.file_mode(spec)
         path: Path_ = ("destination", "mode")
@@ -334,6 +335,9 @@ class Parser:
                 f"this export may hold secrets ({credentials.why_secret(spec)}), so it is "
                 f"written owner-only (0600); drop `mode` ({destination.mode:04o})",
             )
+        if mode is not None and isinstance(destination.options, SftpOptions):
+            options = replace(destination.options, mode=mode)
+            return replace(spec, destination=replace(destination, options=options))
         if not local or mode is None:
             return spec
         return replace(spec, destination=replace(destination, options=LocalOptions(mode)))
