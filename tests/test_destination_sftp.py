@@ -30,6 +30,7 @@ import yaml
 from click.testing import CliRunner
 
 from exportctl.cli import main
+from exportctl.destinations.recorded import recorded, restored
 from exportctl.destinations.sftp import TEMP_SUFFIX, SftpDestination
 from exportctl.destinations.sftp_options import SftpOptions
 from exportctl.errors import RunError, TransientError
@@ -446,3 +447,44 @@ def test_without_paramiko_an_sftp_spec_says_which_extra_to_install(folder: Path,
     assert done.returncode == 2, done.stderr
     assert "needs the Python package `paramiko`" in done.stderr + done.stdout
     assert "exportctl[sftp]" in done.stderr + done.stdout and "Traceback" not in done.stderr
+
+
+def test_a_server_that_stops_answering_times_out_as_transient(sshd: SshServer, tmp_path: Path):
+    final, block = tmp_path / "pool.csv", os.urandom(1 << 16)
+    destination = SftpDestination(options(sshd, timeout=1.0))
+    started = time.monotonic()
+    expected = r"no answer from 127\.0\.0\.1:\d+ within 1 s"
+    with pytest.raises(TransientError, match=expected), destination.open(sshd.uri(final)) as sink:
+        frozen = sshd.sessions()
+        signal_all(frozen, signal.SIGSTOP)
+        try:
+            for _ in range(256):  # 16 MiB: more than the channel's window and buffers
+                sink.stream.write(block)
+        finally:
+            signal_all(frozen, signal.SIGKILL)
+    assert time.monotonic() - started < 10 and not final.exists()
+
+
+def test_the_ledger_records_how_to_reach_the_server_and_no_secret():
+    given = SftpOptions(
+        key_file_env="EXPORT_SSH_KEY",
+        passphrase_env="EXPORT_SSH_PASSPHRASE",
+        known_hosts="/etc/exportctl/known_hosts",
+        port=2222,
+        timeout=7.0,
+        user="exports",
+        accept_unknown_host=True,
+        mode=0o600,
+    )
+    uri = "sftp://backup.example:2222/srv/pool.csv"
+    text = recorded(uri, given)
+    assert text is not None and PASSPHRASE not in text
+    # Trusting an unknown host is the spec's decision, not the ledger's: never carried over.
+    assert restored(uri, text) == SftpOptions(
+        key_file_env="EXPORT_SSH_KEY",
+        passphrase_env="EXPORT_SSH_PASSPHRASE",
+        known_hosts="/etc/exportctl/known_hosts",
+        port=2222,
+        timeout=7.0,
+        user="exports",
+    )
