@@ -22,18 +22,22 @@ import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import quote
 
 import duckdb
 import pyarrow.parquet as pq
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exportctl.cli import main
 from exportctl.destinations.recorded import recorded, restored
 from exportctl.destinations.sftp import TEMP_SUFFIX, SftpDestination
-from exportctl.destinations.sftp_options import SftpOptions
-from exportctl.errors import RunError, TransientError
+from exportctl.destinations.sftp_connect import target_of
+from exportctl.destinations.sftp_options import SftpOptions, login_moved
+from exportctl.errors import RunError, TransientError, scrub
 from tests.sshd_server import PASSPHRASE, SshServer
 
 ROWS = [("10.0.0.1", 80, "alpha"), ("::1", 3128, "b,c"), ("proxy.example", 8080, 'say "hi"')]
@@ -488,3 +492,27 @@ def test_the_ledger_records_how_to_reach_the_server_and_no_secret():
         timeout=7.0,
         user="exports",
     )
+
+
+@given(
+    user=st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1),
+    host=st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z][a-z0-9-]{0,10}){0,3}", fullmatch=True),
+    port=st.none() | st.integers(1, 65535),
+    path=st.lists(
+        st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_the_recorded_uri_keeps_the_login_out_yet_reaches_the_same_file(
+    user: str, host: str, port: int | None, path: list[str]
+):
+    """What a run records is scrubbed of user information: moving the login to the options
+    keeps the recorded URI intact, so retention and verify find the file it names."""
+    segments = "/".join(quote(p, safe="") for p in path)
+    netloc = f"{quote(user, safe='')}@{host}" + (f":{port}" if port else "")
+    uri, moved = login_moved(f"sftp://{netloc}/{segments}", SftpOptions())
+    assert scrub(uri) == uri and "@" not in uri.split("/")[2]
+    target = target_of(uri, moved)
+    assert (target.user, target.host, target.port) == (user, host, port or 22)
+    assert target.path == "/" + "/".join(path)
