@@ -8,6 +8,7 @@ in-process SFTP server. It runs as whoever runs the tests (root in CI, hence
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
@@ -104,7 +105,8 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     port = free_port()
     known_hosts = folder / "known_hosts"
     known_hosts.write_text(f"[{LOOPBACK}]:{port} {host_key}\n")
-    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder
+    with contextlib.suppress(OSError):  # sshd's privilege separation folder (as root)
+        Path("/run/sshd").mkdir(exist_ok=True)
     command = [SSHD, "-D", "-e", "-f", str(_config(folder, port))]
     with open(folder / "sshd.log", "wb") as log:
         process = subprocess.Popen(command, stderr=log)
