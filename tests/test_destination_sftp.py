@@ -84,6 +84,23 @@ def test_round_trip_matches_bytes_and_digest(sshd: SshServer, tmp_path: Path, si
         assert stream.read() == payload
 
 
+def test_a_rerun_replaces_the_file_at_once_and_a_failed_one_keeps_it(
+    sshd: SshServer, tmp_path: Path
+):
+    final = tmp_path / "pool.csv"
+    destination = SftpDestination(options(sshd))
+    for before, version in ((None, b"first\n"), (b"first\n", b"second\n")):
+        with destination.open(sshd.uri(final)) as sink:
+            sink.stream.write(version)
+            seen = final.read_bytes() if final.exists() else None
+            assert seen == before  # readers see the previous file (or none) meanwhile
+        assert final.read_bytes() == version  # replaced (posix-rename), not refused
+    with pytest.raises(ZeroDivisionError), destination.open(sshd.uri(final)) as sink:
+        sink.stream.write(b"third, never whole\n")
+        1 / 0  # noqa: B018 (any failure inside the block)
+    assert final.read_bytes() == b"second\n" and temps(tmp_path) == []
+
+
 # --- whole runs, through the CLI ---------------------------------------------------------
 
 
