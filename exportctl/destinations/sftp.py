@@ -28,6 +28,7 @@ import paramiko
 from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
 from exportctl.destinations.sftp_connect import Session, connected
 from exportctl.destinations.sftp_options import SftpOptions
+from exportctl.errors import RunError
 from exportctl.uris import MANIFEST, QUARANTINE, sibling_uri, written_for
 
 TEMP_SUFFIX = ".exportctl-tmp"
@@ -122,7 +123,11 @@ class _Upload:
         # their acknowledgement one by one (close() collects them all).
         self.remote = _call(session, "creating a temp file for", sftp.open, temp, "wbx")
         if mode is not None:  # paramiko's open takes no mode: set before the first byte
-            _call(session, "setting the permissions of", self.remote.chmod, mode)
+            try:
+                _call(session, "setting the permissions of", self.remote.chmod, mode)
+            except RunError:
+                self.discard()
+                raise
         self.remote.set_pipelined(True)
         self.counter = CountingWriter(cast(BinaryIO, _Writer(session, self.remote)))
         self.stream = cast(BinaryIO, self.counter)
