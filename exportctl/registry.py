@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from exportctl.destinations.base import Destination
-from exportctl.errors import RunError
+from exportctl.errors import RunError, UsageError
 from exportctl.formats.base import Encoder
 from exportctl.sources.base import Source
 
@@ -30,7 +30,15 @@ class Lazy(Mapping[str, T], Generic[T]):
     def __getitem__(self, name: str) -> T:
         if name not in self._loaded:
             module, _, attribute = self._paths[name].partition(":")
-            self._loaded[name] = getattr(importlib.import_module(module), attribute)
+            try:
+                self._loaded[name] = getattr(importlib.import_module(module), attribute)
+            except ModuleNotFoundError as exc:  # an optional extra's library (sftp: paramiko)
+                if exc.name is None or exc.name.startswith("exportctl"):
+                    raise
+                raise UsageError(
+                    f"`{name or 'local'}` needs the Python package `{exc.name}`, not installed "
+                    f"here (pip install 'exportctl[{name}]' where it is an extra)"
+                ) from exc
         return self._loaded[name]
 
     def __iter__(self) -> Iterator[str]:
@@ -71,10 +79,11 @@ DESTINATIONS: Lazy[type[Destination]] = Lazy(
         "s3": "exportctl.destinations.s3:S3Destination",
         "http": "exportctl.destinations.http:HttpDestination",
         "https": "exportctl.destinations.http:HttpDestination",
+        "sftp": "exportctl.destinations.sftp:SftpDestination",
     }
 )
 #: The spec keys that hold a destination's own options, e.g. `destination.s3`.
-DESTINATION_OPTIONS = ("http", "s3")
+DESTINATION_OPTIONS = ("http", "s3", "sftp")
 
 
 def scheme_of(uri: str) -> str:

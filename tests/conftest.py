@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from exportctl.ledger import Ledger
 
-pytest_plugins = ["tests.servers", "tests.prometheus_server"]
+pytest_plugins = ["tests.servers", "tests.prometheus_server", "tests.sshd_server"]
 
 PG_ADMIN_URL = os.environ.get(
     "EXPORTCTL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

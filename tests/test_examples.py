@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -20,6 +22,7 @@ from exportctl.plan import ExportPlan, compile_plan
 from exportctl.spec.load import load_spec, load_specs
 from exportctl.spec.model import ExportSpec
 from tests.conftest import demo_env
+from tests.sshd_server import SshServer
 
 REPO = Path(__file__).parents[1]
 EXAMPLES_DIR = REPO / "examples"
@@ -38,7 +41,7 @@ DEMO_URL = "sqlite:///../demo/system.db"
 DEMO_CACHE_URL = "sqlite:///../demo/cache/db/proxywhirl.db"
 NEEDS_POSTGRES = {"postgres-env"}
 #: Written to an S3 store or an HTTP server, not under ../exports: run against local ones below.
-REMOTE = {"s3", "http-upload"}
+REMOTE = {"s3", "http-upload", "sftp"}
 #: Read a running system (a Prometheus server, an HTTP API, a saved scrape): each runs in its
 #: source's own tests, against a real Prometheus and a local HTTP server.
 LIVE_SOURCES = {
@@ -252,6 +255,30 @@ def test_the_s3_example_runs_against_an_s3_store(demo_checkout: Path, s3_bucket)
     assert head["ServerSideEncryption"] == "AES256"
     assert head["StorageClass"] == "STANDARD_IA"
     assert gzip.decompress(s3_bucket.read("pool/2024-05-06.jsonl.gz")).count(b"\n") == 120
+
+
+def test_the_sftp_example_uploads_to_an_ssh_server(
+    demo_checkout: Path, sshd: SshServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {
+        "EXPORT_SSH_USER": sshd.user,
+        "EXPORT_SSH_SERVER": f"127.0.0.1:{sshd.port}",
+        "EXPORT_SSH_FOLDER": str(tmp_path),
+        "EXPORT_KNOWN_HOSTS": str(sshd.known_hosts),
+    }
+    monkeypatch.setenv("EXPORT_SSH_KEY", str(sshd.folder / "agent_key"))  # not encrypted
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    spec = load_spec(demo_checkout / "examples" / "sftp.yaml", env=env)
+
+    result = runner.run(compile_plan(spec, now=NOW, run_id=RUN_ID))
+
+    assert result.status == "succeeded", result.error
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "pool-2024-05-06.csv.gz",
+        "pool-2024-05-06.csv.gz.manifest.json",
+    ]
+    data = gzip.decompress((tmp_path / "pool-2024-05-06.csv.gz").read_bytes()).decode()
+    assert len(list(csv.reader(io.StringIO(data)))) == 1 + result.rows == 121  # header, rows
 
 
 def test_the_http_example_uploads_to_a_server(demo_checkout: Path, http_receiver) -> None:

@@ -18,6 +18,8 @@ from exportctl.errors import scrub
 #: Per destination kind (its `options_key`), the option fields that locate its store.
 LOCATING: dict[str, tuple[str, ...]] = {
     "s3": ("endpoint_url", "region", "profile", "timeout"),
+    # Names of environment variables, not their values: the key stays where it was.
+    "sftp": ("user", "key_file_env", "passphrase_env", "known_hosts", "port", "timeout"),
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from exportctl import compression, credentials, registry, scheduler, templating, timerange, units
 from exportctl.destinations.local import LocalDestination, LocalOptions
+from exportctl.destinations.sftp_options import SftpOptions, login_moved
 from exportctl.errors import SpecProblem
 from exportctl.spec import model as m
 from exportctl.spec.schema import Locator, Path_
@@ -331,7 +332,8 @@ class Parser:
         return rules
 
     def file_mode(self, spec: m.ExportSpec) -> m.ExportSpec:
-        """Local files created with the mode they need from their first byte."""
+        """Local files created with the mode they need from their first byte; an SFTP
+        upload of secrets made owner-only before its first byte."""
         destination = spec.destination
         mode = credentials.file_mode(spec)
         path: Path_ = ("destination", "mode")
@@ -345,6 +347,9 @@ class Parser:
                 f"this export may hold secrets ({credentials.why_secret(spec)}), so it is "
                 f"written owner-only (0600); drop `mode` ({destination.mode:04o})",
             )
+        if mode is not None and isinstance(destination.options, SftpOptions):
+            options = replace(destination.options, mode=mode)
+            return replace(spec, destination=replace(destination, options=options))
         if not local or mode is None:
             return spec
         return replace(spec, destination=replace(destination, options=LocalOptions(mode)))
@@ -416,12 +421,13 @@ class Parser:
         uri_path: Path_ = ("destination",) if isinstance(doc, str) else ("destination", "uri")
         doc = {"uri": doc} if isinstance(doc, str) else doc
         split = doc.get("split", {})
+        uri, options = self.login_moved(doc["uri"], self.destination_options(doc), uri_path)
         destination = m.Destination(
-            doc["uri"],
+            uri,
             doc.get("manifest", True),
             split.get("rows"),
             units.byte_count(doc["max_bytes"]) if "max_bytes" in doc else None,
-            self.destination_options(doc),
+            options,
             split_bytes=units.byte_count(split["bytes"]) if "bytes" in split else None,
             mode=int(doc["mode"], 8) if "mode" in doc else None,
         )
@@ -433,6 +439,16 @@ class Parser:
             if complaint:
                 self.fail(("compression",) if codec else ("destination",), complaint)
         return destination
+
+    def login_moved(self, uri: str, options: Any, path: Path_) -> tuple[str, Any]:
+        """An SFTP URI's login name moved to its options (see `sftp_options`)."""
+        if not isinstance(options, SftpOptions):
+            return uri, options
+        try:
+            return login_moved(uri, options)
+        except ValueError as exc:
+            self.fail(path, str(exc))
+            return uri, options
 
     def destination_options(self, doc: Mapping[str, Any]) -> Any:
         """The typed options of the destination the URI's scheme picks; others are refused."""
