@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 from exportctl import compression, registry, templating, timerange
+from exportctl.changes import ChangePlan
 from exportctl.destinations.base import WrittenFile
 from exportctl.errors import SpecError, SpecProblem
 from exportctl.incremental import Position, Window
@@ -56,6 +57,8 @@ class ExportPlan:
     expected_bytes: int | None = None
     #: The spec's `time_range` resolved at `now`: [start, end) in UTC.
     time_range: ResolvedRange | None = None
+    #: A change-mode run's snapshots: the last committed one and the one it writes.
+    changes: ChangePlan | None = None
 
 
 def new_run_id(now: datetime) -> str:
@@ -83,6 +86,7 @@ def compile_plan(
     window: Window | None = None,
     destination: str | None = None,
     resume: tuple[Part, ...] = (),
+    changes: ChangePlan | None = None,
 ) -> ExportPlan:
     """The plan for one run; an incremental run gets its window and, on retry, its old file."""
     now = now.astimezone(UTC)
@@ -110,6 +114,10 @@ def compile_plan(
     unwindowed = query
     query = _windowed(query, window, resume[-1].last if resume else None, source_reads_filter)
     columns = needed_columns(spec.fields)
+    keys = spec.incremental.keys if spec.incremental else ()
+    if keys:  # change mode: merged with the snapshot in key order
+        query = replace(query, order_by=tuple(OrderKey(k) for k in keys))
+        columns = tuple(dict.fromkeys((*keys, *columns))) if columns is not None else None
     if columns is not None and window is not None:  # each row's position, for resuming
         columns = tuple(dict.fromkeys((*columns, *window.incremental.columns)))
     if columns is not None and not source_reads_filter and query.where is not None:
@@ -143,6 +151,7 @@ def compile_plan(
         quarantine=quarantine,
         replay=replay,
         time_range=time_range,
+        changes=changes,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from exportctl import credentials, incremental, registry
+from exportctl.changes import OP, Differ
 from exportctl.destinations.base import WrittenFile
 from exportctl.errors import ExportctlError, RunError, TransientError, ValidationError, scrub
 from exportctl.parts import FileSet
@@ -218,14 +219,19 @@ def _export(
         # closing(): a failure past the source must not leave its cursor open (and its
         # database locked) until the generator happens to be collected.
         with closing(source.chunks(request)) as read:
-            for raw in read:
+            # Change mode: the rows become the changes found against the last snapshot.
+            rows = Differ(plan.changes).changes(read) if plan.changes else read
+            for raw in rows:
                 if not type(source).filters_rows:
                     raw = apply_filter(raw, request.query.where)
+                ops = raw.pop(OP) if plan.changes else None
                 # Before fields, so templates see credentials as the mode leaves them.
                 secured = stage.apply(raw) if stage is not None else raw
                 selected = select_fields(secured, spec.fields)
                 if redactor is not None:  # before anything is encoded
                     selected = redactor.apply(selected)
+                if ops is not None:
+                    selected.insert(0, OP, ops.loc[selected.index])
                 yield raw, selected
 
     with closing(source):
