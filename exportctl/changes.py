@@ -55,7 +55,11 @@ def canonical(value: Any) -> Any:
     if isinstance(value, float):
         if math.isnan(value):
             return None
-        return int(value) if value.is_integer() else value.hex()
+        # Integral floats as ints (an int column with a NULL reads as float64), but -0.0
+        # stays itself: it is a different value from 0.
+        if value.is_integer() and not (value == 0 and math.copysign(1.0, value) < 0):
+            return int(value)
+        return value.hex()
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if isinstance(value, dt.datetime | dt.date | dt.time | Decimal):

@@ -1,0 +1,286 @@
+"""Change mode: the streaming merge, the spec's modes, `settle`, and runs end to end.
+
+The merge is checked on random tables: the changes derived from `before` to `after`,
+applied to `before`, give `after`, and nothing unchanged is exported. Runs go through
+the CLI on real SQLite files, reading the exports back with json.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exportctl import incremental, jobs, runner
+from exportctl.changes import ChangePlan, Differ, canonical
+from exportctl.cli import main
+from exportctl.errors import RunError, SpecError
+from exportctl.ledger import Ledger
+from exportctl.spec.load import load_spec
+
+Row = tuple[Any, ...]
+COLUMNS = ["k", "a", "b", "c"]
+
+# --- the merge, on random tables -------------------------------------------------------
+
+values = st.tuples(
+    st.none() | st.integers(-(2**40), 2**40),
+    st.none() | st.text(max_size=5),
+    st.none() | st.floats(allow_nan=True, allow_infinity=True),
+)
+int_tables = st.dictionaries(st.integers(-50, 50), values, max_size=40)
+text_tables = st.dictionaries(st.text(max_size=4), values, max_size=40)
+
+
+def chunked(table: dict[Any, Row], sizes: list[int]) -> Iterator[pd.DataFrame]:
+    """The table sorted by key, as a source yields it: chunks of varying size, one at least."""
+    rows = [(key, *value) for key, value in sorted(table.items())]
+    start, turn = 0, 0
+    while True:
+        size = sizes[turn % len(sizes)]
+        yield pd.DataFrame(rows[start : start + size], columns=COLUMNS)
+        start, turn = start + size, turn + 1
+        if start >= len(rows):
+            return
+
+
+def diff(before: Path | None, after: Path, table: dict[Any, Row], sizes: list[int]) -> list[dict]:
+    differ = Differ(ChangePlan(("k",), before, after))
+    frames = list(differ.changes(chunked(table, sizes)))
+    return [row for frame in frames for row in frame.to_dict("records")]
+
+
+def replayed(state: dict[Any, Row], changes: list[dict[str, Any]]) -> dict[Any, Row]:
+    """`state` with the changes applied in order; each must fit (no insert over a row...)."""
+    state = dict(state)
+    for change in changes:
+        key, op = change["k"], change["_op"]
+        assert (key in state) == (op != "insert"), change
+        if op == "delete":
+            assert all(canonical(change[c]) is None for c in COLUMNS[1:]), change
+            del state[key]
+        else:
+            state[key] = tuple(change[c] for c in COLUMNS[1:])
+    return state
+
+
+def same(a: dict[Any, Row], b: dict[Any, Row]) -> bool:
+    return {k: tuple(map(canonical, v)) for k, v in a.items()} == {
+        k: tuple(map(canonical, v)) for k, v in b.items()
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    tables=st.one_of(st.tuples(int_tables, int_tables), st.tuples(text_tables, text_tables)),
+    mix=st.floats(0, 1),
+    sizes=st.lists(st.integers(1, 7), min_size=1, max_size=4),
+)
+def test_changes_applied_to_before_give_after(
+    tables: tuple[dict[Any, Row], dict[Any, Row]], mix: float, sizes: list[int]
+) -> None:
+    first, second = tables
+    # `after` shares some rows with `before` unchanged, some changed, some new, some gone.
+    shared = list(first)[: int(len(first) * mix)]
+    after = {**second, **{k: first[k] for k in shared}}
+    with tempfile.TemporaryDirectory() as folder:
+        one, two, three = (Path(folder) / f"{n}.parquet" for n in (1, 2, 3))
+        inserts = diff(None, one, first, sizes)
+        assert {c["_op"] for c in inserts} <= {"insert"}
+        assert same(replayed({}, inserts), first)
+        changes = diff(one, two, after, sizes)
+        assert same(replayed(first, changes), after)
+        differing = {k for k in first.keys() | after.keys() if not same_row(first, after, k)}
+        assert sorted(c["k"] for c in changes) == sorted(differing), "an unchanged row exported"
+        assert diff(two, three, after, sizes) == [], "the new snapshot is not `after`"
+
+
+def same_row(first: dict[Any, Row], second: dict[Any, Row], key: Any) -> bool:
+    if (key in first) != (key in second):
+        return False
+    return key not in first or tuple(map(canonical, first[key])) == tuple(
+        map(canonical, second[key])
+    )
+
+
+def test_a_repeated_or_unsorted_key_fails_instead_of_guessing(tmp_path: Path) -> None:
+    for keys in ([1, 1], [2, 1]):
+        frame = pd.DataFrame({"k": keys, "a": [1, 2]})
+        differ = Differ(ChangePlan(("k",), None, tmp_path / "s.parquet"))
+        with pytest.raises(RunError, match="unique keys returned in increasing order"):
+            list(differ.changes(iter([frame])))
+    frame = pd.DataFrame({"k": [1, None], "a": [1, 2]})
+    with pytest.raises(RunError, match="NULL"):
+        list(Differ(ChangePlan(("k",), None, tmp_path / "t.parquet")).changes(iter([frame])))
+
+
+def test_a_value_hashes_alike_whatever_dtype_its_chunk_gave_it() -> None:
+    # An integer column with a NULL in one chunk arrives as float64 there: not a change.
+    assert canonical(pd.Series([3, None]).iloc[0]) == canonical(pd.Series([3]).iloc[0]) == 3
+    assert canonical(float("nan")) is canonical(None) is canonical(pd.NaT) is None
+    assert canonical(0.1) != canonical(0.1 + 2**-55)
+    assert canonical(-0.0) != canonical(0.0)
+
+
+# --- the spec --------------------------------------------------------------------------
+
+SPEC = """\
+version: 1
+name: items
+source: {{type: {source}, url: "sqlite:///{db}", chunk_size: 3}}
+query: {{table: items}}
+incremental: {incremental}
+format: jsonl
+destination: "{out}/items-{{{{ run.id }}}}.jsonl"
+"""
+
+
+def write_spec(tmp_path: Path, incremental: str, source: str = "sql") -> Path:
+    path = tmp_path / "items.yaml"
+    db, out = tmp_path / "source.db", tmp_path / "out"
+    path.write_text(SPEC.format(source=source, db=db, out=out, incremental=incremental))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("incremental", "complaint"),
+    [
+        ("{mode: changes}", "needs its `key` columns"),
+        ("{mode: changes, key: [url], cursor: id}", "drop `cursor`"),
+        ("{mode: log}", "needs a `cursor` column"),
+        ("{cursor: at, settle: soon}", "A length of time"),
+        ("{mode: sometimes, key: [url]}", "sometimes"),
+    ],
+)
+def test_a_mode_without_what_it_needs_is_refused(
+    tmp_path: Path, incremental: str, complaint: str
+) -> None:
+    with pytest.raises(SpecError, match=complaint):
+        load_spec(write_spec(tmp_path, incremental), env={})
+
+
+def test_change_mode_needs_a_source_that_sorts(tmp_path: Path) -> None:
+    path = tmp_path / "logs.yaml"
+    path.write_text(
+        "version: 1\nname: l\nsource: {type: logs, path: x.log}\n"
+        "incremental: {mode: changes, key: [at]}\nformat: jsonl\ndestination: out.jsonl\n"
+    )
+    with pytest.raises(SpecError, match="needs a `sql` source"):
+        load_spec(path, env={})
+
+
+def test_a_cursor_specs_fingerprint_is_what_it_was_before_modes(tmp_path: Path) -> None:
+    """Existing watermarks stay valid: the digest was computed by the code before this one."""
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        'version: 1\nname: events\nsource: {type: sql, url: "sqlite:///events.db"}\n'
+        "query: {table: events, where: {field: kind, ne: x}}\n"
+        "incremental: {cursor: updated_at, key: id}\nformat: jsonl\n"
+        "destination: out/events.jsonl\n"
+    )
+    spec = load_spec(path, env={})
+    expected = "d3f69f6690a27194a5f715344a80e72e50848397aeb02906c8b2264acd605088"
+    assert incremental.fingerprint(spec) == expected
+
+
+# --- runs end to end -------------------------------------------------------------------
+
+
+def cli(*args: object) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def sql(db: Path, *statements: str) -> None:
+    with closing(sqlite3.connect(db)) as conn:
+        for statement in statements:
+            conn.execute(statement)
+        conn.commit()
+
+
+def newest_export(out: Path) -> list[dict[str, Any]]:
+    """The rows of the export written last (run ids of one second sort at random)."""
+    newest = max(out.glob("*.jsonl"), key=lambda p: p.stat().st_mtime_ns)
+    return [json.loads(line) for line in newest.read_text().splitlines()]
+
+
+def test_change_runs_export_inserts_updates_and_deletes(
+    tmp_path: Path, private_ledger: str
+) -> None:
+    spec = write_spec(tmp_path, "{mode: changes, key: [url]}")
+    db = tmp_path / "source.db"
+    sql(
+        db,
+        "CREATE TABLE items (url TEXT PRIMARY KEY, n INTEGER, seen TEXT)",
+        "INSERT INTO items VALUES ('a', 1, 't1'), ('b', NULL, 't1'), ('c', 3, 't1')",
+    )
+    plan = cli("plan", spec, "--json", "--no-count")
+    assert json.loads(plan.output)[0]["incremental"]["mode"] == "changes"
+    assert cli("apply", spec).exit_code == 0
+    assert {(r["_op"], r["url"]) for r in newest_export(tmp_path / "out")} == {
+        ("insert", "a"),
+        ("insert", "b"),
+        ("insert", "c"),
+    }
+    # An update that moves no cursor, a delete, an insert with a key before the others.
+    sql(db, "UPDATE items SET n = 2 WHERE url = 'a'", "DELETE FROM items WHERE url = 'c'")
+    sql(db, "INSERT INTO items VALUES ('0', 0, 't0')")
+    assert cli("apply", spec).exit_code == 0
+    assert sorted(newest_export(tmp_path / "out"), key=lambda r: r["url"]) == [
+        {"_op": "insert", "url": "0", "n": 0, "seen": "t0"},
+        {"_op": "update", "url": "a", "n": 2, "seen": "t1"},
+        {"_op": "delete", "url": "c", "n": None, "seen": None},
+    ]
+    assert cli("apply", spec).exit_code == 0
+    assert newest_export(tmp_path / "out") == []
+    # --full: every row again, as inserts; and only the current snapshot is kept.
+    assert cli("apply", spec, "--full").exit_code == 0
+    assert {r["_op"] for r in newest_export(tmp_path / "out")} == {"insert"}
+    snapshots = list((tmp_path / "ledger" / "snapshots").rglob("*"))
+    assert len([p for p in snapshots if p.is_file()]) == 1
+
+
+# --- settle ----------------------------------------------------------------------------
+
+
+def test_settle_holds_back_recent_rows_so_late_ones_are_not_missed(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """Without `settle`, the late row (its cursor below the watermark) is never exported."""
+    spec_path = write_spec(tmp_path, "{cursor: at, key: id, settle: 5m}")
+    db = tmp_path / "source.db"
+    start = dt.datetime(2024, 5, 6, 12, 0, tzinfo=dt.UTC)
+
+    def at(minutes: int) -> str:
+        return f"{start + dt.timedelta(minutes=minutes):%Y-%m-%d %H:%M:%S.%f}"
+
+    sql(db, "CREATE TABLE items (id INTEGER PRIMARY KEY, at DATETIME)")
+    sql(db, f"INSERT INTO items VALUES (1, '{at(-10)}'), (2, '{at(-2)}')")
+    exported: list[int] = []
+
+    def run(minutes: int) -> None:
+        spec = load_spec(spec_path, env={})
+        now = start + dt.timedelta(minutes=minutes)
+        (result,) = jobs.run_specs(
+            [spec], ledger, jobs.Options(), lambda s: runner.Observer(), now=now
+        )
+        assert result.status == "succeeded", result.error
+        if result.rows:
+            exported.extend(r["id"] for r in newest_export(tmp_path / "out"))
+
+    run(0)  # row 2 is newer than now - 5m: held back
+    assert exported == [1]
+    sql(db, f"INSERT INTO items VALUES (3, '{at(-7)}')")  # committed late, older than row 2
+    run(1)
+    run(10)
+    assert sorted(exported) == [1, 2, 3]
