@@ -236,7 +236,13 @@ def _locked_run(
         destination=plan.destination,
         started_at=utc_now(),
         git_commit=_git_commit(spec.base_dir),
-        window_from=incremental.encode(plan.window.after) if plan.window else None,
+        window_from=(
+            incremental.encode(plan.window.after)
+            if plan.window
+            else _based_on(plan.changes)
+            if plan.changes
+            else None
+        ),
         window_to=incremental.encode(plan.window.upto) if plan.window else None,
         attempt=attempt,
         scheduled_at=options.scheduled_for,
@@ -327,7 +333,7 @@ def _plan(
     if spec.incremental is None:
         return compile_plan(spec, now=now, run_id=run_id), 1, options.trigger
     if spec.incremental.mode == "changes":
-        return _changes_plan(spec, ledger, options, now, run_id), 1, options.trigger
+        return _changes_plan(spec, ledger, options, now, run_id)
     after = None if options.full else _watermark_position(spec, ledger)
     previous = next(
         (r for r in ledger.history(spec.name) if r["window_to"] or r["status"] not in UNFINISHED),
@@ -400,10 +406,12 @@ def _last_position(spec: ExportSpec, request: Request) -> incremental.Position |
 
 def _changes_plan(
     spec: ExportSpec, ledger: Ledger, options: Options, now: datetime, run_id: str
-) -> ExportPlan:
+) -> tuple[ExportPlan, int, str]:
     """Diff against the snapshot the ledger names (none under `--full`), writing the next.
 
-    Under the spec's lock: snapshots other than the current one are a killed run's.
+    Under the spec's lock: snapshots other than the current one are a killed run's. A run
+    after an unfinished one from the same snapshot writes to its destination: its changes
+    are a superset of those, and a file the dead run committed is replaced, not left over.
     """
     assert spec.incremental is not None
     folder = changes.folder(ledger.engine.url, spec.name)
@@ -412,7 +420,25 @@ def _changes_plan(
     before = folder / current[0] if current and not options.full else None
     after = folder / changes.snapshot_name(run_id)
     plan = changes.ChangePlan(spec.incremental.keys, before, after)
-    return compile_plan(spec, now=now, run_id=run_id, changes=plan)
+    previous = next(  # passing over runs that failed before they had a plan
+        (r for r in ledger.history(spec.name) if r["window_from"] or r["status"] not in UNFINISHED),
+        None,
+    )
+    if (
+        previous is not None
+        and previous["status"] in UNFINISHED
+        and not options.full
+        and previous["window_from"] == _based_on(plan)
+    ):
+        destination = _unmasked(spec, previous["destination"], now, run_id)
+        retry = compile_plan(spec, now=now, run_id=run_id, destination=destination, changes=plan)
+        return retry, previous["attempt"] + 1, "retry"
+    return compile_plan(spec, now=now, run_id=run_id, changes=plan), 1, options.trigger
+
+
+def _based_on(plan: changes.ChangePlan) -> str:
+    """A change run's base snapshot, as its run record's `window_from`."""
+    return json.dumps([plan.before.name if plan.before else None])
 
 
 def _settled(spec: incremental.m.Incremental, now: datetime) -> Callable[[Query], Query]:
