@@ -116,7 +116,7 @@ def compile_plan(
     columns = needed_columns(spec.fields)
     keys = spec.incremental.keys if spec.incremental else ()
     if keys:  # change mode: merged with the snapshot in key order
-        query = replace(query, order_by=tuple(OrderKey(k) for k in keys))
+        query = replace(query, order_by=tuple(OrderKey(k, code_point=True) for k in keys))
         columns = tuple(dict.fromkeys((*keys, *columns))) if columns is not None else None
     if columns is not None and window is not None:  # each row's position, for resuming
         columns = tuple(dict.fromkeys((*columns, *window.incremental.columns)))

@@ -85,6 +85,8 @@ Filter = Compare | InSet | Between | Like | Contains | IsNull | And | Or | Not
 class OrderKey:
     field: str
     descending: bool = False
+    #: Text by code point (as Python compares it), not by the column's locale: for a merge.
+    code_point: bool = False
 
 
 @dataclass(frozen=True)
