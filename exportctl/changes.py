@@ -59,11 +59,11 @@ def canonical(value: Any) -> Any:
         # stays itself: it is a different value from 0.
         if value.is_integer() and not (value == 0 and math.copysign(1.0, value) < 0):
             return int(value)
-        return value.hex()
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-    if isinstance(value, dt.datetime | dt.date | dt.time | Decimal):
-        return value.isoformat() if not isinstance(value, Decimal) else str(value)
+        return value  # its repr is exact: the shortest text that reads back as this float
+    if isinstance(value, dt.datetime | dt.date | dt.time):  # pd.Timestamp too, its ns kept
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
     if isinstance(value, np.ndarray):
@@ -75,10 +75,40 @@ def canonical(value: Any) -> Any:
     return value
 
 
+#: Values that are their own canonical form: most of a table's, skipped at a type check.
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def row_hash(values: tuple[Any, ...]) -> bytes:
     """16 bytes of blake2b over the row's values in a canonical encoding (repr of plain types)."""
-    text = repr([canonical(v) for v in values])
-    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+    return _digest(tuple(canonical(v) for v in values))
+
+
+def row_hashes(chunk: pd.DataFrame) -> list[bytes]:
+    """`row_hash` of every row, a column at a time (a million rows in seconds, not minutes)."""
+    columns = [_canonical_column(chunk.iloc[:, i]) for i in range(chunk.shape[1])]
+    return [_digest(row) for row in zip(*columns, strict=True)] if columns else []
+
+
+def _canonical_column(column: pd.Series) -> list[Any]:
+    if pd.api.types.is_float_dtype(column.dtype):
+        return _canonical_floats(column.to_numpy(dtype=float, na_value=np.nan))
+    return [v if type(v) in _PLAIN else canonical(v) for v in column.tolist()]
+
+
+def _canonical_floats(values: np.ndarray) -> list[Any]:
+    """`canonical` of each float, its tests done by numpy for the whole column."""
+    missing = np.isnan(values)
+    whole = np.isfinite(values) & (values == np.floor(values))
+    whole &= ~((values == 0) & np.signbit(values))
+    return [
+        None if gone else int(v) if integral else v
+        for v, gone, integral in zip(values.tolist(), missing.tolist(), whole.tolist(), strict=True)
+    ]
+
+
+def _digest(row: tuple[Any, ...]) -> bytes:
+    return hashlib.blake2b(repr(row).encode(), digest_size=16).digest()
 
 
 def _key_value(value: Any) -> Any:
@@ -173,7 +203,7 @@ class Differ:
         if missing:
             raise RunError(f"the change-mode key column(s) {missing} are not among the rows")
         keys = list(zip(*(map(_key_value, chunk[c].tolist()) for c in self.key), strict=True))
-        hashes = [row_hash(r) for r in chunk.itertuples(index=False, name=None)]
+        hashes = row_hashes(chunk)
         changed: list[tuple[int, str]] = []  # (row position, op)
         deletes: list[Key] = []
         for position, (key, digest) in enumerate(zip(keys, hashes, strict=True)):
