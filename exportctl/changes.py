@@ -93,7 +93,16 @@ def row_hashes(chunk: pd.DataFrame) -> list[bytes]:
 def _canonical_column(column: pd.Series) -> list[Any]:
     if pd.api.types.is_float_dtype(column.dtype):
         return _canonical_floats(column.to_numpy(dtype=float, na_value=np.nan))
-    return [v if type(v) in _PLAIN else canonical(v) for v in column.tolist()]
+    return [v if type(v) in _PLAIN else canonical(v) for v in python_values(column)]
+
+
+def python_values(column: pd.Series) -> list[Any]:
+    """The column's values as Python objects. An Arrow-backed column converts in Arrow
+    (through the public `__arrow_array__` protocol): pandas' `tolist` on one iterates in
+    Python, a third of a change run's time."""
+    if isinstance(column.dtype, pd.ArrowDtype):
+        return list(pa.array(column.array).to_pylist())
+    return list(column.tolist())
 
 
 def _canonical_floats(values: np.ndarray) -> list[Any]:
@@ -111,11 +120,11 @@ def _digest(row: tuple[Any, ...]) -> bytes:
     return hashlib.blake2b(repr(row).encode(), digest_size=16).digest()
 
 
-def _key_value(value: Any) -> Any:
-    value = canonical(value) if not isinstance(value, str | int) else value
-    if value is None:
-        raise RunError("a change-mode key column holds NULL: every row needs its key")
-    return value
+def _key_values(column: str, values: list[Any]) -> list[Any]:
+    keys = [v if isinstance(v, str | int) else canonical(v) for v in values]
+    if None in keys:
+        raise RunError(f"the key column `{column}` holds NULL: change mode needs every row's key")
+    return keys
 
 
 class Snapshot:
@@ -170,6 +179,7 @@ class SnapshotWriter:
             schema = pa.schema([*fields, pa.field(HASH, pa.binary(16))])
             self._writer = pq.ParquetWriter(self.temp, schema)
         self._writer.close()
+        os.chmod(self.temp, 0o600)  # it holds the keys' values
         with open(self.temp, "rb") as done:  # durable before the ledger may name it
             os.fsync(done.fileno())
         os.replace(self.temp, self.path)
@@ -202,7 +212,7 @@ class Differ:
         missing = [c for c in self.key if c not in chunk.columns]
         if missing:
             raise RunError(f"the change-mode key column(s) {missing} are not among the rows")
-        keys = list(zip(*(map(_key_value, chunk[c].tolist()) for c in self.key), strict=True))
+        keys = list(zip(*(_key_values(c, python_values(chunk[c])) for c in self.key), strict=True))
         hashes = row_hashes(chunk)
         changed: list[tuple[int, str]] = []  # (row position, op)
         deletes: list[Key] = []
