@@ -209,6 +209,8 @@ class Differ:
         self.new.close()
 
     def _chunk(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        if OP in chunk.columns:
+            raise RunError(f"the rows have a column `{OP}`, which change mode adds; rename it")
         missing = [c for c in self.key if c not in chunk.columns]
         if missing:
             raise RunError(f"the change-mode key column(s) {missing} are not among the rows")

@@ -246,7 +246,8 @@ def _export(
                         observer.advance(0)  # honours a stop request; the rows are not new
             with closing(chunks(plan.request)) as staged:
                 for raw, selected in staged:
-                    rows = rejected.valid(wide.feed(selected) if wide else selected)
+                    given = wide.feed(selected) if wide else selected
+                    rows = _valid(rejected, given, changes=plan.changes is not None)
                     files.write(rows, raw.loc[rows.index, positions] if positions else None)
                     observer.advance(len(raw))
                     read += len(raw)
@@ -266,6 +267,16 @@ def _export(
             # after invalid rows: the others would be parts of an export that never was.
             _discard(exc, files, rejected, plan.window is None or isinstance(exc, ValidationError))
             raise
+
+
+def _valid(rejected: Rejected, chunk: pd.DataFrame, changes: bool) -> pd.DataFrame:
+    """The chunk's valid rows; a change-mode delete (its key, NULLs) is never checked."""
+    if not changes:
+        return rejected.valid(chunk)
+    deletes = chunk[OP] == "delete"
+    if not deletes.any():
+        return rejected.valid(chunk)
+    return pd.concat([rejected.valid(chunk[~deletes]), chunk[deletes]]).sort_index()
 
 
 def _count_aside(source: Source, request: Request) -> Future[int | None]:

@@ -339,3 +339,23 @@ def test_postgresql_text_keys_in_a_locale_order_merge_by_code_point(
         ("delete", "B", None),
         ("update", "a-b", 100),
     ]
+
+
+def test_a_delete_passes_validation_its_null_columns_would_fail(
+    tmp_path: Path, private_ledger: str
+) -> None:
+    spec = write_spec(tmp_path, "{mode: changes, key: [url]}")
+    spec.write_text(
+        spec.read_text() + "fields:\n  - url\n  - {name: n, type: integer, nullable: false}\n"
+    )
+    db = tmp_path / "source.db"
+    sql(db, "CREATE TABLE items (url TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+    sql(db, "INSERT INTO items VALUES ('a', 1), ('b', 2)")
+    assert cli("apply", spec).exit_code == 0
+    sql(db, "DELETE FROM items WHERE url = 'a'", "UPDATE items SET n = 3 WHERE url = 'b'")
+    second = cli("apply", spec)
+    assert second.exit_code == 0, second.output
+    assert sorted(newest_export(tmp_path / "out"), key=lambda r: r["url"]) == [
+        {"_op": "delete", "url": "a", "n": None},
+        {"_op": "update", "url": "b", "n": 3},
+    ]
