@@ -359,3 +359,19 @@ def test_a_delete_passes_validation_its_null_columns_would_fail(
         {"_op": "delete", "url": "a", "n": None},
         {"_op": "update", "url": "b", "n": 3},
     ]
+
+
+def test_log_mode_reads_an_audit_table_in_id_order_as_the_cursor_mode_does(
+    tmp_path: Path, private_ledger: str
+) -> None:
+    """`mode: log` names the cursor mode for a change log (proxywhirl's `proxies_audit`)."""
+    cursor = load_spec(write_spec(tmp_path, "{cursor: id}"), env={})
+    spec = write_spec(tmp_path, "{mode: log, cursor: id}")
+    assert incremental.fingerprint(load_spec(spec, env={})) == incremental.fingerprint(cursor)
+    db = tmp_path / "source.db"
+    sql(db, "CREATE TABLE items (id INTEGER PRIMARY KEY, url TEXT, action TEXT)")
+    sql(db, "INSERT INTO items VALUES (1, 'a', 'added'), (2, 'a', 'removed')")
+    assert cli("apply", spec).exit_code == 0
+    sql(db, "INSERT INTO items VALUES (3, 'b', 'added')")
+    assert cli("apply", spec).exit_code == 0
+    assert [r["id"] for r in newest_export(tmp_path / "out")] == [3]
