@@ -194,11 +194,13 @@ class Differ:
         self.new = SnapshotWriter(plan.after, plan.key)
         self.last: Key | None = None
         self.columns: list[str] = list(plan.key)
+        #: The last chunk with no rows: its columns' types, for the rows of deleted keys.
+        self.template = pd.DataFrame(columns=self.columns)
 
     def changes(self, chunks: Iterator[pd.DataFrame]) -> Generator[pd.DataFrame, None, None]:
         """Each chunk's changes (maybe none), then the deletes past the source's last key."""
         for chunk in chunks:
-            self.columns = list(chunk.columns)
+            self.columns, self.template = list(chunk.columns), chunk.iloc[:0]
             yield self._chunk(chunk)
         while self.old.head is not None:
             deletes: list[Key] = []
@@ -251,19 +253,32 @@ class Differ:
         self, chunk: pd.DataFrame, changed: list[tuple[int, str]], deletes: list[Key]
     ) -> pd.DataFrame:
         """The changed rows as read, then the deleted keys (other columns NULL), with `_op`."""
-        rows = chunk.iloc[[p for p, _ in changed]].copy()
+        rows = chunk.iloc[[p for p, _ in changed]].reset_index(drop=True)
         rows.insert(0, OP, [op for _, op in changed])
         if not deletes:
-            return rows.reset_index(drop=True)
-        gone = pd.DataFrame(deletes, columns=list(self.key))
-        gone.insert(0, OP, "delete")
+            return rows
+        gone = pd.DataFrame({OP: ["delete"] * len(deletes)})
+        keys = dict(zip(self.key, zip(*deletes, strict=True), strict=True))
         for column in self.columns:
-            if column not in gone.columns:
-                gone[column] = None
-        gone = gone[[OP, *self.columns]]
+            values = list(keys.get(column, [None] * len(deletes)))
+            gone[column] = _typed(values, self.template.get(column))
         if rows.empty:
-            return gone.astype(object)
-        return pd.concat([rows.astype(object), gone.astype(object)], ignore_index=True)
+            return gone
+        return pd.concat([rows, gone], ignore_index=True)
+
+
+def _typed(values: list[Any], like: pd.Series | None) -> pd.Series:
+    """Deleted rows' values in the type of the chunk's column where it holds NULLs (Arrow
+    types, floats, datetimes), so a format writes them as it writes the others (JSON stays
+    nested); else as Python objects (an int64 column cannot hold NULL)."""
+    dtype = like.dtype if like is not None else None
+    holds_null = isinstance(dtype, pd.ArrowDtype) or (dtype is not None and dtype.kind in "fmM")
+    if holds_null:
+        try:
+            return pd.Series(values, dtype=dtype)
+        except (TypeError, ValueError, pa.ArrowException):
+            pass
+    return pd.Series(values, dtype=object)
 
 
 def snapshot_name(run_id: str) -> str:
