@@ -26,10 +26,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exportctl import incremental, jobs, runner
-from exportctl.changes import ChangePlan, Differ, canonical
+from exportctl.changes import ChangePlan, Differ
 from exportctl.cli import main
 from exportctl.errors import RunError, SpecError
 from exportctl.ledger import Ledger
+from exportctl.rowhash import canonical
 from exportctl.spec.load import load_spec
 from tests.conftest import pg_url
 from tests.test_incremental_soak import SEED
