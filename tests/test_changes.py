@@ -467,3 +467,41 @@ def test_postgresql_rounds_of_changes_export_exactly_what_changed(
     for key in table:
         assert state.get(key) == table[key], repr((key, state.get(key), table[key]))
     assert state == table
+
+
+def test_what_the_cursor_mode_misses_the_change_mode_sees(
+    tmp_path: Path, private_ledger: str
+) -> None:
+    """The README's account, run: a delete, an update that leaves the cursor alone and a
+    row committed late below the watermark reach only the change mode's export."""
+    db = tmp_path / "source.db"
+    sql(db, "CREATE TABLE items (id INTEGER PRIMARY KEY, version INTEGER, note TEXT)")
+    sql(db, "INSERT INTO items VALUES (1, 1, 'a'), (2, 2, 'b'), (3, 5, 'c')")
+    specs = {}
+    for mode, incremental_ in (
+        ("cursor", "{cursor: version}"),
+        ("changes", "{mode: changes, key: id}"),
+    ):
+        folder = tmp_path / mode
+        folder.mkdir()
+        specs[mode] = folder / "items.yaml"
+        text = SPEC.format(source="sql", db=db, out=folder / "out", incremental=incremental_)
+        specs[mode].write_text(text.replace("name: items", f"name: {mode}"))
+        assert cli("apply", specs[mode]).exit_code == 0
+    sql(
+        db,
+        "DELETE FROM items WHERE id = 1",
+        "UPDATE items SET note = 'B' WHERE id = 2",  # the cursor stays 2
+        "INSERT INTO items VALUES (4, 3, 'late')",  # below the watermark, 5
+    )
+    seen = {}
+    for mode, spec in specs.items():
+        assert cli("apply", spec).exit_code == 0
+        out = tmp_path / mode / "out"
+        seen[mode] = newest_export(out) if len(list(out.glob("*.jsonl"))) > 1 else []
+    assert seen["cursor"] == []
+    assert sorted((r["_op"], r["id"]) for r in seen["changes"]) == [
+        ("delete", 1),
+        ("insert", 4),
+        ("update", 2),
+    ]
