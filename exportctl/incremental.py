@@ -58,7 +58,10 @@ def _at_or_before(columns: tuple[str, ...], position: Position) -> m.Filter:
 
 def fingerprint(spec: m.ExportSpec) -> str:
     """Changes when the rows a watermark stands for would change: query or cursor."""
-    text = repr((spec.source.type, spec.query, spec.incremental))
+    # `identity`, not the whole object: `settle` moves no watermark, and a cursor spec's
+    # fingerprint must stay what it was before change mode existed.
+    identity = spec.incremental.identity if spec.incremental else None
+    text = f"({spec.source.type!r}, {spec.query!r}, {identity})"
     # A source whose query is among its options (PromQL, an API's URL) names what picks rows.
     rows = getattr(spec.source.options, "rows_identity", None)
     if rows is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import threading
@@ -16,7 +17,18 @@ from typing import Any, Protocol
 
 import tenacity
 
-from exportctl import alerts, attempts, incremental, leftovers, prune, registry, runner
+from exportctl import (
+    alerts,
+    attempts,
+    changes,
+    incremental,
+    leftovers,
+    prune,
+    registry,
+    runner,
+    timerange,
+    units,
+)
 from exportctl.destinations.recorded import recorded, restored
 from exportctl.errors import ExportctlError, Interrupted, RunError, TransientError, scrub
 from exportctl.incremental import Window
@@ -25,7 +37,7 @@ from exportctl.ledger.store import HEARTBEAT_EVERY
 from exportctl.plan import ExportPlan, Part, compile_plan, new_run_id, utc_now
 from exportctl.runner import Observer, RunResult
 from exportctl.sources.base import Request
-from exportctl.spec.model import ExportSpec
+from exportctl.spec.model import And, Compare, ExportSpec, Query
 
 UNFINISHED = ("failed", "interrupted")
 
@@ -225,7 +237,13 @@ def _locked_run(
         destination=plan.destination,
         started_at=utc_now(),
         git_commit=_git_commit(spec.base_dir),
-        window_from=incremental.encode(plan.window.after) if plan.window else None,
+        window_from=(
+            incremental.encode(plan.window.after)
+            if plan.window
+            else _based_on(plan.changes)
+            if plan.changes
+            else None
+        ),
         window_to=incremental.encode(plan.window.upto) if plan.window else None,
         attempt=attempt,
         scheduled_at=options.scheduled_for,
@@ -256,7 +274,7 @@ def _locked_run(
         bytes_=result.bytes,
         files=[f for f in result.files if f[1] != "part"],  # parts were recorded as committed
         error=result.error,
-        watermark=_watermark(spec, plan.window),
+        watermark=_watermark(spec, plan),
         total_rows=recording.expected,
         summary=_summary(result),
         # Attempts in this process add to those of the runs it resumes.
@@ -264,6 +282,8 @@ def _locked_run(
     )
     if result.status == "succeeded":  # its manifest now lists its parts, not the previous run's
         _cleaning(ledger, spec, run_id, lambda: leftovers.after_success(spec, ledger, plan, result))
+    if result.status == "succeeded" and plan.changes is not None:
+        changes.remove_stale(plan.changes.after.parent, plan.changes.after.name)
     _alert(spec, ledger, result)
     if result.status == "succeeded" and spec.retention is not None:
         result = prune.after_run(spec, ledger, result, utc_now())  # never fails the run
@@ -327,6 +347,8 @@ def _plan(
     """
     if spec.incremental is None:
         return compile_plan(spec, now=now, run_id=run_id), 1, options.trigger
+    if spec.incremental.mode == "changes":
+        return _changes_plan(spec, ledger, options, now, run_id)
     after = None if options.full else _watermark_position(spec, ledger)
     previous = next(
         (r for r in ledger.history(spec.name) if r["window_to"] or r["status"] not in UNFINISHED),
@@ -352,6 +374,9 @@ def _plan(
         )
         return plan, previous["attempt"] + 1, "retry"
     base = compile_plan(spec, now=now, run_id=run_id)
+    if spec.incremental.settle:  # rows this recent may not have all committed yet
+        settled = _settled(spec.incremental, now)
+        base = replace(base, request=replace(base.request, query=settled(base.request.query)))
     upto = _last_position(spec, base.request)
     window = Window(spec.incremental, after, upto)
     return compile_plan(spec, now=now, run_id=run_id, window=window), 1, options.trigger
@@ -394,7 +419,56 @@ def _last_position(spec: ExportSpec, request: Request) -> incremental.Position |
         return source.last_position(request, spec.incremental.columns)
 
 
-def _watermark(spec: ExportSpec, window: Window | None) -> tuple[str, str] | None:
+def _changes_plan(
+    spec: ExportSpec, ledger: Ledger, options: Options, now: datetime, run_id: str
+) -> tuple[ExportPlan, int, str]:
+    """Diff against the snapshot the ledger names (none under `--full`), writing the next.
+
+    Under the spec's lock: snapshots other than the current one are a killed run's. A run
+    after an unfinished one from the same snapshot writes to its destination: its changes
+    are a superset of those, and a file the dead run committed is replaced, not left over.
+    """
+    assert spec.incremental is not None
+    folder = changes.folder(ledger.engine.url, spec.name)
+    current = _watermark_position(spec, ledger)
+    changes.remove_stale(folder, current[0] if current else None)
+    before = folder / current[0] if current and not options.full else None
+    after = folder / changes.snapshot_name(run_id)
+    plan = changes.ChangePlan(spec.incremental.keys, before, after)
+    previous = next(  # passing over runs that failed before they had a plan
+        (r for r in ledger.history(spec.name) if r["window_from"] or r["status"] not in UNFINISHED),
+        None,
+    )
+    if (
+        previous is not None
+        and previous["status"] in UNFINISHED
+        and not options.full
+        and previous["window_from"] == _based_on(plan)
+    ):
+        destination = _unmasked(spec, previous["destination"], now, run_id)
+        retry = compile_plan(spec, now=now, run_id=run_id, destination=destination, changes=plan)
+        return retry, previous["attempt"] + 1, "retry"
+    return compile_plan(spec, now=now, run_id=run_id, changes=plan), 1, options.trigger
+
+
+def _based_on(plan: changes.ChangePlan) -> str:
+    """A change run's base snapshot, as its run record's `window_from`."""
+    return json.dumps([plan.before.name if plan.before else None])
+
+
+def _settled(spec: incremental.m.Incremental, now: datetime) -> Callable[[Query], Query]:
+    """The query narrowed to rows whose cursor is at most `now - settle`."""
+    bound = timerange.bound_text(now - units.duration(spec.settle or "0s"))
+    settled = Compare(spec.cursor, "le", bound)
+    return lambda query: replace(
+        query, where=And((query.where, settled)) if query.where else settled
+    )
+
+
+def _watermark(spec: ExportSpec, plan: ExportPlan) -> tuple[str, str] | None:
+    if plan.changes is not None:  # the new snapshot becomes current with the run
+        return incremental.fingerprint(spec), json.dumps([plan.changes.after.name])
+    window = plan.window
     if window is None or window.upto is None:
         return None
     position = incremental.encode(window.upto)

@@ -30,7 +30,7 @@ from exportctl.errors import SpecProblem, scrub
 from exportctl.ledger import Ledger
 from exportctl.plan import ExportPlan
 from exportctl.prune import Pruned
-from exportctl.spec.model import ExportSpec, Schedule
+from exportctl.spec.model import ExportSpec, Incremental, Schedule
 
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # one problem, one line
@@ -62,6 +62,8 @@ def describe_plan(plan: ExportPlan, *, count: bool) -> dict[str, Any]:
         description["destination_resolved"] = inputs.real(plan.destination)
     if plan.time_range is not None:
         description["time_range"] = plan.time_range.to_json()
+    if spec.incremental is not None:
+        description["incremental"] = _incremental(spec.incremental)
     description["credentials"] = spec.credentials.mode
     mode = getattr(spec.destination.options, "mode", None)
     if mode is not None:  # a local export's permissions, 0600 where it may hold secrets
@@ -81,6 +83,18 @@ def describe_plan(plan: ExportPlan, *, count: bool) -> dict[str, Any]:
         description["retention"] = {k: v for k, v in vars(spec.retention).items() if v}
     # Whatever a source says about itself may hold a URI with credentials.
     return cast(dict[str, Any], json.loads(scrub(json.dumps(description, default=str))))
+
+
+def _incremental(given: Incremental) -> dict[str, Any]:
+    """The mode and its columns, as the spec states them."""
+    if given.mode == "changes":
+        return {"mode": "changes", "key": list(given.keys), "adds column": "_op"}
+    shown: dict[str, Any] = {"mode": given.mode, "cursor": given.cursor}
+    if given.key:
+        shown["key"] = given.key
+    if given.settle:
+        shown["settle"] = given.settle
+    return shown
 
 
 def _upcoming(schedule: Schedule, now: datetime) -> dict[str, list[str]]:

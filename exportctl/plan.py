@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 from exportctl import compression, inputs, registry, templating, timerange
+from exportctl.changes import ChangePlan
 from exportctl.destinations.base import WrittenFile
 from exportctl.errors import SpecError, SpecProblem
 from exportctl.incremental import Position, Window
@@ -60,6 +61,8 @@ class ExportPlan:
     #: What this run's part names carry (`uris.part_uri`): its own id's tag, or the kept
     #: parts' on a resume; None for kept parts named before tags.
     parts_tag: str | None = None
+    #: A change-mode run's snapshots: the last committed one and the one it writes.
+    changes: ChangePlan | None = None
 
 
 def new_run_id(now: datetime) -> str:
@@ -87,6 +90,7 @@ def compile_plan(
     window: Window | None = None,
     destination: str | None = None,
     resume: tuple[Part, ...] = (),
+    changes: ChangePlan | None = None,
 ) -> ExportPlan:
     """The plan for one run; an incremental run gets its window and, on retry, its old file."""
     now = now.astimezone(UTC)
@@ -114,6 +118,10 @@ def compile_plan(
     unwindowed = query
     query = _windowed(query, window, resume[-1].last if resume else None, source_reads_filter)
     columns = needed_columns(spec.fields)
+    keys = spec.incremental.keys if spec.incremental else ()
+    if keys:  # change mode: merged with the snapshot in key order
+        query = replace(query, order_by=tuple(OrderKey(k, code_point=True) for k in keys))
+        columns = tuple(dict.fromkeys((*keys, *columns))) if columns is not None else None
     if columns is not None and window is not None:  # each row's position, for resuming
         columns = tuple(dict.fromkeys((*columns, *window.incremental.columns)))
     if columns is not None and not source_reads_filter and query.where is not None:
@@ -154,6 +162,7 @@ def compile_plan(
         replay=replay,
         time_range=time_range,
         parts_tag=tag_of_part(destination, resume[0].file.uri) if resume else parts_tag(run_id),
+        changes=changes,
     )
 
 

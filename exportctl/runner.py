@@ -16,6 +16,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from exportctl import credentials, incremental, registry
+from exportctl.changes import OP, Differ
 from exportctl.destinations.base import WrittenFile
 from exportctl.errors import ExportctlError, RunError, TransientError, ValidationError, scrub
 from exportctl.parts import FileSet
@@ -266,9 +267,12 @@ def _export(
         # closing(): a failure past the source must not leave its cursor open (and its
         # database locked) until the generator happens to be collected.
         with closing(source.chunks(request)) as read:
-            for raw in read:
+            # Change mode: the rows become the changes found against the last snapshot.
+            rows = Differ(plan.changes).changes(read) if plan.changes else read
+            for raw in rows:
                 if not type(source).filters_rows:
                     raw = apply_filter(raw, request.query.where)
+                ops = raw.pop(OP) if plan.changes else None
                 # A failure from here on may quote the secret columns' values.
                 hold = secrets.hold if secrets is not None else lambda *chunks: None
                 hold(raw)
@@ -279,6 +283,8 @@ def _export(
                 hold(raw, secured, selected)
                 if redactor is not None:  # before anything is encoded
                     selected = redactor.apply(selected)
+                if ops is not None:
+                    selected.insert(0, OP, ops.loc[selected.index])
                 yield raw, selected
 
     with closing(source):
@@ -293,7 +299,8 @@ def _export(
                         observer.advance(0)  # honours a stop request; the rows are not new
             with closing(chunks(plan.request)) as staged:
                 for raw, selected in staged:
-                    rows = rejected.valid(wide.feed(selected) if wide else selected)
+                    given = wide.feed(selected) if wide else selected
+                    rows = _valid(rejected, given, changes=plan.changes is not None)
                     files.write(rows, raw.loc[rows.index, positions] if positions else None)
                     observer.advance(len(raw))
                     read += len(raw)
@@ -313,6 +320,16 @@ def _export(
             # after invalid rows: the others would be parts of an export that never was.
             _discard(exc, files, rejected, plan.window is None or isinstance(exc, ValidationError))
             raise
+
+
+def _valid(rejected: Rejected, chunk: pd.DataFrame, changes: bool) -> pd.DataFrame:
+    """The chunk's valid rows; a change-mode delete (its key, NULLs) is never checked."""
+    if not changes:
+        return rejected.valid(chunk)
+    deletes = chunk[OP] == "delete"
+    if not deletes.any():
+        return rejected.valid(chunk)
+    return pd.concat([rejected.valid(chunk[~deletes]), chunk[deletes]]).sort_index()
 
 
 def _count_aside(source: Source, request: Request) -> Future[int | None]:

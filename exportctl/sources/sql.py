@@ -23,6 +23,8 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
 
 from exportctl import json_values, not_utf8
 from exportctl.errors import SourceError, TransientError
@@ -287,10 +289,35 @@ def statement(
     if query.where is not None:
         select = select.where(to_sql(query.where, column))
     for key in query.order_by:
-        select = select.order_by(column(key.field).desc() if key.descending else column(key.field))
+        by = CodePoint(column(key.field)) if key.code_point else column(key.field)
+        select = select.order_by(by.desc() if key.descending else by)
     if query.limit is not None:
         select = select.limit(query.limit)
     return select
+
+
+class CodePoint(ColumnElement[Any]):
+    """A column sorted by code point: text on PostgreSQL gets `COLLATE "C"`, as a locale's
+    order (en_US puts `a-b` after `ab`) differs from the one change mode merges in.
+    SQLite's default BINARY collation already is code point order for UTF-8."""
+
+    inherit_cache = False  # compiled afresh: the element has a column of its own
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.type = inner.type
+
+
+@compiles(CodePoint)
+def _code_point_default(element: CodePoint, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.inner, **kw))
+
+
+@compiles(CodePoint, "postgresql")
+def _code_point_postgresql(element: CodePoint, compiler: Any, **kw: Any) -> str:
+    text = str(compiler.process(element.inner, **kw))
+    is_text = isinstance(element.type, sa.String) and not isinstance(element.type, sa.Enum)
+    return f'{text} COLLATE "C"' if is_text else text
 
 
 def _select_all(columns: Any) -> sa.Select[Any]:

@@ -85,6 +85,8 @@ Filter = Compare | InSet | Between | Like | Contains | IsNull | And | Or | Not
 class OrderKey:
     field: str
     descending: bool = False
+    #: Text by code point (as Python compares it), not by the column's locale: for a merge.
+    code_point: bool = False
 
 
 @dataclass(frozen=True)
@@ -217,14 +219,32 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Incremental:
-    """Export rows past the watermark, ordered by (cursor, key)."""
+    """Export what changed since the last committed run.
 
-    cursor: str
+    `cursor` and `log` modes: rows past the watermark, ordered by (cursor, key).
+    `changes` mode: inserts, updates and deletes found against a snapshot of `keys`.
+    """
+
+    cursor: str = ""
     key: str | None = None
+    #: `cursor` (rows whose cursor moved past the watermark), `log` (the same, over a table
+    #: that records changes itself) or `changes` (a diff against the last committed state).
+    mode: str = "cursor"
+    #: The key columns of a `changes` export: unique, non-NULL, sortable.
+    keys: tuple[str, ...] = ()
+    #: `cursor`/`log`: the window ends at rows whose cursor is at most `now - settle`.
+    settle: str | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
         return (self.cursor, self.key) if self.key else (self.cursor,)
+
+    @property
+    def identity(self) -> str:
+        """What the watermark stands for; as before `mode` existed, for cursor exports."""
+        if self.mode == "changes":
+            return f"Incremental(mode='changes', keys={self.keys!r})"
+        return f"Incremental(cursor={self.cursor!r}, key={self.key!r})"
 
 
 @dataclass(frozen=True)

@@ -225,7 +225,39 @@ class Parser:
                 "an incremental export cannot take a `retention`: each file holds rows no "
                 "other file has, so deleting one would lose them",
             )
-        return m.Incremental(**doc["incremental"])
+        return self._incremental_mode(doc["incremental"], doc["source"].get("type"))
+
+    def _incremental_mode(self, given: Mapping[str, Any], source: str | None) -> m.Incremental:
+        """`cursor` and `log` take a cursor; `changes` takes key columns and a sorting source."""
+        mode = given.get("mode", "cursor")
+        path = ("incremental",)
+        if mode != "changes":
+            if "cursor" not in given:
+                self.fail((*path, "cursor"), f"mode `{mode}` needs a `cursor` column")
+            if isinstance(given.get("key"), list):
+                self.fail((*path, "key"), f"mode `{mode}` takes one tie-breaking `key` column")
+            if "settle" in given:
+                try:
+                    units.duration(given["settle"])
+                except ValueError as exc:
+                    self.fail((*path, "settle"), str(exc))
+            return m.Incremental(
+                cursor=given.get("cursor", ""),
+                key=given.get("key") if isinstance(given.get("key"), str) else None,
+                mode=mode,
+                settle=given.get("settle"),
+            )
+        for name in ("cursor", "settle"):
+            if name in given:
+                self.fail((*path, name), f"mode `changes` compares whole rows; drop `{name}`")
+        keys = given.get("key")
+        keys = [keys] if isinstance(keys, str) else keys
+        if not keys:
+            self.fail((*path, "key"), "mode `changes` needs its `key` columns, e.g. [url]")
+        if source is not None and source != "sql":
+            # The merge needs the rows sorted by key, which only the SQL sources do.
+            self.fail(path, f"mode `changes` needs a `sql` source, not `{source}`")
+        return m.Incremental(mode="changes", keys=tuple(keys or ()))
 
     def time_range(self, doc: Mapping[str, Any]) -> m.TimeRange | None:
         if "time_range" not in doc:
