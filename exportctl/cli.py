@@ -10,7 +10,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -101,12 +101,24 @@ def main() -> None:
 @main.command(epilog=EXIT_CODES)
 @paths_argument
 @json_option
-def validate(paths: tuple[Path, ...], as_json: bool) -> None:
-    """Check specs against the schema; touch nothing else."""
-    specs, problems = _load(paths)
+@click.option(
+    "--strict-env",
+    is_flag=True,
+    help="Also fail when an environment variable a spec needs (`${VAR}`, keys) is unset.",
+)
+def validate(paths: tuple[Path, ...], as_json: bool, strict_env: bool) -> None:
+    """Check specs' structure and references; touch nothing else.
+
+    Lists the environment variables each spec needs at `apply`; their values are
+    checked only with --strict-env (so CI needs no production secrets)."""
+    specs, problems = _load(paths, strict_env=strict_env)
     if as_json:
         _print_json(
-            {"valid": [s.name for s in specs], "problems": [_problem_json(p) for p in problems]}
+            {
+                "valid": [s.name for s in specs],
+                "specs": [_spec_env_json(s) for s in specs],
+                "problems": [_problem_json(p) for p in problems],
+            }
         )
     else:
         output.validation(specs, problems)
@@ -134,7 +146,8 @@ def plan(
     count: bool,
 ) -> None:
     """Show what each spec would do, without writing anything."""
-    plans = _plans(paths, only, start=start, end=end)
+    plans = _plans(paths, only, start=start, end=end, strict_env=False)
+    _warn_unset(p.spec for p in plans)
     described = [output.describe_plan(p, count=count) for p in plans]
     if as_json:
         _print_json(described)
@@ -177,9 +190,12 @@ def apply(
     wait: float,
     jobs: int,
 ) -> None:
-    """Run the exports the specs describe, recording each run in the ledger."""
-    plans = _plans(paths, only, start=start, end=end)
+    """Run the exports the specs describe, recording each run in the ledger.
+
+    Refuses to start (exit 2), naming each, when a variable a spec needs is unset."""
+    plans = _plans(paths, only, start=start, end=end, strict_env=not dry_run)
     if dry_run:
+        _warn_unset(p.spec for p in plans)
         described = [output.describe_plan(p, count=False) for p in plans]
         _print_json(described) if as_json else output.plans(described)
         return
@@ -308,7 +324,7 @@ def prune(
     never the newest, and lists each. Exits 1 if a deletion failed or a spec was
     skipped because a run held it.
     """
-    specs = [p.spec for p in _plans(paths, only)]
+    specs = [p.spec for p in _plans(paths, only, strict_env=False)]  # deletes need no secret
     pruned, skipped = prune_specs(specs, _ledger(state, paths[0]), utc_now(), dry_run=dry_run)
     _print_json([p.to_json() for p in pruned]) if as_json else output.pruned(pruned, dry_run)
     for message in skipped:
@@ -564,11 +580,29 @@ def _since(text: str | None) -> datetime | None:
         raise click.BadParameter(str(exc), param_hint="--since") from None
 
 
-def _load(paths: tuple[Path, ...]) -> tuple[list[ExportSpec], list[SpecProblem]]:
+def _load(
+    paths: tuple[Path, ...], *, strict_env: bool = True
+) -> tuple[list[ExportSpec], list[SpecProblem]]:
     try:
-        return load_specs(paths)
+        return load_specs(paths, strict_env=strict_env)
     except SpecError as exc:
         return [], exc.problems
+
+
+def _warn_unset(specs: Iterable[ExportSpec]) -> None:
+    """`plan` renders without the secrets, and says which ones `apply` will need."""
+    for spec in specs:
+        for problem in spec.unset_env:
+            click.echo(f"warning: {problem} (needed by apply)", err=True)
+
+
+def _spec_env_json(spec: ExportSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "file": str(spec.path),
+        "env_needed": list(spec.env_names),
+        "env_unset": list(spec.env_unset),
+    }
 
 
 def _refuse_writing_the_ledger(plans: list[ExportPlan], url: str) -> None:
@@ -590,8 +624,9 @@ def _plans(
     *,
     start: str | None = None,
     end: str | None = None,
+    strict_env: bool = True,
 ) -> list[ExportPlan]:
-    specs, problems = _load(paths)
+    specs, problems = _load(paths, strict_env=strict_env)
     unknown = set(only) - {s.name for s in specs}
     if problems:
         _fail_usage(problems)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from contextlib import closing
 from datetime import datetime
 from typing import Any, cast
@@ -39,6 +40,10 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # one problem, o
 def validation(specs: list[ExportSpec], problems: list[SpecProblem]) -> None:
     for spec in specs:
         stdout.print(f"[green]✓[/] {spec.name}  [dim]{spec.path}[/]")
+        if spec.env_names:
+            unset = f" (unset now: {', '.join(spec.env_unset)})" if spec.env_unset else ""
+            needs = f"    needs at apply: {', '.join(spec.env_names)}{unset}"
+            stdout.print(needs, markup=False, soft_wrap=True)
     for problem in problems:
         stderr.print("[red]error:[/] ", end="")
         stderr.print(str(problem), markup=False)
@@ -56,6 +61,8 @@ def describe_plan(plan: ExportPlan, *, count: bool) -> dict[str, Any]:
         "format": spec.format.type,
         "compression": plan.compression,
         "destination": scrub(plan.destination),
+        "env_needed": list(spec.env_names),
+        "env_unset": list(spec.env_unset),  # rendered as empty here; apply refuses them
     }
     if "://" not in plan.destination and inputs.real(plan.destination) != plan.destination:
         # Where the file really lands, through symlinks: it may be outside the specs' folder.
@@ -210,7 +217,12 @@ def demo_summary(summary: DemoSummary) -> None:
     table.add_row("config", ", ".join(p.name for p in summary.config_files))
     table.add_row("specs", ", ".join(p.name for p in summary.spec_files))
     stdout.print(table)
-    stdout.print(f"Next: exportctl apply {summary.target / 'specs'}")
+    # The specs read the demo's keys from its .env: the hint loads them, so it works as
+    # printed (one line, never wrapped, the paths quoted for a POSIX shell).
+    env_file = shlex.quote(str(summary.target / "config" / ".env"))
+    specs = shlex.quote(str(summary.target / "specs"))
+    next_step = f"Next: set -a; . {env_file}; set +a; exportctl apply {specs}"
+    stdout.print(next_step, markup=False, soft_wrap=True)
 
 
 _STATUS_STYLE = {"succeeded": "green", "running": "cyan", "skipped": "yellow"}
