@@ -244,7 +244,7 @@ def history(
     """List recorded runs, newest first."""
     ledger = _existing_ledger(state, quiet=as_json)
     runs = ledger.history_as_seen(spec_name, _since(since), status, limit) if ledger else []
-    _print_json(runs) if as_json else output.history(runs)
+    _print_json([jsontext.run(r) for r in runs]) if as_json else output.history(runs)
 
 
 @main.command(epilog=EXIT_CODES)

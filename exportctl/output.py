@@ -25,7 +25,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from exportctl import inputs, jobs, registry, runner, scheduler
+from exportctl import inputs, jobs, jsontext, registry, runner, scheduler
 from exportctl.demo import DemoSummary
 from exportctl.errors import SpecProblem, scrub
 from exportctl.ledger import Ledger
@@ -79,8 +79,10 @@ def describe_plan(plan: ExportPlan, *, count: bool) -> dict[str, Any]:
             description["source"].update(source.describe(plan.request))
             if count:
                 description["estimated_rows"] = source.count(plan.request)
+            else:
+                description |= {"estimated_rows": None, "estimated_rows_note": "not counted"}
     except Exception as exc:  # a plan shows what it can; the run will say it properly
-        description["estimated_rows"] = f"unknown: {exc}"
+        description |= {"estimated_rows": None, "estimated_rows_note": f"unknown: {exc}"}
     if spec.schedule:
         description["schedule"] = f"{spec.schedule.every} ({spec.schedule.timezone})"
         description |= _upcoming(spec.schedule, plan.now)
@@ -277,7 +279,7 @@ def describe_progress(run: dict[str, Any]) -> dict[str, Any]:
     rate = run["rows"] / elapsed if elapsed > 0 else None
     total = run["total_rows"]
     return {
-        "run": run["id"],
+        "run_id": run["id"],
         "spec": run["spec"],
         "status": run["status"],
         "rows": run["rows"],
@@ -289,7 +291,7 @@ def describe_progress(run: dict[str, Any]) -> dict[str, Any]:
             if total and rate and run["status"] in ("running", "succeeded")  # else: never ends
             else None
         ),
-        "updated_at": run["heartbeat_at"].isoformat(),
+        "updated_at": jsontext.instant(run["heartbeat_at"]),
     }
 
 
@@ -302,7 +304,7 @@ def progress(described: list[dict[str, Any]]) -> None:
         table.add_column(name, no_wrap=True)
     for d in described:
         table.add_row(
-            d["run"],
+            d["run_id"],
             d["spec"],
             _status(d["status"]),
             f"{d['rows']:,}",
