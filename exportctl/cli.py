@@ -16,23 +16,22 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from exportctl import __version__, inputs, jsontext, output, timerange
-from exportctl.demo import init_demo
-from exportctl.destinations.recorded import restored
+from exportctl import __version__, jsontext, output, timerange
+from exportctl.clock import utc_now
 from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem, UsageError
-from exportctl.jobs import Options
-from exportctl.ledger import Ledger
-from exportctl.ledger.locate import Located, locate, sqlite_file
-from exportctl.ledger.url import ledger_url
-from exportctl.plan import ExportPlan, compile_plan, new_run_id, spec_error, utc_now
-from exportctl.prune import prune_specs
-from exportctl.spec.load import load_specs
-from exportctl.spec.model import ExportSpec
-from exportctl.verify import verify_files
+
+if TYPE_CHECKING:
+    from exportctl.ledger import Ledger
+    from exportctl.ledger.locate import Located
+    from exportctl.plan import ExportPlan
+    from exportctl.spec.model import ExportSpec
+
+# The rest is imported in the commands that use it: pandas, pyarrow and SQLAlchemy would
+# cost every command, `--help` included, a second of CPU (tests/test_startup.py).
 
 EXIT_CODES = """\b
 Exit codes:
@@ -54,6 +53,8 @@ class StateParam(click.ParamType):
     name = "state"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from exportctl.ledger.url import ledger_url
+
         try:
             return ledger_url(str(value))
         except UsageError as exc:
@@ -146,13 +147,15 @@ def plan(
     count: bool,
 ) -> None:
     """Show what each spec would do, without writing anything."""
+    from exportctl import run_output
+
     plans = _plans(paths, only, start=start, end=end, strict_env=False)
     _warn_unset(p.spec for p in plans)
-    described = [output.describe_plan(p, count=count) for p in plans]
+    described = [run_output.describe_plan(p, count=count) for p in plans]
     if as_json:
         _print_json(described)
     else:
-        output.plans(described)
+        run_output.plans(described)
 
 
 @main.command(epilog=EXIT_CODES)
@@ -193,11 +196,15 @@ def apply(
     """Run the exports the specs describe, recording each run in the ledger.
 
     Refuses to start (exit 2), naming each, when a variable a spec needs is unset."""
+    from exportctl import run_output
+    from exportctl.jobs import Options
+    from exportctl.ledger import Ledger
+
     plans = _plans(paths, only, start=start, end=end, strict_env=not dry_run)
     if dry_run:
         _warn_unset(p.spec for p in plans)
-        described = [output.describe_plan(p, count=False) for p in plans]
-        _print_json(described) if as_json else output.plans(described)
+        described = [run_output.describe_plan(p, count=False) for p in plans]
+        _print_json(described) if as_json else run_output.plans(described)
         return
     located = _located(state, paths[0])
     _refuse_writing_the_ledger(plans, located.url)
@@ -205,7 +212,7 @@ def apply(
     options = Options(full=full, wait=wait)
     with _signals_interrupt():
         specs = [p.spec for p in plans]
-        results = output.run_all(
+        results = run_output.run_all(
             specs,
             ledger,
             options,
@@ -299,6 +306,9 @@ def status(run_id: str | None, state: str, as_json: bool) -> None:
 @json_option
 def verify(run_id: str, state: str, as_json: bool) -> None:
     """Re-read every file a run wrote and check its size and sha256."""
+    from exportctl.destinations.recorded import restored
+    from exportctl.verify import verify_files
+
     ledger = _existing_ledger(state, quiet=as_json)
     if ledger is None:
         raise click.UsageError(f"no run {run_id}: there is no ledger yet")
@@ -324,6 +334,8 @@ def prune(
     never the newest, and lists each. Exits 1 if a deletion failed or a spec was
     skipped because a run held it.
     """
+    from exportctl.prune import prune_specs
+
     specs = [p.spec for p in _plans(paths, only, strict_env=False)]  # deletes need no secret
     pruned, skipped = prune_specs(specs, _ledger(state, paths[0]), utc_now(), dry_run=dry_run)
     _print_json([p.to_json() for p in pruned]) if as_json else output.pruned(pruned, dry_run)
@@ -530,6 +542,8 @@ def demo_init(
     directory: Path, proxies: int, metrics: int, log_lines: int, seed: int, force: bool
 ) -> None:
     """Create a demo proxy-rotation system (SQLite pool, logs, config, specs) in DIRECTORY."""
+    from exportctl.demo import init_demo
+
     summary = init_demo(
         directory, proxies=proxies, metrics=metrics, log_lines=log_lines, seed=seed, force=force
     )
@@ -537,6 +551,8 @@ def demo_init(
 
 
 def _located(state: str | None, start: Path | None = None) -> Located:
+    from exportctl.ledger.locate import locate
+
     try:
         return locate(state, start or Path.cwd(), os.environ)
     except UsageError as exc:
@@ -545,6 +561,8 @@ def _located(state: str | None, start: Path | None = None) -> Located:
 
 def _ledger(state: str | None, start: Path | None = None) -> Ledger:
     """The ledger a command records in: created if there is none yet."""
+    from exportctl.ledger import Ledger
+
     located = _located(state, start)
     return Ledger(located.url, located=located.describe())
 
@@ -553,6 +571,9 @@ def _existing_ledger(state: str | None, *, quiet: bool = False) -> Ledger | None
     """The ledger a read-only command reads, never created by it; None if there is none.
 
     Says which ledger it is on stderr, unless `quiet` (--json: stdout is one document)."""
+    from exportctl.ledger import Ledger
+    from exportctl.ledger.locate import sqlite_file
+
     located = _located(state)
     file = sqlite_file(located.url)
     if file is not None and not file.exists():
@@ -583,6 +604,8 @@ def _since(text: str | None) -> datetime | None:
 def _load(
     paths: tuple[Path, ...], *, strict_env: bool = True
 ) -> tuple[list[ExportSpec], list[SpecProblem]]:
+    from exportctl.spec.load import load_specs
+
     try:
         return load_specs(paths, strict_env=strict_env)
     except SpecError as exc:
@@ -607,6 +630,9 @@ def _spec_env_json(spec: ExportSpec) -> dict[str, Any]:
 
 def _refuse_writing_the_ledger(plans: list[ExportPlan], url: str) -> None:
     """A destination must not be the SQLite ledger (or its journal) either."""
+    from exportctl import inputs
+    from exportctl.plan import spec_error
+
     ledger = [(path, "the ledger") for path in inputs.sqlite_files(url, Path.cwd())]
     problems = []
     for plan in plans:
@@ -626,6 +652,8 @@ def _plans(
     end: str | None = None,
     strict_env: bool = True,
 ) -> list[ExportPlan]:
+    from exportctl.plan import compile_plan, new_run_id
+
     specs, problems = _load(paths, strict_env=strict_env)
     unknown = set(only) - {s.name for s in specs}
     if problems:

@@ -1,37 +1,28 @@
-"""What the CLI shows people: problems, plans, progress and summaries (rich, stderr-aware)."""
+"""What the CLI shows people: problems, plans, progress and summaries (rich, stderr-aware).
+
+Only printing: no pandas, pyarrow or SQLAlchemy here, so `history`, `status` and `--help`
+start at once. What runs exports (progress bars, plans) is in exportctl.run_output.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import shlex
-from contextlib import closing
-from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 from rich import filesize
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
-from exportctl import inputs, jobs, jsontext, registry, runner, scheduler
-from exportctl.demo import DemoSummary
+from exportctl import jsontext
 from exportctl.errors import SpecProblem, scrub
-from exportctl.ledger import Ledger
-from exportctl.plan import ExportPlan
-from exportctl.prune import Pruned
-from exportctl.spec.model import ExportSpec, Schedule
+
+if TYPE_CHECKING:
+    from exportctl.demo import DemoSummary
+    from exportctl.prune import Pruned
+    from exportctl.runner import RunResult
+    from exportctl.spec.model import ExportSpec
 
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # one problem, one line
@@ -51,133 +42,7 @@ def validation(specs: list[ExportSpec], problems: list[SpecProblem]) -> None:
         stderr.print(f"{len(problems)} problem(s) found; nothing was run.")
 
 
-def describe_plan(plan: ExportPlan, *, count: bool) -> dict[str, Any]:
-    spec = plan.spec
-    description: dict[str, Any] = {
-        "name": spec.name,
-        "file": str(spec.path),
-        "source": {"type": spec.source.type},
-        "fields": [f.name for f in spec.fields] if spec.fields else "all",
-        "format": spec.format.type,
-        "compression": plan.compression,
-        "destination": scrub(plan.destination),
-        "env_needed": list(spec.env_names),
-        "env_unset": list(spec.env_unset),  # rendered as empty here; apply refuses them
-    }
-    if "://" not in plan.destination and inputs.real(plan.destination) != plan.destination:
-        # Where the file really lands, through symlinks: it may be outside the specs' folder.
-        description["destination_resolved"] = inputs.real(plan.destination)
-    if plan.time_range is not None:
-        description["time_range"] = plan.time_range.to_json()
-    description["credentials"] = spec.credentials.mode
-    mode = getattr(spec.destination.options, "mode", None)
-    if mode is not None:  # a local export's permissions, 0600 where it may hold secrets
-        description["file_mode"] = f"{mode:04o}"
-    try:
-        source = registry.SOURCES[spec.source.type](spec.source.options, spec.base_dir)
-        with closing(source):
-            description["source"].update(source.describe(plan.request))
-            if count:
-                description["estimated_rows"] = source.count(plan.request)
-            else:
-                description |= {"estimated_rows": None, "estimated_rows_note": "not counted"}
-    except Exception as exc:  # a plan shows what it can; the run will say it properly
-        description |= {"estimated_rows": None, "estimated_rows_note": f"unknown: {exc}"}
-    if spec.schedule:
-        description["schedule"] = f"{spec.schedule.every} ({spec.schedule.timezone})"
-        description |= _upcoming(spec.schedule, plan.now)
-    if spec.retention:
-        description["retention"] = {k: v for k, v in vars(spec.retention).items() if v}
-    # Whatever a source says about itself may hold a URI with credentials.
-    return cast(dict[str, Any], json.loads(scrub(json.dumps(description, default=str))))
-
-
-def _upcoming(schedule: Schedule, now: datetime) -> dict[str, list[str]]:
-    """The next three runs after `now` (the plan's clock reading), in UTC and local time."""
-    runs = scheduler.next_runs(scheduler.parse(schedule.every), schedule.timezone, now, 3)
-    local = scheduler.zone(schedule.timezone)
-    return {
-        "next_runs": [f"{run:%Y-%m-%dT%H:%M:%S}Z" for run in runs],
-        "next_runs_local": [run.astimezone(local).isoformat() for run in runs],
-    }
-
-
-def plans(described: list[dict[str, Any]]) -> None:
-    for item in described:
-        stdout.rule(f"[bold]{item['name']}[/]", align="left")
-        for key, value in item.items():
-            if key in ("name", "next_runs_local"):
-                continue
-            if key == "next_runs":
-                stdout.print("  [cyan]next runs[/]:")
-                for utc_time, local_time in zip(value, item["next_runs_local"], strict=True):
-                    stdout.print(f"    {utc_time}  ({local_time} local)")
-            elif isinstance(value, dict):
-                stdout.print(f"  [cyan]{key}[/]:")
-                for sub, text in value.items():
-                    stdout.print(f"    {sub}: ", end="")
-                    stdout.print(str(text), markup=False)
-            else:
-                stdout.print(f"  [cyan]{key}[/]: ", end="")
-                stdout.print(str(value), markup=False)
-
-
-class _Bar(runner.Observer):
-    wants_total = True
-
-    def __init__(self, progress: Progress, task: TaskID):
-        self.progress, self.task = progress, task
-
-    def restart(self) -> None:
-        self.progress.reset(self.task, total=None)
-
-    def total(self, rows: int | None) -> None:
-        self.progress.update(self.task, total=rows)
-
-    def advance(self, rows: int) -> None:
-        self.progress.advance(self.task, rows)
-
-
-class _RateColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        elapsed = task.finished_time or task.elapsed or 0
-        speed = task.completed / elapsed if elapsed else 0
-        return Text(f"{speed:,.0f} rows/s", style="progress.data.speed")
-
-
-def run_all(
-    specs: list[ExportSpec],
-    ledger: Ledger,
-    options: jobs.Options,
-    *,
-    parallel: int,
-    show_progress: bool,
-    now: datetime | None = None,
-) -> list[runner.RunResult]:
-    """Run every spec, a progress bar each on a terminal; one failing does not stop the rest."""
-    if not (show_progress and stderr.is_terminal):
-        return jobs.run_specs(
-            specs, ledger, options, lambda _: runner.Observer(), parallel, now=now
-        )
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("rows"),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),  # from the rows/s so far, once the source's count is known
-    )
-    with Progress(*columns, console=stderr, transient=False) as progress:
-
-        def bar(spec: ExportSpec) -> runner.Observer:
-            return _Bar(progress, progress.add_task(spec.name, total=None))
-
-        return jobs.run_specs(specs, ledger, options, bar, parallel, now=now)
-
-
-def summary(results: list[runner.RunResult]) -> None:
+def summary(results: list[RunResult]) -> None:
     table = Table(title="exportctl apply")
     table.add_column("spec", no_wrap=True)
     table.add_column("status", no_wrap=True)
