@@ -15,8 +15,9 @@ from rich import filesize
 from rich.console import Console
 from rich.table import Table
 
-from exportctl import jsontext
+from exportctl import jsontext, tables
 from exportctl.errors import SpecProblem, scrub
+from exportctl.tables import Cell, Column
 
 if TYPE_CHECKING:
     from exportctl.demo import DemoSummary
@@ -43,17 +44,26 @@ def validation(specs: list[ExportSpec], problems: list[SpecProblem]) -> None:
 
 
 def summary(results: list[RunResult]) -> None:
-    table = Table(title="exportctl apply")
-    table.add_column("spec", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    for numeric in ("rows", "size", "time"):
-        table.add_column(numeric, justify="right", no_wrap=True)
-    table.add_column("destination", overflow="fold")
-    for r in results:
-        status = "[green]succeeded[/]" if r.status == "succeeded" else f"[red]{r.status}[/]"
-        size = filesize.decimal(r.bytes)
-        table.add_row(r.spec, status, f"{r.rows:,}", size, f"{r.seconds:.1f}s", _short(r.uri))
-    stdout.print(table)
+    columns = [
+        Column("run", "id"),
+        Column("spec"),
+        Column("status"),
+        *(Column(name, "number") for name in ("rows", "size", "time")),
+        Column("destination", "path"),
+    ]
+    rows: list[list[tables.Value]] = [
+        [
+            r.run_id,
+            r.spec,
+            _status(r.status),
+            f"{r.rows:,}",
+            filesize.decimal(r.bytes),
+            f"{r.seconds:.1f}s",
+            _short(r.uri),
+        ]
+        for r in results
+    ]
+    tables.show(stdout, "exportctl apply", columns, rows)
     for r in results:
         for warning in r.warnings:
             stderr.print(f"[yellow]{r.spec}:[/] ", end="")
@@ -95,30 +105,37 @@ def demo_summary(summary: DemoSummary) -> None:
 _STATUS_STYLE = {"succeeded": "green", "running": "cyan", "skipped": "yellow"}
 
 
-def _status(status: str) -> str:
-    return f"[{_STATUS_STYLE.get(status, 'red')}]{status}[/]"
+def _status(status: str) -> Cell:
+    return Cell(status, _STATUS_STYLE.get(status, "red"))
 
 
 def history(runs: list[dict[str, Any]]) -> None:
-    table = Table(title="exportctl history")
-    for name in ("run", "spec", "status", "trigger", "started (UTC)", "time", "rows", "size"):
-        numeric = name in ("time", "rows", "size")
-        table.add_column(name, overflow="fold", justify="right" if numeric else "left")
-    table.add_column("error", overflow="fold", ratio=1)
+    columns = [
+        Column("run", "id"),
+        Column("spec"),
+        Column("status"),
+        Column("trigger"),
+        Column("started (UTC)"),
+        *(Column(name, "number") for name in ("time", "rows", "size")),
+        Column("error", "free"),
+    ]
+    rows: list[list[tables.Value]] = []
     for run in runs:
         took = run["finished_at"] - run["started_at"] if run["finished_at"] else None
-        table.add_row(
-            run["id"],
-            run["spec"],
-            _status(run["status"]),
-            run["trigger"] + (f" #{run['attempt']}" if run["attempt"] > 1 else ""),
-            f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
-            f"{took.total_seconds():.1f}s" if took else "",
-            f"{run['rows']:,}",
-            filesize.decimal(run["bytes"]),
-            run["error"] or "",
+        rows.append(
+            [
+                run["id"],
+                run["spec"],
+                _status(run["status"]),
+                run["trigger"] + (f" #{run['attempt']}" if run["attempt"] > 1 else ""),
+                f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
+                f"{took.total_seconds():.1f}s" if took else "",
+                f"{run['rows']:,}",
+                filesize.decimal(run["bytes"]),
+                run["error"] or "",
+            ]
         )
-    stdout.print(table)
+    tables.show(stdout, "exportctl history", columns, rows)
 
 
 def audit(events: list[dict[str, Any]]) -> None:
@@ -164,11 +181,15 @@ def progress(described: list[dict[str, Any]]) -> None:
     if not described:
         stdout.print("No export is running.")
         return
-    table = Table(title="exportctl status")
-    for name in ("run", "spec", "status", "rows", "of", "%", "rows/s", "ETA", "updated"):
-        table.add_column(name, no_wrap=True)
-    for d in described:
-        table.add_row(
+    columns = [
+        Column("run", "id"),
+        Column("spec"),
+        Column("status"),
+        *(Column(name, "number") for name in ("rows", "of", "%", "rows/s", "ETA")),
+        Column("updated"),
+    ]
+    rows: list[list[tables.Value]] = [
+        [
             d["run_id"],
             d["spec"],
             _status(d["status"]),
@@ -178,8 +199,10 @@ def progress(described: list[dict[str, Any]]) -> None:
             f"{d['rows_per_second']:,}" if d["rows_per_second"] else "",
             f"{d['eta_seconds']}s" if d["eta_seconds"] is not None else "",
             d["updated_at"][11:19],
-        )
-    stdout.print(table)
+        ]
+        for d in described
+    ]
+    tables.show(stdout, "exportctl status", columns, rows)
 
 
 def pruned(files: list[Pruned], dry_run: bool) -> None:

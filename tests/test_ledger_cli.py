@@ -117,7 +117,10 @@ def test_history_filters_combine(runs):
 def test_history_for_people_is_a_table(runs):
     result = cli("history")
     assert result.exit_code == 0
-    assert "exportctl history" in result.output
+    # Not a terminal: aligned text, a header and one line per run (tests/test_tables.py).
+    header, *rows = result.stdout.splitlines()
+    assert header.split()[:3] == ["run", "spec", "status"]
+    assert sorted(row.split()[0] for row in rows) == sorted(runs.values())
 
 
 def test_history_refuses_a_since_it_cannot_read(runs):
