@@ -92,6 +92,9 @@ def plans(described: list[dict[str, Any]]) -> None:
             elif isinstance(value, dict):
                 stdout.print(f"  [cyan]{key}[/]:")
                 for sub, text in value.items():
+                    if sub == "params" and isinstance(text, dict):
+                        _bound_values(text)
+                        continue
                     stdout.print(f"    {sub}: ", end="")
                     stdout.print(str(text), markup=False)
             else:
@@ -152,3 +155,14 @@ def run_all(
             return _Bar(progress, progress.add_task(spec.name, total=None))
 
         return jobs.run_specs(specs, ledger, options, bar, parallel, now=now)
+
+
+def _bound_values(params: dict[str, Any]) -> None:
+    """The SQL's bound values as a table, name → value, each value as JSON writes it."""
+    if not params:
+        return
+    stdout.print("    bound values:")
+    width = max(len(name) for name in params)
+    for name, value in params.items():
+        text = json.dumps(value, default=str, ensure_ascii=False)
+        stdout.print(f"      :{name.ljust(width)}  {text}", markup=False, emoji=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import operator
 import os
+import re
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -85,11 +86,23 @@ class SqlSource:
             sa.event.listen(self.engine, "connect", _postgres_session)
 
     def describe(self, request: Request) -> dict[str, Any]:
-        compiled = statement(request).compile(dialect=self.engine.dialect)
+        """The SQL with named placeholders (`:port_1`, an `IN` list expanded), and each
+        bound value by name in the order the SQL reads them: what `plan` shows."""
+        dialect: Any = type(self.engine.dialect)  # DefaultDialect's public `paramstyle`
+        named = dialect(paramstyle="named")  # the same SQL, placeholders with readable names
+        compiled = statement(request).compile(
+            dialect=named, compile_kwargs={"render_postcompile": True}
+        )
+        sql = str(compiled)
+
+        def position(name: str) -> int:
+            found = re.search(rf":{re.escape(name)}\b", sql)
+            return found.start() if found else len(sql)
+
         return {
             "url": self.url.render_as_string(hide_password=True),
-            "sql": str(compiled),
-            "params": dict(compiled.params),
+            "sql": sql,
+            "params": {k: compiled.params[k] for k in sorted(compiled.params, key=position)},
         }
 
     def count(self, request: Request) -> int | None:
