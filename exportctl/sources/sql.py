@@ -25,7 +25,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from exportctl import json_values, not_utf8
+from exportctl import drivers, json_values, not_utf8
 from exportctl.errors import SourceError, TransientError
 from exportctl.sources import sql_types, sqlite_arrow, sqlite_files
 from exportctl.sources.base import Request
@@ -70,7 +70,7 @@ class SqlSource:
         # would give every object the union of the column's keys.
         postgres = self.url.get_backend_name() == "postgresql"
         loads = json_values.from_driver if postgres else json_values.checked
-        self.engine = sa.create_engine(
+        self.engine = drivers.create_engine(
             sqlite_files.read_only_url(self.url),
             connect_args={"timeout": options.busy_timeout} if sqlite else {},
             json_deserializer=loads,
