@@ -101,3 +101,21 @@ def test_the_demos_next_step_works_as_printed(tmp_path: Path) -> None:
         text=True,
     )
     assert ran.returncode == 0, ran.stdout + ran.stderr
+
+
+def test_the_daemon_refuses_to_start_without_a_variable_a_spec_needs(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    text = spec_text(["XTEST_DAEMON_VAR"], "XTEST_HASH_KEY") + "schedule: {every: day at 02:00}\n"
+    spec.write_text(text, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XTEST_")}
+    ran = subprocess.run(
+        [sys.executable, "-m", "exportctl", "daemon", str(spec), "--listen", "off"]
+        + ["--state", str(tmp_path / "s.db")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 2
+    for name in ("XTEST_DAEMON_VAR", "XTEST_HASH_KEY"):
+        assert any(name in line and f"{spec}:" in line for line in ran.stderr.splitlines())
