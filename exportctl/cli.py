@@ -10,31 +10,28 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from exportctl import __version__, inputs, jsontext, output, timerange
-from exportctl.demo import init_demo
-from exportctl.destinations.recorded import restored
+from exportctl import __version__, jsontext, output, timerange
+from exportctl.clock import utc_now
 from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem, UsageError
-from exportctl.jobs import Options
-from exportctl.ledger import Ledger
-from exportctl.ledger.locate import Located, locate, sqlite_file
-from exportctl.ledger.url import ledger_url
-from exportctl.plan import ExportPlan, compile_plan, new_run_id, spec_error, utc_now
-from exportctl.prune import prune_specs
-from exportctl.runner import failure_message
-from exportctl.secrecy import debugging
-from exportctl.spec.load import load_specs
-from exportctl.spec.model import ExportSpec
-from exportctl.verify import verify_files
+
+if TYPE_CHECKING:
+    from exportctl.ledger import Ledger
+    from exportctl.ledger.locate import Located
+    from exportctl.plan import ExportPlan
+    from exportctl.spec.model import ExportSpec
+
+# The rest is imported in the commands that use it: pandas, pyarrow and SQLAlchemy would
+# cost every command, `--help` included, a second of CPU (tests/test_startup.py).
 
 EXIT_CODES = """\b
 Exit codes:
@@ -56,6 +53,8 @@ class StateParam(click.ParamType):
     name = "state"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from exportctl.ledger.url import ledger_url
+
         try:
             return ledger_url(str(value))
         except UsageError as exc:
@@ -110,12 +109,24 @@ def main(debug: bool) -> None:
 @main.command(epilog=EXIT_CODES)
 @paths_argument
 @json_option
-def validate(paths: tuple[Path, ...], as_json: bool) -> None:
-    """Check specs against the schema; touch nothing else."""
-    specs, problems = _load(paths)
+@click.option(
+    "--strict-env",
+    is_flag=True,
+    help="Also fail when an environment variable a spec needs (`${VAR}`, keys) is unset.",
+)
+def validate(paths: tuple[Path, ...], as_json: bool, strict_env: bool) -> None:
+    """Check specs' structure and references; touch nothing else.
+
+    Lists the environment variables each spec needs at `apply`; their values are
+    checked only with --strict-env (so CI needs no production secrets)."""
+    specs, problems = _load(paths, strict_env=strict_env)
     if as_json:
         _print_json(
-            {"valid": [s.name for s in specs], "problems": [_problem_json(p) for p in problems]}
+            {
+                "valid": [s.name for s in specs],
+                "specs": [_spec_env_json(s) for s in specs],
+                "problems": [_problem_json(p) for p in problems],
+            }
         )
     else:
         output.validation(specs, problems)
@@ -143,12 +154,15 @@ def plan(
     count: bool,
 ) -> None:
     """Show what each spec would do, without writing anything."""
-    plans = _plans(paths, only, start=start, end=end)
-    described = [output.describe_plan(p, count=count) for p in plans]
+    from exportctl import run_output
+
+    plans = _plans(paths, only, start=start, end=end, strict_env=False)
+    _warn_unset(p.spec for p in plans)
+    described = [run_output.describe_plan(p, count=count) for p in plans]
     if as_json:
         _print_json(described)
     else:
-        output.plans(described)
+        run_output.plans(described)
 
 
 @main.command(epilog=EXIT_CODES)
@@ -186,11 +200,18 @@ def apply(
     wait: float,
     jobs: int,
 ) -> None:
-    """Run the exports the specs describe, recording each run in the ledger."""
-    plans = _plans(paths, only, start=start, end=end)
+    """Run the exports the specs describe, recording each run in the ledger.
+
+    Refuses to start (exit 2), naming each, when a variable a spec needs is unset."""
+    from exportctl import run_output
+    from exportctl.jobs import Options
+    from exportctl.ledger import Ledger
+
+    plans = _plans(paths, only, start=start, end=end, strict_env=not dry_run)
     if dry_run:
-        described = [output.describe_plan(p, count=False) for p in plans]
-        _print_json(described) if as_json else output.plans(described)
+        _warn_unset(p.spec for p in plans)
+        described = [run_output.describe_plan(p, count=False) for p in plans]
+        _print_json(described) if as_json else run_output.plans(described)
         return
     located = _located(state, paths[0])
     _refuse_writing_the_ledger(plans, located.url)
@@ -198,7 +219,7 @@ def apply(
     options = Options(full=full, wait=wait)
     with _signals_interrupt():
         specs = [p.spec for p in plans]
-        results = output.run_all(
+        results = run_output.run_all(
             specs,
             ledger,
             options,
@@ -237,7 +258,7 @@ def history(
     """List recorded runs, newest first."""
     ledger = _existing_ledger(state, quiet=as_json)
     runs = ledger.history_as_seen(spec_name, _since(since), status, limit) if ledger else []
-    _print_json(runs) if as_json else output.history(runs)
+    _print_json([jsontext.run(r) for r in runs]) if as_json else output.history(runs)
 
 
 @main.command(epilog=EXIT_CODES)
@@ -292,6 +313,9 @@ def status(run_id: str | None, state: str, as_json: bool) -> None:
 @json_option
 def verify(run_id: str, state: str, as_json: bool) -> None:
     """Re-read every file a run wrote and check its size and sha256."""
+    from exportctl.destinations.recorded import restored
+    from exportctl.verify import verify_files
+
     ledger = _existing_ledger(state, quiet=as_json)
     if ledger is None:
         raise click.UsageError(f"no run {run_id}: there is no ledger yet")
@@ -317,7 +341,9 @@ def prune(
     never the newest, and lists each. Exits 1 if a deletion failed or a spec was
     skipped because a run held it.
     """
-    specs = [p.spec for p in _plans(paths, only)]
+    from exportctl.prune import prune_specs
+
+    specs = [p.spec for p in _plans(paths, only, strict_env=False)]  # deletes need no secret
     pruned, skipped = prune_specs(specs, _ledger(state, paths[0]), utc_now(), dry_run=dry_run)
     _print_json([p.to_json() for p in pruned]) if as_json else output.pruned(pruned, dry_run)
     for message in skipped:
@@ -527,6 +553,8 @@ def demo_init(
     directory: Path, proxies: int, metrics: int, log_lines: int, seed: int, force: bool
 ) -> None:
     """Create a demo proxy-rotation system (SQLite pool, logs, config, specs) in DIRECTORY."""
+    from exportctl.demo import init_demo
+
     summary = init_demo(
         directory, proxies=proxies, metrics=metrics, log_lines=log_lines, seed=seed, force=force
     )
@@ -534,6 +562,8 @@ def demo_init(
 
 
 def _located(state: str | None, start: Path | None = None) -> Located:
+    from exportctl.ledger.locate import locate
+
     try:
         return locate(state, start or Path.cwd(), os.environ)
     except UsageError as exc:
@@ -542,6 +572,8 @@ def _located(state: str | None, start: Path | None = None) -> Located:
 
 def _ledger(state: str | None, start: Path | None = None) -> Ledger:
     """The ledger a command records in: created if there is none yet."""
+    from exportctl.ledger import Ledger
+
     located = _located(state, start)
     return Ledger(located.url, located=located.describe())
 
@@ -550,6 +582,9 @@ def _existing_ledger(state: str | None, *, quiet: bool = False) -> Ledger | None
     """The ledger a read-only command reads, never created by it; None if there is none.
 
     Says which ledger it is on stderr, unless `quiet` (--json: stdout is one document)."""
+    from exportctl.ledger import Ledger
+    from exportctl.ledger.locate import sqlite_file
+
     located = _located(state)
     file = sqlite_file(located.url)
     if file is not None and not file.exists():
@@ -577,15 +612,38 @@ def _since(text: str | None) -> datetime | None:
         raise click.BadParameter(str(exc), param_hint="--since") from None
 
 
-def _load(paths: tuple[Path, ...]) -> tuple[list[ExportSpec], list[SpecProblem]]:
+def _load(
+    paths: tuple[Path, ...], *, strict_env: bool = True
+) -> tuple[list[ExportSpec], list[SpecProblem]]:
+    from exportctl.spec.load import load_specs
+
     try:
-        return load_specs(paths)
+        return load_specs(paths, strict_env=strict_env)
     except SpecError as exc:
         return [], exc.problems
 
 
+def _warn_unset(specs: Iterable[ExportSpec]) -> None:
+    """`plan` renders without the secrets, and says which ones `apply` will need."""
+    for spec in specs:
+        for problem in spec.unset_env:
+            click.echo(f"warning: {problem} (needed by apply)", err=True)
+
+
+def _spec_env_json(spec: ExportSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "file": str(spec.path),
+        "env_needed": list(spec.env_names),
+        "env_unset": list(spec.env_unset),
+    }
+
+
 def _refuse_writing_the_ledger(plans: list[ExportPlan], url: str) -> None:
     """A destination must not be the SQLite ledger (or its journal) either."""
+    from exportctl import inputs
+    from exportctl.plan import spec_error
+
     ledger = [(path, "the ledger") for path in inputs.sqlite_files(url, Path.cwd())]
     problems = []
     for plan in plans:
@@ -603,8 +661,11 @@ def _plans(
     *,
     start: str | None = None,
     end: str | None = None,
+    strict_env: bool = True,
 ) -> list[ExportPlan]:
-    specs, problems = _load(paths)
+    from exportctl.plan import compile_plan, new_run_id
+
+    specs, problems = _load(paths, strict_env=strict_env)
     unknown = set(only) - {s.name for s in specs}
     if problems:
         _fail_usage(problems)
@@ -694,6 +755,9 @@ def run() -> None:
         click.echo(f"exportctl: {exc}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # a bug: its type and text, the traceback only with --debug
+        from exportctl.runner import failure_message
+        from exportctl.secrecy import debugging
+
         click.echo(f"exportctl: {failure_message(exc)}", err=True)
         if not debugging():
             click.echo("exportctl: run with --debug for the traceback", err=True)

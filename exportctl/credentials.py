@@ -77,11 +77,16 @@ def fernet_token(key: bytes, plaintext: bytes, *, timestamp: int, iv: bytes) -> 
 
 
 def with_keys(
-    spec: ExportSpec, env: Mapping[str, str], where: Locator, problems: list[SpecProblem]
+    spec: ExportSpec,
+    env: Mapping[str, str],
+    where: Locator,
+    problems: list[SpecProblem],
+    unset: list[SpecProblem],
 ) -> ExportSpec:
     """`credentials: reveal` with its keys read from the environment when the spec loads.
 
-    The current key must be set; previous keys are optional. Messages name the
+    The current key must be set (else a problem in `unset`); previous keys are
+    optional. A key that is set but malformed is a problem. Messages name the
     variables, never their values.
     """
     rules = spec.credentials
@@ -93,7 +98,7 @@ def with_keys(
         path = ("credentials", "key_env") if index == 0 else ("credentials", "previous_keys_env")
         if not value:
             if index == 0:
-                problems.append(
+                unset.append(
                     where.problem(
                         path, f"`credentials: reveal` needs the key: set the variable `{name}`"
                     )

@@ -7,6 +7,7 @@ the ledger's database hands back, so a script can compare the two outputs as tex
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -15,6 +16,12 @@ def instant(value: datetime) -> str:
     """`2026-12-07T03:55:00Z`; a naive value is taken as UTC, as the ledger stores it."""
     aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def run(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A ledger run as every `--json` and the API show it: its id named `run_id`, as
+    `apply --json`, `audit` and `watermark show` name it."""
+    return {"run_id": row["id"], **{k: v for k, v in row.items() if k != "id"}}
 
 
 def _default(value: Any) -> Any:

@@ -1,36 +1,29 @@
-"""What the CLI shows people: problems, plans, progress and summaries (rich, stderr-aware)."""
+"""What the CLI shows people: problems, plans, progress and summaries (rich, stderr-aware).
+
+Only printing: no pandas, pyarrow or SQLAlchemy here, so `history`, `status` and `--help`
+start at once. What runs exports (progress bars, plans) is in exportctl.run_output.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from contextlib import closing
-from datetime import datetime
-from typing import Any, cast
+import shlex
+from typing import TYPE_CHECKING, Any
 
 from rich import filesize
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
-from exportctl import inputs, jobs, registry, runner, scheduler
-from exportctl.demo import DemoSummary
+from exportctl import jsontext, tables
 from exportctl.errors import SpecProblem, scrub
-from exportctl.ledger import Ledger
-from exportctl.plan import ExportPlan
-from exportctl.prune import Pruned
-from exportctl.spec.model import ExportSpec, Incremental, Schedule
+from exportctl.tables import Cell, Column
+
+if TYPE_CHECKING:
+    from exportctl.demo import DemoSummary
+    from exportctl.prune import Pruned
+    from exportctl.runner import RunResult
+    from exportctl.spec.model import ExportSpec
 
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # one problem, one line
@@ -39,6 +32,10 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # one problem, o
 def validation(specs: list[ExportSpec], problems: list[SpecProblem]) -> None:
     for spec in specs:
         stdout.print(f"[green]✓[/] {spec.name}  [dim]{spec.path}[/]")
+        if spec.env_names:
+            unset = f" (unset now: {', '.join(spec.env_unset)})" if spec.env_unset else ""
+            needs = f"    needs at apply: {', '.join(spec.env_names)}{unset}"
+            stdout.print(needs, markup=False, soft_wrap=True)
     for problem in problems:
         stderr.print("[red]error:[/] ", end="")
         stderr.print(str(problem), markup=False)
@@ -46,154 +43,27 @@ def validation(specs: list[ExportSpec], problems: list[SpecProblem]) -> None:
         stderr.print(f"{len(problems)} problem(s) found; nothing was run.")
 
 
-def describe_plan(plan: ExportPlan, *, count: bool) -> dict[str, Any]:
-    spec = plan.spec
-    description: dict[str, Any] = {
-        "name": spec.name,
-        "file": str(spec.path),
-        "source": {"type": spec.source.type},
-        "fields": [f.name for f in spec.fields] if spec.fields else "all",
-        "format": spec.format.type,
-        "compression": plan.compression,
-        "destination": scrub(plan.destination),
-    }
-    if "://" not in plan.destination and inputs.real(plan.destination) != plan.destination:
-        # Where the file really lands, through symlinks: it may be outside the specs' folder.
-        description["destination_resolved"] = inputs.real(plan.destination)
-    if plan.time_range is not None:
-        description["time_range"] = plan.time_range.to_json()
-    if spec.incremental is not None:
-        description["incremental"] = _incremental(spec.incremental)
-    description["credentials"] = spec.credentials.mode
-    mode = getattr(spec.destination.options, "mode", None)
-    if mode is not None:  # a local export's permissions, 0600 where it may hold secrets
-        description["file_mode"] = f"{mode:04o}"
-    try:
-        source = registry.SOURCES[spec.source.type](spec.source.options, spec.base_dir)
-        with closing(source):
-            description["source"].update(source.describe(plan.request))
-            if count:
-                description["estimated_rows"] = source.count(plan.request)
-    except Exception as exc:  # a plan shows what it can; the run will say it properly
-        description["estimated_rows"] = f"unknown: {exc}"
-    if spec.schedule:
-        description["schedule"] = f"{spec.schedule.every} ({spec.schedule.timezone})"
-        description |= _upcoming(spec.schedule, plan.now)
-    if spec.retention:
-        description["retention"] = {k: v for k, v in vars(spec.retention).items() if v}
-    # Whatever a source says about itself may hold a URI with credentials.
-    return cast(dict[str, Any], json.loads(scrub(json.dumps(description, default=str))))
-
-
-def _incremental(given: Incremental) -> dict[str, Any]:
-    """The mode and its columns, as the spec states them."""
-    if given.mode == "changes":
-        return {"mode": "changes", "key": list(given.keys), "adds column": "_op"}
-    shown: dict[str, Any] = {"mode": given.mode, "cursor": given.cursor}
-    if given.key:
-        shown["key"] = given.key
-    if given.settle:
-        shown["settle"] = given.settle
-    return shown
-
-
-def _upcoming(schedule: Schedule, now: datetime) -> dict[str, list[str]]:
-    """The next three runs after `now` (the plan's clock reading), in UTC and local time."""
-    runs = scheduler.next_runs(scheduler.parse(schedule.every), schedule.timezone, now, 3)
-    local = scheduler.zone(schedule.timezone)
-    return {
-        "next_runs": [f"{run:%Y-%m-%dT%H:%M:%S}Z" for run in runs],
-        "next_runs_local": [run.astimezone(local).isoformat() for run in runs],
-    }
-
-
-def plans(described: list[dict[str, Any]]) -> None:
-    for item in described:
-        stdout.rule(f"[bold]{item['name']}[/]", align="left")
-        for key, value in item.items():
-            if key in ("name", "next_runs_local"):
-                continue
-            if key == "next_runs":
-                stdout.print("  [cyan]next runs[/]:")
-                for utc_time, local_time in zip(value, item["next_runs_local"], strict=True):
-                    stdout.print(f"    {utc_time}  ({local_time} local)")
-            elif isinstance(value, dict):
-                stdout.print(f"  [cyan]{key}[/]:")
-                for sub, text in value.items():
-                    stdout.print(f"    {sub}: ", end="")
-                    stdout.print(str(text), markup=False)
-            else:
-                stdout.print(f"  [cyan]{key}[/]: ", end="")
-                stdout.print(str(value), markup=False)
-
-
-class _Bar(runner.Observer):
-    wants_total = True
-
-    def __init__(self, progress: Progress, task: TaskID):
-        self.progress, self.task = progress, task
-
-    def restart(self) -> None:
-        self.progress.reset(self.task, total=None)
-
-    def total(self, rows: int | None) -> None:
-        self.progress.update(self.task, total=rows)
-
-    def advance(self, rows: int) -> None:
-        self.progress.advance(self.task, rows)
-
-
-class _RateColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        elapsed = task.finished_time or task.elapsed or 0
-        speed = task.completed / elapsed if elapsed else 0
-        return Text(f"{speed:,.0f} rows/s", style="progress.data.speed")
-
-
-def run_all(
-    specs: list[ExportSpec],
-    ledger: Ledger,
-    options: jobs.Options,
-    *,
-    parallel: int,
-    show_progress: bool,
-    now: datetime | None = None,
-) -> list[runner.RunResult]:
-    """Run every spec, a progress bar each on a terminal; one failing does not stop the rest."""
-    if not (show_progress and stderr.is_terminal):
-        return jobs.run_specs(
-            specs, ledger, options, lambda _: runner.Observer(), parallel, now=now
-        )
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("rows"),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),  # from the rows/s so far, once the source's count is known
-    )
-    with Progress(*columns, console=stderr, transient=False) as progress:
-
-        def bar(spec: ExportSpec) -> runner.Observer:
-            return _Bar(progress, progress.add_task(spec.name, total=None))
-
-        return jobs.run_specs(specs, ledger, options, bar, parallel, now=now)
-
-
-def summary(results: list[runner.RunResult]) -> None:
-    table = Table(title="exportctl apply")
-    table.add_column("spec", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    for numeric in ("rows", "size", "time"):
-        table.add_column(numeric, justify="right", no_wrap=True)
-    table.add_column("destination", overflow="fold")
-    for r in results:
-        status = "[green]succeeded[/]" if r.status == "succeeded" else f"[red]{r.status}[/]"
-        size = filesize.decimal(r.bytes)
-        table.add_row(r.spec, status, f"{r.rows:,}", size, f"{r.seconds:.1f}s", _short(r.uri))
-    stdout.print(table)
+def summary(results: list[RunResult]) -> None:
+    columns = [
+        Column("run", "id"),
+        Column("spec"),
+        Column("status"),
+        *(Column(name, "number") for name in ("rows", "size", "time")),
+        Column("destination", "path"),
+    ]
+    rows: list[list[tables.Value]] = [
+        [
+            r.run_id,
+            r.spec,
+            _status(r.status),
+            f"{r.rows:,}",
+            filesize.decimal(r.bytes),
+            f"{r.seconds:.1f}s",
+            _short(r.uri),
+        ]
+        for r in results
+    ]
+    tables.show(stdout, "exportctl apply", columns, rows)
     for r in results:
         for warning in r.warnings:
             stderr.print(f"[yellow]{r.spec}:[/] ", end="")
@@ -236,36 +106,48 @@ def demo_summary(summary: DemoSummary) -> None:
     table.add_row("config", ", ".join(p.name for p in summary.config_files))
     table.add_row("specs", ", ".join(p.name for p in summary.spec_files))
     stdout.print(table)
-    stdout.print(f"Next: exportctl apply {summary.target / 'specs'}")
+    # The specs read the demo's keys from its .env: the hint loads them, so it works as
+    # printed (one line, never wrapped, the paths quoted for a POSIX shell).
+    env_file = shlex.quote(str(summary.target / "config" / ".env"))
+    specs = shlex.quote(str(summary.target / "specs"))
+    next_step = f"Next: set -a; . {env_file}; set +a; exportctl apply {specs}"
+    stdout.print(next_step, markup=False, soft_wrap=True)
 
 
 _STATUS_STYLE = {"succeeded": "green", "running": "cyan", "skipped": "yellow"}
 
 
-def _status(status: str) -> str:
-    return f"[{_STATUS_STYLE.get(status, 'red')}]{status}[/]"
+def _status(status: str) -> Cell:
+    return Cell(status, _STATUS_STYLE.get(status, "red"))
 
 
 def history(runs: list[dict[str, Any]]) -> None:
-    table = Table(title="exportctl history")
-    for name in ("run", "spec", "status", "trigger", "started (UTC)", "time", "rows", "size"):
-        numeric = name in ("time", "rows", "size")
-        table.add_column(name, overflow="fold", justify="right" if numeric else "left")
-    table.add_column("error", overflow="fold", ratio=1)
+    columns = [
+        Column("run", "id"),
+        Column("spec"),
+        Column("status"),
+        Column("trigger"),
+        Column("started (UTC)"),
+        *(Column(name, "number") for name in ("time", "rows", "size")),
+        Column("error", "free"),
+    ]
+    rows: list[list[tables.Value]] = []
     for run in runs:
         took = run["finished_at"] - run["started_at"] if run["finished_at"] else None
-        table.add_row(
-            run["id"],
-            run["spec"],
-            _status(run["status"]),
-            run["trigger"] + (f" #{run['attempt']}" if run["attempt"] > 1 else ""),
-            f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
-            f"{took.total_seconds():.1f}s" if took else "",
-            f"{run['rows']:,}",
-            filesize.decimal(run["bytes"]),
-            run["error"] or "",
+        rows.append(
+            [
+                run["id"],
+                run["spec"],
+                _status(run["status"]),
+                run["trigger"] + (f" #{run['attempt']}" if run["attempt"] > 1 else ""),
+                f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
+                f"{took.total_seconds():.1f}s" if took else "",
+                f"{run['rows']:,}",
+                filesize.decimal(run["bytes"]),
+                run["error"] or "",
+            ]
         )
-    stdout.print(table)
+    tables.show(stdout, "exportctl history", columns, rows)
 
 
 def audit(events: list[dict[str, Any]]) -> None:
@@ -291,7 +173,7 @@ def describe_progress(run: dict[str, Any]) -> dict[str, Any]:
     rate = run["rows"] / elapsed if elapsed > 0 else None
     total = run["total_rows"]
     return {
-        "run": run["id"],
+        "run_id": run["id"],
         "spec": run["spec"],
         "status": run["status"],
         "rows": run["rows"],
@@ -303,7 +185,7 @@ def describe_progress(run: dict[str, Any]) -> dict[str, Any]:
             if total and rate and run["status"] in ("running", "succeeded")  # else: never ends
             else None
         ),
-        "updated_at": run["heartbeat_at"].isoformat(),
+        "updated_at": jsontext.instant(run["heartbeat_at"]),
     }
 
 
@@ -311,12 +193,16 @@ def progress(described: list[dict[str, Any]]) -> None:
     if not described:
         stdout.print("No export is running.")
         return
-    table = Table(title="exportctl status")
-    for name in ("run", "spec", "status", "rows", "of", "%", "rows/s", "ETA", "updated"):
-        table.add_column(name, no_wrap=True)
-    for d in described:
-        table.add_row(
-            d["run"],
+    columns = [
+        Column("run", "id"),
+        Column("spec"),
+        Column("status"),
+        *(Column(name, "number") for name in ("rows", "of", "%", "rows/s", "ETA")),
+        Column("updated"),
+    ]
+    rows: list[list[tables.Value]] = [
+        [
+            d["run_id"],
             d["spec"],
             _status(d["status"]),
             f"{d['rows']:,}",
@@ -325,8 +211,10 @@ def progress(described: list[dict[str, Any]]) -> None:
             f"{d['rows_per_second']:,}" if d["rows_per_second"] else "",
             f"{d['eta_seconds']}s" if d["eta_seconds"] is not None else "",
             d["updated_at"][11:19],
-        )
-    stdout.print(table)
+        ]
+        for d in described
+    ]
+    tables.show(stdout, "exportctl status", columns, rows)
 
 
 def pruned(files: list[Pruned], dry_run: bool) -> None:

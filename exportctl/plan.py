@@ -17,6 +17,7 @@ import jinja2
 
 from exportctl import compression, inputs, registry, templating, timerange
 from exportctl.changes import ChangePlan
+from exportctl.clock import utc_now as utc_now  # where it was; exportctl.clock is light
 from exportctl.destinations.base import WrittenFile
 from exportctl.errors import SpecError, SpecProblem
 from exportctl.incremental import Position, Window
@@ -248,7 +249,3 @@ def _line(spec: ExportSpec, path: str) -> int | None:
         return None
     keys = tuple(path.removeprefix("$").lstrip(".").split("."))
     return Locator(str(spec.path), text).line(keys)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -65,8 +65,22 @@ class RunResult:
 
     def to_json(self) -> dict[str, object]:
         """For output: URIs without secrets (a presigned URL's signature, say)."""
-        files = [(scrub(uri), *rest) for uri, *rest in self.files]
-        return {**asdict(self), "uri": scrub(self.uri), "files": files}
+        files = [
+            {"uri": scrub(uri), "role": role, "bytes": size, "sha256": digest}
+            for uri, role, size, digest in self.files
+        ]  # objects, named as the ledger's (`history`, the API) are
+        return {
+            **asdict(self),
+            "uri": scrub(self.uri),
+            "files": files,
+            "started_at": _iso_z(self.started_at),
+            "finished_at": _iso_z(self.finished_at),
+        }
+
+
+def _iso_z(text: str) -> str:
+    """The one timestamp format of `--json` (exportctl.jsontext): `...T...Z`."""
+    return text.replace("+00:00", "Z") if text else text
 
 
 class Observer:

@@ -111,7 +111,7 @@ def test_dry_run_and_plan_write_nothing(specs: Path, demo: Path):
     good = next(p for p in json.loads(planned.stdout) if p["name"] == "good")
     assert good["estimated_rows"] == socks5_count(demo)
     assert good["source"]["params"] == {"protocol_1": "socks5"}
-    assert "WHERE protocol = ?" in good["source"]["sql"]
+    assert "WHERE protocol = :protocol_1" in good["source"]["sql"]
     assert good["destination"] == str(specs / "out" / "good.csv")
 
 

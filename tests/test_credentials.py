@@ -284,8 +284,10 @@ def test_a_spec_that_cannot_work_is_refused_before_anything_runs(
     with pytest.raises(SpecError, match=message) as caught:
         load_spec(spec, env=env)
     assert "not-a-key" not in str(caught.value)
-    result = CliRunner().invoke(main, ["validate", str(spec)], env=env)
-    assert result.exit_code == 2
+    # A missing key is a problem when the environment is checked: apply, validate --strict-env.
+    for command in (["validate", "--strict-env"], ["apply"]):
+        result = CliRunner().invoke(main, [*command, str(spec)], env=env)
+        assert result.exit_code == 2
 
 
 # --- the stage, as a pure function -------------------------------------------------------

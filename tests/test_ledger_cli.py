@@ -78,7 +78,7 @@ def runs(demo: Path, tmp_path: Path, private_ledger: str) -> dict[str, str]:
 
 
 def run_ids(runs: list[dict[str, Any]]) -> list[str]:
-    return [r["id"] for r in runs]
+    return [r["run_id"] for r in runs]
 
 
 def test_history_lists_every_run_newest_first(runs):
@@ -117,7 +117,10 @@ def test_history_filters_combine(runs):
 def test_history_for_people_is_a_table(runs):
     result = cli("history")
     assert result.exit_code == 0
-    assert "exportctl history" in result.output
+    # Not a terminal: aligned text, a header and one line per run (tests/test_tables.py).
+    header, *rows = result.stdout.splitlines()
+    assert header.split()[:3] == ["run", "spec", "status"]
+    assert sorted(row.split()[0] for row in rows) == sorted(runs.values())
 
 
 def test_history_refuses_a_since_it_cannot_read(runs):
@@ -216,7 +219,7 @@ def test_status_says_when_no_export_is_running():
 def test_status_of_a_finished_run(exported):
     run_id, _ = exported
     (shown,) = cli_json("status", run_id)
-    assert (shown["run"], shown["spec"], shown["status"]) == (run_id, "pool", "succeeded")
+    assert (shown["run_id"], shown["spec"], shown["status"]) == (run_id, "pool", "succeeded")
     assert shown["rows"] == shown["total_rows"] == PROXIES
     assert (shown["percent"], shown["eta_seconds"]) == (100.0, 0)
 
@@ -249,14 +252,14 @@ def test_status_shows_a_running_export_advancing_from_another_process(big, tmp_p
     assert 0 < first["percent"] < 100
     assert first["eta_seconds"] > 0
     later = eventually(lambda: running(after=first["rows"]), "more rows", every=0.1)
-    assert later["run"] == first["run"]
+    assert later["run_id"] == first["run_id"]
     assert later["percent"] > first["percent"]
     assert later["updated_at"] > first["updated_at"]
 
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 143, stderr
-    (final,) = cli_json("status", first["run"])
+    (final,) = cli_json("status", first["run_id"])
     assert final["status"] == "interrupted"
     assert later["rows"] <= final["rows"] < BIG
     assert cli_json("status") == []
@@ -388,11 +391,11 @@ def test_status_and_history_show_a_killed_run_as_interrupted_at_once(
     process.communicate(timeout=60)
     assert process.returncode == exit_code
     assert cli_json("status") == []
-    (final,) = cli_json("status", seen["run"])
+    (final,) = cli_json("status", seen["run_id"])
     assert (final["status"], final["eta_seconds"]) == ("interrupted", None)
     (listed,) = cli_json("history")
     assert listed["status"] == "interrupted"
-    assert [r["id"] for r in cli_json("history", "--status", "interrupted")] == [seen["run"]]
+    assert [r["run_id"] for r in cli_json("history", "--status", "interrupted")] == [seen["run_id"]]
     assert cli_json("history", "--status", "running") == []
 
 
@@ -421,7 +424,7 @@ def test_liveness_is_the_recording_process_itself_or_the_heartbeat_elsewhere(led
         shown = {r["id"]: r["status"] for r in ledger.history_as_seen()}
         assert shown == {run_id: case[3] for run_id, case in cases.items()}
         running = cli_json("status")
-        assert sorted(r["run"] for r in running) == ["alive", "beating-elsewhere"]
+        assert sorted(r["run_id"] for r in running) == ["alive", "beating-elsewhere"]
     finally:
         newer.kill()
         newer.wait()

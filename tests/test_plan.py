@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exportctl import output
+from exportctl import run_output
 from exportctl.compression import member_name
 from exportctl.errors import SpecError
 from exportctl.plan import ExportPlan, compile_plan, new_run_id
@@ -265,7 +265,7 @@ def test_plan_shows_where_a_symlinked_destination_lands(specs_dir: Path, tmp_pat
     (specs_dir / "out").symlink_to(elsewhere)
     plan = plan_for(specs_dir, "out/proxies.csv")
 
-    described = output.describe_plan(plan, count=False)
+    described = run_output.describe_plan(plan, count=False)
 
     assert described["destination"] == str(specs_dir / "out" / "proxies.csv")
     assert described["destination_resolved"] == str(elsewhere / "proxies.csv")

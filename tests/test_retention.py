@@ -108,7 +108,7 @@ def applied(spec: Path) -> dict[str, Any]:
 
 
 def written(run: dict[str, Any]) -> set[str]:
-    return {uri for uri, *_ in run["files"]}
+    return {f["uri"] for f in run["files"]}
 
 
 def pruned(*args: str) -> tuple[int, list[dict[str, Any]]]:
@@ -223,7 +223,7 @@ def test_max_age_by_hand_and_the_human_listing(demo, tmp_path, private_ledger):
 def test_a_delete_that_fails_is_audited_and_never_fails_the_run(demo, tmp_path, private_ledger):
     spec = local_spec(tmp_path, demo, keep_last=1)
     first = applied(spec)
-    data = next(uri for uri, role, *_ in first["files"] if role == "data")
+    data = next(f["uri"] for f in first["files"] if f["role"] == "data")
     Path(data).unlink()
     Path(data).mkdir()  # what unlink cannot remove
 
@@ -242,7 +242,7 @@ def test_prune_exits_1_when_a_deletion_fails(demo, tmp_path):
     spec = local_spec(tmp_path, demo, keep_last=5)
     first = applied(spec)
     applied(spec)
-    data = next(uri for uri, role, *_ in first["files"] if role == "data")
+    data = next(f["uri"] for f in first["files"] if f["role"] == "data")
     Path(data).unlink()
     Path(data).mkdir()
 
@@ -311,7 +311,7 @@ def test_s3_retention_keeps_the_policys_objects_and_no_other(demo, tmp_path, s3_
 def test_a_file_recorded_with_a_masked_uri_is_never_deleted(demo, tmp_path, private_ledger):
     spec = local_spec(tmp_path, demo, keep_last=1)
     first = applied(spec)
-    data = next(uri for uri, role, *_ in first["files"] if role == "data")
+    data = next(f["uri"] for f in first["files"] if f["role"] == "data")
     with Ledger(private_ledger).engine.begin() as conn:  # as a URL with a token is stored
         conn.execute(
             sa.update(tables.run_files)

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exportctl import output, scheduler
+from exportctl import run_output, scheduler
 from exportctl.cli import main
 from exportctl.plan import compile_plan
 from exportctl.scheduler import Rule, next_run, next_runs, parse
@@ -439,7 +439,7 @@ def test_plan_describes_the_next_three_runs_from_the_time_it_is_given(tmp_path: 
     )
     plan = compile_plan(spec, now=utc(2024, 3, 30, 12), run_id="20240330T120000Z-abc123")
 
-    described = output.describe_plan(plan, count=False)
+    described = run_output.describe_plan(plan, count=False)
 
     assert described["next_runs"] == [
         "2024-03-31T01:00:00Z",

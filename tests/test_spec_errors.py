@@ -202,7 +202,8 @@ def problems_of(spec: Path) -> list[SpecProblem]:
 
 
 def validate(*args: str) -> Result:
-    return CliRunner(env={"PGPASSWORD": None}).invoke(main, ["validate", *args])
+    """--strict-env: the missing variable is a problem only when asked (tests/test_env_needs.py)."""
+    return CliRunner(env={"PGPASSWORD": None}).invoke(main, ["validate", "--strict-env", *args])
 
 
 def flat(text: str) -> str:
@@ -311,6 +312,7 @@ def test_validate_json_lists_problems_with_their_location(in_tmp: Path) -> None:
     assert result.exit_code == 2
     assert json.loads(result.stdout) == {
         "valid": [],
+        "specs": [],
         "problems": [
             {
                 "file": "spec.yaml",

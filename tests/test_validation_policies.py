@@ -116,7 +116,7 @@ def test_quarantine_writes_the_bad_rows_beside_with_their_reasons(tmp_path, db, 
     assert "host" in reasons[3]
     assert "score" in reasons[4] and "inf" in reasons[4].lower()
     assert quarantined[4]["row"]["score"] == "inf"  # the side file itself stays valid JSON
-    roles = {Path(f[0]).name: f[1] for f in result["files"]}
+    roles = {Path(f["uri"]).name: f["role"] for f in result["files"]}
     assert roles["pool.jsonl.quarantine.jsonl"] == "quarantine"
     manifest = json.loads((out / "pool.jsonl.manifest.json").read_text())
     assert manifest["rows"] == len(VALID)

@@ -134,7 +134,7 @@ def test_a_run_started_through_the_api_is_the_run_the_cli_shows(site: Site) -> N
     cli = CliRunner().invoke(
         main, ["history", "--state", site.state, "--spec", "healthy", "--json"]
     )
-    (from_cli,) = [r for r in json.loads(cli.output) if r["id"] == run_id]
+    (from_cli,) = [r for r in json.loads(cli.output) if r["run_id"] == run_id]
     assert {k: finished[k] for k in from_cli} == from_cli  # same names, ids and timestamps
     assert from_cli["started_at"].endswith("Z") and "T" in from_cli["started_at"]
 
@@ -240,7 +240,7 @@ def test_in_a_browser_failures_progress_and_triggered_runs_show(site: Site) -> N
         browser.save_screenshot(str(ARTIFACTS / "status-page.png"))
 
         browser.get(site.url + "/specs/slow")
-        assert running[0]["id"] in browser.find_element("css selector", "table.runs").text
+        assert running[0]["run_id"] in browser.find_element("css selector", "table.runs").text
         browser.save_screenshot(str(ARTIFACTS / "status-page-spec.png"))
     finally:
         browser.quit()

@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from exportctl import drivers
 from exportctl.errors import ExportctlError, scrub
 from exportctl.ledger import schema as t
 from exportctl.ledger.liveness import STALE_AFTER, holder_dead
@@ -470,7 +471,7 @@ class Ledger:
 def _engine(url: str) -> sa.Engine:
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
+        return drivers.create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         _owner_only(Path(parsed.database))
     engine = sa.create_engine(url, connect_args={"timeout": 60})

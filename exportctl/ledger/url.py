@@ -7,6 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from exportctl import drivers
 from exportctl.errors import UsageError
 
 #: `scheme:` at the start: meant as a URL, even when it does not parse as one.
@@ -30,6 +31,8 @@ def ledger_url(text: str) -> str:
         ) from None
     try:
         url.get_dialect().import_dbapi()
+    except ModuleNotFoundError as exc:  # a plain install has no PostgreSQL driver
+        raise UsageError(f"--state: {drivers.missing(url, exc)}") from None
     except (sa.exc.NoSuchModuleError, ImportError) as exc:
         raise UsageError(
             f"--state: cannot open {url.render_as_string()} as a ledger ({exc}); {_FORMS}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import operator
 import os
+import re
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -26,7 +27,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 
-from exportctl import json_values, not_utf8
+from exportctl import drivers, json_values, not_utf8
 from exportctl.errors import SourceError, TransientError
 from exportctl.secrecy import quoted
 from exportctl.sources import sql_types, sqlite_arrow, sqlite_files
@@ -73,7 +74,7 @@ class SqlSource:
         # would give every object the union of the column's keys.
         postgres = self.url.get_backend_name() == "postgresql"
         loads = json_values.from_driver if postgres else json_values.checked
-        self.engine = sa.create_engine(
+        self.engine = drivers.create_engine(
             sqlite_files.read_only_url(self.url),
             connect_args={"timeout": options.busy_timeout} if sqlite else {},
             json_deserializer=loads,
@@ -89,11 +90,23 @@ class SqlSource:
             sa.event.listen(self.engine, "connect", _postgres_session)
 
     def describe(self, request: Request) -> dict[str, Any]:
-        compiled = statement(request).compile(dialect=self.engine.dialect)
+        """The SQL with named placeholders (`:port_1`, an `IN` list expanded), and each
+        bound value by name in the order the SQL reads them: what `plan` shows."""
+        dialect: Any = type(self.engine.dialect)  # DefaultDialect's public `paramstyle`
+        named = dialect(paramstyle="named")  # the same SQL, placeholders with readable names
+        compiled = statement(request).compile(
+            dialect=named, compile_kwargs={"render_postcompile": True}
+        )
+        sql = str(compiled)
+
+        def position(name: str) -> int:
+            found = re.search(rf":{re.escape(name)}\b", sql)
+            return found.start() if found else len(sql)
+
         return {
             "url": self.url.render_as_string(hide_password=True),
-            "sql": str(compiled),
-            "params": dict(compiled.params),
+            "sql": sql,
+            "params": {k: compiled.params[k] for k in sorted(compiled.params, key=position)},
         }
 
     def count(self, request: Request) -> int | None:

@@ -43,3 +43,15 @@ def interpolate(
         return value
 
     return _REFERENCE.sub(substitute, document)
+
+
+def references(document: Any) -> list[str]:
+    """The variables `document`'s strings need: referenced without a default, in order."""
+    if isinstance(document, dict):
+        return [n for v in document.values() for n in references(v)]
+    if isinstance(document, list):
+        return [n for v in document for n in references(v)]
+    if not isinstance(document, str):
+        return []
+    found = _REFERENCE.finditer(document)
+    return [m.group("name") for m in found if m.group("name") and m.group("default") is None]

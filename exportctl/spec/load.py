@@ -13,7 +13,7 @@ import yaml
 from exportctl import credentials
 from exportctl.errors import SpecError, SpecProblem
 from exportctl.spec import yamlload
-from exportctl.spec.interpolate import interpolate
+from exportctl.spec.interpolate import interpolate, references
 from exportctl.spec.model import ExportSpec
 from exportctl.spec.parse import Parser
 from exportctl.spec.schema import Locator, check_schema
@@ -21,8 +21,14 @@ from exportctl.spec.schema import Locator, check_schema
 SPEC_SUFFIXES = (".yaml", ".yml")
 
 
-def load_spec(path: Path, env: Mapping[str, str] | None = None) -> ExportSpec:
-    """Parse one spec file, or raise SpecError listing everything wrong with it."""
+def load_spec(
+    path: Path, env: Mapping[str, str] | None = None, *, strict_env: bool = True
+) -> ExportSpec:
+    """Parse one spec file, or raise SpecError listing everything wrong with it.
+
+    An unset variable the spec needs is a problem only when `strict_env`; otherwise it
+    is recorded in the spec's `unset_env` (validation checks structure, not secrets).
+    """
     env = os.environ if env is None else env
     file = str(path)
     try:
@@ -44,8 +50,12 @@ def load_spec(path: Path, env: Mapping[str, str] | None = None) -> ExportSpec:
     if problems:
         raise SpecError(problems)
 
+    unset: list[SpecProblem] = []
+    unset_names: list[str] = []
+
     def missing(at: tuple[str | int, ...], name: str) -> None:
-        problems.append(
+        unset_names.append(name)
+        unset.append(
             where.problem(at, f"environment variable `{name}` is not set and has no default")
         )
 
@@ -57,15 +67,34 @@ def load_spec(path: Path, env: Mapping[str, str] | None = None) -> ExportSpec:
         digest=hashlib.sha256(text.encode()).hexdigest(),
     )
     problems += parser.problems
-    spec = _with_hash_key(spec, env, where, problems)
-    spec = credentials.with_keys(spec, env, where, problems)
+    spec = _with_hash_key(spec, env, where, unset)
+    spec = credentials.with_keys(spec, env, where, problems, unset)
+    if strict_env:
+        problems += unset
     if problems:
         raise SpecError(problems)
-    return spec
+    keys = _key_names(spec)
+    unset_names += [name for name in keys if not env.get(name)]
+    return replace(
+        spec,
+        env_names=tuple(dict.fromkeys([*references(document), *keys])),
+        env_unset=tuple(dict.fromkeys(unset_names)),
+        unset_env=tuple(unset),
+    )
+
+
+def _key_names(spec: ExportSpec) -> list[str]:
+    """The variables holding keys that the spec's run reads."""
+    names = []
+    if spec.redact is not None and spec.redact.mode == "hash":
+        names.append(spec.redact.hash_key_env)
+    if spec.credentials.mode == "reveal":
+        names.append(spec.credentials.key_env)
+    return names
 
 
 def _with_hash_key(
-    spec: ExportSpec, env: Mapping[str, str], where: Locator, problems: list[SpecProblem]
+    spec: ExportSpec, env: Mapping[str, str], where: Locator, unset: list[SpecProblem]
 ) -> ExportSpec:
     """`redact.mode: hash` keyed from the environment; the key never enters the document."""
     rules = spec.redact
@@ -74,7 +103,7 @@ def _with_hash_key(
     key = env.get(rules.hash_key_env)
     if not key:
         message = f"`mode: hash` needs a key: set the environment variable `{rules.hash_key_env}`"
-        problems.append(where.problem(("redact", "mode"), message))
+        unset.append(where.problem(("redact", "mode"), message))
         return spec
     return replace(spec, redact=replace(rules, hash_key=key.encode()))
 
@@ -93,7 +122,7 @@ def spec_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def load_specs(
-    paths: Iterable[Path], env: Mapping[str, str] | None = None
+    paths: Iterable[Path], env: Mapping[str, str] | None = None, *, strict_env: bool = True
 ) -> tuple[list[ExportSpec], list[SpecProblem]]:
     """Every spec under `paths`; the bad ones reported, not fatal to the good ones."""
     specs: list[ExportSpec] = []
@@ -101,7 +130,7 @@ def load_specs(
     by_name: dict[str, ExportSpec] = {}
     for file in spec_files(paths):
         try:
-            spec = load_spec(file, env)
+            spec = load_spec(file, env, strict_env=strict_env)
         except SpecError as exc:
             problems += exc.problems
             continue

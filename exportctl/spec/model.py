@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from exportctl.errors import SpecProblem
+
 Scalar = str | int | float | bool | None
 
 # --- filters ---------------------------------------------------------------
@@ -346,6 +348,14 @@ class ExportSpec:
     #: How proxy credentials reach the output; by default they do not.
     credentials: Credentials = Credentials()
     digest: str = ""
+    #: The environment variables a run reads (`${VAR}` without a default, hash and
+    #: credential keys), by name; `validate` lists them.
+    env_names: tuple[str, ...] = ()
+    #: Those of `env_names` unset when the spec loaded.
+    env_unset: tuple[str, ...] = ()
+    #: The same, each a problem naming the variable and where; `apply` and the daemon
+    #: refuse to start on them, `validate` and `plan` only say so.
+    unset_env: tuple[SpecProblem, ...] = field(default=(), compare=False)
 
     @property
     def base_dir(self) -> Path:

@@ -10,6 +10,7 @@ import json
 from datetime import datetime
 from typing import Any, Protocol
 
+from exportctl import jsontext
 from exportctl.ledger import Ledger
 from exportctl.output import describe_progress
 
@@ -36,7 +37,7 @@ def specs(board: Board, ledger: Ledger) -> list[dict[str, Any]]:
 
 def run_summary(run: dict[str, Any]) -> dict[str, Any]:
     """A ledger run with the figures a person looks for: duration and lateness in seconds."""
-    return {**run, "duration": _seconds(run["started_at"], run.get("finished_at")),
+    return {**jsontext.run(run), "duration": _seconds(run["started_at"], run.get("finished_at")),
             "lateness": _seconds(run.get("scheduled_at"), run["started_at"])}  # fmt: skip
 
 
