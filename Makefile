@@ -54,11 +54,12 @@ lock:
 	    --upgrade --quiet -o $$out; \
 	done
 
-## Benchmarks; results go to docs/benchmarks.md.
+## Benchmarks; results go to docs/benchmarks.md, their charts to docs/img/.
 bench: $(BIN)/exportctl
 	$(BIN)/pip install --quiet --require-hashes -r requirements/bench.lock
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/daemon_lateness.py
+	$(BIN)/python bench/charts.py
 
 clean:
 	rm -rf $(VENV) .venv-latest .venv-uv $(DEMO) exports build *.egg-info
