@@ -12,16 +12,22 @@ import argparse
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on a build machine
-import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ("exportctl", "duckdb COPY", "sling", "dlt")
 # PNG metadata without the matplotlib version, so a rerun on the same figures is the same file.
 PNG_METADATA = {"Software": None}
+
+
+def pyplot() -> Any:
+    """matplotlib, imported here so that the table parser runs without it (the tests do)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on a build machine
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ def table_under(all_tables: list[Table], heading_start: str) -> Table:
 def exports_chart(table: Table, column: str, label: str, out: Path) -> None:
     """One group of bars per export, one bar per tool that ran it."""
     exports = list(dict.fromkeys(row["export"] for row in table.rows))
-    fig, ax = plt.subplots(figsize=(10, 5.5))
+    fig, ax = pyplot().subplots(figsize=(10, 5.5))
     width = 0.8 / len(TOOLS)
     for t, tool in enumerate(TOOLS):
         values = {row["export"]: number(row[column]) for row in table.rows if row["tool"] == tool}
@@ -95,7 +101,7 @@ def exports_chart(table: Table, column: str, label: str, out: Path) -> None:
 
 def codecs_chart(table: Table, out: Path) -> None:
     """Speed against size: each writer and level a point."""
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = pyplot().subplots(figsize=(8, 5))
     for writer in dict.fromkeys(row["writer"] for row in table.rows):
         rows = [row for row in table.rows if row["writer"] == writer]
         xs = [number(row["MiB/s"]) for row in rows]
@@ -112,7 +118,7 @@ def codecs_chart(table: Table, out: Path) -> None:
 
 def lateness_chart(sqlite: Table, postgres: Table, out: Path) -> None:
     """Start lateness percentiles per ledger and past runs, against the 1 s target."""
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = pyplot().subplots(figsize=(8, 5))
     columns = ("p50 s", "p90 s", "p99 s", "max s")
     groups = [
         (f"{ledger}, {row['past runs']} past runs", row)
@@ -136,10 +142,10 @@ def lateness_chart(sqlite: Table, postgres: Table, out: Path) -> None:
     _save(fig, out)
 
 
-def _save(fig: plt.Figure, out: Path) -> None:
+def _save(fig: Any, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=100, metadata=PNG_METADATA)
-    plt.close(fig)
+    pyplot().close(fig)
     print(f"wrote {out}")
 
 
