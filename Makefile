@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 DEMO   ?= demo
 
-.PHONY: demo test test-latest lint bench lock clean
+.PHONY: demo test test-latest lint docs bench lock clean
 
 # Installs come from the lock file (exact versions, hashed), so a fresh machine gets what CI
 # tested; the ranges in pyproject.toml are for people who install exportctl as a library.
@@ -22,14 +22,19 @@ demo: $(BIN)/exportctl
 	# proxywhirl's environment: the keys that `credentials: reveal` decrypts with.
 	set -a && . $(DEMO)/config/.env && set +a && $(BIN)/exportctl apply specs/
 
-## Install, then lint, type-check and run the whole test suite.
-test: lint
+## Install, then lint, type-check, build the docs (--strict: a broken link fails) and run the
+## whole test suite.
+test: lint docs
 	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: $(BIN)/exportctl
 	$(BIN)/ruff check exportctl tests bench
 	$(BIN)/ruff format --check exportctl tests bench
 	$(BIN)/mypy exportctl
+
+## The documentation site (mkdocs.yml, docs/) into build/site.
+docs: $(BIN)/exportctl
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 ## Resolve every dependency afresh (newest releases the ranges allow) and run the suite:
 ## drift in a dependency is found here, by us, before a user installs it.
@@ -49,11 +54,12 @@ lock:
 	    --upgrade --quiet -o $$out; \
 	done
 
-## Benchmarks; results go to docs/benchmarks.md.
+## Benchmarks; results go to docs/benchmarks.md, their charts to docs/img/.
 bench: $(BIN)/exportctl
 	$(BIN)/pip install --quiet --require-hashes -r requirements/bench.lock
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/daemon_lateness.py
+	$(BIN)/python bench/charts.py
 
 clean:
-	rm -rf $(VENV) .venv-latest .venv-uv .cache $(DEMO) exports *.egg-info
+	rm -rf $(VENV) .venv-latest .venv-uv .cache $(DEMO) exports build *.egg-info
