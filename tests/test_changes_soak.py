@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from exportctl.ledger import Ledger
-from tests.test_incremental_soak import SEED, Soak, apply_once, committed_files
+from tests.test_incremental_soak import RUN_MODULES, SEED, Soak, apply_once, committed_files
 
 INITIAL_ROWS = 300
 TRANSACTIONS = 1500
@@ -136,7 +136,9 @@ def soak(tmp_path: Path) -> Iterator[ChangeSoak]:
         SPEC.format(db=tmp_path / "source.db", out=tmp_path / "out")
     )
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["exportctl.cli", "tests.test_incremental_soak", __name__])
+    context.set_forkserver_preload(
+        [*RUN_MODULES, "exportctl.changes", "tests.test_incremental_soak", __name__]
+    )
     yield ChangeSoak(tmp_path, random.Random(SEED), context)
 
 

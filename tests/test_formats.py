@@ -455,14 +455,21 @@ def failing_spec(root: Path, fmt: str, failure: str, compression: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("compression", ["none", "gzip"])
+#: Every format with and without gzip, but Parquet, which compresses inside (the spec
+#: refuses an outer compression for it): left out, not skipped, as CI fails on a skip.
+ENCODINGS = [
+    (fmt, compression)
+    for fmt in sorted(registry.FORMATS)
+    for compression in ("none", "gzip")
+    if fmt != "parquet" or compression == "none"
+]
+
+
 @pytest.mark.parametrize("failure", FAILURES)
-@pytest.mark.parametrize("fmt", sorted(registry.FORMATS))
+@pytest.mark.parametrize(("fmt", "compression"), ENCODINGS)
 def test_a_failing_run_closes_its_encoder_before_its_stream(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, failure: str, compression: str
 ) -> None:
-    if fmt == "parquet" and compression != "none":
-        pytest.skip("Parquet compresses inside; the spec refuses an outer compression")
     unraisable: list[Any] = []
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
     spec = failing_spec(tmp_path, fmt, failure, compression)

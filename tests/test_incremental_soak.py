@@ -102,6 +102,17 @@ def write_changes(db: str, seed: int, changes: int, pause: float) -> None:
 # --- one run (its own process) ---------------------------------------------------------
 
 
+#: What a run imports: the CLI itself imports them only in the commands that run exports.
+RUN_MODULES = [
+    "exportctl.cli",
+    "exportctl.jobs",
+    "exportctl.run_output",
+    "exportctl.sources.sql",
+    "exportctl.formats.json",
+    "exportctl.formats.csv",
+]
+
+
 def apply_once(args: list[str], log: str) -> None:
     """`exportctl apply ...` as the console script runs it, its output to a log."""
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -221,7 +232,7 @@ def soak(tmp_path: Path) -> Iterator[Soak]:
         SPEC.format(db=tmp_path / "source.db", out=tmp_path / "out")
     )
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["exportctl.cli", __name__])
+    context.set_forkserver_preload([*RUN_MODULES, __name__])
     yield Soak(tmp_path, random.Random(SEED), context)
 
 

@@ -40,6 +40,7 @@ ELSEWHERE = {
     "examples/prometheus-incremental": "reads a Prometheus server",
     "examples/http-proxies": "reads a generic pool API: tests/test_source_http_json.py",
     "examples/proxywhirl-api": "reads proxywhirl's REST API: tests/proxywhirl/test_rest_api.py",
+    "examples/sftp": "writes to an SSH server: tests/test_destination_sftp.py runs it",
 }
 #: Their rows are picked by fixed dates in the demo's past; proxywhirl writes today's times.
 DATED = {"examples/time-range", "examples/sql-params"}
