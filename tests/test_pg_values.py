@@ -154,6 +154,23 @@ def test_the_issues_jsonb_rows_keep_their_own_keys(
     assert [json.loads(line)["jb"] for line in path.read_text().splitlines()] == documents
 
 
+def test_a_table_with_a_collated_column_reflects_and_keeps_its_json(
+    pg_engine: sa.Engine, pg_schema: str, tmp_path: Path
+) -> None:
+    """Reflection reads a column's collation as JSON from the catalog: it must not go
+    through the loader that keeps row values' JSON as text (a TypeError in SQLAlchemy)."""
+    with pg_engine.begin() as conn:
+        conn.execute(
+            sa.text(f'CREATE TABLE "{pg_schema}".t (id int, name text COLLATE "C", jb jsonb)')
+        )
+        conn.execute(sa.text(f"""INSERT INTO "{pg_schema}".t VALUES (1, 'b', '{{"k": 1}}')"""))
+    path, result = export(tmp_path, pg_schema, "jsonl")
+    assert result["status"] == "succeeded", result
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [
+        {"id": 1, "name": "b", "jb": {"k": 1}}
+    ]
+
+
 def test_parquet_types_a_json_column_as_json_for_duckdb(
     pg_engine: sa.Engine, pg_schema: str, tmp_path: Path
 ) -> None:

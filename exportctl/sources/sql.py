@@ -79,6 +79,9 @@ class SqlSource:
             connect_args={"timeout": options.busy_timeout} if sqlite else {},
             json_deserializer=loads,
         )
+        # Reflection reads the catalog, whose JSON (a column's collation, on PostgreSQL)
+        # SQLAlchemy must parse: with the text-keeping loader it cannot.
+        self._catalog = drivers.create_engine(self.url) if postgres else self.engine
         #: Reflected tables and described raw queries: the count (on a thread of its own)
         #: and the read share one.
         self._tables: dict[str, sa.Table] = {}
@@ -142,7 +145,11 @@ class SqlSource:
         qualified = request.query.table
         with self._reflecting:
             if qualified and qualified not in self._tables:
-                self._tables[qualified] = _reflect(conn, qualified)
+                if self._catalog is self.engine:
+                    self._tables[qualified] = _reflect(conn, qualified)
+                else:
+                    with self._catalog.connect() as catalog:
+                        self._tables[qualified] = _reflect(catalog, qualified)
             elif not qualified and request.query.sql not in self._described:
                 self._described[request.query.sql or ""] = self._describe(conn, request)
         table = self._tables[qualified] if qualified else None
@@ -272,6 +279,7 @@ class SqlSource:
 
     def close(self) -> None:
         self.engine.dispose()
+        self._catalog.dispose()
 
 
 def statement(
