@@ -11,6 +11,7 @@ loopback only (the daemon refuses to start otherwise).
 from __future__ import annotations
 
 import hmac
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ from exportctl.web import page, views
 
 JSON = "application/json"
 STATUSES = ("running", "succeeded", "failed", "interrupted", "skipped")
+
+
+class BadRequest(UsageError):
+    """A request's parameter the API cannot take: a 400 with this message."""
 
 
 @dataclass(frozen=True)
@@ -65,12 +70,14 @@ class App:
                 return Response.error(405, f"{path} answers {allowed} only")
             if method == "POST" and not self._authorized(headers):
                 return Response.error(401, "send Authorization: Bearer <EXPORTCTL_API_TOKEN>")
+            arguments = [unquote(g) for g in match.groups()]
+            unknown = sorted(set(query) - set(inspect.signature(view).parameters))
+            if unknown:
+                return Response.error(400, f"unknown query parameter `{unknown[0]}`")
             try:
-                return view(*(unquote(g) for g in match.groups()), **query)
-            except (UsageError, ValueError) as exc:
+                return view(*arguments, **query)
+            except BadRequest as exc:
                 return Response.error(400, str(exc))
-            except TypeError:  # a query parameter the view does not take
-                return Response.error(400, f"unknown query parameter in `{query_text}`")
         return Response.error(404, f"nothing at {path}: see /api/v1/openapi.json")
 
     def _routes(self) -> list[tuple[str, str, Callable[..., Response]]]:
@@ -131,7 +138,7 @@ class App:
         limit: str = "50",
     ) -> Response:
         if status is not None and status not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)}, not `{status}`")
+            raise BadRequest(f"status must be one of {', '.join(STATUSES)}, not `{status}`")
         runs = self.ledger.history(spec, self._since(since), status, _count(limit))
         return Response.json([views.run_summary(r) for r in runs])
 
@@ -147,7 +154,10 @@ class App:
         return Response.json(views.audit(self.ledger, spec, self._since(since), _count(limit)))
 
     def _since(self, text: str | None) -> datetime | None:
-        return None if text is None else timerange.since(text, self.clock())
+        try:
+            return None if text is None else timerange.since(text, self.clock())
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
 
     def openapi(self) -> Response:
         text = resources.files("exportctl.web").joinpath("openapi.json").read_bytes()
@@ -156,5 +166,5 @@ class App:
 
 def _count(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 10_000:
-        raise ValueError(f"limit must be a whole number from 1 to 10000, not `{text}`")
+        raise BadRequest(f"limit must be a whole number from 1 to 10000, not `{text}`")
     return int(text)
