@@ -173,7 +173,9 @@ def test_a_masked_dotenv_digest_is_no_hash_of_its_bytes_and_no_guess_finds_it(
 # --- generated documents: the fixtures' shapes at random depths -------------------------
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
-secrets_ = st.text(ALPHABET, min_size=10, max_size=20)
+# A digit in every secret: without one hypothesis found `authentica`, "leaked" because the
+# key `authentication` holds it (make test-latest, run once, found it).
+secrets_ = st.text(ALPHABET, min_size=10, max_size=20).filter(lambda s: any(c.isdigit() for c in s))
 PLAIN_KEYS = ("spec", "server", "config", "settings", "items", "data2", "tag")
 
 
