@@ -293,6 +293,8 @@ def audit(
 @json_option
 def status(run_id: str | None, state: str, as_json: bool) -> None:
     """Show running exports (or one run): rows so far, rows/s, percent and ETA."""
+    from exportctl.ledger.progress import describe_progress
+
     ledger = _existing_ledger(state, quiet=as_json)
     if ledger is None and run_id:
         raise click.UsageError(f"no run {run_id}: there is no ledger yet")
@@ -303,7 +305,7 @@ def status(run_id: str | None, state: str, as_json: bool) -> None:
         runs = [ledger.as_seen(_known_run(ledger, run_id))]
     else:
         runs = ledger.history_as_seen(status="running")
-    described = [output.describe_progress(r) for r in runs]
+    described = [describe_progress(r) for r in runs]
     _print_json(described) if as_json else output.progress(described)
 
 

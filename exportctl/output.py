@@ -15,7 +15,7 @@ from rich import filesize
 from rich.console import Console
 from rich.table import Table
 
-from exportctl import jsontext, tables
+from exportctl import tables
 from exportctl.errors import SpecProblem, scrub
 from exportctl.tables import Cell, Column
 
@@ -165,28 +165,6 @@ def audit(events: list[dict[str, Any]]) -> None:
             json.dumps(event["detail"], separators=(",", ":"), default=str),
         )
     stdout.print(table)
-
-
-def describe_progress(run: dict[str, Any]) -> dict[str, Any]:
-    """Rows so far, rows/s, and percent and ETA where the total is known."""
-    elapsed = (run["heartbeat_at"] - run["started_at"]).total_seconds()
-    rate = run["rows"] / elapsed if elapsed > 0 else None
-    total = run["total_rows"]
-    return {
-        "run_id": run["id"],
-        "spec": run["spec"],
-        "status": run["status"],
-        "rows": run["rows"],
-        "total_rows": total,
-        "rows_per_second": round(rate) if rate else None,
-        "percent": round(100 * run["rows"] / total, 1) if total else None,
-        "eta_seconds": (
-            round((total - run["rows"]) / rate)
-            if total and rate and run["status"] in ("running", "succeeded")  # else: never ends
-            else None
-        ),
-        "updated_at": jsontext.instant(run["heartbeat_at"]),
-    }
 
 
 def progress(described: list[dict[str, Any]]) -> None:

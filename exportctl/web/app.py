@@ -139,7 +139,7 @@ class App:
     ) -> Response:
         if status is not None and status not in STATUSES:
             raise BadRequest(f"status must be one of {', '.join(STATUSES)}, not `{status}`")
-        runs = self.ledger.history(spec, self._since(since), status, _count(limit))
+        runs = self.ledger.history_as_seen(spec, self._since(since), status, _count(limit))
         return Response.json([views.run_summary(r) for r in runs])
 
     def one_run(self, run_id: str) -> Response:

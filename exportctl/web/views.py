@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from exportctl import jsontext
 from exportctl.ledger import Ledger
-from exportctl.output import describe_progress
+from exportctl.ledger.progress import describe_progress
 
 #: Runs shown per spec: the page's history and its sparklines.
 RECENT = 30
@@ -29,7 +29,7 @@ def specs(board: Board, ledger: Ledger) -> list[dict[str, Any]]:
     """Every scheduled spec with its last run and its recent runs (newest first)."""
     documents = []
     for spec in board.board():
-        recent = ledger.history(spec["name"], limit=RECENT)
+        recent = ledger.history_as_seen(spec["name"], limit=RECENT)
         documents.append({**spec, "last_run": run_summary(recent[0]) if recent else None,
                           "recent": [run_summary(r) for r in recent]})  # fmt: skip
     return documents
@@ -43,7 +43,7 @@ def run_summary(run: dict[str, Any]) -> dict[str, Any]:
 
 def running(ledger: Ledger) -> list[dict[str, Any]]:
     """Exports going now, with progress as `exportctl status --json` describes it."""
-    return [describe_progress(run) for run in ledger.history(status="running")]
+    return [describe_progress(run) for run in ledger.history_as_seen(status="running")]
 
 
 def audit(
