@@ -31,6 +31,7 @@ lint: $(BIN)/exportctl
 	$(BIN)/ruff check exportctl tests bench
 	$(BIN)/ruff format --check exportctl tests bench
 	$(BIN)/mypy exportctl
+	$(BIN)/lint-imports
 
 ## The documentation site (mkdocs.yml, docs/) into build/site.
 docs: $(BIN)/exportctl

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / ".data"
 PYTHON = sys.executable
 EXPORTCTL = [PYTHON, "-m", "exportctl"]
-#: The demo's samples end here and span 30 days before it (exportctl/demo_files.py).
+#: The demo's samples end here and span 30 days before it (exportctl/demo/times.py).
 END = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 TOOLS = ("exportctl", "duckdb", "sling", "dlt")
 

@@ -1,3 +1,3 @@
-from exportctl.cli import run
+from exportctl.cli.main import run
 
 run()

@@ -13,7 +13,11 @@ import sqlalchemy as sa
 
 from exportctl.ledger import Ledger
 
-pytest_plugins = ["tests.servers", "tests.prometheus_server", "tests.sshd_server"]
+pytest_plugins = [
+    "tests.support.servers",
+    "tests.support.prometheus_server",
+    "tests.support.sshd_server",
+]
 
 PG_ADMIN_URL = os.environ.get(
     "EXPORTCTL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -32,7 +32,7 @@ def test_a_local_sqlite_export_imports_no_library_of_another_component(tmp_path:
         f"query: {{table: pool}}\nformat: csv\ndestination: {tmp_path / 'pool.csv'}\n"
     )
     probe = (
-        "import sys\nfrom click.testing import CliRunner\nfrom exportctl.cli import main\n"
+        "import sys\nfrom click.testing import CliRunner\nfrom exportctl.cli.main import main\n"
         f"result = CliRunner().invoke(main, ['apply', {str(spec)!r}, '--state', "
         f"{'sqlite:///' + str(tmp_path / 'state.db')!r}])\n"
         "assert result.exit_code == 0, result.output\n"

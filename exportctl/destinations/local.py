@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import BinaryIO, ClassVar, cast
 
 from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
+from exportctl.destinations.uris import is_part_of, written_for
 from exportctl.errors import RunError
-from exportctl.uris import is_part_of, written_for
 
 TEMP_SUFFIX = ".exportctl-tmp"
 #: A temp file's name, as `AtomicFile._temp_path` makes it, and the final name within it.

@@ -27,8 +27,8 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
 from exportctl.destinations.s3_multipart import MultipartWriter
+from exportctl.destinations.uris import is_part_of, written_for
 from exportctl.errors import RunError, TransientError, scrub
-from exportctl.uris import is_part_of, written_for
 
 MIN_PART_SIZE = 5 * 2**20
 

@@ -28,8 +28,8 @@ import paramiko
 from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
 from exportctl.destinations.sftp_connect import Session, connected
 from exportctl.destinations.sftp_options import SftpOptions
+from exportctl.destinations.uris import MANIFEST, QUARANTINE, sibling_uri, written_for
 from exportctl.errors import RunError
-from exportctl.uris import MANIFEST, QUARANTINE, sibling_uri, written_for
 
 TEMP_SUFFIX = ".exportctl-tmp"
 #: A temp file's name, as `SftpDestination.open` makes it, and the final name within it.

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from exportctl.errors import FormatError
-from exportctl.json_values import compact_texts, is_json, python_value
+from exportctl.values.json_values import compact_texts, is_json, python_value
 
 # The C allocator, not mimalloc: mimalloc keeps freed pages for reuse, and an export
 # allocates a new set of arrays per chunk; measured on 200k rows to JSONL, peak RSS

@@ -30,7 +30,7 @@ from exportctl.formats.base import (
     row_problems,
     to_arrow,
 )
-from exportctl.json_values import is_json
+from exportctl.values.json_values import is_json
 
 _QUOTING = {"strings": "needed", "all": "all_valid"}
 _EOL = {"crlf": "\r\n", "lf": "\n"}

@@ -36,7 +36,7 @@ from exportctl.formats.base import (
     rows_of,
     to_arrow,
 )
-from exportctl.json_values import compact_texts, is_json
+from exportctl.values.json_values import compact_texts, is_json
 
 Dumps = Callable[[dict[str, Any]], bytes]
 #: How NaN and ±infinity are written: as the strings "NaN", "Infinity", "-Infinity";

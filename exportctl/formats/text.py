@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from exportctl import templating
 from exportctl.errors import FormatError
 from exportctl.formats.base import (
     Refusal,
@@ -25,6 +24,7 @@ from exportctl.formats.base import (
     refused_types,
     row_problems,
 )
+from exportctl.lang import templating
 
 Layout = Literal["url", "host:port", "host:port:user:pass"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exportctl import jsontext
+from exportctl.values import jsontext
 
 
 def describe_progress(run: dict[str, Any]) -> dict[str, Any]:

@@ -17,10 +17,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from exportctl import drivers
 from exportctl.errors import ExportctlError, scrub
 from exportctl.ledger import schema as t
 from exportctl.ledger.liveness import STALE_AFTER, holder_dead
+from exportctl.net import drivers
 
 __all__ = ["STALE_AFTER", "Ledger", "LockHeld", "RunRecord"]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from exportctl import drivers
 from exportctl.errors import UsageError
+from exportctl.net import drivers
 
 #: `scheme:` at the start: meant as a URL, even when it does not parse as one.
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*:", re.I)

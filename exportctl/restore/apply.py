@@ -23,9 +23,9 @@ from typing import Any
 import pandas as pd
 
 from exportctl.errors import RunError, UsageError
+from exportctl.model import Redaction
 from exportctl.restore import document, secrets, writers
 from exportctl.sources.config import files, typed
-from exportctl.spec.model import Redaction
 from exportctl.transforms.redact import Redactor
 
 
@@ -178,7 +178,7 @@ def _render(
             f"{entry.name}: written as {entry.format}, it would not read back to the exported "
             "values; nothing was written"
         )
-    return FilePlan(entry, target, value, old, new, _diff(entry.name, old, new, hide), secret)
+    return FilePlan(entry, target, value, old, new, masked_diff(entry.name, old, new, hide), secret)
 
 
 def _text_only(value: Any) -> bool:
@@ -189,7 +189,7 @@ def _text_only(value: Any) -> bool:
     return value is None or isinstance(value, str)
 
 
-def _diff(name: str, old: bytes | None, new: bytes, hide: list[str]) -> str:
+def masked_diff(name: str, old: bytes | None, new: bytes, hide: list[str]) -> str:
     """A unified diff with secrets masked: those supplied, and what redaction finds."""
     before = [] if old is None else old.decode("utf-8").splitlines(keepends=True)
     after = new.decode("utf-8").splitlines(keepends=True)

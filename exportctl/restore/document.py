@@ -47,11 +47,7 @@ def schema() -> dict[str, Any]:
 
 def load(path: Path) -> list[Entry]:
     """The document's rows; a SpecError (exit 2) naming each problem's place if it is not one."""
-    try:
-        data = _decompressed(path.read_bytes(), path.name)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    name = path.name.removesuffix(".gz").removesuffix(".zst").removesuffix(".zip")
+    data, name = unpacked(path)
     try:
         text = data.decode("utf-8")
         document = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
@@ -69,7 +65,16 @@ def load(path: Path) -> list[Entry]:
     return [Entry(r["kind"], r["path"], r["format"], r["sha256"], r["content"]) for r in document]
 
 
-def _decompressed(data: bytes, name: str) -> bytes:
+def unpacked(path: Path) -> tuple[bytes, str]:
+    """An export's bytes, decompressed, and its name without the compression's extension."""
+    try:
+        data = decompressed(path.read_bytes(), path.name)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return data, path.name.removesuffix(".gz").removesuffix(".zst").removesuffix(".zip")
+
+
+def decompressed(data: bytes, name: str) -> bytes:
     if name.endswith(".gz"):
         return gzip.decompress(data)
     if name.endswith(".zst"):

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from exportctl.spec.model import Query
+from exportctl.model import Query
 from exportctl.transforms.filter import apply_filter
 
 
@@ -20,7 +20,7 @@ class Request:
     query: Query
     columns: tuple[str, ...] | None = None
     #: (source column, type) a spec's fields declare: the type a source reads a column
-    #: as when its own data cannot tell (see sources.sql_types).
+    #: as when its own data cannot tell (see sources.sql.column_types).
     declared: tuple[tuple[str, str], ...] = ()
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import requests
 
-from exportctl.destinations.http import network_error, safe_url, status_error
 from exportctl.errors import RunError
+from exportctl.net.http import network_error, safe_url, status_error
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import yaml
 
-from exportctl import credentials
 from exportctl.errors import SpecError, SpecProblem
+from exportctl.model import ExportSpec
+from exportctl.spec import secrets as credentials
 from exportctl.spec import yamlload
 from exportctl.spec.interpolate import interpolate, references
-from exportctl.spec.model import ExportSpec
 from exportctl.spec.parse import Parser
 from exportctl.spec.schema import Locator, check_schema
 

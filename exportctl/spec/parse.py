@@ -7,11 +7,14 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, cast
 
-from exportctl import compression, credentials, registry, scheduler, templating, timerange, units
+from exportctl import compression, registry
+from exportctl import model as m
 from exportctl.destinations.local import LocalDestination, LocalOptions
 from exportctl.destinations.sftp_options import SftpOptions, login_moved
 from exportctl.errors import SpecProblem
-from exportctl.spec import model as m
+from exportctl.lang import schedule as scheduler
+from exportctl.lang import templating, timerange, units
+from exportctl.spec import secrets as credentials
 from exportctl.spec.schema import Locator, Path_
 from exportctl.transforms import redact
 

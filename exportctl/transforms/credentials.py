@@ -24,9 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from cryptography.fernet import MultiFernet
 
-from exportctl import credentials as stored
+from exportctl import crypto as stored
 from exportctl.errors import RunError, scrub
-from exportctl.spec.model import Credentials
+from exportctl.model import Credentials
 
 #: `scheme://user:pass@` up to the last `@` before the host: the user info of a URL.
 _USERINFO = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<info>[^/?#]*)@", re.I)

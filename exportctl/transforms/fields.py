@@ -10,11 +10,11 @@ import jinja2
 import pandas as pd
 import pyarrow as pa
 
-from exportctl import templating
 from exportctl.errors import RunError, SourceError
-from exportctl.json_values import is_json
+from exportctl.lang import templating
+from exportctl.model import ExportSpec, Field
 from exportctl.secrecy import hidden
-from exportctl.spec.model import ExportSpec, Field
+from exportctl.values.json_values import is_json
 
 #: What a `json: true` field holds: a JSON object of text values (a label set), in Arrow.
 JSON_OBJECT = pa.map_(pa.string(), pa.string())

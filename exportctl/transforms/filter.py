@@ -14,8 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from exportctl import model as m
 from exportctl.errors import SourceError
-from exportctl.spec import model as m
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "eq": pc.equal,

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from exportctl.errors import RunError
-from exportctl.spec.model import Wide
+from exportctl.model import Wide
 
 
 def widen(chunk: pd.DataFrame, wide: Wide) -> pd.DataFrame:

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable
 
 import pandas as pd
 
-from exportctl import templating
+from exportctl.lang import templating
+from exportctl.model import DEFAULT_REDACT_KEYS, ExportSpec, Field
 from exportctl.secrecy import encodings
-from exportctl.spec.model import DEFAULT_REDACT_KEYS, ExportSpec, Field
 from exportctl.transforms.redact import key_matcher
 
 #: Shorter values are not scrubbed from free text: "ab" would mangle every message.

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from exportctl.demo import DemoSummary, init_demo
+from exportctl.demo.build import DemoSummary, init_demo
 from tests.conftest import demo_env
 
 READER = Path(__file__).with_name("read_installation.py")

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from exportctl import runner
-from exportctl.plan import compile_plan
+from exportctl.plan.compiler import compile_plan
+from exportctl.run import runner
 from exportctl.spec.load import load_spec
 from tests.proxywhirl.conftest import LOCAL_ZONE, Installation
 

@@ -1,6 +1,9 @@
 """proxywhirl's real REST API (uvicorn from its venv, on loopback, with an API key) as a
 source: the pool exported page by page through GET /api/v1/proxies with the shipped
-`examples/proxywhirl-api.yaml` equals the pool exported from its database.
+`examples/proxywhirl-api.yaml` equals the pool exported from its database; its live
+`/metrics` (`examples/proxywhirl-metrics.yaml`) equals an independent scrape read by its own
+prometheus_client; and its retry time series, after proxywhirl recorded real retries through
+a refusing proxy on loopback, exports as GET /api/v1/metrics/retries/timeseries answers it.
 
 proxywhirl 0.3.3's API cannot serve a pool from its own storage (its start-up hands
 SQLiteStorage.load()'s dicts to the rotator, and every GET /api/v1/proxies then fails with
@@ -12,15 +15,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import secrets
 import shutil
-import socket
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,39 +27,14 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
-from exportctl import runner
-from exportctl.plan import compile_plan
+from exportctl.plan.compiler import compile_plan
+from exportctl.run import runner
 from exportctl.spec.load import load_spec
+from tests.proxywhirl.api_server import Api, FlakyProxy, flaky_proxy, running_api
 from tests.proxywhirl.conftest import Installation
 
 REPO = Path(__file__).parents[2]
-SERVER = Path(__file__).with_name("serve_api.py")
 NOW = datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Api:
-    url: str
-    key: str
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    for _ in range(240):
-        if process.poll() is not None:
-            pytest.fail(f"proxywhirl's API exited: {log.read_text()[-3000:]}")
-        try:
-            requests.get(f"{url}/api/v1/health", timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.25)
-    pytest.fail(f"proxywhirl's API did not start: {log.read_text()[-3000:]}")
 
 
 def stored_proxies(inst: Installation) -> list[tuple[str, str | None, str | None]]:
@@ -79,30 +52,31 @@ def stored_proxies(inst: Installation) -> list[tuple[str, str | None, str | None
     return found
 
 
+#: Requests whose retries proxywhirl records at start-up, each refused this often first.
+RETRIED, FAILURES = 4, 2
+
+
+@pytest.fixture(scope="module")
+def proxy() -> Iterator[FlakyProxy]:
+    with flaky_proxy(FAILURES) as found:
+        yield found
+
+
 @pytest.fixture(scope="module")
 def api(
-    proxywhirl_python: Path, proxywhirl_installation: Installation, tmp_path_factory
+    proxywhirl_python: Path,
+    proxywhirl_installation: Installation,
+    proxy: FlakyProxy,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Api]:
-    port, key = free_port(), secrets.token_urlsafe(24)
-    log = tmp_path_factory.mktemp("api") / "uvicorn.log"
     env = {
-        **os.environ,
-        "PROXYWHIRL_REQUIRE_AUTH": "true",
-        "PROXYWHIRL_API_KEY": key,
-        "PROXYWHIRL_RATE_LIMIT": "100000/minute",
         "PROXYWHIRL_CACHE_ENCRYPTION_KEY": proxywhirl_installation.key,
+        "PROXYWHIRL_STORAGE_PATH": str(proxywhirl_installation.demo / "system.db"),
+        "SERVE_API_RETRIES": f"{proxy.url} {RETRIED}",
     }
-    env["PROXYWHIRL_STORAGE_PATH"] = str(proxywhirl_installation.demo / "system.db")
-    command = [str(proxywhirl_python), str(SERVER), "127.0.0.1", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url, process, log)
-        yield Api(url, key)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    log = tmp_path_factory.mktemp("api") / "uvicorn.log"
+    with running_api(proxywhirl_python, log, env) as found:
+        yield found
 
 
 def test_the_api_wants_its_key(api: Api) -> None:
@@ -136,7 +110,9 @@ def test_the_pool_through_the_api_equals_the_pool_in_the_database(
     assert all(isinstance(json.loads(r["stats"]), dict) for r in rows)
 
 
-def test_the_retry_time_series_exports_as_the_api_answers_it(api: Api, tmp_path: Path) -> None:
+def test_the_retry_time_series_exports_as_the_api_answers_it(
+    api: Api, proxy: FlakyProxy, tmp_path: Path
+) -> None:
     endpoint = f"{api.url}/api/v1/metrics/retries/timeseries"
     spec = tmp_path / "retries.yaml"
     spec.write_text(
@@ -153,7 +129,64 @@ def test_the_retry_time_series_exports_as_the_api_answers_it(api: Api, tmp_path:
     )
 
     assert result.status == "succeeded", result.error
-    answer = requests.get(endpoint, headers={"X-API-Key": api.key}, timeout=10).json()
-    points = answer["data"]["data_points"]  # none until requests go through the rotator
-    lines = Path(result.uri).read_text().splitlines()
-    assert len(lines) == len(points) == result.rows
+    answer = requests.get(endpoint, headers=api.headers, timeout=10).json()
+    points = answer["data"]["data_points"]
+    rows = [json.loads(line) for line in Path(result.uri).read_text().splitlines()]
+    assert len(rows) == len(points) == result.rows >= 1
+    for row, point in zip(rows, points, strict=True):
+        assert datetime.fromisoformat(row.pop("timestamp")) == datetime.fromisoformat(
+            point.pop("timestamp")
+        )
+        assert row == point  # counts and floats, value for value
+    # What proxywhirl recorded is what the proxy saw: every request tried until it passed.
+    tries = RETRIED * (FAILURES + 1)
+    assert proxy.answered == ([503] * FAILURES + [200]) * RETRIED
+    # proxywhirl counts a request in each hour one of its tries fell in: at an hour's turn,
+    # one request may be counted in both.
+    assert RETRIED <= sum(p["total_requests"] for p in points) <= RETRIED + len(points) - 1
+    assert sum(p["total_retries"] for p in points) == tries
+    assert sum(p["success_rate"] * p["total_retries"] for p in points) == pytest.approx(RETRIED)
+
+
+#: Run in proxywhirl's venv: one scrape of /metrics, parsed by its own prometheus_client.
+SCRAPE = """
+import json, sys, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+text = urllib.request.urlopen(sys.argv[1] + "/metrics", timeout=10).read().decode()
+print(json.dumps([
+    [s.name, s.labels, repr(float(s.value)), f.type]
+    for f in text_string_to_metric_families(text) for s in f.samples
+]))
+"""
+
+
+def test_the_live_metrics_export_as_proxywhirl_serves_them(
+    api: Api, proxywhirl_python: Path, proxywhirl_installation: Installation, tmp_path: Path
+) -> None:
+    (tmp_path / "examples").mkdir()
+    shutil.copy(REPO / "examples" / "proxywhirl-metrics.yaml", tmp_path / "examples")
+    env = {"PROXYWHIRL_API_URL": api.url, "PROXYWHIRL_API_KEY": api.key}
+    requests.get(f"{api.url}/api/v1/config", headers=api.headers, timeout=10)  # a counted one
+    spec = load_spec(tmp_path / "examples" / "proxywhirl-metrics.yaml", env=env)
+
+    result = runner.run(compile_plan(spec, now=NOW, run_id="metrics-1"))
+
+    assert result.status == "succeeded", result.error
+    done = subprocess.run(
+        [str(proxywhirl_python), "-c", SCRAPE, api.url], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    scraped = [s for s in json.loads(done.stdout) if not s[0].endswith("_created")]
+    rows = [json.loads(line) for line in Path(result.uri).read_text().splitlines()]
+    assert len(rows) == result.rows == len(scraped) > 0
+    exported = [[r["name"], r["labels"], repr(float(r["value"])), r["type"]] for r in rows]
+    # The same series in the same order; proxywhirl's own, value for value (the process's
+    # CPU, memory and garbage collector move between two scrapes).
+    assert [e[:2] + e[3:] for e in exported] == [s[:2] + s[3:] for s in scraped]
+    own = [e for e in exported if e[0].startswith("proxywhirl_")]
+    assert own == [s for s in scraped if s[0].startswith("proxywhirl_")]
+    pool = len(stored_proxies(proxywhirl_installation))
+    assert ["proxywhirl_proxies_total", {}, repr(float(pool)), "gauge"] in own
+    counted = {"endpoint": "/api/v1/config", "method": "GET", "status": "200"}
+    assert ["proxywhirl_requests_total", counted, "1.0", "counter"] in own
+    assert api.key not in Path(result.uri).read_text()

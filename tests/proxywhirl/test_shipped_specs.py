@@ -19,14 +19,14 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from cryptography.fernet import Fernet
 
-from exportctl import runner
-from exportctl.plan import compile_plan
+from exportctl.plan.compiler import compile_plan
+from exportctl.run import runner
 from exportctl.spec.load import load_spec
 from tests.proxywhirl.conftest import Installation
 from tests.proxywhirl.readers import exported
 
 REPO = Path(__file__).parents[2]
-DEMO_SPECS = REPO / "exportctl" / "demo_specs"
+DEMO_SPECS = REPO / "exportctl" / "demo" / "specs"
 SHIPPED = [
     *sorted((REPO / "specs").glob("*.yaml")),
     *sorted((REPO / "examples").glob("*.yaml")),
@@ -38,9 +38,11 @@ ELSEWHERE = {
     "examples/postgres-env": "reads PostgreSQL",
     "examples/prometheus-metrics": "reads a Prometheus server",
     "examples/prometheus-incremental": "reads a Prometheus server",
-    "examples/http-proxies": "reads a generic pool API: tests/test_source_http_json.py",
+    "examples/http-proxies": "reads a generic pool API: tests/sources/test_http_json.py",
     "examples/proxywhirl-api": "reads proxywhirl's REST API: tests/proxywhirl/test_rest_api.py",
-    "examples/sftp": "writes to an SSH server: tests/test_destination_sftp.py runs it",
+    "examples/proxywhirl-metrics": "scrapes proxywhirl's /metrics: test_rest_api.py",
+    "examples/proxywhirl-config": "reads proxywhirl's REST API: test_config_restore.py",
+    "examples/sftp": "writes to an SSH server: tests/destinations/test_sftp.py runs it",
 }
 #: Their rows are picked by fixed dates in the demo's past; proxywhirl writes today's times.
 DATED = {"examples/time-range", "examples/sql-params"}

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from functools import cache
 
+from exportctl.model import Redaction
 from exportctl.sources.config import rules
 from exportctl.sources.config.redaction import ConfigRedactor
-from exportctl.spec.model import Redaction
 from exportctl.transforms.redact import Redactor
 
 

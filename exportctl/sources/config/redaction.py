@@ -18,10 +18,11 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from exportctl.model import Field, Redaction
 from exportctl.sources.config import rules, typed
 from exportctl.sources.config.rules import Kind
-from exportctl.spec.model import Field, Redaction
-from exportctl.transforms.redact import _SCHEMED, Redactor, _json_document, key_value_pattern
+from exportctl.transforms.redact import Redactor, key_value_pattern
+from exportctl.transforms.redact.text import SCHEMED, json_document
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ class ConfigRedactor(Redactor):
     def text(self, text: Any, weight: int) -> str | None:
         if not isinstance(text, str) or not text:
             return None
-        if _json_document(text) is not None:  # JSON: the engine walks it as such
+        if json_document(text) is not None:  # JSON: the engine walks it as such
             return super().text(text, weight)
         lined = self.lines(text, weight, directives="\n" in text.strip())
         scanned = super().text(lined, weight)
@@ -265,7 +266,7 @@ class ConfigRedactor(Redactor):
         group = next(g for g in ("escaped", "quoted", "single", "bare") if match[g] is not None)
         if not rules.hides(kind, match[group], self.marker):
             return match[0]
-        if "authorization" in match["key"].lower() and _SCHEMED.match(match[group]):
+        if "authorization" in match["key"].lower() and SCHEMED.match(match[group]):
             return match[0]  # `Authorization: Basic ***`: the secret after it is gone
         return self.within(match, group)
 

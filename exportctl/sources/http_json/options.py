@@ -57,6 +57,9 @@ class HttpJsonOptions:
     format: Literal["auto", "json", "ndjson"] = "auto"
     #: Where the records are in a JSON object body: a dotted path such as `data.items`.
     records: str | None = None
+    #: Where the one record is in a body that answers one object (a settings document):
+    #: a dotted path such as `data`, or `.` for the body itself.
+    record: str | None = None
     pagination: Pagination | None = None
     #: Query parameters sent with every request.
     params: tuple[tuple[str, str], ...] = ()
@@ -92,6 +95,12 @@ class HttpJsonOptions:
             raise ValueError(
                 f"`records` must be a dotted path such as `data.items`, not {self.records!r}"
             )
+        if self.record is not None and (
+            self.records is not None or self.pagination is not None or self.format == "ndjson"
+        ):
+            raise ValueError("`record` names one object in a JSON body: no `records` or pages")
+        if self.record is not None and self.record != "." and not _PATH.fullmatch(self.record):
+            raise ValueError(f"`record` must be a dotted path such as `data`, not {self.record!r}")
         if self.records is not None and self.format == "ndjson":
             raise ValueError("`records` is for JSON bodies; NDJSON has one record per line")
         if self.timeout <= 0 or self.chunk_size < 1 or self.max_pages < 1:
@@ -101,7 +110,7 @@ class HttpJsonOptions:
     @property
     def rows_identity(self) -> tuple[object, ...]:
         """What picks the rows, for the incremental fingerprint."""
-        return (self.url, self.records, self.params, self.columns, self.timestamps)
+        return (self.url, self.records or self.record, self.params, self.columns, self.timestamps)
 
     @property
     def auth(self) -> Auth:

@@ -15,9 +15,9 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from exportctl.errors import SourceError, TransientError
-from exportctl.sources import json_numbers
 from exportctl.sources.http_json.options import HttpJsonOptions
 from exportctl.sources.web import Client, safe_url
+from exportctl.values import json_numbers
 
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
 _READ = 1 << 16
@@ -90,8 +90,10 @@ class _Page:
             kind = "ndjson" if content_type.lower() in NDJSON_TYPES else "json"
         if kind == "ndjson":
             values = self._lines()
-        elif self.options.records is not None or (
-            self.options.pagination and self.options.pagination.type == "cursor"
+        elif (
+            self.options.records is not None
+            or self.options.record is not None
+            or (self.options.pagination and self.options.pagination.type == "cursor")
         ):
             values = self._whole()
         else:
@@ -119,6 +121,12 @@ class _Page:
             self.body = json_numbers.loads(content)
         except ValueError as exc:
             raise SourceError(f"{self.where} is not valid JSON ({_why(exc)})") from None
+        if self.options.record is not None:
+            one = self.body if self.options.record == "." else _at(self.body, self.options.record)
+            if not isinstance(one, dict):
+                raise SourceError(f"{self.where} holds no object at `{self.options.record}`")
+            yield one
+            return
         found = self.body if self.options.records is None else _at(self.body, self.options.records)
         if not isinstance(found, list):
             at = f" at `{self.options.records}`" if self.options.records else ""

@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 import orjson
 from smart_open import open as open_uri
 
-from exportctl.sources import json_numbers
+from exportctl.values import json_numbers
 
 
 class Malformed(ValueError):

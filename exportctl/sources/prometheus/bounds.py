@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from exportctl.spec import model as m
+from exportctl import model as m
 
 
 @dataclass(frozen=True)

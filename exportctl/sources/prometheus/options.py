@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import urlsplit
 
-from exportctl import timerange, units
+from exportctl.lang import timerange, units
 from exportctl.sources.web import Auth
 
 #: Prometheus refuses a range query of more points per series than this.
@@ -76,16 +77,40 @@ class PrometheusOptions:
 
 @dataclass(frozen=True)
 class PrometheusTextOptions:
-    """A saved scrape in the text exposition format (what `/metrics` answers)."""
+    """A scrape in the text exposition format: a saved file (`path`), or what a `/metrics`
+    endpoint answers now (`url`), read with the spec's headers and credentials."""
 
     path: str = ""
+    url: str = ""
     labels: Literal["object", "columns"] = "object"
     label_columns: tuple[str, ...] = ()
     chunk_size: int = 10_000
+    # Header values carry tokens: kept out of reprs.
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    timeout: float = 30.0
+    username_env: str | None = None
+    password_env: str | None = None
+    token_env: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "label_columns", tuple(self.label_columns))
-        if not self.path:
-            raise ValueError("`path` must name the saved scrape")
+        if isinstance(self.headers, Mapping):
+            pairs = tuple((str(k), str(v)) for k, v in self.headers.items())
+            object.__setattr__(self, "headers", pairs)
+        if bool(self.path) == bool(self.url):
+            raise ValueError("give the scrape's `path` (a saved file) or its `url`, one of them")
+        parts = urlsplit(self.url)
+        if self.url and (parts.scheme not in ("http", "https") or not parts.hostname):
+            raise ValueError(f"`url` must be the endpoint's http(s) URL, not {self.url!r}")
+        remote = ("headers", "username_env", "password_env", "token_env")
+        if self.path and any(getattr(self, key) for key in remote):
+            raise ValueError("headers and credentials are for a `url`, not a saved file")
         if self.label_columns and self.labels != "columns":
             raise ValueError("`label_columns` is for `labels: columns`")
+        if self.timeout <= 0:
+            raise ValueError("`timeout` must be more than 0 seconds")
+        self.auth.check()
+
+    @property
+    def auth(self) -> Auth:
+        return Auth(self.username_env, self.password_env, self.token_env)

@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 import requests
 
-from exportctl import timerange
 from exportctl.errors import SourceError
+from exportctl.lang import timerange
 from exportctl.sources.base import Request
 from exportctl.sources.prometheus.bounds import time_bounds
 from exportctl.sources.prometheus.options import PrometheusOptions

@@ -1,4 +1,5 @@
-"""The `prometheus_text` source: a saved scrape in the text exposition format, as rows.
+"""The `prometheus_text` source: a scrape in the text exposition format, as rows: a saved
+file, or a `/metrics` endpoint read over HTTP(S) (headers and credentials as `http_json`).
 
 Parsed by prometheus_client's parser, so escaped label values, NaN and infinities,
 optional timestamps, histogram and summary samples (`_bucket`, `_sum`, `_count`)
@@ -11,16 +12,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO, cast
 
 import pandas as pd
+import requests
 from prometheus_client.parser import text_fd_to_metric_families
 
-from exportctl.errors import SourceError
+from exportctl.errors import SourceError, TransientError
 from exportctl.sources.base import Request, greatest_position
 from exportctl.sources.prometheus.options import PrometheusTextOptions
 from exportctl.sources.prometheus.rows import Rows, to_ms
+from exportctl.sources.web import Client, safe_url
 
 
 class PrometheusTextSource:
@@ -30,12 +34,14 @@ class PrometheusTextSource:
     def __init__(self, options: PrometheusTextOptions, base_dir: Path):
         self.options = options
         self.path = Path(options.path).expanduser()
-        if not self.path.is_absolute():
+        if options.path and not self.path.is_absolute():
             self.path = base_dir / self.path
+        #: How messages name the scrape: the file, or the URL without credentials or query.
+        self.where = safe_url(options.url) if options.url else str(self.path)
 
     def describe(self, request: Request) -> dict[str, Any]:
         return {
-            "path": str(self.path),
+            ("url" if self.options.url else "path"): self.where,
             "labels": self.options.labels,
             "filter": repr(request.query.where) if request.query.where else None,
         }
@@ -49,12 +55,12 @@ class PrometheusTextSource:
     def chunks(self, request: Request) -> Generator[pd.DataFrame, None, None]:
         rows = Rows(self.options.labels, self.options.label_columns, with_type=True)
         try:
-            with self.path.open(encoding="utf-8") as lines:
+            with self._lines() as lines:
                 # The parser only iterates over its argument's lines: a generator of them serves.
                 for family in text_fd_to_metric_families(cast(TextIO, signed_zeros(lines))):
                     for sample in family.samples:
                         if sample.native_histogram is not None:
-                            raise SourceError(f"{self.path}: native histograms are not supported")
+                            raise SourceError(f"{self.where}: native histograms are not supported")
                         stamp = None if sample.timestamp is None else to_ms(float(sample.timestamp))
                         rows.add(
                             sample.name, sample.labels, [(stamp, float(sample.value))], family.type
@@ -62,10 +68,10 @@ class PrometheusTextSource:
                     if len(rows) >= self.options.chunk_size:
                         yield rows.frame(sort=False)
         except OSError as exc:
-            raise SourceError(f"cannot read {self.path}: {exc.strerror}") from None
+            raise SourceError(f"cannot read {self.where}: {exc.strerror}") from None
         except (ValueError, TypeError, IndexError) as exc:
             # The parser's messages name the line it could not read.
-            raise SourceError(f"{self.path} is not in the Prometheus text format: {exc}") from None
+            raise SourceError(f"{self.where} is not in the Prometheus text format: {exc}") from None
         yield rows.frame(sort=False)
 
     def report(self) -> list[str]:
@@ -73,6 +79,34 @@ class PrometheusTextSource:
 
     def close(self) -> None:
         """Nothing stays open between chunks."""
+
+    @contextmanager
+    def _lines(self) -> Iterator[Iterable[str]]:
+        """The scrape's lines, each with its line end: from the file, or from the endpoint's
+        answer as it arrives (its credentials sent by `web.Client`, never shown)."""
+        if not self.options.url:
+            with self.path.open(encoding="utf-8") as lines:
+                yield lines
+            return
+        options = self.options
+        client = Client(options.auth, options.headers, timeout=options.timeout, pool=1)
+        try:
+            with client.get(options.url, stream=True) as response:
+                yield _decoded(response.iter_lines(), self.where)
+        finally:
+            client.close()
+
+
+def _decoded(lines: Iterator[bytes], where: str) -> Iterator[str]:
+    """An answer's lines as text (the format is UTF-8); a connection that breaks off mid-body
+    is transient, so the spec's `retry` scrapes again."""
+    try:
+        for line in lines:
+            yield line.decode("utf-8") + "\n"
+    except requests.RequestException:
+        raise TransientError(f"{where}: the connection broke off while reading") from None
+    except UnicodeDecodeError:
+        raise SourceError(f"{where} answered with text that is not UTF-8") from None
 
 
 #: An integer zero with a minus sign, which `int()` (the parser's first try) reads as 0.

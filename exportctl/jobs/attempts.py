@@ -1,0 +1,121 @@
+"""Attempts of one run: again while it fails for a reason that may pass, as the spec allows.
+
+Every attempt writes to the same destination with the same window; an incremental
+split export keeps the parts that still verify and goes on after them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, cast
+
+import tenacity
+
+from exportctl import registry
+from exportctl.destinations.base import WrittenFile
+from exportctl.destinations.uris import part_uri, tag_of_part
+from exportctl.errors import ExportctlError
+from exportctl.jobs.verify import verify_files
+from exportctl.ledger import Ledger
+from exportctl.model import ExportSpec
+from exportctl.plan import incremental
+from exportctl.plan.compiler import ExportPlan, Part, compile_plan, utc_now
+from exportctl.run import runner
+from exportctl.run.runner import Observer, RunResult
+
+if TYPE_CHECKING:
+    from exportctl.jobs.job import Stop
+
+
+def retrying(spec: ExportSpec, stop: Stop, **conditions: Any) -> tenacity.Retrying:
+    """The spec's retry policy: exponential backoff with jitter, within attempts and budget."""
+    policy = spec.retry
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(policy.attempts)
+        | tenacity.stop_before_delay(policy.budget),
+        wait=tenacity.wait_exponential_jitter(initial=policy.backoff, max=policy.max_backoff),
+        sleep=stop.sleep,
+        reraise=True,
+        **conditions,
+    )
+
+
+def run_with_retries(plan: ExportPlan, ledger: Ledger, observer: Observer, stop: Stop) -> RunResult:
+    """Run the plan, again while it fails for a reason that may pass, as the spec allows."""
+    spec = plan.spec
+    attempts = 0
+
+    def attempt() -> RunResult:
+        nonlocal attempts
+        attempts += 1
+        try:
+            again = plan if attempts == 1 else _plan_again(plan, ledger)
+        except ExportctlError as exc:  # the store still down, say: this attempt failed too
+            return replace(runner.failed(plan, exc, utc_now(), utc_now()), attempts=attempts)
+        return replace(runner.run(again, observer), attempts=attempts)
+
+    def record(state: tenacity.RetryCallState) -> None:
+        failed = state.outcome.result() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        error = failed.error if failed else None
+        ledger.event(
+            "run.attempt_failed",
+            spec.name,
+            plan.run_id,
+            attempt=state.attempt_number,
+            error=error,
+            retry_in=round(wait, 3),
+        )
+
+    policy = retrying(
+        spec,
+        stop,
+        retry=tenacity.retry_if_result(lambda r: r.status == "failed" and r.transient),
+        before_sleep=record,
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+    )
+    return cast(RunResult, policy(attempt))
+
+
+def _plan_again(plan: ExportPlan, ledger: Ledger) -> ExportPlan:
+    """The plan for another attempt of the same run: same window, same files.
+
+    An incremental split export keeps the parts that still verify and goes on after
+    them; any other rewrites its parts, so those of the failed attempt are dropped.
+    What the failed attempt could not clean up (an upload it could not abort while
+    the store was unreachable) is removed first.
+    """
+    destination = registry.destination_for(plan.destination, plan.spec.destination.options)
+    destination.remove_leftovers(plan.destination)
+    if plan.window is not None and plan.spec.destination.splits:
+        unfinished = {"id": plan.run_id, "destination": plan.destination}
+        kept = kept_parts(ledger, unfinished, plan.spec.destination.options)
+        ledger.forget_parts(plan.run_id, keep=[p.file.uri for p in kept])  # to be rewritten
+        again = compile_plan(
+            plan.spec,
+            now=plan.now,
+            run_id=plan.run_id,
+            window=plan.window,
+            destination=plan.destination,
+            resume=kept,
+        )
+        return replace(again, expected_bytes=plan.expected_bytes)
+    # The ledger holds the parts' URIs masked; the plan knows the real ones.
+    for index in range(1, len(ledger.forget_parts(plan.run_id)) + 1):
+        destination.delete(part_uri(plan.destination, index, plan.parts_tag))
+    return plan
+
+
+def kept_parts(ledger: Ledger, unfinished: dict[str, Any], options: Any) -> tuple[Part, ...]:
+    """The unfinished run's parts that still verify, up to the first that does not."""
+    kept: list[Part] = []
+    recorded_parts = ledger.parts(unfinished["id"])
+    destination = unfinished["destination"]
+    tag = tag_of_part(destination, recorded_parts[0]["uri"]) if recorded_parts else None
+    for recorded in recorded_parts:
+        expected = part_uri(destination, len(kept) + 1, tag)
+        if recorded["uri"] != expected or not verify_files([recorded], options)[0]["ok"]:
+            break
+        written = WrittenFile(recorded["uri"], recorded["bytes"], recorded["sha256"])
+        kept.append(Part(written, recorded["rows"], incremental.decode(recorded["last_position"])))
+    return tuple(kept)

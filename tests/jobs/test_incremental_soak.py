@@ -1,0 +1,327 @@
+"""Soak: incremental runs killed with SIGKILL at random moments while a writer changes the source.
+
+A writer process inserts and updates rows of a SQLite table, each change setting a
+strictly increasing `version` (the cursor) and logging (id, version) in the same
+transaction. Meanwhile `exportctl apply` runs again and again, most of them killed: after
+a random delay, or the moment a new file lands in the destination (between the file's
+commit and the ledger's). Once the writer stops, apply runs until nothing is new. Then
+every change the exports saw is in exactly one committed file, the folder holds exactly
+the files the ledger lists for succeeded runs, and each row's last export is its last
+version.
+
+The runs are real processes, forked from a server that has already imported exportctl
+(multiprocessing's forkserver), so a run takes tens of milliseconds instead of a second
+of imports, and the kills land inside the run rather than during its imports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import random
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exportctl.destinations.local import TEMP_SUFFIX
+from exportctl.ledger import Ledger
+from exportctl.plan import incremental
+
+SEED = int(os.environ.get("EXPORTCTL_SOAK_SEED", "20240506"))
+INITIAL_ROWS = 300
+CHANGES = 3000  # versions the writer reaches, the initial rows included
+MIN_KILLS = 50
+MAX_SECONDS = 50  # for the kill loop; the writer is paced to end well before
+WRITER_PAUSE = 0.02  # seconds, at most, between the writer's transactions
+SPEC = """\
+version: 1
+name: items
+source: {{type: sql, url: "sqlite:///{db}", chunk_size: 40}}
+query: {{table: items}}
+incremental: {{cursor: version}}
+format: jsonl
+destination: "{out}/items-{{{{ run.id }}}}.jsonl"
+"""
+
+
+# --- the writer (its own process) ------------------------------------------------------
+
+
+def create_source(db: Path) -> None:
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")  # readers never wait for the writer
+        conn.execute(
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, version INTEGER NOT NULL UNIQUE,"
+            " payload TEXT NOT NULL)"
+        )
+        conn.execute("CREATE TABLE history (id INTEGER NOT NULL, version INTEGER PRIMARY KEY)")
+        conn.commit()
+
+
+def write_changes(db: str, seed: int, changes: int, pause: float) -> None:
+    """Insert or update rows until `version` reaches `changes`, a few per transaction."""
+    rng = random.Random(seed)
+    with closing(sqlite3.connect(db, isolation_level=None, timeout=60)) as conn:
+        version = conn.execute("SELECT coalesce(max(version), 0) FROM history").fetchone()[0]
+        rows = conn.execute("SELECT count(*) FROM items").fetchone()[0]
+        while version < changes:
+            conn.execute("BEGIN IMMEDIATE")
+            for _ in range(min(rng.randint(1, 6), changes - version)):
+                version += 1
+                if rows < INITIAL_ROWS or rng.random() < 0.3:
+                    rows += 1
+                    id_ = rows
+                    conn.execute(
+                        "INSERT INTO items VALUES (?, ?, ?)", (id_, version, f"{id_}@{version}")
+                    )
+                else:
+                    id_ = rng.randint(1, rows)
+                    conn.execute(
+                        "UPDATE items SET version = ?, payload = ? WHERE id = ?",
+                        (version, f"{id_}@{version}", id_),
+                    )
+                conn.execute("INSERT INTO history VALUES (?, ?)", (id_, version))
+            conn.execute("COMMIT")
+            if rows >= INITIAL_ROWS:
+                time.sleep(rng.uniform(0, pause))
+
+
+# --- one run (its own process) ---------------------------------------------------------
+
+
+#: What a run imports: the CLI itself imports them only in the commands that run exports.
+RUN_MODULES = [
+    "exportctl.cli.main",
+    "exportctl.jobs.job",
+    "exportctl.cli.progress",
+    "exportctl.sources.sql",
+    "exportctl.formats.json",
+    "exportctl.formats.csv",
+]
+
+
+def apply_once(args: list[str], log: str) -> None:
+    """`exportctl apply ...` as the console script runs it, its output to a log."""
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    from exportctl.cli import main as cli
+
+    sys.argv = ["exportctl", *args]
+    cli.run()
+
+
+# --- the soak --------------------------------------------------------------------------
+
+
+@dataclass
+class Soak:
+    root: Path
+    rng: random.Random
+    context: Any  # a multiprocessing context
+    kills: Counter[str] = field(default_factory=Counter)
+    runs: int = 0
+    finished: Counter[int] = field(default_factory=Counter)  # exit codes of runs not killed
+    durations: list[float] = field(default_factory=list)
+
+    @property
+    def db(self) -> Path:
+        return self.root / "source.db"
+
+    @property
+    def out(self) -> Path:
+        return self.root / "out"
+
+    @property
+    def spec(self) -> Path:
+        return self.root / "items.yaml"
+
+    @property
+    def state(self) -> str:
+        return f"sqlite:///{self.root / 'state.db'}"
+
+    def files(self) -> dict[str, int]:
+        """Each file in the destination folder, by name, with its inode."""
+        if not self.out.is_dir():
+            return {}
+        return {entry.name: entry.inode() for entry in os.scandir(self.out)}
+
+    def typical_run(self) -> float:
+        return statistics.median(self.durations[-20:]) if self.durations else 0.2
+
+    def run_and_kill(self) -> None:
+        """One run, killed after a random delay or as soon as a file lands; or left alone."""
+        before = self.files()
+        log = str(self.root / "logs" / f"{self.runs:04d}.log")
+        process = self.context.Process(
+            target=apply_once, args=(["apply", str(self.spec), "--state", self.state], log)
+        )
+        on_commit = self.rng.random() < 0.25
+        delay = self.rng.uniform(0, 1.3 * self.typical_run())
+        started = time.monotonic()
+        process.start()
+        self.runs += 1
+        if on_commit:
+            while process.is_alive() and self.files() == before:
+                time.sleep(0.0002)
+        else:
+            process.join(delay)
+        if process.is_alive():
+            # Not os.kill: the process may end after is_alive, and the forkserver (its
+            # parent) reap it at once; Process.kill passes over a process gone.
+            process.kill()
+        process.join()
+        if process.exitcode == -signal.SIGKILL:
+            self.kills[self.moment_of_kill(process.pid, before)] += 1
+        else:
+            self.finished[process.exitcode] += 1
+            self.durations.append(time.monotonic() - started)
+            assert process.exitcode == 0, Path(log).read_text()
+
+    def moment_of_kill(self, pid: int, before: dict[str, int]) -> str:
+        with closing(Ledger(self.state)) as ledger:
+            runs = [r for r in ledger.history("items", limit=5) if r["pid"] == pid]
+        if not runs:
+            return "before the run was recorded"
+        run = runs[0]
+        name = Path(run["destination"]).name
+        if run["status"] == "succeeded":
+            return "after the ledger commit"
+        if self.files().get(name) not in (None, before.get(name)):
+            return "after the file commit, before the ledger's"
+        return "during the export"
+
+    def apply_until_nothing_new(self) -> int:
+        """Plain `python -m exportctl apply` until a run that is not a retry finds nothing."""
+        for attempt in range(1, 11):
+            done = subprocess.run(
+                [sys.executable, "-m", "exportctl", "apply", str(self.spec), "--json"]
+                + ["--state", self.state],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            (result,) = json.loads(done.stdout)
+            with closing(Ledger(self.state)) as ledger:
+                record = ledger.run(result["run_id"])
+            assert record is not None
+            if result["rows"] == 0 and record["trigger"] != "retry":
+                return attempt
+        pytest.fail("ten runs after the writer stopped and still something new")
+
+
+@pytest.fixture
+def soak(tmp_path: Path) -> Iterator[Soak]:
+    create_source(tmp_path / "source.db")
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "items.yaml").write_text(
+        SPEC.format(db=tmp_path / "source.db", out=tmp_path / "out")
+    )
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([*RUN_MODULES, __name__])
+    yield Soak(tmp_path, random.Random(SEED), context)
+
+
+def test_killed_runs_export_every_change_exactly_once(soak: Soak) -> None:
+    print(f"\nsoak seed {SEED} (EXPORTCTL_SOAK_SEED to change it)")
+    started = time.monotonic()
+    writer = soak.context.Process(
+        target=write_changes, args=(str(soak.db), SEED, CHANGES, WRITER_PAUSE)
+    )
+    writer.start()
+    try:
+        while writer.is_alive() or soak.kills.total() < MIN_KILLS:
+            assert time.monotonic() - started < MAX_SECONDS, (
+                f"only {soak.kills.total()} kills in {MAX_SECONDS} s"
+            )
+            soak.run_and_kill()
+    finally:
+        writer.join(timeout=60)
+    assert writer.exitcode == 0
+    killing = time.monotonic() - started
+    final_runs = soak.apply_until_nothing_new()
+
+    exported = exported_changes(soak)
+    history = source_history(soak.db)
+    final = final_versions(soak.db)
+
+    print(
+        f"soak: {soak.runs} runs ({soak.kills.total()} killed, {soak.finished[0]} finished)"
+        f" in {killing:.1f} s while the writer made {len(history)} changes to {len(final)} rows;"
+        f" then {final_runs} more runs; {len(exported)} changes exported in"
+        f" {len(committed_files(soak))} files; a run takes {soak.typical_run() * 1000:.0f} ms"
+    )
+    for moment, count in sorted(soak.kills.items()):
+        print(f"  killed {moment}: {count}")
+    assert soak.kills.total() >= MIN_KILLS
+    assert soak.kills["during the export"] > 0 and soak.kills["before the run was recorded"] > 0
+    assert len(exported) == len(set(exported)), "a change exported twice"
+    assert set(exported) <= history, "an export holds a change the source never made"
+    greatest: dict[int, int] = {}
+    for id_, version in exported:
+        greatest[id_] = max(version, greatest.get(id_, 0))
+    assert greatest == final, "a row's last export is not its last version"
+    with closing(Ledger(soak.state)) as ledger:
+        mark = ledger.watermark("items")
+    assert mark is not None
+    assert incremental.decode(mark["position"]) == (max(final.values()),)
+
+
+# --- reading back ----------------------------------------------------------------------
+
+
+def committed_files(soak: Soak) -> dict[str, dict[str, Any]]:
+    """The files the ledger lists for succeeded runs, by name; checked against the folder."""
+    with closing(Ledger(soak.state)) as ledger:
+        runs = ledger.history("items", limit=100_000)
+        assert not [r for r in runs if r["status"] == "running"]
+        listed = {
+            Path(f["uri"]).name: f
+            for r in runs
+            if r["status"] == "succeeded"
+            for f in ledger.run(r["id"])["files"]  # type: ignore[index]
+        }
+    present = sorted(soak.files())
+    assert not [n for n in present if n.startswith(".") or n.endswith(TEMP_SUFFIX)], present
+    assert present == sorted(listed), "the folder and the ledger disagree"
+    for name, entry in listed.items():
+        data = (soak.out / name).read_bytes()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (entry["bytes"], entry["sha256"])
+    return listed
+
+
+def exported_changes(soak: Soak) -> list[tuple[int, int]]:
+    """(id, version) of every row of every committed data file."""
+    changes = []
+    for name, entry in sorted(committed_files(soak).items()):
+        if entry["role"] == "manifest":
+            continue
+        for line in (soak.out / name).read_text().splitlines():
+            row = json.loads(line)
+            assert row["payload"] == f"{row['id']}@{row['version']}"
+            changes.append((row["id"], row["version"]))
+    return changes
+
+
+def source_history(db: Path) -> set[tuple[int, int]]:
+    with closing(sqlite3.connect(db)) as conn:
+        return set(conn.execute("SELECT id, version FROM history"))
+
+
+def final_versions(db: Path) -> dict[int, int]:
+    with closing(sqlite3.connect(db)) as conn:
+        return dict(conn.execute("SELECT id, version FROM items"))
