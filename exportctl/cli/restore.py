@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -10,22 +11,27 @@ import click
 from exportctl.cli.common import EXIT_CODES, json_option
 
 
+def _target(command: Callable[..., None]) -> Callable[..., None]:
+    """--to and --header-env: the folder or API the restore writes to."""
+    command = click.option(
+        "--header-env",
+        multiple=True,
+        metavar="NAME=VARIABLE",
+        help="With a URL: send header NAME with the value of environment VARIABLE "
+        "(`X-API-Key=PROXYWHIRL_API_KEY`). Repeatable.",
+    )(command)
+    return click.option(
+        "--to",
+        "to",
+        required=True,
+        help="The configuration folder to restore into (paths in EXPORT are relative to it), or "
+        "the http(s) URL of a running API's settings (e.g. http://HOST:PORT/api/v1/config).",
+    )(command)
+
+
 @click.command(epilog=EXIT_CODES)
 @click.argument("export", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--to",
-    "to",
-    required=True,
-    help="The configuration folder to restore into (paths in EXPORT are relative to it), or "
-    "the http(s) URL of a running API's settings (e.g. http://HOST:PORT/api/v1/config).",
-)
-@click.option(
-    "--header-env",
-    multiple=True,
-    metavar="NAME=VARIABLE",
-    help="With a URL: send header NAME with the value of environment VARIABLE "
-    "(`X-API-Key=PROXYWHIRL_API_KEY`). Repeatable.",
-)
+@_target
 @click.option("--dry-run", is_flag=True, help="Show the diff and what would change; write nothing.")
 @click.option(
     "--secrets-from",
