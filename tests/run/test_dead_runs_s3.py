@@ -93,10 +93,10 @@ def _only_the_manifest_and_its_parts(bucket: S3Bucket, key: str) -> None:
 
 
 def test_sigkilled_s3_split_exports_leave_one_runs_data_and_no_upload(
-    tmp_path, source, s3_bucket: S3Bucket
+    tmp_path, source, s3_bucket: S3Bucket, gate: _Gate
 ):
     key = "exports/fixed.csv"
-    spec = _spec(tmp_path, source, s3_bucket, s3_bucket.endpoint, key, split=1000)
+    spec = _spec(tmp_path, source, s3_bucket, gate.endpoint, key, split=1000)
     state = f"sqlite:///{tmp_path / 'state.db'}"
     chance = random.Random(SEED)
     whole = _timed_run(spec, state)
@@ -104,13 +104,16 @@ def test_sigkilled_s3_split_exports_leave_one_runs_data_and_no_upload(
     for generation in range(1, KILLS + 1):
         _set_generation(source, generation)
         process = _fork_apply(spec, state)
-        if generation == 1:  # once for sure: while an upload is open
-            _wait_for(s3_bucket.uploads)
+        if generation == 1:  # once for sure: while an upload is open (its completion held)
+            gate.hold_completion = True
+            _wait_for(gate.held.is_set)
         else:
             time.sleep(chance.uniform(0, whole))
         figures["kills"] += process.is_alive()
         process.kill()  # SIGKILL
         process.join(10)
+        gate.hold_completion = False
+        gate.release.set()
         figures["uploads left by a kill"] += bool(s3_bucket.uploads())
         assert _follow_manifest(s3_bucket, key) is not None
     _set_generation(source, 0)
@@ -129,12 +132,15 @@ def _wait_for(probe, timeout: float = 60) -> None:
 
 
 class _Gate:
-    """An HTTP proxy in front of the moto server that can start answering 403 to all."""
+    """An HTTP proxy in front of the moto server that can start answering 403 to all, or
+    hold an upload's completion (never forwarded) so a kill finds the upload open."""
 
     def __init__(self, target: str):
         self.target = urlsplit(target).netloc
         self.deny_after_create = False
         self.denying = False
+        self.hold_completion = False
+        self.held, self.release = threading.Event(), threading.Event()
         gate = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -144,6 +150,11 @@ class _Gate:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                if gate.hold_completion and self.command == "POST" and "uploadId=" in self.path:
+                    gate.held.set()
+                    gate.release.wait(60)
+                    self.close_connection = True
+                    return
                 if gate.denying:
                     self.send_response(403)
                     self.send_header("Content-Length", str(len(ACCESS_DENIED)))
