@@ -21,8 +21,8 @@ from exportctl.lang import timerange
 from exportctl.values import jsontext
 
 if TYPE_CHECKING:
-    from exportctl.ledger import Ledger
     from exportctl.ledger.locate import Located
+    from exportctl.ledger.store import Ledger
 
 EXIT_CODES = """\b
 Exit codes:
@@ -100,7 +100,7 @@ def located(state: str | None, start: Path | None = None) -> Located:
 
 def ledger_for(state: str | None, start: Path | None = None) -> Ledger:
     """The ledger a command records in: created if there is none yet."""
-    from exportctl.ledger import Ledger
+    from exportctl.ledger.store import Ledger
 
     where = located(state, start)
     return Ledger(where.url, located=where.describe())
@@ -110,8 +110,8 @@ def existing_ledger(state: str | None, *, quiet: bool = False) -> Ledger | None:
     """The ledger a read-only command reads, never created by it; None if there is none.
 
     Says which ledger it is on stderr, unless `quiet` (--json: stdout is one document)."""
-    from exportctl.ledger import Ledger
     from exportctl.ledger.locate import sqlite_file
+    from exportctl.ledger.store import Ledger
 
     where = located(state)
     file = sqlite_file(where.url)

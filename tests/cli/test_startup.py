@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 
 HEAVY = ("pandas", "pyarrow", "sqlalchemy", "numpy")
 
