@@ -10,7 +10,6 @@ import getpass
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +50,7 @@ class Connected(History):
     def rows(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             if conn.dialect.name == "sqlite":  # compared as the text SQLAlchemy stores
-                params = {
-                    k: sqlite.stored_instant(v) if isinstance(v, datetime) else v
-                    for k, v in params.items()
-                }
+                params = sqlite.bound(params)
             return [dict(r) for r in conn.execute(sa.text(sql), params).mappings()]
 
     def audit(

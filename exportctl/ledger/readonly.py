@@ -11,7 +11,6 @@ from __future__ import annotations
 import socket
 import sqlite3
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -33,10 +32,7 @@ class SqliteReader(History):
         self.host = socket.gethostname()
 
     def rows(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        bound = {
-            k: sqlite.stored_instant(v) if isinstance(v, datetime) else v for k, v in params.items()
-        }
-        cursor = self.connection.execute(sql, bound)
+        cursor = self.connection.execute(sql, sqlite.bound(params))
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,3 +38,8 @@ def stored_instant(value: datetime) -> str:
     that comparing with a column compares instants."""
     naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
     return naive.isoformat(sep=" ", timespec="microseconds")
+
+
+def bound(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters for a statement on a SQLite ledger: instants as `stored_instant` writes them."""
+    return {k: stored_instant(v) if isinstance(v, datetime) else v for k, v in params.items()}
