@@ -33,8 +33,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from report import write_section
 
-from exportctl.ledger import Ledger
 from exportctl.ledger import schema as tables
+from exportctl.ledger.store import Ledger
 
 SPEC = """\
 version: 1

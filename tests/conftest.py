@@ -11,7 +11,7 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 
 pytest_plugins = [
     "tests.support.servers",

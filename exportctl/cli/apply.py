@@ -140,7 +140,7 @@ def apply(
     Refuses to start (exit 2), naming each, when a variable a spec needs is unset."""
     from exportctl.cli import progress
     from exportctl.jobs.job import Options, run_specs
-    from exportctl.ledger import Ledger
+    from exportctl.ledger.store import Ledger
 
     plans = loading.compiled(paths, only, start=start, end=end, strict_env=not dry_run)
     if dry_run:

@@ -21,8 +21,9 @@ from exportctl.lang import timerange
 from exportctl.values import jsontext
 
 if TYPE_CHECKING:
-    from exportctl.ledger import Ledger
+    from exportctl.ledger.history import History
     from exportctl.ledger.locate import Located
+    from exportctl.ledger.store import Ledger
 
 EXIT_CODES = """\b
 Exit codes:
@@ -100,17 +101,32 @@ def located(state: str | None, start: Path | None = None) -> Located:
 
 def ledger_for(state: str | None, start: Path | None = None) -> Ledger:
     """The ledger a command records in: created if there is none yet."""
-    from exportctl.ledger import Ledger
+    from exportctl.ledger.store import Ledger
 
     where = located(state, start)
     return Ledger(where.url, located=where.describe())
 
 
 def existing_ledger(state: str | None, *, quiet: bool = False) -> Ledger | None:
-    """The ledger a read-only command reads, never created by it; None if there is none.
+    """The ledger a command tends but never creates; None if there is none.
 
     Says which ledger it is on stderr, unless `quiet` (--json: stdout is one document)."""
-    from exportctl.ledger import Ledger
+    from exportctl.ledger.store import Ledger
+
+    where = _existing(state, quiet)
+    return Ledger(where.url, located=where.describe()) if where else None
+
+
+def ledger_to_read(state: str | None, *, quiet: bool = False) -> History | None:
+    """The ledger a read-only command reads (see ledger/readonly.py), as `existing_ledger`."""
+    from exportctl.ledger.readonly import open_to_read
+
+    where = _existing(state, quiet)
+    return open_to_read(where.url, located=where.describe()) if where else None
+
+
+def _existing(state: str | None, quiet: bool) -> Located | None:
+    """Where the ledger is, said on stderr unless `quiet`; None for a SQLite file not there."""
     from exportctl.ledger.locate import sqlite_file
 
     where = located(state)
@@ -121,10 +137,10 @@ def existing_ledger(state: str | None, *, quiet: bool = False) -> Ledger | None:
         return None
     if not quiet:
         click.echo(f"ledger: {where.describe()}", err=True)
-    return Ledger(where.url, located=where.describe())
+    return where
 
 
-def known_run(ledger: Ledger, run_id: str) -> dict[str, Any]:
+def known_run(ledger: History, run_id: str) -> dict[str, Any]:
     run = ledger.run(run_id)
     if run is None:
         raise click.UsageError(f"no run {run_id} in the ledger {ledger.url}")

@@ -15,6 +15,7 @@ from exportctl.cli.common import (
     json_option,
     known_run,
     ledger_for,
+    ledger_to_read,
     only_option,
     parse_since,
     paths_argument,
@@ -47,7 +48,7 @@ def history(
     limit: int,
 ) -> None:
     """List recorded runs, newest first."""
-    ledger = existing_ledger(state, quiet=as_json)
+    ledger = ledger_to_read(state, quiet=as_json)
     runs = ledger.history_as_seen(spec_name, parse_since(since), status, limit) if ledger else []
     print_json([jsontext.run(r) for r in runs]) if as_json else render.history(runs)
 
@@ -68,7 +69,7 @@ def audit(
     limit: int,
 ) -> None:
     """List the audit trail (who ran what, when; locks broken, files deleted), oldest first."""
-    ledger = existing_ledger(state, quiet=as_json)
+    ledger = ledger_to_read(state, quiet=as_json)
     events = (
         ledger.audit_events(run_id=run_id, spec=spec_name, since=parse_since(since), limit=limit)
         if ledger
@@ -86,7 +87,7 @@ def status(run_id: str | None, state: str, as_json: bool) -> None:
     """Show running exports (or one run): rows so far, rows/s, percent and ETA."""
     from exportctl.ledger.progress import describe_progress
 
-    ledger = existing_ledger(state, quiet=as_json)
+    ledger = ledger_to_read(state, quiet=as_json)
     if ledger is None and run_id:
         raise click.UsageError(f"no run {run_id}: there is no ledger yet")
     # Decided here, not only at the next apply: a killed run shows as interrupted at once.
@@ -109,7 +110,7 @@ def verify(run_id: str, state: str, as_json: bool) -> None:
     from exportctl.jobs.recorded import restored
     from exportctl.jobs.verify import verify_files
 
-    ledger = existing_ledger(state, quiet=as_json)
+    ledger = ledger_to_read(state, quiet=as_json)
     if ledger is None:
         raise click.UsageError(f"no run {run_id}: there is no ledger yet")
     run = known_run(ledger, run_id)

@@ -27,7 +27,7 @@ from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem
 from exportctl.jobs import alerts
 from exportctl.jobs import job as jobs
 from exportctl.lang import schedule as scheduler
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
 from exportctl.plan.compiler import new_run_id, utc_now
 from exportctl.run.runner import Observer

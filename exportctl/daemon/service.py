@@ -14,7 +14,7 @@ from exportctl.daemon.telemetry import json_logs, serve_http
 from exportctl.daemon.web.app import App
 from exportctl.daemon.workers import ProcessRuns
 from exportctl.errors import UsageError
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 
 TOKEN_VARIABLE = "EXPORTCTL_API_TOKEN"  # noqa: S105 (a variable's name, not a secret)
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from exportctl.errors import RunError
 from exportctl.jobs import job as jobs
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
 from exportctl.run.runner import Observer, RunResult
 

@@ -16,7 +16,7 @@ from exportctl.destinations.base import WrittenFile
 from exportctl.destinations.uris import part_uri, tag_of_part
 from exportctl.errors import ExportctlError
 from exportctl.jobs.verify import verify_files
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
 from exportctl.plan import incremental
 from exportctl.plan.compiler import ExportPlan, Part, compile_plan, utc_now

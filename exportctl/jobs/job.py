@@ -22,8 +22,10 @@ from exportctl.errors import ExportctlError, Interrupted, RunError, TransientErr
 from exportctl.jobs import alerts, attempts, leftovers, prune
 from exportctl.jobs.recorded import recorded, restored
 from exportctl.lang import timerange, units
-from exportctl.ledger import Ledger, LockHeld, RunRecord
-from exportctl.ledger.store import HEARTBEAT_EVERY
+from exportctl.ledger.liveness import HEARTBEAT_EVERY
+from exportctl.ledger.locks import LockHeld
+from exportctl.ledger.runs import RunRecord
+from exportctl.ledger.store import Ledger
 from exportctl.model import And, Compare, ExportSpec, Query
 from exportctl.plan import incremental
 from exportctl.plan.changes import ChangePlan

@@ -26,7 +26,7 @@ from typing import Any
 from exportctl import registry
 from exportctl.destinations.uris import MANIFEST, parts_tag, sibling_uri, tag_of_part
 from exportctl.errors import ExportctlError, RunError
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
 from exportctl.plan.compiler import ExportPlan
 from exportctl.run.runner import RunResult

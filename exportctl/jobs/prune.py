@@ -16,7 +16,8 @@ from typing import Any
 from exportctl import registry
 from exportctl.errors import ExportctlError, scrub
 from exportctl.jobs import retention
-from exportctl.ledger import Ledger, LockHeld
+from exportctl.ledger.locks import LockHeld
+from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
 from exportctl.plan.compiler import new_run_id
 from exportctl.run.runner import RunResult

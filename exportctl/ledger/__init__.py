@@ -1,5 +1,5 @@
-"""The run ledger: history, audit trail, watermarks and locks, in SQLite or PostgreSQL."""
+"""The run ledger: history, audit trail, watermarks and locks, in SQLite or PostgreSQL.
 
-from exportctl.ledger.store import Ledger, LockHeld, RunRecord
-
-__all__ = ["Ledger", "LockHeld", "RunRecord"]
+Import what you use from its module (`store.Ledger`, `runs.RunRecord`, `locks.LockHeld`):
+this package imports nothing, so that a command reading a SQLite ledger loads no SQLAlchemy.
+"""

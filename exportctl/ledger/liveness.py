@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+#: How often a running export records its progress, which also keeps its lock alive.
+HEARTBEAT_EVERY = 2.0
 #: A lock or a running run whose process has not beaten for this long is taken as dead.
 STALE_AFTER = timedelta(minutes=2)
 #: Slack for comparing a process's start with a run's. The start is read as "now less the
@@ -30,6 +32,12 @@ def holder_dead(row: Any, host: str, now: datetime, since: datetime) -> bool:
     if row["host"] == host:
         return not process_alive(row["pid"], since)
     return now - aware(row["heartbeat_at"]) > STALE_AFTER
+
+
+def row_dead(row: Any, host: str, now: datetime) -> bool:
+    """Whether the holder of a run's row or a lock's row is gone, as `holder_dead` tells."""
+    since = aware(row["started_at"] if "started_at" in row else row["acquired_at"])
+    return holder_dead(row, host, now, since)
 
 
 def process_alive(pid: int, since: datetime | None = None) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from exportctl.ledger.url import ledger_url
+from exportctl.ledger.url import ledger_url, shown, sqlite_database
 
 STATE_ENV = "EXPORTCTL_STATE"
 #: The folder that marks a project's ledger, as `.git` marks a repository.
@@ -29,10 +29,7 @@ class Located:
     how: str
 
     def describe(self) -> str:
-        from sqlalchemy.engine import make_url
-
-        shown = make_url(self.url).render_as_string(hide_password=True)
-        return f"{shown} ({self.how})"
+        return f"{shown(self.url)} ({self.how})"
 
 
 def locate(given: str | None, start: Path, environ: Mapping[str, str]) -> Located:
@@ -64,9 +61,12 @@ def user_state_dir(environ: Mapping[str, str]) -> Path:
 
 def sqlite_file(url: str) -> Path | None:
     """The file of a SQLite ledger URL; None for another database or one in memory."""
-    from sqlalchemy.engine import make_url
+    database = sqlite_database(url)
+    if database is None:  # not the plain form: SQLAlchemy reads it
+        from sqlalchemy.engine import make_url
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database)
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "sqlite":
+            return None
+        database = parsed.database
+    return None if database in (None, "", ":memory:") else Path(database)

@@ -18,8 +18,9 @@ from click.testing import CliRunner, Result
 
 from exportctl.cli.main import main
 from exportctl.demo.build import init_demo
-from exportctl.ledger import Ledger, RunRecord
 from exportctl.ledger import schema as tables
+from exportctl.ledger.runs import RunRecord
+from exportctl.ledger.store import Ledger
 from tests.conftest import pg_url
 from tests.ledger.test_records import BIG, apply, big_demo, eventually, start_apply, write_spec
 

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from exportctl.cli.tables import Cell, Column, show
-from exportctl.ledger import Ledger
-from exportctl.ledger.store import RunRecord
+from exportctl.ledger.runs import RunRecord
+from exportctl.ledger.store import Ledger
 from tests.cli.test_commands import _run_on_a_terminal
 
 COLUMNS = [

@@ -27,7 +27,8 @@ from exportctl.daemon.telemetry import JsonFormatter, Metrics, serve_http
 from exportctl.daemon.workers import ProcessRuns
 from exportctl.jobs.job import Options, Stop
 from exportctl.lang.schedule import parse
-from exportctl.ledger import Ledger, RunRecord
+from exportctl.ledger.runs import RunRecord
+from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
 from exportctl.run.runner import RunResult
 from exportctl.spec.load import load_specs

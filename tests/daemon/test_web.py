@@ -24,7 +24,7 @@ from exportctl.daemon.loop import Daemon
 from exportctl.daemon.service import api_token
 from exportctl.daemon.web.app import App
 from exportctl.errors import UsageError
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from tests.conftest import require
 from tests.daemon.test_daemon import SLOW_SQL, wait_for, write_spec
 from tests.paths import REPO

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from exportctl.cli.main import main
 from exportctl.errors import SpecError
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from exportctl.plan.compiler import compile_plan
 from exportctl.run import runner
 from exportctl.spec.load import load_spec

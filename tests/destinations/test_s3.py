@@ -21,7 +21,8 @@ import yaml
 from exportctl.destinations.s3 import MIN_PART_SIZE, S3Destination, S3Options
 from exportctl.errors import Interrupted, RunError, TransientError
 from exportctl.jobs.recorded import recorded
-from exportctl.ledger import Ledger, RunRecord
+from exportctl.ledger.runs import RunRecord
+from exportctl.ledger.store import Ledger
 from exportctl.spec.load import load_specs
 from tests.support.cli import applied, run_cli
 from tests.support.servers import free_port

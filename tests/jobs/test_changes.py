@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from exportctl.cli.main import main
 from exportctl.errors import RunError, SpecError
 from exportctl.jobs import job as jobs
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from exportctl.plan import incremental
 from exportctl.plan.changes import ChangePlan
 from exportctl.run import runner

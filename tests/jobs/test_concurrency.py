@@ -16,9 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from exportctl.demo.build import init_demo
-from exportctl.ledger import Ledger
 from exportctl.ledger import schema as tables
 from exportctl.ledger.schema import CURRENT_VERSION
+from exportctl.ledger.store import Ledger
 from tests.conftest import pg_url
 from tests.ledger.test_records import (
     apply,

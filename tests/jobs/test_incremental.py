@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from exportctl import model as m
 from exportctl.cli.main import main
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from exportctl.plan import incremental
 from exportctl.plan.incremental import Position, Window
 from exportctl.sources.base import Request

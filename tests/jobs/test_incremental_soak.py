@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 
 from exportctl.destinations.local import TEMP_SUFFIX
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from exportctl.plan import incremental
 
 SEED = int(os.environ.get("EXPORTCTL_SOAK_SEED", "20240506"))

@@ -16,8 +16,8 @@ from click.testing import CliRunner, Result
 from exportctl.cli.main import main
 from exportctl.demo.build import init_demo
 from exportctl.jobs.retention import PastRun, StoredFile, age_limit, deletions, expired
-from exportctl.ledger import Ledger
 from exportctl.ledger import schema as tables
+from exportctl.ledger.store import Ledger
 from exportctl.model import Retention
 from tests.ledger.test_records import write_spec
 from tests.support.servers import S3Bucket

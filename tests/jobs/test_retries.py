@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from tests.ledger.test_records import eventually
 from tests.support.servers import HttpReceiver
 

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from exportctl.cli.main import main
 from exportctl.demo.build import init_demo
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from tests.conftest import demo_env
 
 KEY = "PROXYWHIRL_CACHE_ENCRYPTION_KEY"

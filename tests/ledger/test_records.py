@@ -29,8 +29,9 @@ from exportctl.cli import main as cli
 from exportctl.demo.build import init_demo
 from exportctl.errors import UsageError
 from exportctl.jobs import job as jobs
-from exportctl.ledger import Ledger, RunRecord
+from exportctl.ledger.runs import RunRecord
 from exportctl.ledger.schema import CURRENT_VERSION
+from exportctl.ledger.store import Ledger
 from exportctl.run.runner import Observer
 from exportctl.sources.sql import SqlSource
 from exportctl.spec.load import load_spec

@@ -28,7 +28,8 @@ import pytest
 from exportctl.cli.main import main
 from exportctl.destinations.uris import part_uri, parts_tag
 from exportctl.jobs import job as jobs
-from exportctl.ledger import Ledger, RunRecord
+from exportctl.ledger.runs import RunRecord
+from exportctl.ledger.store import Ledger
 from exportctl.plan.compiler import new_run_id
 from exportctl.run.runner import Observer
 from exportctl.spec.load import load_specs

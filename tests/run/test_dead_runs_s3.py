@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from tests.run.test_dead_runs import _fork_apply, _set_generation, _timed_run
 
 if TYPE_CHECKING:

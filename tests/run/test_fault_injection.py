@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from exportctl.demo.build import init_demo
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from tests.support.servers import HttpReceiver, Relay, S3Bucket
 
 PROXIES = 60_000  # about 13 MB of JSON lines: three 5 MiB parts

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from exportctl.cli.main import main
 from exportctl.jobs import job as jobs
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from exportctl.plan.compiler import utc_now
 from exportctl.run.runner import Observer
 from exportctl.spec.load import load_spec

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from exportctl.cli.main import main
 from exportctl.errors import SourceError
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from exportctl.sources.http_json.pages import array_items
 from tests.paths import REPO
 

@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.parser import text_string_to_metric_families
 
 from exportctl import model as m
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from exportctl.plan import incremental
 from exportctl.plan.compiler import compile_plan
 from exportctl.run import runner

@@ -27,7 +27,7 @@ from exportctl import crypto
 from exportctl.cli.main import main
 from exportctl.demo.build import init_demo
 from exportctl.errors import SpecError
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from exportctl.model import Credentials
 from exportctl.spec import secrets as policy
 from exportctl.spec.load import load_spec

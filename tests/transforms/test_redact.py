@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from exportctl.cli.main import main
 from exportctl.errors import SpecError
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from exportctl.model import Field, Redaction
 from exportctl.plan.compiler import compile_plan
 from exportctl.run import runner

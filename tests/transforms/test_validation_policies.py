@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 
 ROWS = [
     # host, port, protocol, score

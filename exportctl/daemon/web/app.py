@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, unquote
 from exportctl.daemon.web import page, views
 from exportctl.errors import UsageError
 from exportctl.lang import timerange
-from exportctl.ledger import Ledger
+from exportctl.ledger.store import Ledger
 from exportctl.plan.compiler import utc_now
 from exportctl.values import jsontext
 

@@ -10,8 +10,8 @@ import json
 from datetime import datetime
 from typing import Any, Protocol
 
-from exportctl.ledger import Ledger
 from exportctl.ledger.progress import describe_progress
+from exportctl.ledger.store import Ledger
 from exportctl.values import jsontext
 
 #: Runs shown per spec: the page's history and its sparklines.
