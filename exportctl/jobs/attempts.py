@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 import tenacity
 
 from exportctl import registry
+from exportctl.clock import utc_now
 from exportctl.destinations.base import WrittenFile
 from exportctl.destinations.uris import part_uri, tag_of_part
 from exportctl.errors import ExportctlError
@@ -19,7 +20,7 @@ from exportctl.jobs.verify import verify_files
 from exportctl.ledger import Ledger
 from exportctl.model import ExportSpec
 from exportctl.plan import incremental
-from exportctl.plan.compiler import ExportPlan, Part, compile_plan, utc_now
+from exportctl.plan.compiler import ExportPlan, Part, compile_plan
 from exportctl.run import runner
 from exportctl.run.runner import Observer, RunResult
 

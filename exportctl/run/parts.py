@@ -104,10 +104,7 @@ class FileSet:
         """Delete the parts this run committed (not those kept from an earlier attempt)."""
         kept = len(self.plan.resume)
         for part in self.parts[kept:]:
-            destination = registry.destination_for(
-                part.file.uri, self.plan.spec.destination.options
-            )
-            destination.delete(part.file.uri)
+            self.plan.destination_for(part.file.uri).delete(part.file.uri)
         del self.parts[kept:]
 
     def _rows_to_write(self, current: _Open, available: int) -> int:
@@ -144,9 +141,7 @@ class FileSet:
             uri = part_uri(uri, index, self.plan.parts_tag)
         spec = self.plan.spec
         stack = ExitStack()
-        sink = stack.enter_context(
-            registry.destination_for(uri, spec.destination.options).open(uri)
-        )
+        sink = stack.enter_context(self.plan.destination_for(uri).open(uri))
         stored: BinaryIO = sink.stream
         capped = counted = None
         if spec.destination.max_bytes is not None:

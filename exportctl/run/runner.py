@@ -16,11 +16,12 @@ from typing import Any, Literal
 import pandas as pd
 
 from exportctl import registry
+from exportctl.clock import utc_now
 from exportctl.destinations.base import WrittenFile
 from exportctl.destinations.uris import MANIFEST, sibling_uri
 from exportctl.errors import ExportctlError, RunError, TransientError, ValidationError, scrub
 from exportctl.plan import incremental
-from exportctl.plan.compiler import ExportPlan, Part, utc_now
+from exportctl.plan.compiler import ExportPlan, Part
 from exportctl.run.changes import OP, Differ
 from exportctl.run.parts import FileSet
 from exportctl.run.quarantine import Quarantine
@@ -206,9 +207,7 @@ class Rejected:
         self.fields = plan.spec.fields
         self.encoder = registry.FORMATS[plan.spec.format.type]
         self.options = plan.spec.format.options
-        self.quarantine = (
-            Quarantine(plan.quarantine, plan.spec.destination.options) if plan.quarantine else None
-        )
+        self.quarantine = Quarantine(plan, plan.quarantine) if plan.quarantine else None
         self.rows = 0
         self.first_reason: str | None = None
         self.file: WrittenFile | None = None
@@ -254,7 +253,7 @@ def _check_room(plan: ExportPlan) -> None:
     needed = plan.expected_bytes
     if plan.spec.destination.max_bytes is not None:
         needed = min(needed or 0, plan.spec.destination.max_bytes)
-    destination = registry.destination_for(plan.destination, plan.spec.destination.options)
+    destination = plan.destination_for()
     free = getattr(destination, "free_bytes", lambda uri: None)(plan.destination)
     if needed and free is not None and free < needed:
         raise RunError(
@@ -445,7 +444,7 @@ def _write_manifest(
     if plan.time_range is not None:
         manifest["time_range"] = plan.time_range.to_json()
     uri = sibling_uri(plan.destination, MANIFEST)
-    with registry.destination_for(uri, spec.destination.options).open(uri) as sink:
+    with plan.destination_for(uri).open(uri) as sink:
         sink.stream.write(json.dumps(manifest, indent=2).encode() + b"\n")
     assert sink.written is not None
     return sink.written
