@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from urllib.parse import quote, quote_plus
 
 _AUTHORITY_END = re.compile(r"[/\s]")
@@ -102,3 +103,11 @@ def encodings(secret: str) -> set[str]:
 def debugging() -> bool:
     """Whether `--debug` or EXPORTCTL_DEBUG=1 asks for tracebacks."""
     return os.environ.get("EXPORTCTL_DEBUG", "") not in ("", "0")
+
+
+def debug_trace(text: str) -> None:
+    """A failure's traceback, scrubbed by the caller, to stderr: what `--debug` asks for.
+
+    Here, beside `debugging`, so that the run stage writes nothing to the terminal itself.
+    """
+    sys.stderr.write(f"{text}\n")

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from exportctl.clock import utc_now
 from exportctl.daemon.telemetry import Metrics
 from exportctl.errors import ExportctlError, Interrupted, SpecError, SpecProblem, UsageError, scrub
 from exportctl.jobs import alerts
@@ -29,7 +30,7 @@ from exportctl.jobs import job as jobs
 from exportctl.lang import schedule as scheduler
 from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
-from exportctl.plan.compiler import new_run_id, utc_now
+from exportctl.plan.compiler import new_run_id
 from exportctl.run.runner import Observer
 from exportctl.spec.load import load_specs, spec_files
 

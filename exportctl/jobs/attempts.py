@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import tenacity
 
-from exportctl import registry
+from exportctl.clock import utc_now
 from exportctl.destinations.base import WrittenFile
 from exportctl.destinations.uris import part_uri, tag_of_part
 from exportctl.errors import ExportctlError
@@ -19,7 +19,7 @@ from exportctl.jobs.verify import verify_files
 from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
 from exportctl.plan import incremental
-from exportctl.plan.compiler import ExportPlan, Part, compile_plan, utc_now
+from exportctl.plan.compiler import ExportPlan, Part, compile_plan
 from exportctl.run import runner
 from exportctl.run.runner import Observer, RunResult
 
@@ -85,7 +85,7 @@ def _plan_again(plan: ExportPlan, ledger: Ledger) -> ExportPlan:
     What the failed attempt could not clean up (an upload it could not abort while
     the store was unreachable) is removed first.
     """
-    destination = registry.destination_for(plan.destination, plan.spec.destination.options)
+    destination = plan.destination_for()
     destination.remove_leftovers(plan.destination)
     if plan.window is not None and plan.spec.destination.splits:
         unfinished = {"id": plan.run_id, "destination": plan.destination}

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import tenacity
 
 from exportctl import registry
+from exportctl.clock import utc_now
 from exportctl.errors import ExportctlError, Interrupted, RunError, TransientError, scrub
 from exportctl.jobs import alerts, attempts, leftovers, prune
 from exportctl.jobs.recorded import recorded, restored
@@ -29,7 +30,7 @@ from exportctl.ledger.store import Ledger
 from exportctl.model import And, Compare, ExportSpec, Query
 from exportctl.plan import incremental
 from exportctl.plan.changes import ChangePlan
-from exportctl.plan.compiler import ExportPlan, Part, compile_plan, new_run_id, utc_now
+from exportctl.plan.compiler import ExportPlan, Part, compile_plan, new_run_id
 from exportctl.plan.incremental import Window
 from exportctl.run import changes, runner
 from exportctl.run.runner import Observer, RunResult

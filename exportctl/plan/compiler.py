@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 from exportctl import compression, registry
-from exportctl.clock import utc_now as utc_now  # where it was; exportctl.clock is light
-from exportctl.destinations.base import WrittenFile
+from exportctl.destinations.base import Destination, WrittenFile
 from exportctl.destinations.uris import QUARANTINE, parts_tag, sibling_uri, tag_of_part
 from exportctl.errors import SpecError, SpecProblem
 from exportctl.lang import templating, timerange
@@ -67,6 +66,10 @@ class ExportPlan:
     #: A change-mode run's snapshots: the last committed one and the one it writes.
     changes: ChangePlan | None = None
 
+    def destination_for(self, uri: str | None = None) -> Destination:
+        """What stores `uri` (by default the export itself), with the spec's options."""
+        return registry.destination_for(uri or self.destination, self.spec.destination.options)
+
 
 def new_run_id(now: datetime) -> str:
     """Sortable by time, and unique: 48 random bits, as a daemon starts dozens of runs a second.
@@ -98,60 +101,19 @@ def compile_plan(
     """The plan for one run; an incremental run gets its window and, on retry, its old file."""
     now = now.astimezone(UTC)
     context = template_context(spec, now, run_id)
-    query = replace(
-        spec.query,
-        params=tuple(
-            (
-                key,
-                _render(spec, value, context, f"$.query.params.{key}")
-                if isinstance(value, str)
-                else value,
-            )
-            for key, value in spec.query.params
-        ),
-    )
-    time_range = _time_range(spec, now)
-    if time_range is not None:
-        query = replace(query, where=_and(query.where, range_filter(time_range)))
-    source_reads_filter = registry.SOURCES[spec.source.type].filters_rows
-    if query.order_by and not source_reads_filter:
-        raise spec_error(
-            spec, "$.query.order_by", "this source returns rows in its own order and cannot sort"
-        )
-    unwindowed = query
-    query = _windowed(query, window, resume[-1].last if resume else None, source_reads_filter)
-    columns = needed_columns(spec.fields)
-    keys = spec.incremental.keys if spec.incremental else ()
-    if keys:  # change mode: merged with the snapshot in key order
-        query = replace(query, order_by=tuple(OrderKey(k, code_point=True) for k in keys))
-        columns = tuple(dict.fromkeys((*keys, *columns))) if columns is not None else None
-    if columns is not None and window is not None:  # each row's position, for resuming
-        columns = tuple(dict.fromkeys((*columns, *window.incremental.columns)))
-    if columns is not None and not source_reads_filter and query.where is not None:
-        columns = None  # the runner filters, so it needs the filtered fields too
+    unwindowed, time_range = _query(spec, now, context)
+    filters = registry.SOURCES[spec.source.type].filters_rows
+    query = _windowed(unwindowed, window, resume[-1].last if resume else None, filters)
+    query, columns = _columns(spec, query, window, filters)
     destination = destination or _destination(
         spec, _render(spec, spec.destination.uri, context, "$.destination.uri"), "$.destination.uri"
     )
-    name = PurePosixPath(urlsplit(destination).path).name
-    codec = _compression(spec, name)
-    quarantine = None
-    if spec.validation.on_invalid == "quarantine":
-        stated = spec.validation.quarantine
-        quarantine = (
-            _destination(
-                spec,
-                _render(spec, stated, context, "$.validation.quarantine"),
-                "$.validation.quarantine",
-            )
-            if stated
-            else sibling_uri(destination, QUARANTINE)
-        )
+    codec = _compression(spec, PurePosixPath(urlsplit(destination).path).name)
+    quarantine = _quarantine(spec, context, destination)
     replay = None
     if quarantine is not None and resume and window is not None:
         kept = replace(window, upto=resume[-1].last)
-        replay = Request(
-            _windowed(unwindowed, kept, None, source_reads_filter), columns, declared_types(spec)
-        )
+        replay = Request(_windowed(unwindowed, kept, None, filters), columns, declared_types(spec))
     return ExportPlan(
         spec=spec,
         run_id=run_id,
@@ -167,6 +129,54 @@ def compile_plan(
         parts_tag=tag_of_part(destination, resume[0].file.uri) if resume else parts_tag(run_id),
         changes=changes,
     )
+
+
+def _query(
+    spec: ExportSpec, now: datetime, context: dict[str, Any]
+) -> tuple[Query, ResolvedRange | None]:
+    """The spec's query, its parameters rendered, and its time range (a filter of it)."""
+    params = tuple(
+        (key, _render(spec, value, context, f"$.query.params.{key}"))
+        if isinstance(value, str)
+        else (key, value)
+        for key, value in spec.query.params
+    )
+    query = replace(spec.query, params=params)
+    time_range = _time_range(spec, now)
+    if time_range is not None:
+        query = replace(query, where=_and(query.where, range_filter(time_range)))
+    if query.order_by and not registry.SOURCES[spec.source.type].filters_rows:
+        raise spec_error(
+            spec, "$.query.order_by", "this source returns rows in its own order and cannot sort"
+        )
+    return query, time_range
+
+
+def _columns(
+    spec: ExportSpec, query: Query, window: Window | None, source_filters: bool
+) -> tuple[Query, tuple[str, ...] | None]:
+    """The columns the run reads (None: all), and the query in change mode's key order."""
+    columns = needed_columns(spec.fields)
+    keys = spec.incremental.keys if spec.incremental else ()
+    if keys:  # change mode: merged with the snapshot in key order
+        query = replace(query, order_by=tuple(OrderKey(k, code_point=True) for k in keys))
+        columns = tuple(dict.fromkeys((*keys, *columns))) if columns is not None else None
+    if columns is not None and window is not None:  # each row's position, for resuming
+        columns = tuple(dict.fromkeys((*columns, *window.incremental.columns)))
+    if columns is not None and not source_filters and query.where is not None:
+        columns = None  # the runner filters, so it needs the filtered fields too
+    return query, columns
+
+
+def _quarantine(spec: ExportSpec, context: dict[str, Any], destination: str) -> str | None:
+    """Where rows that fail validation go, under `on_invalid: quarantine`."""
+    if spec.validation.on_invalid != "quarantine":
+        return None
+    stated = spec.validation.quarantine
+    if not stated:
+        return sibling_uri(destination, QUARANTINE)
+    key = "$.validation.quarantine"
+    return _destination(spec, _render(spec, stated, context, key), key)
 
 
 def _time_range(spec: ExportSpec, now: datetime) -> ResolvedRange | None:

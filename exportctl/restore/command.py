@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
+from exportctl.clock import utc_now
 from exportctl.errors import ExportctlError, SpecError, UsageError
 from exportctl.net.http import safe_url
-from exportctl.plan.compiler import utc_now
 from exportctl.restore import api, apply
 from exportctl.restore.secrets import SecretsMissing
 

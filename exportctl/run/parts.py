@@ -1,4 +1,5 @@
-"""The files one export writes: a single file, or parts of N rows or of N bytes as stored.
+"""The files one export writes: a single file, or parts of N rows or of N bytes as stored
+(and, where the plan has several partitions, each partition's own parts).
 
 Each part is committed on its own, as soon as it is full, so a failed run
 keeps the parts it finished and its retry can go on from the first missing one.
@@ -54,11 +55,12 @@ class _Open:
 class FileSet:
     """Opens, fills and commits the export's files in order."""
 
-    def __init__(self, plan: ExportPlan, on_commit: Callable[[Part], None]):
+    def __init__(self, plan: ExportPlan, on_commit: Callable[[Part], None], partitioned: bool):
         self.plan = plan
         destination = plan.spec.destination
         self.max_rows, self.max_bytes = destination.split_rows, destination.split_bytes
-        self.split = destination.splits
+        #: Written as parts: the spec splits it, or partitions each end their own parts.
+        self.split = destination.splits or partitioned
         self.on_commit = on_commit
         self.parts: list[Part] = list(plan.resume)
         self.current: _Open | None = None
@@ -87,7 +89,7 @@ class FileSet:
                 self._commit()
 
     def close(self) -> list[Part]:
-        """Commit the last file; every export has at least one."""
+        """Commit the open file (a partition's last); every export has at least one."""
         if self.current is None and not self.parts:
             self._open()
         if self.current is not None:
@@ -104,10 +106,7 @@ class FileSet:
         """Delete the parts this run committed (not those kept from an earlier attempt)."""
         kept = len(self.plan.resume)
         for part in self.parts[kept:]:
-            destination = registry.destination_for(
-                part.file.uri, self.plan.spec.destination.options
-            )
-            destination.delete(part.file.uri)
+            self.plan.destination_for(part.file.uri).delete(part.file.uri)
         del self.parts[kept:]
 
     def _rows_to_write(self, current: _Open, available: int) -> int:
@@ -144,9 +143,7 @@ class FileSet:
             uri = part_uri(uri, index, self.plan.parts_tag)
         spec = self.plan.spec
         stack = ExitStack()
-        sink = stack.enter_context(
-            registry.destination_for(uri, spec.destination.options).open(uri)
-        )
+        sink = stack.enter_context(self.plan.destination_for(uri).open(uri))
         stored: BinaryIO = sink.stream
         capped = counted = None
         if spec.destination.max_bytes is not None:

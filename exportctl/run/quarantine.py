@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from exportctl import registry
 from exportctl.destinations.base import Sink, WrittenFile
+from exportctl.plan.compiler import ExportPlan
 
 
 class Quarantine:
@@ -19,8 +19,8 @@ class Quarantine:
     Committed with the export and discarded with it: a failed run leaves none.
     """
 
-    def __init__(self, uri: str, options: Any):
-        self.uri, self.options = uri, options
+    def __init__(self, plan: ExportPlan, uri: str):
+        self.plan, self.uri = plan, uri
         self._stack: ExitStack | None = None
         self._sink: Sink | None = None
 
@@ -29,7 +29,7 @@ class Quarantine:
             return
         if self._sink is None:
             self._stack = ExitStack()
-            destination = registry.destination_for(self.uri, self.options)
+            destination = self.plan.destination_for(self.uri)
             self._sink = self._stack.enter_context(destination.open(self.uri))
         lines = (
             orjson.dumps({"reason": reason, "row": _plain(record)}, default=str) + b"\n"

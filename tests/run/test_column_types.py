@@ -31,6 +31,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exportctl.clock import FakeClock
 from exportctl.plan.compiler import compile_plan
 from exportctl.run import runner
 from exportctl.sources.sql import sqlite_arrow
@@ -104,7 +105,7 @@ def export(
         doc["validation"] = {"on_invalid": "skip"}
     spec.write_text(json.dumps(doc))
     plan = compile_plan(load_spec(spec), now=NOW, run_id=f"r{chunk_size}")
-    return runner.run(plan, clock=lambda: NOW)
+    return runner.run(plan, clock=FakeClock(NOW))
 
 
 def read_back(data: bytes, fmt: str) -> tuple[list[Any], str | None]:
@@ -220,7 +221,7 @@ def export_fields(
     }
     (folder / "spec.yaml").write_text(json.dumps(doc))
     plan = compile_plan(load_spec(folder / "spec.yaml"), now=NOW, run_id=f"d{chunk_size}")
-    return runner.run(plan, clock=lambda: NOW)
+    return runner.run(plan, clock=FakeClock(NOW))
 
 
 DECLARED = [

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from exportctl.cli.main import main
+from exportctl.clock import utc_now
 from exportctl.jobs import job as jobs
 from exportctl.ledger.store import Ledger
-from exportctl.plan.compiler import utc_now
 from exportctl.run.runner import Observer
 from exportctl.spec.load import load_spec
 

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from exportctl.clock import FakeClock
 from exportctl.demo.build import init_demo
 from exportctl.plan.compiler import compile_plan
 from exportctl.run import runner
@@ -48,7 +49,7 @@ def export(folder: Path, name: str, url: str, query: dict[str, Any], fmt: str, c
     }
     spec = folder / f"{name}.spec.yaml"  # never the export's own name (yaml)
     spec.write_text(json.dumps(doc))
-    result = runner.run(compile_plan(load_spec(spec), now=NOW, run_id=name), clock=lambda: NOW)
+    result = runner.run(compile_plan(load_spec(spec), now=NOW, run_id=name), clock=FakeClock(NOW))
     assert result.status == "succeeded", result.error
     return (folder / f"{name}.{fmt}").read_bytes()
 

@@ -20,11 +20,11 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from exportctl.clock import utc_now
 from exportctl.daemon.web import page, views
 from exportctl.errors import UsageError
 from exportctl.lang import timerange
 from exportctl.ledger.store import Ledger
-from exportctl.plan.compiler import utc_now
 from exportctl.values import jsontext
 
 JSON = "application/json"
