@@ -149,12 +149,10 @@ def narrowed(
         if columns is not None and not source_reads_filter and query.where is not None:
             columns = None  # the runner filters, so it needs the filtered fields too
     destination = destination or plan.destination
-    quarantine = plan.quarantine
-    if quarantine is not None and not spec.validation.quarantine:
-        quarantine = sibling_uri(destination, QUARANTINE)
+    quarantine = _beside(plan, destination)
     replay = None
     if quarantine is not None and resume and window is not None:
-        kept = replace(window, upto=resume[-1].last)
+        kept = replace(window, upto=resume[-1].last)  # the kept parts' rows, for their invalid
         replay_query = _windowed(unwindowed, kept, None, source_reads_filter)
         replay = Request(replay_query, columns, plan.request.declared)
     return replace(
@@ -170,6 +168,13 @@ def narrowed(
         changes=changes,
         unwindowed=unwindowed if window is not None else None,
     )
+
+
+def _beside(plan: ExportPlan, destination: str) -> str | None:
+    """The plan's quarantine for `destination`: beside it, unless the spec names one."""
+    if plan.quarantine is None or plan.spec.validation.quarantine:
+        return plan.quarantine
+    return sibling_uri(destination, QUARANTINE)
 
 
 def _params(spec: ExportSpec, context: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
