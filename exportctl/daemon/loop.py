@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ from exportctl.daemon import specs as spec_files
 from exportctl.daemon.slots import Slot, every, tz
 from exportctl.daemon.stale import check_stale
 from exportctl.daemon.telemetry import Metrics, log_event
-from exportctl.daemon.work import Work
+from exportctl.daemon.work import RunSpec, Work
 from exportctl.errors import ExportctlError, SpecError, UsageError, scrub
 from exportctl.jobs import job as jobs
 from exportctl.jobs.stop import Stop
@@ -34,8 +33,6 @@ from exportctl.lang import schedule as scheduler
 from exportctl.ledger import Ledger
 from exportctl.plan.compiler import new_run_id
 from exportctl.spec.load import load_specs
-
-RunSpec = Callable[..., Any]
 
 
 class SpecBusy(ExportctlError):

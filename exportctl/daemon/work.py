@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from exportctl.clock import Clock
 from exportctl.daemon.telemetry import Metrics, log_event
@@ -15,15 +14,29 @@ from exportctl.jobs.options import Options
 from exportctl.jobs.stop import Stop
 from exportctl.ledger import Ledger
 from exportctl.model import ExportSpec
-from exportctl.run.runner import Observer
+from exportctl.run.runner import Observer, RunResult
+
+
+class RunSpec(Protocol):
+    """jobs.run_spec, or workers.ProcessRuns: one run of a spec at `now`."""
+
+    def __call__(
+        self,
+        spec: ExportSpec,
+        ledger: Ledger,
+        options: Options,
+        now: datetime,
+        observer: Observer,
+        stop: Stop,
+        clock: Clock,
+        /,
+    ) -> RunResult: ...
 
 
 class Work:
     """Runs a spec for a tick, or for the API, through `run` (jobs.run_spec or workers')."""
 
-    def __init__(
-        self, ledger: Ledger, run: Callable[..., Any], stop: Stop, clock: Clock, metrics: Metrics
-    ):
+    def __init__(self, ledger: Ledger, run: RunSpec, stop: Stop, clock: Clock, metrics: Metrics):
         self.ledger, self.run, self.stop, self.clock, self.metrics = (
             ledger,
             run,
