@@ -139,7 +139,8 @@ def apply(
 
     Refuses to start (exit 2), naming each, when a variable a spec needs is unset."""
     from exportctl.cli import progress
-    from exportctl.jobs.job import Options, run_specs
+    from exportctl.jobs.job import run_plans
+    from exportctl.jobs.options import Options
     from exportctl.ledger.store import Ledger
 
     plans = loading.compiled(paths, only, start=start, end=end, strict_env=not dry_run)
@@ -151,10 +152,9 @@ def apply(
     _refuse_writing_the_ledger(plans, ledger_at.url)
     ledger = Ledger(ledger_at.url, located=ledger_at.describe())
     options = Options(full=full, wait=wait)
-    now = plans[0].now if plans else None  # the names `plan` and --dry-run showed
     with _signals_interrupt(), progress.bars(show=not as_json) as observers:
-        specs = [p.spec for p in plans]
-        results = run_specs(specs, ledger, options, observers, jobs, now=now)
+        # The plans compiled above, at the `now` whose names `plan` and --dry-run showed.
+        results = run_plans(plans, ledger, options, observers, jobs)
     if as_json:
         print_json([r.to_json() for r in results])
     else:

@@ -85,7 +85,7 @@ def _serve(daemon: Daemon, listen: tuple[str, int] | None, grace: float, token: 
     try:
         if listen is not None:
             try:
-                app = App(daemon, daemon.ledger, token)
+                app = App(daemon, daemon.ledger, token, daemon.clock)
                 server = serve_http(*listen, lambda: daemon.health, daemon.metrics, app)
             except OSError as exc:
                 raise UsageError(f"cannot listen on {listen[0]}:{listen[1]}: {exc}") from None

@@ -24,6 +24,8 @@ from prometheus_client import (
 
 from exportctl.errors import scrub
 
+log = logging.getLogger("exportctl.daemon")
+
 _SECONDS = (0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, float("inf"))
 _LATENESS = (0.1, 0.5, 1, 5, 30, 60, 300, 3600, float("inf"))
 
@@ -47,6 +49,11 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["traceback"] = scrub(self.formatException(record.exc_info))
         return json.dumps(line, default=str)
+
+
+def log_event(event: str, level: int = logging.INFO, **fields: Any) -> None:
+    """One structured log record: `event` and its fields (JSON in daemon mode)."""
+    log.log(level, event, extra={"fields": fields})
 
 
 @contextmanager

@@ -20,7 +20,6 @@ import multiprocessing
 import os
 import signal
 import threading
-import time
 from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -28,8 +27,11 @@ from datetime import datetime
 from multiprocessing.synchronize import Event
 from typing import Any
 
+from exportctl.clock import SYSTEM, Clock
 from exportctl.errors import RunError
 from exportctl.jobs import job as jobs
+from exportctl.jobs.options import Options
+from exportctl.jobs.stop import Stop
 from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
 from exportctl.run.runner import Observer, RunResult
@@ -43,11 +45,14 @@ ORPHAN_GRACE = 10.0
 
 # One worker's state, set by `_start_worker` in each worker process.
 _ledger: Ledger | None = None
-_stop: jobs.Stop | None = None
+_stop: Stop | None = None
 
 
 class ProcessRuns:
-    """A `Daemon.run` that runs each export in a pool of `workers` processes."""
+    """A `Daemon.run` that runs each export in a pool of `workers` processes.
+
+    A worker process reads the machine's clock: the daemon's is not shared with it
+    (only its `now`, which the run's plan is compiled at)."""
 
     def __init__(self, state: str, workers: int):
         self.state, self.workers = state, workers
@@ -65,10 +70,11 @@ class ProcessRuns:
         self,
         spec: ExportSpec,
         ledger: Ledger,
-        options: jobs.Options,
+        options: Options,
         now: datetime,
         observer: Observer,
-        stop: jobs.Stop,
+        stop: Stop,
+        clock: Clock = SYSTEM,
     ) -> RunResult:
         pool = self._pool
         try:
@@ -110,7 +116,7 @@ class ProcessRuns:
         )
 
 
-class _SharedStop(jobs.Stop):
+class _SharedStop(Stop):
     """A worker's view of the daemon's stop request."""
 
     def __init__(self, event: Event, signum: Any):
@@ -125,9 +131,9 @@ class _SharedStop(jobs.Stop):
         self.signum = self._signum.value
         super().check()
 
-    def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float, clock: Clock = SYSTEM) -> None:
         self.signum = self._signum.value
-        super().sleep(seconds)
+        super().sleep(seconds, clock)
 
 
 def _start_worker(state: str, stopping: Event, signum: Any, daemon: int) -> None:
@@ -143,8 +149,8 @@ def _start_worker(state: str, stopping: Event, signum: Any, daemon: int) -> None
 class _Watchdog:
     """Ends the worker once its daemon is gone; a run under way is stopped first."""
 
-    def __init__(self, daemon: int, stop: jobs.Stop, sleep: Any = time.sleep):
-        self.daemon, self.stop, self.sleep = daemon, stop, sleep
+    def __init__(self, daemon: int, stop: Stop, clock: Clock = SYSTEM):
+        self.daemon, self.stop, self.clock = daemon, stop, clock
 
     def orphaned(self) -> bool:
         # Re-parented (to init or a subreaper) once the daemon died.
@@ -152,7 +158,7 @@ class _Watchdog:
 
     def watch(self) -> None:
         while not self.orphaned():
-            self.sleep(WATCH_EVERY)
+            self.clock.sleep(WATCH_EVERY)
         if _running.acquire(blocking=False):  # idle: nothing to wind down
             os._exit(1)  # public, documented: exit without running the pool's atexit joins
         self.stop.request(signal.SIGTERM)
@@ -165,7 +171,7 @@ class _Watchdog:
 _running = threading.Lock()
 
 
-def _run(spec: ExportSpec, options: jobs.Options, now: datetime) -> RunResult:
+def _run(spec: ExportSpec, options: Options, now: datetime) -> RunResult:
     assert _ledger is not None and _stop is not None  # set by _start_worker
     with _running:
         return jobs.run_spec(spec, _ledger, options, now, Observer(), _stop)

@@ -13,7 +13,6 @@ import os
 import smtplib
 import ssl
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import asdict, dataclass
@@ -31,6 +30,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from exportctl.clock import SYSTEM, Clock
 from exportctl.errors import ExportctlError, TransientError, os_reason, scrub
 from exportctl.model import Alerts, Email, Webhook
 
@@ -80,14 +80,14 @@ def _style(status: str) -> tuple[str, str, str]:
     return _STATUSES.get(status, ("", ":grey_question:", status))
 
 
-def send_alerts(alerts: Alerts | None, outcome: Outcome, *, sleep: Sleep = time.sleep) -> list[str]:
+def send_alerts(alerts: Alerts | None, outcome: Outcome, *, clock: Clock = SYSTEM) -> list[str]:
     """Send the alerts that `alerts.when` asks for; return one line per channel that failed
     ("webhook: 503 Service Unavailable", ...). Never raises for a channel failure."""
     if alerts is None or not wanted(alerts, outcome.status):
         return []
     body = payload(outcome)
     failures = []
-    for name, send, secrets in _channels(alerts, sleep):
+    for name, send, secrets in _channels(alerts, clock.sleep):
         try:
             send(outcome, body)
         except Exception as exc:  # one channel failing never stops the others

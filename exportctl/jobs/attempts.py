@@ -6,41 +6,53 @@ split export keeps the parts that still verify and goes on after them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, cast
+from functools import partial
+from typing import Any, cast
 
 import tenacity
 
-from exportctl.clock import utc_now
+from exportctl.clock import Clock
 from exportctl.destinations.base import WrittenFile
 from exportctl.destinations.uris import part_uri, tag_of_part
 from exportctl.errors import ExportctlError
+from exportctl.jobs.stop import Stop
 from exportctl.jobs.verify import verify_files
 from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
 from exportctl.plan import incremental
-from exportctl.plan.compiler import ExportPlan, Part, compile_plan
+from exportctl.plan.compiler import ExportPlan, Part, narrowed
 from exportctl.run import runner
 from exportctl.run.runner import Observer, RunResult
 
-if TYPE_CHECKING:
-    from exportctl.jobs.job import Stop
 
+def retrying(spec: ExportSpec, stop: Stop, clock: Clock, **conditions: Any) -> tenacity.Retrying:
+    """The spec's retry policy: exponential backoff with jitter, within attempts and budget.
 
-def retrying(spec: ExportSpec, stop: Stop, **conditions: Any) -> tenacity.Retrying:
-    """The spec's retry policy: exponential backoff with jitter, within attempts and budget."""
+    Backoff sleeps on `clock`, and the budget is measured on it (tenacity's own
+    `stop_before_delay` reads the machine's clock), from the policy's making.
+    """
     policy = spec.retry
+    attempts, budget = tenacity.stop_after_attempt(policy.attempts), _before(policy.budget, clock)
     return tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(policy.attempts)
-        | tenacity.stop_before_delay(policy.budget),
+        stop=lambda state: attempts(state) or budget(state),
         wait=tenacity.wait_exponential_jitter(initial=policy.backoff, max=policy.max_backoff),
-        sleep=stop.sleep,
+        sleep=partial(stop.sleep, clock=clock),
         reraise=True,
         **conditions,
     )
 
 
-def run_with_retries(plan: ExportPlan, ledger: Ledger, observer: Observer, stop: Stop) -> RunResult:
+def _before(budget: float, clock: Clock) -> Callable[[tenacity.RetryCallState], bool]:
+    """Stop when the next attempt would start `budget` seconds or more after the first."""
+    start = clock.monotonic()
+    return lambda state: clock.monotonic() - start + state.upcoming_sleep >= budget
+
+
+def run_with_retries(
+    plan: ExportPlan, ledger: Ledger, observer: Observer, stop: Stop, clock: Clock
+) -> RunResult:
     """Run the plan, again while it fails for a reason that may pass, as the spec allows."""
     spec = plan.spec
     attempts = 0
@@ -51,8 +63,9 @@ def run_with_retries(plan: ExportPlan, ledger: Ledger, observer: Observer, stop:
         try:
             again = plan if attempts == 1 else _plan_again(plan, ledger)
         except ExportctlError as exc:  # the store still down, say: this attempt failed too
-            return replace(runner.failed(plan, exc, utc_now(), utc_now()), attempts=attempts)
-        return replace(runner.run(again, observer), attempts=attempts)
+            failed = runner.failed(plan, exc, clock.now(), clock.now())
+            return replace(failed, attempts=attempts)
+        return replace(runner.run(again, observer, clock=clock), attempts=attempts)
 
     def record(state: tenacity.RetryCallState) -> None:
         failed = state.outcome.result() if state.outcome else None
@@ -70,6 +83,7 @@ def run_with_retries(plan: ExportPlan, ledger: Ledger, observer: Observer, stop:
     policy = retrying(
         spec,
         stop,
+        clock,
         retry=tenacity.retry_if_result(lambda r: r.status == "failed" and r.transient),
         before_sleep=record,
         retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
@@ -91,15 +105,7 @@ def _plan_again(plan: ExportPlan, ledger: Ledger) -> ExportPlan:
         unfinished = {"id": plan.run_id, "destination": plan.destination}
         kept = kept_parts(ledger, unfinished, plan.spec.destination.options)
         ledger.forget_parts(plan.run_id, keep=[p.file.uri for p in kept])  # to be rewritten
-        again = compile_plan(
-            plan.spec,
-            now=plan.now,
-            run_id=plan.run_id,
-            window=plan.window,
-            destination=plan.destination,
-            resume=kept,
-        )
-        return replace(again, expected_bytes=plan.expected_bytes)
+        return narrowed(plan, window=plan.window, destination=plan.destination, resume=kept)
     # The ledger holds the parts' URIs masked; the plan knows the real ones.
     for index in range(1, len(ledger.forget_parts(plan.run_id)) + 1):
         destination.delete(part_uri(plan.destination, index, plan.parts_tag))

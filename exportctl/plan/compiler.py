@@ -65,6 +65,8 @@ class ExportPlan:
     parts_tag: str | None = None
     #: A change-mode run's snapshots: the last committed one and the one it writes.
     changes: ChangePlan | None = None
+    #: A windowed plan's query before its window: what another attempt narrows again.
+    unwindowed: Query | None = None
 
     def destination_for(self, uri: str | None = None) -> Destination:
         """What stores `uri` (by default the export itself), with the spec's options."""
@@ -88,95 +90,118 @@ def template_context(spec: ExportSpec, now: datetime, run_id: str) -> dict[str, 
     }
 
 
-def compile_plan(
-    spec: ExportSpec,
-    *,
-    now: datetime,
-    run_id: str,
-    window: Window | None = None,
-    destination: str | None = None,
-    resume: tuple[Part, ...] = (),
-    changes: ChangePlan | None = None,
-) -> ExportPlan:
-    """The plan for one run; an incremental run gets its window and, on retry, its old file."""
+def compile_plan(spec: ExportSpec, *, now: datetime, run_id: str) -> ExportPlan:
+    """The plan for one run, every template rendered; `narrowed` fits it to an incremental run."""
     now = now.astimezone(UTC)
     context = template_context(spec, now, run_id)
-    unwindowed, time_range = _query(spec, now, context)
-    filters = registry.SOURCES[spec.source.type].filters_rows
-    query = _windowed(unwindowed, window, resume[-1].last if resume else None, filters)
-    query, columns = _columns(spec, query, window, filters)
-    destination = destination or _destination(
-        spec, _render(spec, spec.destination.uri, context, "$.destination.uri"), "$.destination.uri"
-    )
-    codec = _compression(spec, PurePosixPath(urlsplit(destination).path).name)
-    quarantine = _quarantine(spec, context, destination)
-    replay = None
-    if quarantine is not None and resume and window is not None:
-        kept = replace(window, upto=resume[-1].last)
-        replay = Request(_windowed(unwindowed, kept, None, filters), columns, declared_types(spec))
-    return ExportPlan(
-        spec=spec,
-        run_id=run_id,
-        now=now,
-        window=window,
-        request=Request(query, columns, declared_types(spec)),
-        destination=destination,
-        compression=codec,
-        resume=resume,
-        quarantine=quarantine,
-        replay=replay,
-        time_range=time_range,
-        parts_tag=tag_of_part(destination, resume[0].file.uri) if resume else parts_tag(run_id),
-        changes=changes,
-    )
-
-
-def _query(
-    spec: ExportSpec, now: datetime, context: dict[str, Any]
-) -> tuple[Query, ResolvedRange | None]:
-    """The spec's query, its parameters rendered, and its time range (a filter of it)."""
-    params = tuple(
-        (key, _render(spec, value, context, f"$.query.params.{key}"))
-        if isinstance(value, str)
-        else (key, value)
-        for key, value in spec.query.params
-    )
-    query = replace(spec.query, params=params)
+    query = replace(spec.query, params=_params(spec, context))
     time_range = _time_range(spec, now)
     if time_range is not None:
         query = replace(query, where=_and(query.where, range_filter(time_range)))
-    if query.order_by and not registry.SOURCES[spec.source.type].filters_rows:
+    source_reads_filter = registry.SOURCES[spec.source.type].filters_rows
+    if query.order_by and not source_reads_filter:
         raise spec_error(
             spec, "$.query.order_by", "this source returns rows in its own order and cannot sort"
         )
-    return query, time_range
-
-
-def _columns(
-    spec: ExportSpec, query: Query, window: Window | None, source_filters: bool
-) -> tuple[Query, tuple[str, ...] | None]:
-    """The columns the run reads (None: all), and the query in change mode's key order."""
     columns = needed_columns(spec.fields)
     keys = spec.incremental.keys if spec.incremental else ()
     if keys:  # change mode: merged with the snapshot in key order
         query = replace(query, order_by=tuple(OrderKey(k, code_point=True) for k in keys))
         columns = tuple(dict.fromkeys((*keys, *columns))) if columns is not None else None
-    if columns is not None and window is not None:  # each row's position, for resuming
-        columns = tuple(dict.fromkeys((*columns, *window.incremental.columns)))
-    if columns is not None and not source_filters and query.where is not None:
+    if columns is not None and not source_reads_filter and query.where is not None:
         columns = None  # the runner filters, so it needs the filtered fields too
-    return query, columns
+    destination = _destination(
+        spec, _render(spec, spec.destination.uri, context, "$.destination.uri"), "$.destination.uri"
+    )
+    return ExportPlan(
+        spec=spec,
+        run_id=run_id,
+        now=now,
+        request=Request(query, columns, declared_types(spec)),
+        destination=destination,
+        compression=_compression(spec, PurePosixPath(urlsplit(destination).path).name),
+        quarantine=_quarantine(spec, context, destination),
+        time_range=time_range,
+        parts_tag=parts_tag(run_id),
+    )
+
+
+def narrowed(
+    plan: ExportPlan,
+    *,
+    window: Window | None = None,
+    destination: str | None = None,
+    resume: tuple[Part, ...] = (),
+    changes: ChangePlan | None = None,
+) -> ExportPlan:
+    """`plan` fitted to an incremental run: its window (past the parts a retry keeps), the
+    destination of the unfinished run it retries, change mode's snapshots.
+
+    Renders no template again: `plan` is `compile_plan`'s, or an earlier narrowing of it.
+    """
+    spec = plan.spec
+    source_reads_filter = registry.SOURCES[spec.source.type].filters_rows
+    unwindowed = plan.unwindowed or plan.request.query
+    query, columns = unwindowed, plan.request.columns
+    if window is not None:
+        query = _windowed(
+            unwindowed, window, resume[-1].last if resume else None, source_reads_filter
+        )
+        if columns is not None:  # each row's position, for resuming
+            columns = tuple(dict.fromkeys((*columns, *window.incremental.columns)))
+        if columns is not None and not source_reads_filter and query.where is not None:
+            columns = None  # the runner filters, so it needs the filtered fields too
+    destination = destination or plan.destination
+    quarantine = _beside(plan, destination)
+    replay = None
+    if quarantine is not None and resume and window is not None:
+        kept = replace(window, upto=resume[-1].last)  # the kept parts' rows, for their invalid
+        replay_query = _windowed(unwindowed, kept, None, source_reads_filter)
+        replay = Request(replay_query, columns, plan.request.declared)
+    return replace(
+        plan,
+        window=window,
+        request=Request(query, columns, plan.request.declared),
+        destination=destination,
+        compression=_compression(spec, PurePosixPath(urlsplit(destination).path).name),
+        resume=resume,
+        quarantine=quarantine,
+        replay=replay,
+        parts_tag=tag_of_part(destination, resume[0].file.uri) if resume else plan.parts_tag,
+        changes=changes,
+        unwindowed=unwindowed if window is not None else None,
+    )
+
+
+def _beside(plan: ExportPlan, destination: str) -> str | None:
+    """The plan's quarantine for `destination`: beside it, unless the spec names one."""
+    if plan.quarantine is None or plan.spec.validation.quarantine:
+        return plan.quarantine
+    return sibling_uri(destination, QUARANTINE)
+
+
+def _params(spec: ExportSpec, context: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The query's parameters, the text ones rendered as templates."""
+    return tuple(
+        (
+            key,
+            _render(spec, value, context, f"$.query.params.{key}")
+            if isinstance(value, str)
+            else value,
+        )
+        for key, value in spec.query.params
+    )
 
 
 def _quarantine(spec: ExportSpec, context: dict[str, Any], destination: str) -> str | None:
-    """Where rows that fail validation go, under `on_invalid: quarantine`."""
+    """Where rows that fail validation go: the spec's `quarantine`, or beside the export."""
     if spec.validation.on_invalid != "quarantine":
         return None
     stated = spec.validation.quarantine
     if not stated:
         return sibling_uri(destination, QUARANTINE)
-    key = "$.validation.quarantine"
-    return _destination(spec, _render(spec, stated, context, key), key)
+    rendered = _render(spec, stated, context, "$.validation.quarantine")
+    return _destination(spec, rendered, "$.validation.quarantine")
 
 
 def _time_range(spec: ExportSpec, now: datetime) -> ResolvedRange | None:

@@ -20,12 +20,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from exportctl import clock as clocks
 from exportctl.cli.main import main
-from exportctl.daemon.loop import Daemon, latest_tick
+from exportctl.daemon.loop import Daemon
 from exportctl.daemon.service import parse_listen
+from exportctl.daemon.slots import latest_tick
 from exportctl.daemon.telemetry import JsonFormatter, Metrics, serve_http
 from exportctl.daemon.workers import ProcessRuns
-from exportctl.jobs.job import Options, Stop
+from exportctl.jobs.options import Options
+from exportctl.jobs.stop import Stop
 from exportctl.lang.schedule import parse
 from exportctl.ledger.runs import RunRecord
 from exportctl.ledger.store import Ledger
@@ -39,16 +42,12 @@ from tests.support.servers import free_port
 T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
 
 
-class FakeClock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
+class FakeClock(clocks.FakeClock):
     def at(self, seconds: float) -> FakeClock:
-        """Set the clock to T0 + seconds."""
-        self.now = T0 + timedelta(seconds=seconds)
+        """Move the clock on to T0 + seconds."""
+        ahead = (T0 + timedelta(seconds=seconds) - self.now()).total_seconds()
+        assert ahead >= 0, "a fake clock never goes back"
+        self.advance(ahead)
         return self
 
 
@@ -65,7 +64,14 @@ class Recorder:
         self.lock = threading.Lock()
 
     def __call__(
-        self, spec: ExportSpec, ledger: Ledger, options: Options, now: datetime, _obs, stop: Stop
+        self,
+        spec: ExportSpec,
+        ledger: Ledger,
+        options: Options,
+        now: datetime,
+        _obs,
+        stop: Stop,
+        _clock: clocks.Clock,
     ) -> RunResult:
         assert options.trigger == "schedule"
         with self.lock:
@@ -137,8 +143,9 @@ def test_ticks_run_at_their_instants_and_the_ledger_records_lateness(tmp_path, l
     ticks = [T0 + timedelta(seconds=s) for s in (10, 20, 30)]
     assert [r["scheduled_at"] for r in runs] == ticks
     assert {(r["status"], r["trigger"]) for r in runs} == {("succeeded", "schedule")}
-    for run in runs:  # the real start, after the tick (T0 is in the past)
-        assert timedelta(0) < run["started_at"] - run["scheduled_at"] < timedelta(minutes=10)
+    # Started on the daemon's clock: at each tick, and a second late for the one at 30.
+    lateness = [(r["started_at"] - r["scheduled_at"]).total_seconds() for r in runs]
+    assert lateness == [0, 0, 1]
     assert len(list((tmp_path / "out").glob("items-*.csv"))) == 3
     metrics = daemon.metrics.text().decode()
     assert 'exportctl_runs_total{spec="items",status="succeeded"} 3.0' in metrics
@@ -250,7 +257,7 @@ def test_a_spec_without_success_for_twice_its_interval_alerts_once(tmp_path, led
     assert [e["event"] for e in ledger.audit_events()].count("spec.stale") == 1
     assert 'exportctl_spec_stale{spec="items"} 1.0' in daemon.metrics.text().decode()
 
-    record_scheduled_run(ledger, "items", clock.now)  # a success ends the episode
+    record_scheduled_run(ledger, "items", clock.now())  # a success ends the episode
     daemon.step()
     assert 'exportctl_spec_stale{spec="items"} 0.0' in daemon.metrics.text().decode()
 
@@ -329,23 +336,24 @@ def test_sighup_reloads_even_without_a_change_of_mtime(tmp_path, ledger):
     assert [tick for _, tick, _ in run.calls] == [T0 + timedelta(seconds=20)]
 
 
-def test_serve_steps_with_the_injected_sleep_and_interrupts_runs_after_the_grace(tmp_path, ledger):
+def test_serve_steps_with_the_injected_clock_and_interrupts_runs_after_the_grace(tmp_path, ledger):
     write_spec(tmp_path / "specs", "items")
-    clock, run = FakeClock(T0), Recorder(hold=True)
-    waits: list[float] = []
+    run = Recorder(hold=True)
 
-    def sleep(seconds: float) -> None:
-        waits.append(seconds)
-        clock.now += timedelta(seconds=seconds)
-        if clock.now >= T0 + timedelta(seconds=15):
-            daemon.request_stop(15)
+    class Stopping(FakeClock):
+        def wait(self, event: Any, seconds: float) -> bool:
+            woken = super().wait(event, seconds)
+            if self.now() >= T0 + timedelta(seconds=15):
+                daemon.request_stop(15)
+            return woken
 
-    daemon = Daemon((tmp_path / "specs",), ledger, clock=clock.at(1), sleep=sleep, run=run)
+    clock = Stopping(T0).at(1)
+    daemon = Daemon((tmp_path / "specs",), ledger, clock=clock, run=run)
     daemon.watch_every = 3600  # no look at the files to wake for
     signum = daemon.serve(grace=0.2)
 
     assert signum == 15
-    assert waits[:2] == [9, 10]  # straight to each tick
+    assert clock.slept[:2] == [9, 10]  # straight to each tick
     assert len(run.calls) == 1 and run.running == 0  # interrupted after the grace
     assert daemon.health == {"up": False, "specs": ["items"], "running": []}
 

@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,9 +17,16 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from exportctl.clock import FakeClock
 from exportctl.jobs.alerts import Outcome, human_bytes, send_alerts
 from exportctl.model import Alerts, Email, Webhook
 from tests.support.servers import HttpReceiver, free_port
+
+
+def fake_clock() -> FakeClock:
+    """Backoff between alert attempts passes on it at once, and is noted."""
+    return FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
+
 
 TOKEN = "T0AAA/B0BBB/xoxSeCrEtPaThToKeN"
 HEADER_SECRET = "Bearer hdr-SeCrEt-42"
@@ -249,12 +257,12 @@ def test_email_logs_in(
     assert send_alerts(Alerts(email=good), FAILED) == []
     assert len(mailbox.envelopes) == 1
 
-    sleeps: list[float] = []
+    clock = fake_clock()
     bad = mail(smtp, username="alerts", password="wrong-" + PASSWORD)
-    lines = send_alerts(Alerts(email=bad), FAILED, sleep=sleeps.append)
+    lines = send_alerts(Alerts(email=bad), FAILED, clock=clock)
     assert len(lines) == 1 and lines[0].startswith("email: 127.0.0.1:")
     assert "535" in lines[0]
-    assert sleeps == []  # a refused login is not retried
+    assert clock.slept == []  # a refused login is not retried
     assert len(mailbox.envelopes) == 1
     assert_no_secret(lines, caplog)
     assert "alert not sent: email: 127.0.0.1" in caplog.text
@@ -300,10 +308,10 @@ def test_no_alerts_no_work() -> None:
 
 def test_transient_webhook_errors_are_retried(receiver: HttpReceiver) -> None:
     receiver.fail_next(2, status=503)
-    sleeps: list[float] = []
-    assert send_alerts(Alerts(webhook=webhook(receiver.url)), FAILED, sleep=sleeps.append) == []
+    clock = fake_clock()
+    assert send_alerts(Alerts(webhook=webhook(receiver.url)), FAILED, clock=clock) == []
     assert len(receiver.requests) == 3
-    assert len(sleeps) == 2 and all(0 < s <= 5 for s in sleeps)
+    assert len(clock.slept) == 2 and all(0 < s <= 5 for s in clock.slept)
 
 
 def test_permanent_500_is_reported_and_others_still_sent(
@@ -317,7 +325,7 @@ def test_permanent_500_is_reported_and_others_still_sent(
     receiver.reject(500)
     argv, out = dump
     alerts = Alerts(webhook=webhook(receiver.url), command=argv, email=mail(smtp))
-    lines = send_alerts(alerts, FAILED, sleep=lambda _: None)
+    lines = send_alerts(alerts, FAILED, clock=fake_clock())
     host = receiver.url.removeprefix("http://")
     assert lines == [f"webhook: 500 Internal Server Error from {host} (gave up after 3 tries)"]
     assert len(receiver.requests) == 3
@@ -328,10 +336,10 @@ def test_permanent_500_is_reported_and_others_still_sent(
 
 def test_client_error_is_not_retried(receiver: HttpReceiver) -> None:
     receiver.reject(403)
-    sleeps: list[float] = []
-    lines = send_alerts(Alerts(webhook=webhook(receiver.url)), FAILED, sleep=sleeps.append)
+    clock = fake_clock()
+    lines = send_alerts(Alerts(webhook=webhook(receiver.url)), FAILED, clock=clock)
     assert lines == [f"webhook: 403 Forbidden from {receiver.url.removeprefix('http://')}"]
-    assert (len(receiver.requests), sleeps) == (1, [])
+    assert (len(receiver.requests), clock.slept) == (1, [])
 
 
 def test_connection_refused_is_reported(
@@ -340,13 +348,13 @@ def test_connection_refused_is_reported(
     caplog.set_level(logging.DEBUG, logger="exportctl.alerts")
     port = free_port()  # closed again: nothing listens there
     argv, out = dump
-    sleeps: list[float] = []
+    clock = fake_clock()
     alerts = Alerts(webhook=webhook(f"http://127.0.0.1:{port}"), command=argv)
-    lines = send_alerts(alerts, FAILED, sleep=sleeps.append)
+    lines = send_alerts(alerts, FAILED, clock=clock)
     assert lines == [
         f"webhook: cannot connect to 127.0.0.1:{port}: Connection refused (gave up after 3 tries)"
     ]
-    assert len(sleeps) == 2 and len(dumped(out)) == 1
+    assert len(clock.slept) == 2 and len(dumped(out)) == 1
     assert_no_secret(lines, caplog)
 
 
@@ -356,7 +364,7 @@ def test_hanging_receiver_times_out(
     caplog.set_level(logging.DEBUG, logger="exportctl.alerts")
     receiver.hang_next(3)
     lines = send_alerts(
-        Alerts(webhook=webhook(receiver.url, timeout=0.2)), FAILED, sleep=lambda _: None
+        Alerts(webhook=webhook(receiver.url, timeout=0.2)), FAILED, clock=fake_clock()
     )
     host = receiver.url.removeprefix("http://")
     assert lines == [f"webhook: {host} did not answer within 0.2s (gave up after 3 tries)"]
@@ -365,13 +373,13 @@ def test_hanging_receiver_times_out(
 
 def test_unreachable_smtp_server_is_reported(caplog: pytest.LogCaptureFixture) -> None:
     port = free_port()
-    sleeps: list[float] = []
+    clock = fake_clock()
     alerts = Alerts(email=Email(host="127.0.0.1", port=port, sender="a@b.c", to=("d@e.f",)))
-    lines = send_alerts(alerts, FAILED, sleep=sleeps.append)
+    lines = send_alerts(alerts, FAILED, clock=clock)
     assert lines == [
         f"email: cannot connect to 127.0.0.1:{port}: Connection refused (gave up after 3 tries)"
     ]
-    assert len(sleeps) == 2
+    assert len(clock.slept) == 2
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,8 @@ from hypothesis import strategies as st
 from exportctl.cli.main import main
 from exportctl.errors import RunError, SpecError
 from exportctl.jobs import job as jobs
+from exportctl.jobs.options import Options
+from exportctl.jobs.stop import Stop
 from exportctl.ledger.store import Ledger
 from exportctl.plan import incremental
 from exportctl.plan.changes import ChangePlan
@@ -284,9 +286,7 @@ def test_settle_holds_back_recent_rows_so_late_ones_are_not_missed(
     def run(minutes: int) -> None:
         spec = load_spec(spec_path, env={})
         now = start + dt.timedelta(minutes=minutes)
-        (result,) = jobs.run_specs(
-            [spec], ledger, jobs.Options(), lambda s: runner.Observer(), now=now
-        )
+        result = jobs.run_spec(spec, ledger, Options(), now, runner.Observer(), Stop())
         assert result.status == "succeeded", result.error
         if result.rows:
             exported.extend(r["id"] for r in newest_export(tmp_path / "out"))

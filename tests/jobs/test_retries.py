@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,7 +16,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from exportctl.clock import FakeClock
+from exportctl.jobs import job as jobs
+from exportctl.jobs.options import Options
+from exportctl.jobs.stop import Stop
 from exportctl.ledger.store import Ledger
+from exportctl.run.runner import Observer
+from exportctl.spec.load import load_spec
 from tests.ledger.test_records import eventually
 from tests.support.servers import HttpReceiver
 
@@ -301,3 +308,27 @@ def test_a_sqlite_source_locked_throughout_fails_when_the_attempts_run_out(
     assert str(db) in result["error"] and "database is locked" in result["error"]
     assert "busy_timeout" in result["error"]
     assert not list(tmp_path.glob("out/*"))
+
+
+def test_backoff_and_budget_are_kept_on_the_injected_clock(
+    tmp_path, db, http_receiver: HttpReceiver, private_ledger
+):
+    """Waits of half a minute pass at once on a fake clock, and the budget counts them."""
+    http_receiver.fail_next(1000, status=503)
+    retry = "{attempts: 10, backoff: 30s, max_backoff: 600s, budget: 100s}"
+    path = _spec(tmp_path, db, f"{http_receiver.url}/pool.csv", retry)
+    spec = load_spec(path, env={"UPLOAD_TOKEN": TOKEN})
+    clock = FakeClock(datetime(2025, 1, 1, tzinfo=UTC))
+    ledger = Ledger(private_ledger)
+    started = time.monotonic()
+    result = jobs.run_spec(spec, ledger, Options(), clock.now(), Observer(), Stop(), clock)
+    assert time.monotonic() - started < 20  # not a minute and a half for real
+    # 30 s then 60 s (each with up to 1 s of jitter); a third wait would end past 100 s.
+    assert (result.status, result.attempts) == ("failed", 3)
+    assert [round(s) // 30 for s in clock.slept] == [1, 2]
+    events = ledger.audit_events(result.run_id)
+    waits = [
+        json.loads(e["detail"])["retry_in"] for e in events if e["event"] == "run.attempt_failed"
+    ]
+    assert waits == [round(s, 3) for s in clock.slept]
+    assert ledger.run(result.run_id)["started_at"] == datetime(2025, 1, 1, tzinfo=UTC)

@@ -177,7 +177,7 @@ def test_where_cron_and_the_hourly_phrase_part_a_half_hour_dst_change() -> None:
 
 
 def test_latest_tick_and_period_of_a_cron_rule() -> None:
-    from exportctl.daemon.loop import latest_tick
+    from exportctl.daemon.slots import latest_tick
 
     rule = parse("0 9 * * mon-fri")
     monday = utc(2024, 5, 13, 10)

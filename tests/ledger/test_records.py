@@ -28,7 +28,10 @@ from click.testing import CliRunner, Result
 from exportctl.cli import main as cli
 from exportctl.demo.build import init_demo
 from exportctl.errors import UsageError
+from exportctl.jobs import heartbeat
 from exportctl.jobs import job as jobs
+from exportctl.jobs.options import Options
+from exportctl.jobs.stop import Stop
 from exportctl.ledger.runs import RunRecord
 from exportctl.ledger.schema import CURRENT_VERSION
 from exportctl.ledger.store import Ledger
@@ -500,7 +503,7 @@ def test_a_run_records_the_commit_of_the_checkout_its_spec_lives_in(demo, tmp_pa
 
 def test_a_run_keeps_beating_while_a_slow_step_runs(demo, tmp_path, ledger, monkeypatch):
     """A slow first chunk must not make a live run look dead to another host."""
-    monkeypatch.setattr(jobs, "HEARTBEAT_EVERY", 0.05)
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_EVERY", 0.05)
     counting = threading.Event()
     real_chunks = SqlSource.chunks
 
@@ -512,7 +515,7 @@ def test_a_run_keeps_beating_while_a_slow_step_runs(demo, tmp_path, ledger, monk
     monkeypatch.setattr(SqlSource, "chunks", slow_chunks)
     spec = load_spec(write_spec(tmp_path, "pool", demo))
     worker = threading.Thread(
-        target=jobs.run_specs, args=([spec], ledger, jobs.Options(), lambda _: Observer())
+        target=jobs.run_spec, args=(spec, ledger, Options(), datetime.now(UTC), Observer(), Stop())
     )
     worker.start()
     assert counting.wait(30)

@@ -569,6 +569,7 @@ def _text_value(value: Any) -> str:
 def test_the_daemon_runs_a_scheduled_prometheus_export(
     prom: PrometheusServer, tmp_path: Path, ledger: Ledger
 ) -> None:
+    from exportctl.clock import FakeClock
     from exportctl.daemon.loop import Daemon
 
     specs = tmp_path / "specs"
@@ -588,11 +589,11 @@ def test_the_daemon_runs_a_scheduled_prometheus_export(
         schedule={"every": "every 10 seconds"},
     )
     tick = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
-    clock = [tick + timedelta(seconds=3)]
-    daemon = Daemon((specs,), ledger, clock=lambda: clock[0])
+    clock = FakeClock(tick + timedelta(seconds=3))
+    daemon = Daemon((specs,), ledger, clock=clock)
     daemon.start()
     for second in (10, 20):  # two ticks: the samples, then nothing new
-        clock[0] = tick + timedelta(seconds=second)
+        clock.advance((tick + timedelta(seconds=second) - clock.now()).total_seconds())
         daemon.step()
         assert daemon.wait_idle(timeout=60)
     daemon.shutdown(grace=5)

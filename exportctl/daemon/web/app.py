@@ -20,7 +20,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from exportctl.clock import utc_now
+from exportctl.clock import SYSTEM, Clock
 from exportctl.daemon.web import page, views
 from exportctl.errors import UsageError
 from exportctl.lang import timerange
@@ -56,7 +56,7 @@ class App:
     ledger: Ledger
     #: The bearer token that POST requests must carry; None: no token asked.
     token: str | None = None
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = SYSTEM
 
     def handle(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
@@ -103,15 +103,15 @@ class App:
 
     def index(self) -> Response:
         specs, running = views.specs(self.board, self.ledger), views.running(self.ledger)
-        html = page.index(specs, running, self.clock())
+        html = page.index(specs, running, self.clock.now())
         return Response(200, "text/html; charset=utf-8", html.encode())
 
     def spec_page(self, name: str) -> Response:
         known = {s["name"]: s for s in views.specs(self.board, self.ledger)}
         if name not in known:
-            html = page.not_found(name, self.clock())
+            html = page.not_found(name, self.clock.now())
             return Response(404, "text/html; charset=utf-8", html.encode())
-        html = page.spec(known[name], views.audit(self.ledger, spec=name), self.clock())
+        html = page.spec(known[name], views.audit(self.ledger, spec=name), self.clock.now())
         return Response(200, "text/html; charset=utf-8", html.encode())
 
     # --- the API -------------------------------------------------------------------------
@@ -156,7 +156,7 @@ class App:
 
     def _since(self, text: str | None) -> datetime | None:
         try:
-            return None if text is None else timerange.since(text, self.clock())
+            return None if text is None else timerange.since(text, self.clock.now())
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
 
