@@ -26,7 +26,7 @@ from exportctl.daemon.loop import Daemon
 from exportctl.daemon.service import parse_listen
 from exportctl.daemon.slots import latest_tick
 from exportctl.daemon.telemetry import JsonFormatter, Metrics, serve_http
-from exportctl.daemon.workers import ProcessRuns
+from exportctl.daemon.workers import ORPHAN_GRACE, WATCH_EVERY, ProcessRuns
 from exportctl.jobs.options import Options
 from exportctl.jobs.stop import Stop
 from exportctl.lang.schedule import parse
@@ -575,7 +575,9 @@ def test_workers_exit_when_the_daemon_is_killed(tmp_path):
         assert running[0]["pid"] in workers and len(workers) >= 2  # one busy, one idle
         process.kill()
         process.wait()
-        wait_for(lambda: not any(_alive(pid) for pid in workers), "the workers' exit", 8)
+        # A busy worker stops at its run's next chunk, or exits anyway after ORPHAN_GRACE.
+        limit = ORPHAN_GRACE + WATCH_EVERY + 3
+        wait_for(lambda: not any(_alive(pid) for pid in workers), "the workers' exit", limit)
     finally:
         process.kill()
     (run,) = [r for r in ledger.history("slow") if r["id"] == running[0]["id"]]

@@ -217,9 +217,14 @@ def test_in_a_browser_failures_progress_and_triggered_runs_show(site: Site) -> N
     service = webdriver.ChromeService(executable_path=str(driver_path))
     browser = webdriver.Chrome(options=options, service=service)
     try:
-        browser.get(site.url + "/")
-        row = browser.find_element("css selector", 'tr[data-spec="broken"]')
-        assert "failed" in row.text and "no_such_table" in row.text
+
+        def broken_failed() -> str:  # `broken` runs every 2 s: a load can land during one
+            browser.get(site.url + "/")
+            text = browser.find_element("css selector", 'tr[data-spec="broken"]').text
+            return text if "failed" in text else ""
+
+        row_text = wait_for(broken_failed, "`broken` shown as failed")
+        assert "no_such_table" in row_text
 
         status, _ = site.call("POST", "/api/v1/specs/slow/runs", token=TOKEN)
         assert status in (202, 409)  # 409: the run an earlier test started still goes
