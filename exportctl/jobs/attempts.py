@@ -37,7 +37,7 @@ def retrying(spec: ExportSpec, stop: Stop, clock: Clock, **conditions: Any) -> t
     attempts, budget = tenacity.stop_after_attempt(policy.attempts), _before(policy.budget, clock)
     return tenacity.Retrying(
         stop=lambda state: attempts(state) or budget(state),
-        wait=tenacity.wait_exponential_jitter(initial=policy.backoff, max=policy.max_backoff),
+        wait=tenacity.wait_exponential_jitter(multiplier=policy.backoff, max=policy.max_backoff),
         sleep=partial(stop.sleep, clock=clock),
         reraise=True,
         **conditions,
