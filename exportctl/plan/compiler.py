@@ -113,7 +113,7 @@ def compile_plan(
     time_range = _time_range(spec, now)
     if time_range is not None:
         query = replace(query, where=_and(query.where, range_filter(time_range)))
-    source_reads_filter = registry.SOURCES[spec.source.type].filters_rows
+    source_reads_filter = registry.SOURCES.entry(spec.source.type).pushes_filters
     if query.order_by and not source_reads_filter:
         raise spec_error(
             spec, "$.query.order_by", "this source returns rows in its own order and cannot sort"

@@ -286,7 +286,7 @@ def _export(
             # Change mode: the rows become the changes found against the last snapshot.
             rows = Differ(plan.changes).changes(read) if plan.changes else read
             for raw in rows:
-                if not type(source).filters_rows:
+                if not registry.SOURCES.entry(spec.source.type).pushes_filters:
                     raw = apply_filter(raw, request.query.where)
                 ops = raw.pop(OP) if plan.changes else None
                 # A failure from here on may quote the secret columns' values.

@@ -81,8 +81,7 @@ def holds_secrets(spec: ExportSpec) -> bool:
 def unredacted(spec: ExportSpec) -> bool:
     """A source whose rows hold secrets unless redacted (it `redacts_by_default`), told
     `redact: false`."""
-    source = registry.SOURCES.get(spec.source.type)
-    return bool(getattr(source, "redacts_by_default", False)) and spec.redact is None
+    return registry.SOURCES.entry(spec.source.type).redacts_by_default and spec.redact is None
 
 
 def file_mode(spec: ExportSpec) -> int | None:

@@ -32,7 +32,7 @@ from exportctl.jobs import job as jobs
 from exportctl.ledger import Ledger, RunRecord
 from exportctl.ledger.schema import CURRENT_VERSION
 from exportctl.run.runner import Observer
-from exportctl.sources.sql import SqlSource
+from exportctl.sources.sql.source import SqlSource
 from exportctl.spec.load import load_spec
 from tests.conftest import pg_url
 

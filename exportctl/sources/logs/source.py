@@ -48,7 +48,6 @@ def parser_for(options: LogOptions, below: int | None = None) -> Any:
 
 class LogSource:
     Options = LogOptions
-    filters_rows = False
 
     def __init__(self, options: LogOptions, base_dir: Path):
         self.options = options
