@@ -103,6 +103,9 @@ class Registry(Mapping[str, T], Generic[E, T]):
             self._loaded[name] = _imported(self._entries[name].path, name)
         return self._loaded[name]
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries  # Mapping's own would import the class
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 

@@ -31,7 +31,7 @@ from exportctl.transforms import validate
 from exportctl.transforms.credentials import CredentialsStage
 from exportctl.transforms.fields import select_fields, typed_as_declared
 from exportctl.transforms.filter import apply_filter
-from exportctl.transforms.redact import Redactor
+from exportctl.transforms.redact.columns import Redactor
 from exportctl.transforms.reshape import WideRows
 from exportctl.transforms.secrets import SecretValues, secret_columns
 

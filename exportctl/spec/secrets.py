@@ -11,8 +11,6 @@ import binascii
 from collections.abc import Mapping
 from dataclasses import replace
 
-from cryptography.fernet import Fernet
-
 from exportctl import registry
 from exportctl.errors import SpecProblem
 from exportctl.model import ExportSpec
@@ -41,6 +39,8 @@ def with_keys(
     rules = spec.credentials
     if rules.mode != "reveal":
         return spec
+    from cryptography.fernet import Fernet  # only a revealing spec needs it
+
     keys: list[bytes] = []
     for index, name in enumerate((rules.key_env, *rules.previous_keys_env)):
         value = env.get(name, "")

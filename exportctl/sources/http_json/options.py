@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from exportctl.sources.web import Auth
+from exportctl.sources.auth import Auth
 
 _PATH = re.compile(r"[^.\s]+(\.[^.\s]+)*")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from exportctl.sources.logs import levels, regex
+from exportctl.sources.logs import levels, patterns
 
 #: Options that only one line format reads.
 _ONLY_FOR = {
@@ -74,9 +74,9 @@ class LogOptions:
 
     def _check_pattern(self) -> None:
         if self.pattern is None:
-            names = ", ".join(regex.BUILTINS)
+            names = ", ".join(patterns.BUILTINS)
             raise ValueError(f"`format: regex` needs a `pattern`: a regex or one of {names}")
-        groups = regex.compiled(self.pattern).groupindex
+        groups = patterns.compiled(self.pattern).groupindex
         for option, group in (("min_level", "level"), ("message_regex", "message")):
             if getattr(self, option) is not None and group not in groups:
                 raise ValueError(f"`{option}` needs a `(?P<{group}>...)` group in `pattern`")

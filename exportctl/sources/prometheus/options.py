@@ -9,7 +9,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from exportctl.lang import timerange, units
-from exportctl.sources.web import Auth
+from exportctl.sources.auth import Auth
 
 #: Prometheus refuses a range query of more points per series than this.
 SERVER_MAX_POINTS = 11_000
