@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
@@ -36,6 +36,9 @@ class Entry:
     path: str
     #: Its options class, in a module that imports no data library (None: it takes none).
     options: str | None
+    #: The JSON Schema of its options, for a component registered at run time: the
+    #: published schema lists the built-ins' (a source's or format's keys besides `type`).
+    schema: Mapping[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,11 @@ def outer_compression(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -
     if codec not in entry.codecs:
         takes = listed(entry.codecs)
         default = f"the `{spec.format.type}` format takes no `{codec}` compression, only {takes}"
-        p.fail(("compression",), entry.codecs_reason or default)
+        message = entry.codecs_reason or default
+        if "compression" in doc:
+            p.fail(("compression",), message)
+        else:  # implied by the destination's name: that is where to look
+            p.fail(("destination",), f"{message} (the destination's name says `{codec}`)")
 
 
 def split_parts(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
