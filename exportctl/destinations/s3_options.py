@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from exportctl.errors import OptionError
+
 #: The smallest part S3 accepts in a multipart upload (but the last).
 MIN_PART_SIZE = 5 * 2**20
 
@@ -22,6 +24,8 @@ class S3Options:
 
     def __post_init__(self) -> None:
         if self.part_size < MIN_PART_SIZE:
-            raise ValueError("`part_size` must be at least 5MiB, the smallest part S3 accepts")
+            raise OptionError(
+                "part_size", "`part_size` must be at least 5MiB, the smallest part S3 accepts"
+            )
         if self.kms_key_id and self.server_side_encryption not in ("aws:kms", "aws:kms:dsse"):
-            raise ValueError("`kms_key_id` needs `server_side_encryption: aws:kms`")
+            raise OptionError("kms_key_id", "`kms_key_id` needs `server_side_encryption: aws:kms`")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from exportctl.errors import OptionError
 from exportctl.lang import templating
 
 Layout = Literal["url", "host:port", "host:port:user:pass"]
@@ -20,9 +21,11 @@ class CsvOptions:
 
     def __post_init__(self) -> None:
         if self.delimiter in ('"', "\r", "\n"):
-            raise ValueError(f"{self.delimiter!r} cannot separate CSV fields")
+            raise OptionError("delimiter", f"{self.delimiter!r} cannot separate CSV fields")
         if any(c in self.null for c in ('"', "\r", "\n", self.delimiter)):
-            raise ValueError("the `null` marker cannot hold a quote, a line break or the delimiter")
+            raise OptionError(
+                "null", "the `null` marker cannot hold a quote, a line break or the delimiter"
+            )
 
 
 #: How NaN and ±infinity are written: as the strings "NaN", "Infinity", "-Infinity";

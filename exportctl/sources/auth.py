@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from exportctl.errors import OptionError
+
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -21,7 +23,9 @@ class Auth:
         for key in ("username_env", "password_env", "token_env"):
             name = getattr(self, key)
             if name is not None and not _ENV_NAME.fullmatch(name):
-                raise ValueError(f"`{key}` names an environment variable; {name!r} is not a name")
+                raise OptionError(
+                    key, f"`{key}` names an environment variable; {name!r} is not a name"
+                )
         if (self.username_env is None) != (self.password_env is None):
             raise ValueError("basic auth needs both `username_env` and `password_env`")
         if self.token_env is not None and self.username_env is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from exportctl.errors import OptionError
+
 Format = Literal["jsonl", "csv", "parquet"]
 
 
@@ -23,13 +25,13 @@ class FilesOptions:
 
     def __post_init__(self) -> None:
         if not self.path:
-            raise ValueError("`path` must name the files to read")
+            raise OptionError("path", "`path` must name the files to read")
         if self.columns is not None:
             object.__setattr__(self, "columns", tuple(self.columns))
         object.__setattr__(self, "timestamps", tuple(self.timestamps))
         if (self.columns is not None or self.timestamps) and self.format not in (None, "jsonl"):
-            raise ValueError("`columns` and `timestamps` are for `format: jsonl`")
+            raise OptionError("columns", "`columns` and `timestamps` are for `format: jsonl`")
         if (self.delimiter != "," or self.null) and self.format not in (None, "csv"):
-            raise ValueError("`delimiter` and `null` are for `format: csv`")
+            raise OptionError("delimiter", "`delimiter` and `null` are for `format: csv`")
         if len(self.delimiter) != 1:
-            raise ValueError("`delimiter` must be one character")
+            raise OptionError("delimiter", "`delimiter` must be one character")

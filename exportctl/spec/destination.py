@@ -9,7 +9,7 @@ from exportctl import compression, registry
 from exportctl import model as m
 from exportctl.destinations.sftp_options import SftpOptions, login_moved
 from exportctl.lang import units
-from exportctl.spec.problems import PLAN_NAMES, Problems
+from exportctl.spec.problems import PLAN_NAMES, Problems, option_path
 from exportctl.spec.schema import Path_
 
 
@@ -62,13 +62,12 @@ def options_of(p: Problems, doc: Mapping[str, Any]) -> Any:
         return None
     make = registry.DESTINATIONS.options(scheme)
     options = dict(doc.get(own, {}))
-    for key in ("part_size",):
-        if key in options:
-            options[key] = units.byte_count(options[key])
+    if "part_size" in options:
+        options["part_size"] = units.byte_count(options["part_size"])
     if "headers" in options:
         options["headers"] = tuple(options["headers"].items())
     try:
         return make(**options)
     except ValueError as exc:
-        p.fail(("destination", own), str(exc))
+        p.fail(option_path(("destination", own), exc, options), str(exc))
         return make()

@@ -12,9 +12,9 @@ from typing import Any
 
 from exportctl import model as m
 from exportctl import registry
-from exportctl.errors import OptionError, SpecProblem
+from exportctl.errors import SpecProblem
 from exportctl.spec import destination, fields, modes, privacy, query, rules, sections
-from exportctl.spec.problems import Problems, typed
+from exportctl.spec.problems import Problems, option_path, typed
 from exportctl.spec.schema import Locator, Path_
 
 
@@ -60,7 +60,6 @@ def component(
     try:
         return m.Component(doc["type"], kinds.options(doc["type"])(**options))
     except ValueError as exc:  # an option's value the schema cannot rule out
-        key = exc.key if isinstance(exc, OptionError) else None
-        p.fail((*path, key) if key in options else path, str(exc))
+        p.fail(option_path(path, exc, options), str(exc))
         # Defaults may not be valid options on their own; the spec is refused anyway.
         return m.Component(doc["type"], None)

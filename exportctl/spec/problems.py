@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from exportctl.errors import SpecProblem
+from exportctl.errors import OptionError, SpecProblem
 from exportctl.lang import templating
 from exportctl.spec.schema import Locator, Path_
 
@@ -36,6 +36,13 @@ class Problems:
         if unknown:
             known = listed(names)
             self.fail(path, f"undefined {listed(unknown)} in the template; it knows {known}")
+
+
+def option_path(section: Path_, error: ValueError, given: Mapping[str, Any]) -> Path_:
+    """Where an options class's error belongs: at the key it names when the spec gave it."""
+    if isinstance(error, OptionError) and error.key in given:
+        return (*section, error.key)
+    return section
 
 
 def typed(doc: str | Mapping[str, Any]) -> Mapping[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from exportctl.errors import OptionError
+
 
 @dataclass(frozen=True)
 class Builtin:
@@ -34,13 +36,15 @@ def compiled(pattern: str) -> re.Pattern[str]:
     try:
         found = re.compile(regex)
     except re.error as exc:
-        raise ValueError(f"`pattern` is not a valid regex: {exc}") from None
+        raise OptionError("pattern", f"`pattern` is not a valid regex: {exc}") from None
     if "timestamp" not in found.groupindex:
-        raise ValueError(
-            "`pattern` needs a `(?P<timestamp>...)` group: rows are read in time order"
+        raise OptionError(
+            "pattern", "`pattern` needs a `(?P<timestamp>...)` group: rows are read in time order"
         )
     if "file" in found.groupindex:
-        raise ValueError("`pattern` cannot name a group `file`: that column names the log file")
+        raise OptionError(
+            "pattern", "`pattern` cannot name a group `file`: that column names the log file"
+        )
     return found
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from exportctl.errors import OptionError
+
 #: SQLAlchemy's own URL pattern (`sqlalchemy.engine.url._parse_url`): what `make_url` takes.
 _URL = re.compile(
     r"""
@@ -27,7 +29,7 @@ class SqlOptions:
 
     def __post_init__(self) -> None:
         if not is_database_url(self.url):
-            raise ValueError("`url` is not a database URL such as sqlite:///system.db")
+            raise OptionError("url", "`url` is not a database URL such as sqlite:///system.db")
 
 
 def is_database_url(url: str) -> bool:
