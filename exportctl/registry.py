@@ -11,6 +11,7 @@ included. An options class lives in a module light enough for `validate` to impo
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -39,6 +40,8 @@ class Entry:
     #: The JSON Schema of its options, for a component registered at run time: the
     #: published schema lists the built-ins' (a source's or format's keys besides `type`).
     schema: Mapping[str, Any] | None = field(default=None, compare=False)
+    #: The Python packages of an optional extra it needs (`pip install 'exportctl[name]'`).
+    requires: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,12 @@ class Registry(Mapping[str, T], Generic[E, T]):
         path = self._entries[name].options
         return None if path is None else _imported(path, name)
 
+    def check_installed(self, name: str) -> None:
+        """UsageError when a package `name` needs is not installed; nothing is imported."""
+        for package in self._entries[name].requires:
+            if importlib.util.find_spec(package) is None:
+                raise _not_installed(name, package)
+
     def register(self, name: str, entry: E) -> None:
         """Add a component under a name no other component has."""
         if name in self._entries:
@@ -143,10 +152,14 @@ def _imported(path: str, name: str) -> Any:
     except ModuleNotFoundError as exc:  # an optional extra's library (sftp: paramiko)
         if exc.name is None or exc.name.startswith("exportctl"):
             raise
-        raise UsageError(
-            f"`{name or 'local'}` needs the Python package `{exc.name}`, not installed "
-            f"here (pip install 'exportctl[{name}]' where it is an extra)"
-        ) from exc
+        raise _not_installed(name, exc.name) from exc
+
+
+def _not_installed(name: str, package: str) -> UsageError:
+    return UsageError(
+        f"`{name or 'local'}` needs the Python package `{package}`, not installed "
+        f"here (pip install 'exportctl[{name}]' where it is an extra)"
+    )
 
 
 _S = "exportctl.sources"
@@ -238,7 +251,10 @@ DESTINATIONS: Registry[DestinationEntry, type[Destination]] = Registry(
         "http": _HTTP,
         "https": _HTTP,
         "sftp": DestinationEntry(
-            f"{_D}.sftp:SftpDestination", f"{_D}.sftp_options:SftpOptions", options_key="sftp"
+            f"{_D}.sftp:SftpDestination",
+            f"{_D}.sftp_options:SftpOptions",
+            options_key="sftp",
+            requires=("paramiko",),
         ),
     }
 )

@@ -52,6 +52,8 @@ def options_of(p: Problems, doc: Mapping[str, Any]) -> Any:
     """The typed options of the destination the URI's scheme picks; others are refused."""
     scheme = registry.scheme_of(doc["uri"])
     kind = registry.destination_entry(doc["uri"])
+    if kind is not None:
+        registry.DESTINATIONS.check_installed(scheme)  # else `apply` would be the first to say
     own = kind.options_key if kind is not None else None
     for key in registry.destination_options_keys():
         if key in doc and key != own:

@@ -57,6 +57,7 @@ def component(
 ) -> m.Component:
     """A source or format: its `type` and its typed options (not the component itself)."""
     options = {k: v for k, v in doc.items() if k != "type"}
+    kinds.check_installed(doc["type"])
     try:
         return m.Component(doc["type"], kinds.options(doc["type"])(**options))
     except ValueError as exc:  # an option's value the schema cannot rule out
