@@ -58,8 +58,11 @@ def component(
     """A source or format: its `type` and its typed options (not the component itself)."""
     options = {k: v for k, v in doc.items() if k != "type"}
     kinds.check_installed(doc["type"])
+    make = kinds.options(doc["type"])
+    if make is None:  # it takes no options (the schema refuses any key but `type`)
+        return m.Component(doc["type"], None)
     try:
-        return m.Component(doc["type"], kinds.options(doc["type"])(**options))
+        return m.Component(doc["type"], make(**options))
     except ValueError as exc:  # an option's value the schema cannot rule out
         p.fail(option_path(path, exc, options), str(exc))
         # Defaults may not be valid options on their own; the spec is refused anyway.
