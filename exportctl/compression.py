@@ -1,4 +1,8 @@
-"""Compression wraps the destination's stream; the encoder writes through it."""
+"""Compression wraps the destination's stream; the encoder writes through it.
+
+The codecs' libraries are imported when a stream is opened: the spec checks need only
+the names (`codec_for`, `resolve`), and `validate` should not pay for zlib-ng or zstd.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,6 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import BinaryIO, cast
-
-import zstandard
-from zlib_ng import gzip_ng_threaded
 
 EXTENSIONS = {".gz": "gzip", ".zst": "zstd", ".zip": "zip"}
 
@@ -24,6 +25,8 @@ def _none(stream: BinaryIO, level: int | None, inner_name: str) -> Iterator[Bina
 def _gzip(stream: BinaryIO, level: int | None, inner_name: str) -> Iterator[BinaryIO]:
     # zlib-ng deflates independent 1 MiB blocks on every core into one standard gzip
     # member: 3.5x faster than the stdlib here at the same ratio (docs/benchmarks.md).
+    from zlib_ng import gzip_ng_threaded
+
     target = _Deferred(stream)
     compressed = gzip_ng_threaded.open(
         target, "wb", compresslevel=6 if level is None else level, threads=os.cpu_count() or 1
@@ -83,6 +86,8 @@ class _Checked(io.RawIOBase):
 @contextmanager
 def _zstd(stream: BinaryIO, level: int | None, inner_name: str) -> Iterator[BinaryIO]:
     # threads=-1: one compression worker per core; the encoder keeps the main thread.
+    import zstandard
+
     compressor = zstandard.ZstdCompressor(level=level or 3, threads=-1)
     with compressor.stream_writer(stream, closefd=False) as compressed:
         yield cast(BinaryIO, compressed)

@@ -73,6 +73,17 @@ class SpecError(ExportctlError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class OptionError(ValueError):
+    """A component's option has a value it cannot take; `key` names the option.
+
+    Raised while a spec's options are built, and reported at that key's line.
+    """
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(message)
+
+
 class RunError(ExportctlError):
     """An export failed while running."""
 

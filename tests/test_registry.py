@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from exportctl import registry
+from exportctl.errors import UsageError
 
 
 def test_each_destination_is_listed_under_exactly_the_schemes_it_takes() -> None:
@@ -15,12 +18,28 @@ def test_each_destination_is_listed_under_exactly_the_schemes_it_takes() -> None
     every = {scheme for kind in registry.DESTINATIONS.values() for scheme in kind.schemes}
     assert every == set(registry.DESTINATIONS)
     keys = {kind.options_key for kind in registry.DESTINATIONS.values()} - {None}
-    assert set(registry.DESTINATION_OPTIONS) == keys
+    assert set(registry.destination_options_keys()) == keys
 
 
-def test_every_source_and_format_imports_with_its_options() -> None:
+def test_each_entry_declares_what_its_class_has() -> None:
+    """The entries are read without importing the classes: they must agree with them."""
+    for scheme, kind in registry.DESTINATIONS.items():
+        entry = registry.DESTINATIONS.entry(scheme)
+        assert entry.options_key == kind.options_key, scheme
+        assert registry.DESTINATIONS.options(scheme) is kind.Options, scheme
     for name, kind in (*registry.SOURCES.items(), *registry.FORMATS.items()):
         assert isinstance(kind.Options, type), name
+    for name, source in registry.SOURCES.items():
+        assert registry.SOURCES.options(name) is source.Options, name
+    for name, encoder in registry.FORMATS.items():
+        assert registry.FORMATS.options(name) is encoder.Options, name
+
+
+def test_a_registered_name_is_refused_a_second_time() -> None:
+    entry = registry.FORMATS.entry("csv")
+    with pytest.raises(UsageError, match="`csv` is already registered"):
+        registry.FORMATS.register("csv", entry)
+    assert registry.FORMATS.entry("csv") is entry
 
 
 def test_a_local_sqlite_export_imports_no_library_of_another_component(tmp_path: Path) -> None:

@@ -14,14 +14,14 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import IO, Any, BinaryIO, ClassVar, Literal, cast
+from typing import IO, Any, BinaryIO, ClassVar, cast
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
 
 from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
+from exportctl.destinations.http_options import HttpOptions
 from exportctl.net.http import network_error, status_error
 
 #: Content-Type by the file name's last extension, when the spec names none.
@@ -38,15 +38,6 @@ CONTENT_TYPES = {
     ".parquet": "application/vnd.apache.parquet",
 }
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
-
-
-@dataclass(frozen=True)
-class HttpOptions:
-    method: Literal["PUT", "POST"] = "PUT"
-    # Header values carry tokens: kept out of reprs.
-    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    content_type: str | None = None
-    timeout: float = 30.0
 
 
 class HttpDestination:

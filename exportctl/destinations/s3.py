@@ -16,9 +16,8 @@ import io
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, BinaryIO, ClassVar, Literal, cast
+from typing import Any, BinaryIO, ClassVar, cast
 
 import boto3
 import botocore.exceptions as bx
@@ -27,10 +26,9 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from exportctl.destinations.base import CountingWriter, Sink, WrittenFile
 from exportctl.destinations.s3_multipart import MultipartWriter
+from exportctl.destinations.s3_options import S3Options
 from exportctl.destinations.uris import is_part_of, written_for
 from exportctl.errors import RunError, TransientError, scrub
-
-MIN_PART_SIZE = 5 * 2**20
 
 #: Pauses between tries to abort an upload: enough for a blip, too short to stall a run.
 ABORT_PAUSES = (0.5, 1.0, 2.0)
@@ -68,24 +66,6 @@ _DOING = {
     "list_multipart_uploads": "listing incomplete uploads for",
     "list_objects_v2": "listing the parts of",
 }
-
-
-@dataclass(frozen=True)
-class S3Options:
-    endpoint_url: str | None = None
-    region: str | None = None
-    profile: str | None = None
-    server_side_encryption: Literal["AES256", "aws:kms", "aws:kms:dsse"] | None = None
-    kms_key_id: str | None = None
-    storage_class: str | None = None
-    part_size: int = 16 * 2**20
-    timeout: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.part_size < MIN_PART_SIZE:
-            raise ValueError("`part_size` must be at least 5MiB, the smallest part S3 accepts")
-        if self.kms_key_id and self.server_side_encryption not in ("aws:kms", "aws:kms:dsse"):
-            raise ValueError("`kms_key_id` needs `server_side_encryption: aws:kms`")
 
 
 class S3Destination:

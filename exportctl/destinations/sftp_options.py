@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from exportctl.errors import OptionError
+
 
 @dataclass(frozen=True)
 class SftpOptions:
@@ -31,9 +33,9 @@ class SftpOptions:
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
-            raise ValueError(f"`port` must be 1 to 65535, not {self.port}")
+            raise OptionError("port", f"`port` must be 1 to 65535, not {self.port}")
         if self.timeout <= 0:
-            raise ValueError("`timeout` must be positive")
+            raise OptionError("timeout", "`timeout` must be positive")
 
 
 def login_moved(uri: str, options: SftpOptions) -> tuple[str, SftpOptions]:

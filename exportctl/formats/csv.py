@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import functools
 import io
-from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -30,25 +29,11 @@ from exportctl.formats.base import (
     row_problems,
     to_arrow,
 )
+from exportctl.formats.options import CsvOptions
 from exportctl.values.json_values import is_json
 
 _QUOTING = {"strings": "needed", "all": "all_valid"}
 _EOL = {"crlf": "\r\n", "lf": "\n"}
-
-
-@dataclass(frozen=True)
-class CsvOptions:
-    delimiter: str = ","
-    header: bool = True
-    quoting: Literal["strings", "all"] = "strings"
-    null: str = ""
-    line_terminator: Literal["crlf", "lf"] = "crlf"
-
-    def __post_init__(self) -> None:
-        if self.delimiter in ('"', "\r", "\n"):
-            raise ValueError(f"{self.delimiter!r} cannot separate CSV fields")
-        if any(c in self.null for c in ('"', "\r", "\n", self.delimiter)):
-            raise ValueError("the `null` marker cannot hold a quote, a line break or the delimiter")
 
 
 class CsvEncoder:

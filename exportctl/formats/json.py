@@ -13,8 +13,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
 import numpy as np
 import orjson
@@ -36,23 +35,10 @@ from exportctl.formats.base import (
     rows_of,
     to_arrow,
 )
+from exportctl.formats.options import JsonlOptions, JsonOptions, NonFinite
 from exportctl.values.json_values import compact_texts, is_json
 
 Dumps = Callable[[dict[str, Any]], bytes]
-#: How NaN and ±infinity are written: as the strings "NaN", "Infinity", "-Infinity";
-#: as null (lossy: it reads back as NULL); or refused, failing the row (the old way).
-NonFinite = Literal["string", "null", "error"]
-
-
-@dataclass(frozen=True)
-class JsonOptions:
-    indent: int | None = None
-    non_finite: NonFinite = "string"
-
-
-@dataclass(frozen=True)
-class JsonlOptions:
-    non_finite: NonFinite = "string"
 
 
 def _reject(value: Any) -> Any:

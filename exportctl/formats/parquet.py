@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -13,12 +12,7 @@ import pyarrow.parquet as pq
 
 from exportctl.errors import FormatError
 from exportctl.formats.base import arrow_table
-
-
-@dataclass(frozen=True)
-class ParquetOptions:
-    codec: Literal["zstd", "snappy", "gzip", "lz4", "none"] = "zstd"
-    row_group_rows: int = 100_000
+from exportctl.formats.options import ParquetOptions
 
 
 class ParquetEncoder:

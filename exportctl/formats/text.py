@@ -6,7 +6,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
 import jinja2
@@ -24,26 +24,13 @@ from exportctl.formats.base import (
     refused_types,
     row_problems,
 )
+from exportctl.formats.options import TextOptions
 from exportctl.lang import templating
-
-Layout = Literal["url", "host:port", "host:port:user:pass"]
 
 #: Every character `str.splitlines` ends a line at (the test derives the set from it):
 #: readers split there, so a value holding one would become two proxies, or half of one.
 LINE_BREAKS = "\n\v\f\r\x1c\x1d\x1e\x85\u2028\u2029"
 _LINE_BREAK = re.compile(f"[{re.escape(LINE_BREAKS)}]")
-
-
-@dataclass(frozen=True)
-class TextOptions:
-    layout: Layout | None = None
-    template: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.layout and self.template:
-            raise ValueError("give a `layout` or a `template`, not both")
-        if self.template:
-            templating.check_syntax(self.template, "template")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ resolve its plain form to anything but a string, so every reader gets the same t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import BinaryIO
 
 import pandas as pd
@@ -25,6 +24,7 @@ from exportctl.formats.base import (
     refused_types,
     row_problems,
 )
+from exportctl.formats.options import YamlOptions
 
 _SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -49,11 +49,6 @@ for _pattern, _first in _RESOLVED_ELSEWHERE:
     # add_implicit_resolver is PyYAML's public way to teach a dumper a plain form; on a
     # subclass it copies the table first, so yaml.SafeDumper itself is left as it was.
     _Dumper.add_implicit_resolver(_QUOTED_TAG, re.compile(f"^(?:{_pattern})$"), list(_first))
-
-
-@dataclass(frozen=True)
-class YamlOptions:
-    pass
 
 
 class YamlEncoder:

@@ -98,7 +98,7 @@ def compile_plan(spec: ExportSpec, *, now: datetime, run_id: str) -> ExportPlan:
     time_range = _time_range(spec, now)
     if time_range is not None:
         query = replace(query, where=_and(query.where, range_filter(time_range)))
-    source_reads_filter = registry.SOURCES[spec.source.type].filters_rows
+    source_reads_filter = registry.SOURCES.entry(spec.source.type).pushes_filters
     if query.order_by and not source_reads_filter:
         raise spec_error(
             spec, "$.query.order_by", "this source returns rows in its own order and cannot sort"
@@ -140,7 +140,7 @@ def narrowed(
     Renders no template again: `plan` is `compile_plan`'s, or an earlier narrowing of it.
     """
     spec = plan.spec
-    source_reads_filter = registry.SOURCES[spec.source.type].filters_rows
+    source_reads_filter = registry.SOURCES.entry(spec.source.type).pushes_filters
     unwindowed = plan.unwindowed or plan.request.query
     query, columns = unwindowed, plan.request.columns
     if window is not None:

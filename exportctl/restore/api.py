@@ -27,7 +27,8 @@ from exportctl.errors import RunError, UsageError
 from exportctl.net.http import network_error, safe_url, status_error
 from exportctl.restore import secrets, settings
 from exportctl.restore.apply import masked_diff
-from exportctl.sources.web import Auth, Client
+from exportctl.sources.auth import Auth
+from exportctl.sources.web import Client
 
 TIMEOUT = 30.0
 _HEADER = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)=([A-Za-z_][A-Za-z0-9_]*)")

@@ -26,7 +26,7 @@ from exportctl.errors import RunError, UsageError
 from exportctl.model import Redaction
 from exportctl.restore import document, secrets, writers
 from exportctl.sources.config import files, typed
-from exportctl.transforms.redact import Redactor
+from exportctl.transforms.redact.columns import Redactor
 
 
 @dataclass

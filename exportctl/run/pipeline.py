@@ -25,7 +25,7 @@ from exportctl.sources.base import Request, Source
 from exportctl.transforms.credentials import CredentialsStage
 from exportctl.transforms.fields import select_fields
 from exportctl.transforms.filter import apply_filter
-from exportctl.transforms.redact import Redactor
+from exportctl.transforms.redact.columns import Redactor
 from exportctl.transforms.reshape import WideRows
 from exportctl.transforms.secrets import SecretValues
 
@@ -102,11 +102,12 @@ def _staged(
     """Each chunk as read (for the incremental positions) and through the stages."""
     # closing(): a failure past the source must not leave its cursor open (and its
     # database locked) until the generator happens to be collected.
+    filtered_at_source = registry.SOURCES.entry(plan.spec.source.type).pushes_filters
     with closing(source.chunks(request)) as read:
         # Change mode: the rows become the changes found against the last snapshot.
         rows = Differ(plan.changes).changes(read) if plan.changes else read
         for raw in rows:
-            if not type(source).filters_rows:
+            if not filtered_at_source:
                 raw = apply_filter(raw, request.query.where)
             ops = raw.pop(OP) if plan.changes else None
             selected = _transformed(plan, raw, stages)

@@ -27,7 +27,7 @@ from exportctl.run.result import Observer, RunResult, result_of, with_file
 from exportctl.secrecy import MESSAGE_LIMIT, SECRET_MARGIN, capped, debug_trace, debugging
 from exportctl.spec import secrets as credentials
 from exportctl.transforms.credentials import CredentialsStage
-from exportctl.transforms.redact import Redactor
+from exportctl.transforms.redact.columns import Redactor
 from exportctl.transforms.secrets import SecretValues
 
 __all__ = ["Observer", "RunResult", "failed", "failure_message", "run"]

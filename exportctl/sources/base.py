@@ -25,10 +25,8 @@ class Request:
 
 
 class Source(Protocol):
-    #: True when the source applies `query.where` itself; otherwise the runner filters.
-    filters_rows: bool
-    # A source may also set `redacts_by_default = True` (read with getattr, so others need
-    # not): its specs are then redacted with the defaults unless they say `redact: false`.
+    # What a source can do (apply `query.where` itself, count cheaply, ...) is declared in
+    # its registry entry (`registry.SourceEntry`), read without importing it.
 
     def __init__(self, options: Any, base_dir: Path) -> None: ...
 

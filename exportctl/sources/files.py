@@ -15,9 +15,8 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -27,11 +26,11 @@ from smart_open import open as open_uri
 
 from exportctl.errors import SourceError
 from exportctl.sources.base import Request, greatest_position
+from exportctl.sources.files_options import FilesOptions, Format
 from exportctl.sources.http_json.records import Framer
 from exportctl.sources.logs.files import is_remote, local_files, remote_files
 from exportctl.sources.logs.lines import json_value
 
-Format = Literal["jsonl", "csv", "parquet"]
 _COMPRESSED = (".gz", ".bz2", ".zst", ".xz")
 _EXTENSIONS: dict[str, Format] = {
     ".jsonl": "jsonl",
@@ -39,33 +38,6 @@ _EXTENSIONS: dict[str, Format] = {
     ".csv": "csv",
     ".parquet": "parquet",
 }
-
-
-@dataclass(frozen=True)
-class FilesOptions:
-    path: str = ""
-    #: Omitted: each file's extension says (`.jsonl`, `.ndjson`, `.csv`, `.parquet`).
-    format: Format | None = None
-    #: jsonl: the fields, in order (default: those of the first records).
-    columns: tuple[str, ...] | None = None
-    #: jsonl: fields read as UTC timestamps (ISO-8601 text or epoch seconds).
-    timestamps: tuple[str, ...] = ()
-    delimiter: str = ","
-    null: str = ""
-    chunk_size: int = 10_000
-
-    def __post_init__(self) -> None:
-        if not self.path:
-            raise ValueError("`path` must name the files to read")
-        if self.columns is not None:
-            object.__setattr__(self, "columns", tuple(self.columns))
-        object.__setattr__(self, "timestamps", tuple(self.timestamps))
-        if (self.columns is not None or self.timestamps) and self.format not in (None, "jsonl"):
-            raise ValueError("`columns` and `timestamps` are for `format: jsonl`")
-        if (self.delimiter != "," or self.null) and self.format not in (None, "csv"):
-            raise ValueError("`delimiter` and `null` are for `format: csv`")
-        if len(self.delimiter) != 1:
-            raise ValueError("`delimiter` must be one character")
 
 
 def format_of(name: str) -> Format | None:
@@ -78,7 +50,6 @@ def format_of(name: str) -> Format | None:
 
 class FileSource:
     Options = FilesOptions
-    filters_rows = False
 
     def __init__(self, options: FilesOptions, base_dir: Path):
         self.options = options

@@ -15,7 +15,7 @@ from exportctl.model import ExportSpec
 from exportctl.spec import secrets as credentials
 from exportctl.spec import yamlload
 from exportctl.spec.interpolate import interpolate, references
-from exportctl.spec.parse import Parser
+from exportctl.spec.parse import parse
 from exportctl.spec.schema import Locator, check_schema
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -60,13 +60,9 @@ def load_spec(
         )
 
     resolved = interpolate(document, env, missing)
-    parser = Parser(where)
-    spec = parser.spec(
-        resolved,
-        path=path.resolve(),
-        digest=hashlib.sha256(text.encode()).hexdigest(),
-    )
-    problems += parser.problems
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    spec, found = parse(resolved, where, path=path.resolve(), digest=digest)
+    problems += found
     spec = _with_hash_key(spec, env, where, unset)
     spec = credentials.with_keys(spec, env, where, problems, unset)
     if strict_env:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 from collections.abc import Iterator, Mapping
@@ -13,6 +14,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from exportctl import registry
 from exportctl.errors import SpecProblem
 from exportctl.spec import yamlload
 
@@ -28,6 +30,37 @@ def export_spec_schema_text() -> str:
 def export_spec_schema() -> dict[str, Any]:
     schema: dict[str, Any] = json.loads(export_spec_schema_text())
     return schema
+
+
+def spec_schema() -> dict[str, Any]:
+    """The schema specs are checked against: the published one, plus the sources and
+    formats registered at run time with a schema of their options (`registry.Entry`)."""
+    added = [
+        (section, name, kinds.entry(name).schema)
+        for section, kinds in (("source", registry.SOURCES), ("format", registry.FORMATS))
+        for name in kinds
+        if kinds.entry(name).schema is not None
+    ]
+    if not added:
+        return export_spec_schema()
+    schema = copy.deepcopy(export_spec_schema())
+    for section, name, options in added:
+        _add_component(schema, section, name, options or {})
+    return schema
+
+
+def _add_component(schema: dict[str, Any], section: str, name: str, options: Any) -> None:
+    """`name` as one more `type` of `section`, taking the keys `options` describes."""
+    definition = f"registered_{section}_{name}"
+    schema["$defs"][definition] = options
+    node = schema["properties"][section]
+    if section == "format":  # a name, or an object with `type`: the names are shared
+        schema["$defs"]["formatName"]["enum"].append(name)
+        node = node["else"]
+    else:
+        node["properties"]["type"]["enum"].append(name)
+    branch = {"properties": {"type": {"const": name}}}
+    node["allOf"].append({"if": branch, "then": {"$ref": f"#/$defs/{definition}"}})
 
 
 class Locator:
@@ -83,27 +116,30 @@ def json_path(path: Path_) -> str:
 
 
 def check_schema(document: Any, where: Locator) -> list[SpecProblem]:
-    validator = jsonschema.Draft202012Validator(export_spec_schema())
+    schema = spec_schema()
+    validator = jsonschema.Draft202012Validator(schema)
     problems: list[SpecProblem] = []
     for error in validator.iter_errors(document):
-        problems.extend(_explain(error, where))
+        problems.extend(_explain(error, where, schema))
     unique = {(p.line, p.path, p.message): p for p in problems}
     return sorted(unique.values(), key=lambda p: (p.line or 0, p.path))
 
 
-def _explain(error: jsonschema.ValidationError, where: Locator) -> Iterator[SpecProblem]:
+def _explain(
+    error: jsonschema.ValidationError, where: Locator, spec: Mapping[str, Any]
+) -> Iterator[SpecProblem]:
     path: Path_ = tuple(error.absolute_path)
     if error.validator in ("additionalProperties", "unevaluatedProperties"):
         if not _type_is_known(error.schema, error.instance):
             return  # the unknown `type` is reported on its own; its options are moot
-        known = _allowed_keys(error.schema, error.instance)
+        known = _allowed_keys(error.schema, error.instance, spec["$defs"])
         for key in _unexpected_keys(error.instance, known):
             yield where.problem((*path, key), _unknown_key_message(key, known))
         return
     if error.validator in ("oneOf", "anyOf") and error.context:
         # Report the branch that got furthest rather than "is not valid under any".
         best = jsonschema.exceptions.best_match(error.context)
-        yield from _explain(best, where)
+        yield from _explain(best, where, spec)
         return
     if error.validator == "required":
         yield where.problem(path, error.message.replace("'", "`", 2))
@@ -139,13 +175,15 @@ def _unknown_value_message(value: Any, allowed: list[Any], described: str | None
     return f"{message} ({described})" if described else message
 
 
-def _allowed_keys(schema: Mapping[str, Any], instance: Any) -> list[str]:
+def _allowed_keys(
+    schema: Mapping[str, Any], instance: Any, definitions: Mapping[str, Any]
+) -> list[str]:
     keys = set(schema.get("properties", {}))
     for sub in schema.get("allOf", []):
         then = sub.get("then", {})
         ref = then.get("$ref", "")
         if ref.startswith("#/$defs/") and _branch_applies(sub.get("if", {}), instance):
-            keys |= set(export_spec_schema()["$defs"][ref.removeprefix("#/$defs/")]["properties"])
+            keys |= set(definitions[ref.removeprefix("#/$defs/")].get("properties", {}))
     return sorted(keys)
 
 

@@ -11,8 +11,6 @@ import binascii
 from collections.abc import Mapping
 from dataclasses import replace
 
-from cryptography.fernet import Fernet
-
 from exportctl import registry
 from exportctl.errors import SpecProblem
 from exportctl.model import ExportSpec
@@ -41,6 +39,8 @@ def with_keys(
     rules = spec.credentials
     if rules.mode != "reveal":
         return spec
+    from cryptography.fernet import Fernet  # only a revealing spec needs it
+
     keys: list[bytes] = []
     for index, name in enumerate((rules.key_env, *rules.previous_keys_env)):
         value = env.get(name, "")
@@ -81,8 +81,7 @@ def holds_secrets(spec: ExportSpec) -> bool:
 def unredacted(spec: ExportSpec) -> bool:
     """A source whose rows hold secrets unless redacted (it `redacts_by_default`), told
     `redact: false`."""
-    source = registry.SOURCES.get(spec.source.type)
-    return bool(getattr(source, "redacts_by_default", False)) and spec.redact is None
+    return registry.SOURCES.entry(spec.source.type).redacts_by_default and spec.redact is None
 
 
 def file_mode(spec: ExportSpec) -> int | None:

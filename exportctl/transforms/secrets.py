@@ -17,7 +17,7 @@ import pandas as pd
 from exportctl.lang import templating
 from exportctl.model import DEFAULT_REDACT_KEYS, ExportSpec, Field
 from exportctl.secrecy import encodings
-from exportctl.transforms.redact import key_matcher
+from exportctl.transforms.redact.keys import key_matcher
 
 #: Shorter values are not scrubbed from free text: "ab" would mangle every message.
 #: Our own messages never quote a secret column's value, whatever its length.

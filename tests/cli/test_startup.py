@@ -1,7 +1,9 @@
 """Commands that should be instant import no data library they do not use.
 
 pandas, pyarrow and SQLAlchemy cost about a CPU-second together (bench/startup.py): the CLI
-module, `--help`, and `history`, `status` and `audit` of a SQLite ledger must not pay for them.
+module, `--help`, `validate` (the spec parser reads each component's options from light
+modules, as the registry names them), and `history`, `status` and `audit` of a SQLite ledger
+must not pay for them.
 """
 
 from __future__ import annotations
@@ -43,6 +45,20 @@ RUN_MAIN = (
 @pytest.mark.parametrize("args", [["--help"], ["validate", "--help"], ["history", "--help"]])
 def test_help_imports_no_data_library(args: list[str]) -> None:
     assert imported_after(RUN_MAIN.format(args=args)) == set()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_parsing_specs_imports_no_data_library() -> None:
+    assert imported_after("import exportctl.spec.load, exportctl.spec.parse") == set()
+
+
+def test_validate_imports_no_data_library() -> None:
+    """Every example and shipped spec: every source, format, destination and codec."""
+    for folder in ("examples", "specs"):  # apart: a few examples share the specs' names
+        args = ["validate", str(ROOT / folder)]
+        assert imported_after(RUN_MAIN.format(args=args)) == set(), folder
 
 
 def test_reading_a_sqlite_ledger_imports_no_data_library(tmp_path: Path) -> None:

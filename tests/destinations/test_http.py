@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from exportctl.destinations.http import HttpDestination, HttpOptions
+from exportctl.destinations.http import HttpDestination
+from exportctl.destinations.http_options import HttpOptions
 from exportctl.errors import RunError, TransientError
 from tests.support.servers import free_port
 

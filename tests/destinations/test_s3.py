@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from exportctl.destinations.s3 import MIN_PART_SIZE, S3Destination, S3Options
+from exportctl.destinations.s3 import S3Destination
+from exportctl.destinations.s3_options import MIN_PART_SIZE, S3Options
 from exportctl.errors import Interrupted, RunError, TransientError
 from exportctl.jobs.recorded import recorded
 from exportctl.ledger.runs import RunRecord
@@ -462,7 +463,7 @@ def test_recovery_removes_a_dead_runs_upload_at_its_endpoint_without_its_spec(
 
 
 def test_what_a_run_records_of_its_destination_holds_no_secret() -> None:
-    from exportctl.destinations.http import HttpOptions
+    from exportctl.destinations.http_options import HttpOptions
 
     headers = (("Authorization", f"Bearer {SECRET}"),)
     assert recorded("https://host/x.csv", HttpOptions(headers=headers)) is None

@@ -14,8 +14,9 @@ import pytest
 import yaml
 from hypothesis import given
 
-from exportctl.formats.parquet import ParquetEncoder, ParquetOptions
-from exportctl.formats.yaml import YamlEncoder, YamlOptions
+from exportctl.formats.options import ParquetOptions, YamlOptions
+from exportctl.formats.parquet import ParquetEncoder
+from exportctl.formats.yaml import YamlEncoder
 from tests.formats.test_formats import ROUND_TRIPS, assert_rows, assert_same, empty_chunk, encode
 from tests.support.strategies import COLUMNS, HostileData, as_utc, hostile_data
 

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exportctl.errors import FormatError
-from exportctl.formats.text import LINE_BREAKS, TextEncoder, TextOptions
+from exportctl.formats.options import TextOptions
+from exportctl.formats.text import LINE_BREAKS, TextEncoder
 
 PROXY_TYPES = {
     "protocol": pa.string(),

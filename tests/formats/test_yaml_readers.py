@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from exportctl.formats.yaml import YamlEncoder, YamlOptions
+from exportctl.formats.options import YamlOptions
+from exportctl.formats.yaml import YamlEncoder
 from tests.support.strategies import hostile_text
 
 #: Words YAML 1.1 or 1.2 resolve to booleans or null, in the case variants they accept.

@@ -33,7 +33,8 @@ from exportctl.ledger.store import Ledger
 from exportctl.plan import incremental
 from exportctl.plan.incremental import Position, Window
 from exportctl.sources.base import Request
-from exportctl.sources.sql import SqlOptions, SqlSource
+from exportctl.sources.sql.options import SqlOptions
+from exportctl.sources.sql.source import SqlSource
 from exportctl.spec.load import load_spec
 from exportctl.transforms.filter import apply_filter
 from tests.conftest import pg_url

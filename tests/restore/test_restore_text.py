@@ -22,7 +22,7 @@ from exportctl.run import runner
 from exportctl.sources.config import files
 from exportctl.spec.load import load_spec
 from exportctl.transforms.line_secrets import mask_line
-from exportctl.transforms.redact import Redactor
+from exportctl.transforms.redact.columns import Redactor
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 SECRETS = ("Pr0xyPa55", "b0bSecret", "ldapBind!9", "peerPw42", "chpasswd7")

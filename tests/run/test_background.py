@@ -8,7 +8,8 @@ import threading
 import pandas as pd
 import pytest
 
-from exportctl.formats.csv import CsvEncoder, CsvOptions
+from exportctl.formats.csv import CsvEncoder
+from exportctl.formats.options import CsvOptions
 from exportctl.run.background import BackgroundEncoder
 
 

@@ -16,10 +16,17 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from exportctl.formats.csv import CsvEncoder, CsvOptions
-from exportctl.formats.json import JsonEncoder, JsonlEncoder, JsonlOptions, JsonOptions
-from exportctl.formats.parquet import ParquetEncoder, ParquetOptions
-from exportctl.formats.yaml import YamlEncoder, YamlOptions
+from exportctl.formats.csv import CsvEncoder
+from exportctl.formats.json import JsonEncoder, JsonlEncoder
+from exportctl.formats.options import (
+    CsvOptions,
+    JsonlOptions,
+    JsonOptions,
+    ParquetOptions,
+    YamlOptions,
+)
+from exportctl.formats.parquet import ParquetEncoder
+from exportctl.formats.yaml import YamlEncoder
 from exportctl.transforms.validate import validate
 
 FLOATS = [math.nan, math.inf, -math.inf, -0.0, 5e-324, 2.2250738585072014e-308, 0.1 + 0.2]

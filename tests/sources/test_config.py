@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from exportctl.demo.build import init_demo
 from exportctl.errors import SpecError
-from exportctl.formats.json import JsonEncoder, JsonOptions
-from exportctl.formats.yaml import YamlEncoder, YamlOptions
+from exportctl.formats.json import JsonEncoder
+from exportctl.formats.options import JsonOptions, YamlOptions
+from exportctl.formats.yaml import YamlEncoder
 from exportctl.plan.compiler import compile_plan
 from exportctl.restore import document
 from exportctl.run import runner

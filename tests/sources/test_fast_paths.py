@@ -30,10 +30,13 @@ import exportctl.model as m
 from exportctl.errors import SourceError
 from exportctl.formats import json as json_format
 from exportctl.formats.base import ISO_UTC, iso_utc
-from exportctl.formats.csv import CsvEncoder, CsvOptions
-from exportctl.formats.json import JsonEncoder, JsonlEncoder, JsonlOptions, JsonOptions
+from exportctl.formats.csv import CsvEncoder
+from exportctl.formats.json import JsonEncoder, JsonlEncoder
+from exportctl.formats.options import CsvOptions, JsonlOptions, JsonOptions
 from exportctl.sources.base import Request
-from exportctl.sources.sql import SqlOptions, SqlSource, sqlite_arrow
+from exportctl.sources.sql import sqlite_arrow
+from exportctl.sources.sql.options import SqlOptions
+from exportctl.sources.sql.source import SqlSource
 from exportctl.values.not_utf8 import NotUtf8
 from tests.support.strategies import HostileData, float64s, hostile_data, hostile_text, int64s
 

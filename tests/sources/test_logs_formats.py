@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from exportctl.model import Query
 from exportctl.sources.base import Request
-from exportctl.sources.logs import LogOptions, LogSource
+from exportctl.sources.logs.options import LogOptions
+from exportctl.sources.logs.source import LogSource
 from tests.sources.test_logs import apply
 
 Row = dict[str, Any]

@@ -15,10 +15,17 @@ import pytest
 import yaml
 
 from exportctl.errors import RunError, SpecError
-from exportctl.formats.csv import CsvEncoder, CsvOptions
-from exportctl.formats.json import JsonEncoder, JsonlEncoder, JsonlOptions, JsonOptions
-from exportctl.formats.parquet import ParquetEncoder, ParquetOptions
-from exportctl.formats.yaml import YamlEncoder, YamlOptions
+from exportctl.formats.csv import CsvEncoder
+from exportctl.formats.json import JsonEncoder, JsonlEncoder
+from exportctl.formats.options import (
+    CsvOptions,
+    JsonlOptions,
+    JsonOptions,
+    ParquetOptions,
+    YamlOptions,
+)
+from exportctl.formats.parquet import ParquetEncoder
+from exportctl.formats.yaml import YamlEncoder
 from exportctl.model import Field
 from exportctl.spec.load import load_spec
 from exportctl.transforms.fields import select_fields

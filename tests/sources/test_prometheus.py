@@ -34,8 +34,9 @@ from exportctl.plan import incremental
 from exportctl.plan.compiler import compile_plan
 from exportctl.run import runner
 from exportctl.sources.base import Request
-from exportctl.sources.prometheus import PrometheusTextOptions, PrometheusTextSource
 from exportctl.sources.prometheus.bounds import time_bounds
+from exportctl.sources.prometheus.options import PrometheusTextOptions
+from exportctl.sources.prometheus.text import PrometheusTextSource
 from exportctl.sources.prometheus.windows import windows
 from exportctl.spec.load import load_spec
 from tests.paths import REPO

@@ -16,7 +16,9 @@ from click.testing import CliRunner, Result
 from exportctl import model as m
 from exportctl.cli.main import main
 from exportctl.sources.base import Request
-from exportctl.sources.sql import SqlOptions, SqlSource, sqlite_arrow
+from exportctl.sources.sql import sqlite_arrow
+from exportctl.sources.sql.options import SqlOptions
+from exportctl.sources.sql.source import SqlSource
 
 #: Names SQLite's `file:` URIs and SQLAlchemy's URLs give a meaning to.
 NAMES = ["plain.db", "a space, ?, # and %25.db", "ünï 密.db"]

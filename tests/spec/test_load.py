@@ -12,10 +12,9 @@ from click.testing import CliRunner
 from exportctl import model as m
 from exportctl.cli.main import main
 from exportctl.errors import SpecError
-from exportctl.formats.csv import CsvOptions
-from exportctl.formats.text import TextOptions
+from exportctl.formats.options import CsvOptions, TextOptions
 from exportctl.model import ExportSpec
-from exportctl.sources.sql import SqlOptions
+from exportctl.sources.sql.options import SqlOptions
 from exportctl.spec.load import load_spec, load_specs
 
 MINIMAL = """\

@@ -8,6 +8,7 @@ with the code under test.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 import sqlite3
@@ -23,12 +24,12 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exportctl import crypto
+from exportctl import crypto, registry
 from exportctl.cli.main import main
 from exportctl.demo.build import init_demo
 from exportctl.errors import SpecError
 from exportctl.ledger.store import Ledger
-from exportctl.model import Credentials
+from exportctl.model import Credentials, Redaction
 from exportctl.spec import secrets as policy
 from exportctl.spec.load import load_spec
 from exportctl.transforms import credentials as stage
@@ -392,9 +393,7 @@ def test_demo_tokens_are_fernet_tokens_of_their_time() -> None:
     assert crypto.fernet_token(KEY_A, b"x", timestamp=1_700_000_000, iv=bytes(16)) == token
 
 
-def test_holds_secrets_follows_the_mode_and_the_source(
-    tmp_path: Path, demo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_holds_secrets_follows_the_mode_and_the_source(tmp_path: Path, demo: Path) -> None:
     def spec(mode: str | None, **more: Any) -> Any:
         return load_spec(write_spec(tmp_path, demo, "s", "csv", mode, **more), env={})
 
@@ -404,12 +403,13 @@ def test_holds_secrets_follows_the_mode_and_the_source(
         False,
         True,
     ]
-    from exportctl.sources.sql import SqlSource
-
-    monkeypatch.setattr(SqlSource, "redacts_by_default", True, raising=False)
-    assert not policy.holds_secrets(spec(None))  # redacted by default
-    assert policy.holds_secrets(spec(None, redact=False))
-    assert not policy.holds_secrets(spec(None, redact=True))
+    # A source whose registry entry `redacts_by_default` (`config`): secret unless redacted.
+    plain = spec(None)
+    config = dataclasses.replace(plain.source, type="config")
+    assert registry.SOURCES.entry("config").redacts_by_default
+    assert policy.holds_secrets(dataclasses.replace(plain, source=config))  # `redact: false`
+    redacted = dataclasses.replace(plain, source=config, redact=Redaction())
+    assert not policy.holds_secrets(redacted)
 
 
 def test_plan_shows_the_mode_and_the_file_permissions(

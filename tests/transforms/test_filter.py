@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 import exportctl.model as m
 from exportctl.errors import SourceError
 from exportctl.sources.base import Request
-from exportctl.sources.sql import SqlOptions, SqlSource
 from exportctl.sources.sql import lists as sql_lists
+from exportctl.sources.sql.options import SqlOptions
+from exportctl.sources.sql.source import SqlSource
 from exportctl.transforms.filter import apply_filter
 from tests.conftest import pg_url
 

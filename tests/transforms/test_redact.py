@@ -30,8 +30,9 @@ from exportctl.model import Field, Redaction
 from exportctl.plan.compiler import compile_plan
 from exportctl.run import runner
 from exportctl.spec.load import load_spec
-from exportctl.transforms import redact
-from exportctl.transforms.redact import Redactor, key_matcher
+from exportctl.transforms.redact import columns
+from exportctl.transforms.redact.columns import Redactor
+from exportctl.transforms.redact.keys import key_matcher
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 TEXT = pd.ArrowDtype(pa.string())
@@ -460,7 +461,7 @@ def test_the_ledger_records_rule_counts_and_no_values(tmp_path: Path, private_le
 
 
 def test_redaction_is_a_pure_stage() -> None:
-    assert "runner" not in vars(redact) and "destinations" not in vars(redact)
+    assert "runner" not in vars(columns) and "destinations" not in vars(columns)
 
 
 # --- the property: no format or compression leaks a secret -----------------------------

@@ -27,7 +27,7 @@ from exportctl.model import Redaction
 from exportctl.plan.compiler import compile_plan
 from exportctl.run import runner
 from exportctl.spec.load import load_spec
-from exportctl.transforms.redact import Redactor
+from exportctl.transforms.redact.columns import Redactor
 from tests.transforms.test_redact import decompressed
 
 #: Characters of generated secrets: none ends a `key=value` value early.

@@ -22,11 +22,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exportctl.errors import RunError
-from exportctl.formats.csv import CsvEncoder, CsvOptions
-from exportctl.formats.json import JsonEncoder, JsonlEncoder, JsonlOptions, JsonOptions
+from exportctl.formats.csv import CsvEncoder
+from exportctl.formats.json import JsonEncoder, JsonlEncoder
+from exportctl.formats.options import (
+    CsvOptions,
+    JsonlOptions,
+    JsonOptions,
+    TextOptions,
+    YamlOptions,
+)
 from exportctl.formats.parquet import ParquetEncoder
-from exportctl.formats.text import TextEncoder, TextOptions
-from exportctl.formats.yaml import YamlEncoder, YamlOptions
+from exportctl.formats.text import TextEncoder
+from exportctl.formats.yaml import YamlEncoder
 from exportctl.model import Check, Field
 from exportctl.transforms.validate import Verdict, checks_of, validate
 

@@ -3,7 +3,3 @@
 Written as YAML or JSON, the rows are the portable document `exportctl restore` reads
 back; its schema is schemas/config-export.schema.json.
 """
-
-from exportctl.sources.config.source import ConfigSource
-
-__all__ = ["ConfigSource"]

@@ -13,7 +13,7 @@ from functools import cache
 from exportctl.model import Redaction
 from exportctl.sources.config import rules
 from exportctl.sources.config.redaction import ConfigRedactor
-from exportctl.transforms.redact import Redactor
+from exportctl.transforms.redact.columns import Redactor
 
 
 @cache

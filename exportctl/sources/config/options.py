@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from exportctl.errors import OptionError
+
 #: Every file in the folder and below it: one in no structured format is read as text.
 DEFAULT_INCLUDE = ("**/*",)
 #: A version-control folder's own files (binary, and not configuration) are left out.
@@ -29,19 +31,23 @@ class ConfigOptions:
         object.__setattr__(self, "include", tuple(self.include))
         object.__setattr__(self, "exclude", tuple(self.exclude))
         if not self.path:
-            raise ValueError("`path` names the configuration folder; `.` is the spec's own")
+            raise OptionError(
+                "path", "`path` names the configuration folder; `.` is the spec's own"
+            )
         for option in ("include", "exclude"):
             for glob in getattr(self, option):
                 pure = PurePosixPath(glob)
                 if pure.is_absolute() or ".." in pure.parts:
-                    raise ValueError(
+                    raise OptionError(
+                        option,
                         f"`{option}` glob {glob!r} must stay inside `path`: "
-                        "no absolute paths, no `..`"
+                        "no absolute paths, no `..`",
                     )
         if self.env_prefix is not None and not re.fullmatch(
             r"[A-Za-z_][A-Za-z0-9_]*", self.env_prefix
         ):
-            raise ValueError(
+            raise OptionError(
+                "env_prefix",
                 f"`env_prefix` {self.env_prefix!r} is not the start of a variable name "
-                "(letters, digits and `_`, e.g. PROXYWHIRL_)"
+                "(letters, digits and `_`, e.g. PROXYWHIRL_)",
             )

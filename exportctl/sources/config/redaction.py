@@ -21,7 +21,8 @@ import pyarrow as pa
 from exportctl.model import Field, Redaction
 from exportctl.sources.config import rules, typed
 from exportctl.sources.config.rules import Kind
-from exportctl.transforms.redact import Redactor, key_value_pattern
+from exportctl.transforms.redact.columns import Redactor
+from exportctl.transforms.redact.keys import key_value_pattern
 from exportctl.transforms.redact.text import SCHEMED, json_document
 
 

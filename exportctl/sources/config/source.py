@@ -27,11 +27,6 @@ class ConfigSource:
     environment variables under `env_prefix` (`kind: environment`)."""
 
     Options = ConfigOptions
-    filters_rows = False
-    #: Configuration holds secrets: a config export is redacted unless it says otherwise.
-    redacts_by_default = True
-    #: `exportctl restore` finds redacted values by the mask: only `mode: mask` will do.
-    restores_masked = True
     #: Redaction that knows configurations' secret keys and shapes, and digests after it.
     redactor = ConfigRedactor
 

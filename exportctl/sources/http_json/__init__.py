@@ -3,8 +3,3 @@
 `options` checks the spec's options, `pages` walks the pagination and streams each
 page's records, `records` types them into chunks, `source` puts it together.
 """
-
-from exportctl.sources.http_json.options import HttpJsonOptions, Pagination
-from exportctl.sources.http_json.source import HttpJsonSource
-
-__all__ = ["HttpJsonOptions", "HttpJsonSource", "Pagination"]

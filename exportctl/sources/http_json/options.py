@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from exportctl.sources.web import Auth
+from exportctl.errors import OptionError
+from exportctl.sources.auth import Auth
 
 _PATH = re.compile(r"[^.\s]+(\.[^.\s]+)*")
 
@@ -90,21 +91,28 @@ class HttpJsonOptions:
                 object.__setattr__(self, key, tuple(getattr(self, key)))
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"`url` must be an http(s) URL, not {self.url!r}")
+            raise OptionError("url", f"`url` must be an http(s) URL, not {self.url!r}")
         if self.records is not None and not _PATH.fullmatch(self.records):
-            raise ValueError(
-                f"`records` must be a dotted path such as `data.items`, not {self.records!r}"
+            raise OptionError(
+                "records",
+                f"`records` must be a dotted path such as `data.items`, not {self.records!r}",
             )
         if self.record is not None and (
             self.records is not None or self.pagination is not None or self.format == "ndjson"
         ):
-            raise ValueError("`record` names one object in a JSON body: no `records` or pages")
+            raise OptionError(
+                "record", "`record` names one object in a JSON body: no `records` or pages"
+            )
         if self.record is not None and self.record != "." and not _PATH.fullmatch(self.record):
-            raise ValueError(f"`record` must be a dotted path such as `data`, not {self.record!r}")
+            raise OptionError(
+                "record", f"`record` must be a dotted path such as `data`, not {self.record!r}"
+            )
         if self.records is not None and self.format == "ndjson":
-            raise ValueError("`records` is for JSON bodies; NDJSON has one record per line")
+            raise OptionError(
+                "records", "`records` is for JSON bodies; NDJSON has one record per line"
+            )
         if self.timeout <= 0 or self.chunk_size < 1 or self.max_pages < 1:
-            raise ValueError("`timeout`, `chunk_size` and `max_pages` must be positive")
+            raise OptionError("timeout", "`timeout`, `chunk_size` and `max_pages` must be positive")
         self.auth.check()
 
     @property
@@ -126,4 +134,4 @@ def _pagination(doc: Mapping[str, Any]) -> Pagination:
     try:
         return Pagination(**doc)
     except TypeError as exc:
-        raise ValueError(f"`pagination`: {exc}") from None
+        raise OptionError("pagination", f"`pagination`: {exc}") from None

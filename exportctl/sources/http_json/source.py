@@ -17,7 +17,6 @@ from exportctl.sources.web import Client, safe_url
 
 class HttpJsonSource:
     Options = HttpJsonOptions
-    filters_rows = False
 
     def __init__(self, options: HttpJsonOptions, base_dir: Path):
         self.options = options

@@ -9,9 +9,3 @@ the spec chooses, skipped or fatal; it never ends a run halfway with a partial f
 One module per concern: `files` finds them, `lines` reads them, `loguru`, `jsonl`
 and `regex` parse a line each, `levels` ranks levels, `source` puts it together.
 """
-
-from exportctl.sources.logs.loguru import SCHEMA
-from exportctl.sources.logs.options import LogOptions
-from exportctl.sources.logs.source import LogSource
-
-__all__ = ["SCHEMA", "LogOptions", "LogSource"]

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from exportctl.sources.logs import levels, regex
+from exportctl.errors import OptionError
+from exportctl.sources.logs import levels, patterns
 
 #: Options that only one line format reads.
 _ONLY_FOR = {
@@ -42,16 +43,20 @@ class LogOptions:
     def __post_init__(self) -> None:
         for name, fmt in _ONLY_FOR.items():
             if getattr(self, name) is not None and self.format != fmt:
-                raise ValueError(f"`{name}` is for `format: {fmt}`, not `format: {self.format}`")
+                raise OptionError(
+                    name, f"`{name}` is for `format: {fmt}`, not `format: {self.format}`"
+                )
         if self.format == "loguru" and (self.time_format or self.timezone != "UTC"):
-            raise ValueError(
+            raise OptionError(
+                "time_format",
                 "`time_format` and `timezone` are for `format: jsonl` and `regex`: "
-                "loguru records carry their own UTC offset"
+                "loguru records carry their own UTC offset",
             )
         if self.format == "logfmt" and self.time_format:
-            raise ValueError(
+            raise OptionError(
+                "time_format",
                 "`time_format` is for `format: jsonl` and `regex`: proxywhirl's logfmt "
-                "template fixes it (`YYYY-MM-DD HH:mm:ss.SSS`, local time: set `timezone`)"
+                "template fixes it (`YYYY-MM-DD HH:mm:ss.SSS`, local time: set `timezone`)",
             )
         if self.min_level is not None:
             levels.threshold(self.min_level)
@@ -59,7 +64,9 @@ class LogOptions:
             try:
                 re.compile(self.message_regex)
             except re.error as exc:
-                raise ValueError(f"`message_regex` is not a valid regex: {exc}") from None
+                raise OptionError(
+                    "message_regex", f"`message_regex` is not a valid regex: {exc}"
+                ) from None
         self._check_zone()
         if self.format == "regex":
             self._check_pattern()
@@ -68,15 +75,20 @@ class LogOptions:
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"`timezone` {self.timezone!r} is not an IANA time zone (e.g. Europe/Berlin)"
+            raise OptionError(
+                "timezone",
+                f"`timezone` {self.timezone!r} is not an IANA time zone (e.g. Europe/Berlin)",
             ) from None
 
     def _check_pattern(self) -> None:
         if self.pattern is None:
-            names = ", ".join(regex.BUILTINS)
-            raise ValueError(f"`format: regex` needs a `pattern`: a regex or one of {names}")
-        groups = regex.compiled(self.pattern).groupindex
+            names = ", ".join(patterns.BUILTINS)
+            raise OptionError(
+                "pattern", f"`format: regex` needs a `pattern`: a regex or one of {names}"
+            )
+        groups = patterns.compiled(self.pattern).groupindex
         for option, group in (("min_level", "level"), ("message_regex", "message")):
             if getattr(self, option) is not None and group not in groups:
-                raise ValueError(f"`{option}` needs a `(?P<{group}>...)` group in `pattern`")
+                raise OptionError(
+                    option, f"`{option}` needs a `(?P<{group}>...)` group in `pattern`"
+                )

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from exportctl.errors import SourceError
 from exportctl.sources.base import Request, greatest_position
-from exportctl.sources.logs import levels, regex
+from exportctl.sources.logs import levels, patterns, regex
 from exportctl.sources.logs.files import is_remote, local_files, may_grow, remote_files
 from exportctl.sources.logs.jsonl import JsonlParser
 from exportctl.sources.logs.lines import Malformed, numbered_lines
@@ -41,14 +41,13 @@ def parser_for(options: LogOptions, below: int | None = None) -> Any:
         return LogfmtParser(zone)
     if options.format == "regex":
         assert options.pattern is not None  # LogOptions checked it
-        time_format = options.time_format or regex.builtin_time_format(options.pattern)
-        return regex.RegexParser(regex.compiled(options.pattern), time_format, zone)
+        time_format = options.time_format or patterns.builtin_time_format(options.pattern)
+        return regex.RegexParser(patterns.compiled(options.pattern), time_format, zone)
     return LoguruParser(below)
 
 
 class LogSource:
     Options = LogOptions
-    filters_rows = False
 
     def __init__(self, options: LogOptions, base_dir: Path):
         self.options = options

@@ -5,14 +5,3 @@ One module per concern: `options` checks the spec's options, `bounds` reads the 
 bounds off a filter, `windows` cuts a range into requests, `rows` flattens samples,
 `source` queries the server, `text` reads a scrape.
 """
-
-from exportctl.sources.prometheus.options import PrometheusOptions, PrometheusTextOptions
-from exportctl.sources.prometheus.source import PrometheusSource
-from exportctl.sources.prometheus.text import PrometheusTextSource
-
-__all__ = [
-    "PrometheusOptions",
-    "PrometheusSource",
-    "PrometheusTextOptions",
-    "PrometheusTextSource",
-]

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import urlsplit
 
+from exportctl.errors import OptionError
 from exportctl.lang import timerange, units
-from exportctl.sources.web import Auth
+from exportctl.sources.auth import Auth
 
 #: Prometheus refuses a range query of more points per series than this.
 SERVER_MAX_POINTS = 11_000
@@ -42,23 +43,28 @@ class PrometheusOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "label_columns", tuple(self.label_columns))
         if urlsplit(self.url).scheme not in ("http", "https") or not urlsplit(self.url).hostname:
-            raise ValueError(f"`url` must be the server's http(s) URL, not {self.url!r}")
+            raise OptionError("url", f"`url` must be the server's http(s) URL, not {self.url!r}")
         if not self.query.strip():
-            raise ValueError("`query` must be a PromQL expression")
+            raise OptionError("query", "`query` must be a PromQL expression")
         if self.step_ms <= 0:
-            raise ValueError("`step` must be at least 1ms")
+            raise OptionError("step", "`step` must be at least 1ms")
         if not 1 <= self.max_points <= SERVER_MAX_POINTS:
-            raise ValueError(f"`max_points` must be between 1 and {SERVER_MAX_POINTS:,}")
+            raise OptionError(
+                "max_points", f"`max_points` must be between 1 and {SERVER_MAX_POINTS:,}"
+            )
         if not 1 <= self.concurrency <= 32:
-            raise ValueError("`concurrency` must be between 1 and 32")
+            raise OptionError("concurrency", "`concurrency` must be between 1 and 32")
         if self.timeout <= 0:
-            raise ValueError("`timeout` must be more than 0 seconds")
+            raise OptionError("timeout", "`timeout` must be more than 0 seconds")
         if self.label_columns and self.labels != "columns":
-            raise ValueError("`label_columns` is for `labels: columns`")
+            raise OptionError("label_columns", "`label_columns` is for `labels: columns`")
         for key in ("since", "until"):
             text = getattr(self, key)
-            if text is not None:
-                timerange.instant(text, _ANY_TIME, UTC)  # its ValueError says what is allowed
+            try:
+                if text is not None:
+                    timerange.instant(text, _ANY_TIME, UTC)
+            except ValueError as exc:  # it says what is allowed
+                raise OptionError(key, str(exc)) from None
         self.auth.check()
 
     @property
@@ -101,14 +107,14 @@ class PrometheusTextOptions:
             raise ValueError("give the scrape's `path` (a saved file) or its `url`, one of them")
         parts = urlsplit(self.url)
         if self.url and (parts.scheme not in ("http", "https") or not parts.hostname):
-            raise ValueError(f"`url` must be the endpoint's http(s) URL, not {self.url!r}")
+            raise OptionError("url", f"`url` must be the endpoint's http(s) URL, not {self.url!r}")
         remote = ("headers", "username_env", "password_env", "token_env")
         if self.path and any(getattr(self, key) for key in remote):
             raise ValueError("headers and credentials are for a `url`, not a saved file")
         if self.label_columns and self.labels != "columns":
-            raise ValueError("`label_columns` is for `labels: columns`")
+            raise OptionError("label_columns", "`label_columns` is for `labels: columns`")
         if self.timeout <= 0:
-            raise ValueError("`timeout` must be more than 0 seconds")
+            raise OptionError("timeout", "`timeout` must be more than 0 seconds")
         self.auth.check()
 
     @property

@@ -39,7 +39,6 @@ def utc_now() -> datetime:
 class PrometheusSource:
     Options = PrometheusOptions
     #: It filters each chunk itself, so that `order_by` on its own order is accepted.
-    filters_rows = True
 
     def __init__(
         self, options: PrometheusOptions, base_dir: Path, clock: Callable[[], datetime] = utc_now

@@ -29,7 +29,6 @@ from exportctl.sources.web import Client, safe_url
 
 class PrometheusTextSource:
     Options = PrometheusTextOptions
-    filters_rows = False
 
     def __init__(self, options: PrometheusTextOptions, base_dir: Path):
         self.options = options

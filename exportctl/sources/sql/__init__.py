@@ -9,7 +9,3 @@ server-side cursor in chunks, so memory follows the chunk size, not the table.
 - `rows`: result rows as typed frames; `sqlite_arrow`: SQLite read by ADBC into Arrow;
   `sqlite_files`: a SQLite file opened read-only.
 """
-
-from exportctl.sources.sql.source import SqlOptions, SqlSource
-
-__all__ = ["SqlOptions", "SqlSource"]

@@ -10,7 +10,7 @@ import re
 import threading
 from collections.abc import Generator, Iterator
 from contextlib import AbstractContextManager, ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +24,13 @@ from exportctl import model as m
 from exportctl.errors import SourceError
 from exportctl.sources.base import Request
 from exportctl.sources.sql import column_types, connection, rows, sqlite_arrow, sqlite_files
+from exportctl.sources.sql.options import SqlOptions
 from exportctl.sources.sql.query import reflect, refuse_duplicates, retyped, statement
 from exportctl.values import not_utf8
 
 
-@dataclass(frozen=True)
-class SqlOptions:
-    url: str = "sqlite://"
-    chunk_size: int = 10_000
-    #: SQLite: seconds to wait for a writer's lock, after which the attempt fails, transiently.
-    busy_timeout: float = 5.0
-
-    def __post_init__(self) -> None:
-        try:
-            make_url(self.url)
-        except (sa.exc.ArgumentError, ValueError):
-            raise ValueError("`url` is not a database URL such as sqlite:///system.db") from None
-
-
 class SqlSource:
     Options = SqlOptions
-    filters_rows = True
 
     def __init__(self, options: SqlOptions, base_dir: Path):
         self.url = connection.resolve(make_url(options.url), base_dir)

@@ -14,8 +14,3 @@ Two kinds of rule, both from the spec's `redact` section:
 Each distinct text is scanned once per chunk. The counts say, per rule, how many values
 the rule changed; they never hold a value.
 """
-
-from exportctl.transforms.redact.columns import Redactor
-from exportctl.transforms.redact.keys import key_matcher, key_value_pattern
-
-__all__ = ["Redactor", "key_matcher", "key_value_pattern"]

@@ -1,0 +1,147 @@
+"""Checks across sections, each asking the registry what a component can do.
+
+A rule takes the document (as interpolated) and the spec parsed from it, and reports what
+the components it names cannot do together: a format that takes no `split`, a codec whose
+parts do not join, query keys a source does not read. A new component declares its
+capabilities in its registry entry, and these rules apply to it with no change here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from exportctl import compression, registry
+from exportctl import model as m
+from exportctl.spec.problems import Problems, listed, typed
+
+Rule = Callable[[Problems, Mapping[str, Any], m.ExportSpec], None]
+
+
+def query_keys(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
+    """`table`, `sql` and `params` only for a source that takes SQL query keys."""
+    query = doc.get("query", {})
+    if not registry.SOURCES.entry(spec.source.type).sql_query:
+        for key in ("table", "sql", "params"):
+            if key in query:
+                p.fail(("query", key), f"a `{spec.source.type}` source has no `{key}`")
+    elif ("table" in query) == ("sql" in query):
+        p.fail(("query",), "give exactly one of `table` and `sql`")
+    if "params" in query and "sql" not in query:
+        p.fail(("query", "params"), "`params` binds the named parameters of `sql`")
+
+
+def changes_source(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
+    """`incremental.mode: changes` merges rows sorted by key, which only some sources read."""
+    if spec.incremental is None or spec.incremental.mode != "changes":
+        return
+    if not registry.SOURCES.entry(spec.source.type).sorts_by_key:
+        sorting = " or ".join(f"`{n}`" for n in registry.SOURCES if _sorts(n))
+        p.fail(
+            ("incremental",), f"mode `changes` needs a {sorting} source, not `{spec.source.type}`"
+        )
+
+
+def _sorts(name: str) -> bool:
+    return registry.SOURCES.entry(name).sorts_by_key
+
+
+def keep_credentials(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
+    """`credentials: keep` with a format whose own layouts would carry the ciphertext."""
+    format_doc = typed(doc["format"])
+    needs_template = registry.FORMATS.entry(spec.format.type).keep_needs_template
+    if spec.credentials.mode == "keep" and needs_template and "template" not in format_doc:
+        # The layouts put a password in each line: it would be the ciphertext.
+        p.fail(
+            ("credentials",),
+            f"`keep` writes the stored ciphertext, which the `{spec.format.type}` format's "
+            "layouts would carry as the password: use `reveal` for usable lines, a "
+            "`template`, or another format for a backup",
+        )
+
+
+def outer_compression(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
+    """A `compression` (named, or implied by the destination's name) the format takes."""
+    entry = registry.FORMATS.entry(spec.format.type)
+    codec = _codec(doc, spec)
+    if codec not in entry.codecs:
+        takes = listed(entry.codecs)
+        default = f"the `{spec.format.type}` format takes no `{codec}` compression, only {takes}"
+        message = entry.codecs_reason or default
+        if "compression" in doc:
+            p.fail(("compression",), message)
+        else:  # implied by the destination's name: that is where to look
+            p.fail(("destination",), f"{message} (the destination's name says `{codec}`)")
+
+
+def split_parts(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
+    """A split export's parts must join back: by their codec, and by their format."""
+    if not spec.destination.splits:
+        return
+    codec = _codec(doc, spec)
+    if codec not in registry.JOINABLE_CODECS:
+        joinable = " or ".join(sorted(registry.JOINABLE_CODECS - {"none"}))
+        p.fail(
+            ("destination", "split"),
+            f"{codec} archives do not join by concatenation; split with {joinable} instead",
+        )
+    entry = registry.FORMATS.entry(spec.format.type)
+    if not entry.splittable:
+        default = f"`{spec.format.type}` files cannot be split into parts that join back"
+        p.fail(("destination", "split"), entry.split_reason or default)
+
+
+def manifest(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
+    """A split export needs its manifest; a presigned URL has room for no file beside it."""
+    destination = spec.destination
+    kind = registry.destination_entry(destination.uri)
+    presigned = "?" in destination.uri and kind is not None and kind.presigned_urls
+    if presigned and (destination.manifest or destination.splits):
+        # A presigned URL signs one object; files beside it would need URLs of their own.
+        p.fail(
+            ("destination",),
+            "a URL with a query (a presigned URL, say) names one object: set "
+            "`manifest: false`, and do not split",
+        )
+    if destination.splits and not destination.manifest:
+        p.fail(
+            ("destination", "manifest"),
+            "a split export needs its manifest: it is what says every part is there",
+        )
+
+
+def restorable_masks(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
+    """A source `exportctl restore` reads back finds secrets by their mask: keep masking."""
+    rules = spec.redact
+    if rules is None or not registry.SOURCES.entry(spec.source.type).restores_masked:
+        return
+    if (rules.mode, rules.url_mode) != ("mask", "redact"):
+        # A hashed, dropped or stripped secret looks like a value: restore would write it.
+        p.fail(
+            ("redact",),
+            f"a `{spec.source.type}` export is read back by `exportctl restore`, which "
+            "finds secrets by their mask: keep `mode: mask` and `url_mode: redact`",
+        )
+
+
+def _codec(doc: Mapping[str, Any], spec: m.ExportSpec) -> str:
+    """The codec named, or the one the destination's name implies."""
+    named: str = typed(doc.get("compression", compression.codec_for(spec.destination.uri)))["type"]
+    return named
+
+
+#: Every rule, in the order their problems are reported.
+RULES: tuple[Rule, ...] = (
+    query_keys,
+    manifest,
+    outer_compression,
+    split_parts,
+    changes_source,
+    restorable_masks,
+    keep_credentials,
+)
+
+
+def check(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
+    for rule in RULES:
+        rule(p, doc, spec)
