@@ -10,11 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import smtplib
-import ssl
 import subprocess
 from collections.abc import Callable, Iterator
-from contextlib import suppress
 from dataclasses import asdict, dataclass
 from email.message import EmailMessage
 from functools import partial
@@ -32,6 +29,7 @@ from tenacity import (
 
 from exportctl.clock import SYSTEM, Clock
 from exportctl.errors import ExportctlError, TransientError, os_reason, scrub
+from exportctl.jobs import smtp
 from exportctl.model import Alerts, Email, Webhook
 
 log = logging.getLogger("exportctl.alerts")
@@ -250,7 +248,7 @@ def _run_command(argv: tuple[str, ...], outcome: Outcome, body: dict[str, Any]) 
 
 def _send_email(mail: Email, sleep: Sleep, outcome: Outcome, body: dict[str, Any]) -> None:
     message = email_message(mail, outcome, body)
-    _with_retries("email", sleep, [mail.password or ""], _smtp_send, mail, message)
+    _with_retries("email", sleep, [mail.password or ""], smtp.send, mail, message)
 
 
 def email_message(mail: Email, outcome: Outcome, body: dict[str, Any]) -> EmailMessage:
@@ -274,54 +272,6 @@ def email_message(mail: Email, outcome: Outcome, body: dict[str, Any]) -> EmailM
     error = f"\n\nerror:\n{body['error']}" if body["error"] else ""
     message.set_content(f"{summary(outcome)}\n\n{details}{error}\n")
     return message
-
-
-def _smtp_send(mail: Email, message: EmailMessage) -> None:
-    port = mail.port or (465 if mail.ssl else 25)
-    smtp: smtplib.SMTP
-    try:
-        if mail.ssl:
-            context = ssl.create_default_context()
-            smtp = smtplib.SMTP_SSL(mail.host, port, timeout=mail.timeout, context=context)
-        else:
-            smtp = smtplib.SMTP(mail.host, port, timeout=mail.timeout)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise _smtp_error(exc, f"cannot connect to {mail.host}:{port}") from None
-    try:
-        if mail.starttls and not mail.ssl:
-            smtp.starttls(context=ssl.create_default_context())
-        if mail.username:
-            smtp.login(mail.username, mail.password or "")
-        refused = smtp.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise _smtp_error(exc, f"{mail.host}:{port}") from None
-    finally:
-        with suppress(OSError, smtplib.SMTPException):
-            smtp.quit()  # the message is sent or not by now; a failed goodbye changes nothing
-        smtp.close()
-    if refused:
-        # Some recipients have it: not retried, or they would get it twice.
-        who = ", ".join(f"{addr} ({code})" for addr, (code, _) in refused.items())
-        raise ExportctlError(f"{mail.host}:{port} refused {who}")
-
-
-def _smtp_error(exc: BaseException, where: str) -> ExportctlError:
-    """4xx answers, timeouts and dropped connections are transient; 5xx answers are not."""
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        who = ", ".join(f"{addr} ({code})" for addr, (code, _) in exc.recipients.items())
-        return ExportctlError(f"{where} refused every recipient: {who}")
-    if isinstance(exc, smtplib.SMTPResponseException):
-        said = exc.smtp_error
-        text = said.decode(errors="replace") if isinstance(said, bytes) else str(said)
-        error = f"{where} answered {exc.smtp_code} {' '.join(text.split())}"
-        transient = 400 <= exc.smtp_code < 500
-        return TransientError(error) if transient else ExportctlError(error)
-    if isinstance(exc, smtplib.SMTPNotSupportedError | ssl.SSLCertVerificationError):
-        return ExportctlError(f"{where}: {exc}")
-    if isinstance(exc, TimeoutError):
-        return TransientError(f"{where} did not answer in time")
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return TransientError(f"{where}: {reason or type(exc).__name__}")
 
 
 # --- retries and messages ----------------------------------------------------------
