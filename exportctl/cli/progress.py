@@ -26,7 +26,7 @@ from rich.text import Text
 
 from exportctl.cli.render import stderr, stdout
 from exportctl.model import ExportSpec
-from exportctl.run.runner import Observer
+from exportctl.run.result import Observer
 
 #: What a run reports to, one per spec.
 Observers = Callable[[ExportSpec], Observer]

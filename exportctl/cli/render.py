@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from exportctl.demo.build import DemoSummary
     from exportctl.jobs.prune import Pruned
     from exportctl.model import ExportSpec
-    from exportctl.run.runner import RunResult
+    from exportctl.run.result import RunResult
 
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # one problem, one line

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from exportctl.clock import SYSTEM, Clock
+from exportctl.clock import Clock
 from exportctl.daemon import specs as spec_files
 from exportctl.daemon.slots import Slot, every, tz
 from exportctl.daemon.stale import check_stale
@@ -43,7 +43,6 @@ class SpecBusy(ExportctlError):
 class Daemon:
     paths: tuple[Path, ...]
     ledger: Ledger
-    clock: Clock = SYSTEM
     max_parallel: int = 4
     run: RunSpec = jobs.run_spec
     load: spec_files.Loader = load_specs
@@ -52,6 +51,11 @@ class Daemon:
     watch_every: float = 2.0
     #: Seconds between stale checks.
     stale_every: float = 10.0
+
+    @property
+    def clock(self) -> Clock:
+        """The ledger's: the daemon schedules by the clock the ledger records with."""
+        return self.ledger.clock
 
     def __post_init__(self) -> None:
         self.slots: dict[str, Slot] = {}

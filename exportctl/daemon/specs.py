@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
-from exportctl.daemon.slots import Slot, every, first_slot, tz
+from exportctl.daemon.slots import Slot, every, first_slot
 from exportctl.daemon.telemetry import Metrics, log_event
 from exportctl.errors import ExportctlError, SpecError, SpecProblem, scrub
 from exportctl.lang import schedule as scheduler
@@ -73,8 +73,9 @@ def apply(
             due, tick = slot.due.isoformat(), slot.tick.isoformat()
             log_event("spec.scheduled", spec=name, due=due, tick=tick)
         elif slot.spec.digest != spec.digest:
-            if slot.spec.schedule != spec.schedule:
+            rescheduled = slot.spec.schedule != spec.schedule
+            slot.spec = spec  # first: the next tick is in the new spec's timezone
+            if rescheduled:
                 slot.rule = scheduler.parse(every(spec))
-                slot.due = slot.tick = scheduler.next_run(slot.rule, tz(spec), now)
-            slot.spec = spec
+                slot.next_tick(now)
             log_event("spec.updated", spec=name, sha256=spec.digest)

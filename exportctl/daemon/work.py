@@ -14,7 +14,7 @@ from exportctl.jobs.options import Options
 from exportctl.jobs.stop import Stop
 from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
-from exportctl.run.runner import Observer, RunResult
+from exportctl.run.result import Observer, RunResult
 
 
 class RunSpec(Protocol):

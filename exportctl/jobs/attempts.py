@@ -24,7 +24,7 @@ from exportctl.model import ExportSpec
 from exportctl.plan import incremental
 from exportctl.plan.compiler import ExportPlan, Part, narrowed
 from exportctl.run import runner
-from exportctl.run.runner import Observer, RunResult
+from exportctl.run.result import Observer, RunResult
 
 
 def retrying(spec: ExportSpec, stop: Stop, clock: Clock, **conditions: Any) -> tenacity.Retrying:

@@ -13,7 +13,7 @@ from exportctl.ledger.runs import RunRecord
 from exportctl.ledger.store import Ledger
 from exportctl.plan import incremental
 from exportctl.plan.compiler import Part
-from exportctl.run.runner import Observer
+from exportctl.run.result import Observer
 
 
 class Heartbeat(Observer):

@@ -3,7 +3,8 @@
 Each step is its own module: `windows` (what an incremental run exports), `recording`
 (the ledger's run records), `heartbeat` (progress that keeps the lock alive), `attempts`
 (retries), `notify` (alerts), `prune` (retention), `leftovers` (what earlier runs left).
-Every plan is compiled once, by the caller; the clock is the caller's too.
+Every plan is compiled once (by the caller, or by `run_spec` for the daemon); the clock
+is the caller's too.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
 from exportctl.plan.compiler import ExportPlan, compile_plan, new_run_id
 from exportctl.run import changes
-from exportctl.run.runner import Observer, RunResult, failed, failure_message
+from exportctl.run.result import Observer, RunResult
+from exportctl.run.runner import failed, failure_message
 
 
 def run_plans(

@@ -29,7 +29,7 @@ from exportctl.errors import ExportctlError, RunError
 from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
 from exportctl.plan.compiler import ExportPlan
-from exportctl.run.runner import RunResult
+from exportctl.run.result import RunResult
 
 #: How many of a spec's latest runs a run looks back at for what they left.
 RECENT = 20

@@ -9,7 +9,7 @@ from exportctl.errors import scrub
 from exportctl.jobs import alerts
 from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
-from exportctl.run.runner import RunResult
+from exportctl.run.result import RunResult
 
 
 def alert(spec: ExportSpec, ledger: Ledger, result: RunResult, clock: Clock) -> None:

@@ -20,7 +20,7 @@ from exportctl.ledger.locks import LockHeld
 from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
 from exportctl.plan.compiler import new_run_id
-from exportctl.run.runner import RunResult
+from exportctl.run.result import RunResult
 
 
 @dataclass(frozen=True)

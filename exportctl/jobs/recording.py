@@ -16,7 +16,7 @@ from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
 from exportctl.plan import incremental
 from exportctl.plan.compiler import ExportPlan
-from exportctl.run.runner import RunResult
+from exportctl.run.result import RunResult
 
 
 def started(

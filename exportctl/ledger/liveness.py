@@ -17,10 +17,11 @@ from typing import Any
 HEARTBEAT_EVERY = 2.0
 #: A lock or a running run whose process has not beaten for this long is taken as dead.
 STALE_AFTER = timedelta(minutes=2)
-#: Slack for comparing a process's start with a run's. The start is read as "now less the
-#: time since it started", so a wall clock stepped forward since (NTP) makes a live
-#: holder look younger: a minute's slack keeps its lock, and a pid reused within the
-#: minute of a run's start is the rare case it lets through.
+#: Slack for comparing a process's start with a run's. The start is read as the ledger
+#: clock's "now" less the process's age (from the kernel's boot-time counters), so it is
+#: in the same time as the run's start even on an injected clock; a minute's slack covers
+#: a wall clock stepped since, and a pid reused within the minute of a run's start is the
+#: rare case it lets through.
 _START_SLACK = timedelta(seconds=60)
 
 
@@ -30,7 +31,7 @@ def holder_dead(row: Any, host: str, now: datetime, since: datetime) -> bool:
     `since`: when the holder started holding (the run's start, the lock's).
     """
     if row["host"] == host:
-        return not process_alive(row["pid"], since)
+        return not process_alive(row["pid"], since, now)
     return now - aware(row["heartbeat_at"]) > STALE_AFTER
 
 
@@ -40,36 +41,33 @@ def row_dead(row: Any, host: str, now: datetime) -> bool:
     return holder_dead(row, host, now, since)
 
 
-def process_alive(pid: int, since: datetime | None = None) -> bool:
-    """The process `pid` exists on this host and, where the start is known, started by `since`."""
+def process_alive(pid: int, since: datetime, now: datetime) -> bool:
+    """The process `pid` exists on this host and, where its age is known, started by `since`
+    (`now`: the present on the clock that stamped `since`, the ledger's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass  # another user's process: it exists
-    started = process_started(pid)
-    if since is None or started is None:
+    age = process_age(pid)
+    if age is None:
         return True
+    started = now - timedelta(seconds=age)
     return started <= aware(since) + _START_SLACK
 
 
-def process_started(pid: int) -> datetime | None:
-    """When `pid` started (Linux /proc), or None where that cannot be read."""
+def process_age(pid: int) -> float | None:
+    """Seconds since `pid` started (Linux /proc), or None where that cannot be read."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = next(
-            int(line.split()[1])
-            for line in Path("/proc/stat").read_text().splitlines()
-            if line.startswith("btime ")
-        )
-    except (OSError, StopIteration, ValueError):
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, IndexError, ValueError):
         return None
     # The command name (field 2) may hold spaces and parentheses: count from the last ')'.
     fields = stat[stat.rindex(")") + 2 :].split()
     ticks = int(fields[19])  # field 22, starttime, in clock ticks since boot
-    seconds = boot + ticks / os.sysconf("SC_CLK_TCK")
-    return datetime.fromtimestamp(seconds, UTC)
+    return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
 
 
 def aware(value: datetime) -> datetime:

@@ -158,6 +158,7 @@ def narrowed(
         kept = replace(window, upto=resume[-1].last)  # the kept parts' rows, for their invalid
         replay_query = _windowed(unwindowed, kept, None, source_reads_filter)
         replay = Request(replay_query, columns, plan.request.declared)
+    own_tag = parts_tag(plan.run_id)
     return replace(
         plan,
         window=window,
@@ -167,7 +168,8 @@ def narrowed(
         resume=resume,
         quarantine=quarantine,
         replay=replay,
-        parts_tag=tag_of_part(destination, resume[0].file.uri) if resume else plan.parts_tag,
+        # A resumed run's parts keep the tag of the run they continue; any other, its own.
+        parts_tag=tag_of_part(destination, resume[0].file.uri) if resume else own_tag,
         changes=changes,
         unwindowed=unwindowed if window is not None else None,
     )

@@ -1,5 +1,5 @@
-"""Run a plan, the run stage's one entry point: `run`, `failed`, `failure_message`, and
-the `RunResult` and `Observer` they speak in.
+"""Run a plan, the run stage's one entry point: `run`, `failed` and `failure_message`
+(run/result.py holds the `RunResult` and `Observer` they speak in).
 
 The engine (run/engine.py) puts the plan's partitions through the pipeline
 (run/pipeline.py); this module sets up the stages, writes the manifest last
@@ -29,8 +29,6 @@ from exportctl.spec import secrets as credentials
 from exportctl.transforms.credentials import CredentialsStage
 from exportctl.transforms.redact.columns import Redactor
 from exportctl.transforms.secrets import SecretValues
-
-__all__ = ["Observer", "RunResult", "failed", "failure_message", "run"]
 
 
 def run(

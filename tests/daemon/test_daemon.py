@@ -33,7 +33,7 @@ from exportctl.lang.schedule import parse
 from exportctl.ledger.runs import RunRecord
 from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
-from exportctl.run.runner import RunResult
+from exportctl.run.result import RunResult
 from exportctl.spec.load import load_specs
 from tests.support.servers import free_port
 
@@ -115,7 +115,8 @@ def write_spec(
 
 
 def daemon_for(tmp_path: Path, ledger: Ledger, clock: FakeClock, **kwargs: Any) -> Daemon:
-    daemon = Daemon((tmp_path / "specs",), ledger, clock=clock, **kwargs)
+    ledger.clock = clock  # one clock: what the daemon schedules by, the ledger records
+    daemon = Daemon((tmp_path / "specs",), ledger, **kwargs)
     daemon.start()
     return daemon
 
@@ -348,7 +349,8 @@ def test_serve_steps_with_the_injected_clock_and_interrupts_runs_after_the_grace
             return woken
 
     clock = Stopping(T0).at(1)
-    daemon = Daemon((tmp_path / "specs",), ledger, clock=clock, run=run)
+    ledger.clock = clock
+    daemon = Daemon((tmp_path / "specs",), ledger, run=run)
     daemon.watch_every = 3600  # no look at the files to wake for
     signum = daemon.serve(grace=0.2)
 

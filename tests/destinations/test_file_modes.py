@@ -22,6 +22,7 @@ from exportctl.errors import SpecError
 from exportctl.ledger.store import Ledger
 from exportctl.plan.compiler import compile_plan
 from exportctl.run import runner
+from exportctl.run.result import Observer
 from exportctl.spec.load import load_spec
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -69,7 +70,7 @@ def write_spec(folder: Path, pool: Path, destination: Any, **more: Any) -> Path:
     return path
 
 
-class SlowObserver(runner.Observer):
+class SlowObserver(Observer):
     """Slows the export down between chunks, so the poller sees it mid-write many times."""
 
     def advance(self, rows: int) -> None:

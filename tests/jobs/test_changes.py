@@ -33,8 +33,8 @@ from exportctl.jobs.stop import Stop
 from exportctl.ledger.store import Ledger
 from exportctl.plan import incremental
 from exportctl.plan.changes import ChangePlan
-from exportctl.run import runner
 from exportctl.run.changes import Differ
+from exportctl.run.result import Observer
 from exportctl.spec.load import load_spec
 from exportctl.values.rowhash import canonical
 from tests.conftest import pg_url
@@ -286,7 +286,7 @@ def test_settle_holds_back_recent_rows_so_late_ones_are_not_missed(
     def run(minutes: int) -> None:
         spec = load_spec(spec_path, env={})
         now = start + dt.timedelta(minutes=minutes)
-        result = jobs.run_spec(spec, ledger, Options(), now, runner.Observer(), Stop())
+        result = jobs.run_spec(spec, ledger, Options(), now, Observer(), Stop())
         assert result.status == "succeeded", result.error
         if result.rows:
             exported.extend(r["id"] for r in newest_export(tmp_path / "out"))

@@ -21,7 +21,7 @@ from exportctl.jobs import job as jobs
 from exportctl.jobs.options import Options
 from exportctl.jobs.stop import Stop
 from exportctl.ledger.store import Ledger
-from exportctl.run.runner import Observer
+from exportctl.run.result import Observer
 from exportctl.spec.load import load_spec
 from tests.ledger.test_records import eventually
 from tests.support.servers import HttpReceiver

@@ -112,3 +112,23 @@ def test_a_wait_takes_the_lock_its_holder_releases(state: str) -> None:
     assert time.perf_counter() - began < FAST
     assert holder(ledger, "pool") == "run-mine"
     ledger.close()
+
+
+def test_a_live_holder_on_this_host_stays_alive_on_a_clock_years_away(state: str) -> None:
+    """This process holds the lock, stamped on a clock far from the wall's: its age (from
+    the kernel) is measured against the same clock, so it is not mistaken for a reused pid;
+    a holder stamped an hour before this process started is."""
+    clock = FakeClock(START)  # 2026-03: months before the wall clock
+    ledger = Ledger(state, clock=clock)
+    me = socket.gethostname()
+    hold(ledger, "pool", "run-mine", me, beat=START)
+
+    with pytest.raises(LockHeld, match="run-mine"):
+        ledger.acquire("pool", "run-other")
+    assert holder(ledger, "pool") == "run-mine"
+
+    ledger.release("pool", "run-mine")
+    hold(ledger, "pool", "run-before-me", me, beat=START - timedelta(hours=1))
+    clock.advance(3600 * 24)  # a day later on the fake clock: this process looks a day old
+    ledger.acquire("pool", "run-other")  # the recorded pid started after the lock: reused
+    assert holder(ledger, "pool") == "run-other"

@@ -35,7 +35,7 @@ from exportctl.jobs.stop import Stop
 from exportctl.ledger.runs import RunRecord
 from exportctl.ledger.schema import CURRENT_VERSION
 from exportctl.ledger.store import Ledger
-from exportctl.run.runner import Observer
+from exportctl.run.result import Observer
 from exportctl.sources.sql.source import SqlSource
 from exportctl.spec.load import load_spec
 from tests.conftest import pg_url

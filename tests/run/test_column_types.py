@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from exportctl.clock import FakeClock
 from exportctl.plan.compiler import compile_plan
 from exportctl.run import runner
+from exportctl.run.result import RunResult
 from exportctl.sources.sql import sqlite_arrow
 from exportctl.spec.load import load_spec
 
@@ -90,7 +91,7 @@ def arrow_path(on: bool) -> Iterator[None]:
 
 def export(
     folder: Path, fmt: str, chunk_size: int, query: dict[str, Any], declared: str | None = None
-) -> runner.RunResult:
+) -> RunResult:
     spec = folder / f"spec-{chunk_size}.yaml"
     doc: dict[str, Any] = {
         "version": 1,
@@ -208,7 +209,7 @@ def make_untyped(path: Path, rows: list[tuple[Any, ...]]) -> None:
 
 def export_fields(
     folder: Path, fields: list[Any], chunk_size: int, fmt: str, on_invalid: str = "fail"
-) -> runner.RunResult:
+) -> RunResult:
     doc = {
         "version": 1,
         "name": "declared",

@@ -31,7 +31,7 @@ from exportctl.jobs import job as jobs
 from exportctl.ledger.runs import RunRecord
 from exportctl.ledger.store import Ledger
 from exportctl.plan.compiler import new_run_id
-from exportctl.run.runner import Observer
+from exportctl.run.result import Observer
 from exportctl.spec.load import load_specs
 
 ROWS = 6000

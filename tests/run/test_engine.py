@@ -27,6 +27,7 @@ from exportctl.plan.compiler import ExportPlan, Part, compile_plan
 from exportctl.plan.partitions import Partition, partitions_of
 from exportctl.run import runner
 from exportctl.run.engine import LocalEngine
+from exportctl.run.result import Observer, RunResult
 from exportctl.spec.load import load_spec
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -81,7 +82,7 @@ def _files(folder: Path) -> set[str]:
     return {p.name for p in (folder / "out").rglob("*") if p.is_file()}
 
 
-def _committed(result: runner.RunResult, role: str) -> list[Path]:
+def _committed(result: RunResult, role: str) -> list[Path]:
     return [Path(uri) for uri, kind, _, _ in result.files if kind == role]
 
 
@@ -148,7 +149,7 @@ def test_a_failing_partition_leaves_nothing_of_the_others(tmp_path: Path, db: Pa
     assert _files(tmp_path) == set()
 
 
-class Recording(runner.Observer):
+class Recording(Observer):
     wants_total = True
 
     def __init__(self) -> None:

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from exportctl.cli.main import main
 from exportctl.plan.compiler import compile_plan
 from exportctl.run import runner
+from exportctl.run.result import RunResult
 from exportctl.spec.load import load_spec
 
 ROWS = 400
@@ -249,7 +250,7 @@ def test_no_row_is_lost_or_repeated_whatever_the_limits(
         assert max_rows is None or all(p["rows"] <= max_rows for p in manifest["parts"])
 
 
-def run(root: Path, text: str) -> runner.RunResult:
+def run(root: Path, text: str) -> RunResult:
     spec = root / f"{len(list(root.glob('*.yaml')))}.yaml"
     spec.write_text(text)
     plan = compile_plan(load_spec(spec, env={}), now=datetime.now(UTC), run_id="r1")

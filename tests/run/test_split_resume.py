@@ -18,7 +18,7 @@ from exportctl.cli.main import main
 from exportctl.clock import utc_now
 from exportctl.jobs import job as jobs
 from exportctl.ledger.store import Ledger
-from exportctl.run.runner import Observer
+from exportctl.run.result import Observer
 from exportctl.spec.load import load_spec
 
 ROWS, PART, BAD_ID = 500, 50, 320

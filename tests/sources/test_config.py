@@ -23,6 +23,7 @@ from exportctl.formats.yaml import YamlEncoder
 from exportctl.plan.compiler import compile_plan
 from exportctl.restore import document
 from exportctl.run import runner
+from exportctl.run.result import RunResult
 from exportctl.sources.config import files, typed
 from exportctl.sources.config.source import _frame
 from exportctl.spec.load import load_spec
@@ -49,7 +50,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def export(
     folder: Path, config: Path, fmt: str = "yaml", extra: str = "", name: str = "cfg"
-) -> runner.RunResult:
+) -> RunResult:
     ext = "json" if "json" in fmt else "yaml"
     spec_file = folder / f"{name}.yaml"
     spec_file.write_text(

@@ -591,7 +591,8 @@ def test_the_daemon_runs_a_scheduled_prometheus_export(
     )
     tick = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
     clock = FakeClock(tick + timedelta(seconds=3))
-    daemon = Daemon((specs,), ledger, clock=clock)
+    ledger.clock = clock
+    daemon = Daemon((specs,), ledger)
     daemon.start()
     for second in (10, 20):  # two ticks: the samples, then nothing new
         clock.advance((tick + timedelta(seconds=second) - clock.now()).total_seconds())

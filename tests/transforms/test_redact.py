@@ -29,6 +29,7 @@ from exportctl.ledger.store import Ledger
 from exportctl.model import Field, Redaction
 from exportctl.plan.compiler import compile_plan
 from exportctl.run import runner
+from exportctl.run.result import RunResult
 from exportctl.spec.load import load_spec
 from exportctl.transforms.redact import columns
 from exportctl.transforms.redact.columns import Redactor
@@ -409,7 +410,7 @@ def make_db(folder: Path, rows: list[tuple[Any, ...]]) -> None:
         db.executemany(f"INSERT INTO pool VALUES ({', '.join('?' * len(COLUMNS))})", rows)
 
 
-def run_spec(path: Path, env: dict[str, str] | None = None) -> runner.RunResult:
+def run_spec(path: Path, env: dict[str, str] | None = None) -> RunResult:
     return runner.run(compile_plan(load_spec(path, env=env or {}), now=NOW, run_id="r1"))
 
 

@@ -9,7 +9,7 @@ and yielded in time order. The range comes from the filter the runner hands over
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import requests
 
+from exportctl.clock import SYSTEM, Clock
 from exportctl.errors import SourceError
 from exportctl.lang import timerange
 from exportctl.sources.base import Request
@@ -32,17 +33,10 @@ from exportctl.transforms.filter import apply_filter
 ORDER = ("timestamp", "series")
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class PrometheusSource:
     Options = PrometheusOptions
-    #: It filters each chunk itself, so that `order_by` on its own order is accepted.
 
-    def __init__(
-        self, options: PrometheusOptions, base_dir: Path, clock: Callable[[], datetime] = utc_now
-    ):
+    def __init__(self, options: PrometheusOptions, base_dir: Path, clock: Clock = SYSTEM):
         self.options = options
         self.clock = clock
         self.warnings: list[str] = []
@@ -105,7 +99,7 @@ class PrometheusSource:
     def _range(self, request: Request, strict: bool = True) -> tuple[int | None, int]:
         """[start, end] in ms: the filter's bounds on `timestamp`, else `since`/`until`."""
         bounds = time_bounds(request.query.where, "timestamp")
-        now = self.clock()
+        now = self.clock.now()
         start = bounds.start
         if start is None and self.options.since is not None:
             start = pd.Timestamp(timerange.instant(self.options.since, now, UTC))
