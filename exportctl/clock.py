@@ -67,8 +67,8 @@ class FakeClock:
     """A clock that moves only when told to, or when something sleeps on it.
 
     The thread that made it drives it: its sleeps and waits pass at once, moving the
-    clock. Another thread's wait (a run's heartbeat, a worker's backoff) does not move
-    it: it lasts until its event is set or the driver moves the clock past its end.
+    clock. Another thread's sleep or wait (a run's heartbeat, a worker's backoff) does not
+    move it: it lasts until its event is set or the driver moves the clock past its end.
     """
 
     def __init__(self, start: datetime):
@@ -85,6 +85,9 @@ class FakeClock:
         return self._monotonic
 
     def sleep(self, seconds: float) -> None:
+        if threading.get_ident() != self._driver:
+            self.wait(threading.Event(), seconds)  # until the driver moves the clock past it
+            return
         self.slept.append(seconds)
         self.advance(seconds)
 

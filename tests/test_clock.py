@@ -34,6 +34,17 @@ def test_another_threads_wait_lasts_until_the_driver_moves_the_clock_past_it():
     assert woken == [False] and clock.slept == []
 
 
+def test_another_threads_sleep_moves_nothing_and_ends_when_the_driver_passes_it():
+    clock = FakeClock(START)
+    waiter = threading.Thread(target=lambda: clock.sleep(30))
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive() and clock.now() == START and clock.slept == []
+    clock.advance(30)
+    waiter.join(5)
+    assert not waiter.is_alive() and clock.now() == START + timedelta(seconds=30)
+
+
 def test_another_threads_wait_ends_when_its_event_is_set():
     clock, event = FakeClock(START), threading.Event()
     woken: list[bool] = []

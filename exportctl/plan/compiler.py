@@ -108,8 +108,7 @@ def compile_plan(spec: ExportSpec, *, now: datetime, run_id: str) -> ExportPlan:
     if keys:  # change mode: merged with the snapshot in key order
         query = replace(query, order_by=tuple(OrderKey(k, code_point=True) for k in keys))
         columns = tuple(dict.fromkeys((*keys, *columns))) if columns is not None else None
-    if columns is not None and not source_reads_filter and query.where is not None:
-        columns = None  # the runner filters, so it needs the filtered fields too
+    columns = _to_read(columns, query, source_reads_filter)
     destination = _destination(
         spec, _render(spec, spec.destination.uri, context, "$.destination.uri"), "$.destination.uri"
     )
@@ -149,8 +148,7 @@ def narrowed(
         )
         if columns is not None:  # each row's position, for resuming
             columns = tuple(dict.fromkeys((*columns, *window.incremental.columns)))
-        if columns is not None and not source_reads_filter and query.where is not None:
-            columns = None  # the runner filters, so it needs the filtered fields too
+        columns = _to_read(columns, query, source_reads_filter)
     destination = destination or plan.destination
     quarantine = _beside(plan, destination)
     replay = None
@@ -173,6 +171,16 @@ def narrowed(
         changes=changes,
         unwindowed=unwindowed if window is not None else None,
     )
+
+
+def _to_read(
+    columns: tuple[str, ...] | None, query: Query, filters_at_source: bool
+) -> tuple[str, ...] | None:
+    """The columns a run reads (None: all): all where the runner filters, as it needs the
+    filtered fields too."""
+    if columns is not None and not filters_at_source and query.where is not None:
+        return None
+    return columns
 
 
 def _beside(plan: ExportPlan, destination: str) -> str | None:
