@@ -48,8 +48,6 @@ class Entry:
 class SourceEntry(Entry):
     #: Applies `query.where` itself (else the runner filters the rows it reads).
     pushes_filters: bool = False
-    #: Knows how many rows a request yields without reading them (`plan --count`).
-    counts_cheaply: bool = False
     #: Reads rows sorted by a key, as `incremental.mode: changes` merges them.
     sorts_by_key: bool = False
     #: Takes the SQL query keys: `table`, `sql` and `params`.
@@ -70,10 +68,6 @@ class FormatEntry(Entry):
     codecs: frozenset[str] = CODECS
     #: Why it takes no other codec, for the message refusing one.
     codecs_reason: str = ""
-    #: Writes each column with its type (integers, floats, timestamps), not as text.
-    typed_columns: bool = False
-    #: Holds lists and mappings as values (not only scalars).
-    nested: bool = True
     #: `credentials: keep` only with a `template`: its own layouts would put the stored
     #: ciphertext where a reader takes the password.
     keep_needs_template: bool = False
@@ -83,10 +77,6 @@ class FormatEntry(Entry):
 class DestinationEntry(Entry):
     #: The spec key holding its options, e.g. `destination.s3` (None: it takes none).
     options_key: str | None = None
-    #: A reader sees the whole file or none of it.
-    atomic: bool = True
-    #: Uploads in parts, which a failed run aborts.
-    multipart: bool = False
     #: Writes local files, created with the `mode` a spec or its secrets ask for.
     local_files: bool = False
     #: A URI with a query string is a presigned URL, which names one object only.
@@ -169,7 +159,6 @@ SOURCES: Registry[SourceEntry, type[Source]] = Registry(
             f"{_S}.sql.source:SqlSource",
             f"{_S}.sql.options:SqlOptions",
             pushes_filters=True,
-            counts_cheaply=True,
             sorts_by_key=True,
             sql_query=True,
         ),
@@ -177,7 +166,6 @@ SOURCES: Registry[SourceEntry, type[Source]] = Registry(
         "config": SourceEntry(
             f"{_S}.config.source:ConfigSource",
             f"{_S}.config.options:ConfigOptions",
-            counts_cheaply=True,
             redacts_by_default=True,
             restores_masked=True,
         ),
@@ -201,7 +189,7 @@ SOURCES: Registry[SourceEntry, type[Source]] = Registry(
 _F = "exportctl.formats"
 FORMATS: Registry[FormatEntry, type[Encoder]] = Registry(
     {
-        "csv": FormatEntry(f"{_F}.csv:CsvEncoder", f"{_F}.options:CsvOptions", nested=False),
+        "csv": FormatEntry(f"{_F}.csv:CsvEncoder", f"{_F}.options:CsvOptions"),
         "json": FormatEntry(
             f"{_F}.json:JsonEncoder",
             f"{_F}.options:JsonOptions",
@@ -212,7 +200,6 @@ FORMATS: Registry[FormatEntry, type[Encoder]] = Registry(
         "text": FormatEntry(
             f"{_F}.text:TextEncoder",
             f"{_F}.options:TextOptions",
-            nested=False,
             keep_needs_template=True,
         ),
         "yaml": FormatEntry(f"{_F}.yaml:YamlEncoder", f"{_F}.options:YamlOptions"),
@@ -222,7 +209,6 @@ FORMATS: Registry[FormatEntry, type[Encoder]] = Registry(
             codecs=frozenset({"none"}),
             codecs_reason="Parquet compresses inside the file: set the format's `codec`, "
             "not `compression`",
-            typed_columns=True,
         ),
     }
 )
@@ -246,7 +232,6 @@ DESTINATIONS: Registry[DestinationEntry, type[Destination]] = Registry(
             f"{_D}.s3:S3Destination",
             f"{_D}.s3_options:S3Options",
             options_key="s3",
-            multipart=True,
         ),
         "http": _HTTP,
         "https": _HTTP,
