@@ -22,7 +22,8 @@ from exportctl.ledger import schema as tables
 from exportctl.ledger.runs import RunRecord
 from exportctl.ledger.store import Ledger
 from tests.conftest import pg_url
-from tests.ledger.test_records import BIG, apply, big_demo, eventually, start_apply, write_spec
+from tests.ledger.test_records import BIG, apply, big_demo, start_apply, write_spec
+from tests.support.waiting import eventually
 
 PROXIES = 40
 

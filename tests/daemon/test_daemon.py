@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +35,7 @@ from exportctl.model import ExportSpec
 from exportctl.run.result import RunResult
 from exportctl.spec.load import load_specs
 from tests.support.servers import free_port
+from tests.support.waiting import eventually
 
 #: A whole minute (a tick of `every 10 seconds` and of `every 20 seconds`), well in the
 #: past, so real runs start after their ticks.
@@ -409,16 +409,6 @@ SLOW_SQL = (
 )
 
 
-def wait_for(condition: Any, what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def get(url: str) -> tuple[int, bytes]:
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
         return response.status, response.read()
@@ -445,7 +435,7 @@ def test_the_daemon_process_schedules_reloads_and_stops_cleanly(tmp_path):
         def runs(spec: str, status: str | None = None) -> list[dict[str, Any]]:
             return ledger.history(spec, status=status)
 
-        wait_for(lambda: len(runs("fast", "succeeded")) >= 2, "two runs of `fast`")
+        eventually(lambda: len(runs("fast", "succeeded")) >= 2, "two runs of `fast`")
         status, body = get(f"http://127.0.0.1:{port}/healthz")
         assert status == 200 and json.loads(body)["specs"] == ["fast", "slow"]
         metrics = get(f"http://127.0.0.1:{port}/metrics")[1].decode()
@@ -455,11 +445,11 @@ def test_the_daemon_process_schedules_reloads_and_stops_cleanly(tmp_path):
         fast = tmp_path / "specs" / "fast.yaml"
         fast.write_text(fast.read_text().replace("../out/fast-", "../out/renamed-"))
         process.send_signal(signal.SIGHUP)
-        wait_for(
+        eventually(
             lambda: any("renamed-" in r["destination"] for r in runs("fast", "succeeded")),
             "a run of the edited `fast`",
         )
-        wait_for(lambda: runs("slow", "running"), "a run of `slow` under way")
+        eventually(lambda: runs("slow", "running"), "a run of `slow` under way")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 143
     finally:
@@ -521,7 +511,7 @@ def test_a_worker_process_that_dies_fails_its_run_and_the_next_run_goes_on(tmp_p
 
         thread = threading.Thread(target=slow)
         thread.start()
-        wait_for(lambda: ledger.history("slow", status="running"), "the slow run under way")
+        eventually(lambda: ledger.history("slow", status="running"), "the slow run under way")
         os.kill(ledger.history("slow")[0]["pid"], signal.SIGKILL)
         thread.join(timeout=30)
         assert "worker process running `slow` died" in outcome["error"]
@@ -572,14 +562,16 @@ def test_workers_exit_when_the_daemon_is_killed(tmp_path):
     )
     try:
         ledger = Ledger(state)
-        running = wait_for(lambda: ledger.history("slow", status="running"), "a run under way")
+        running = eventually(lambda: ledger.history("slow", status="running"), "a run under way")
         workers = _children(process.pid)
         assert running[0]["pid"] in workers and len(workers) >= 2  # one busy, one idle
         process.kill()
         process.wait()
         # A busy worker stops at its run's next chunk, or exits anyway after ORPHAN_GRACE.
         limit = ORPHAN_GRACE + WATCH_EVERY + 3
-        wait_for(lambda: not any(_alive(pid) for pid in workers), "the workers' exit", limit)
+        eventually(
+            lambda: not any(_alive(pid) for pid in workers), "the workers' exit", timeout=limit
+        )
     finally:
         process.kill()
     (run,) = [r for r in ledger.history("slow") if r["id"] == running[0]["id"]]

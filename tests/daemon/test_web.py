@@ -26,9 +26,10 @@ from exportctl.daemon.web.app import App
 from exportctl.errors import UsageError
 from exportctl.ledger.store import Ledger
 from tests.conftest import require
-from tests.daemon.test_daemon import SLOW_SQL, wait_for, write_spec
+from tests.daemon.test_daemon import SLOW_SQL, write_spec
 from tests.paths import REPO
 from tests.support.servers import free_port
+from tests.support.waiting import eventually
 
 TOKEN = "a-test-token-9f2c"
 ROOT = REPO
@@ -81,8 +82,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     process = subprocess.Popen(command, cwd=folder, stderr=log, env=env)
     site = Site(f"http://127.0.0.1:{port}", state, folder)
     try:
-        wait_for(lambda: _answers(site), "the daemon's API")
-        wait_for(lambda: Ledger(state).history("broken", status="failed"), "a failed run")
+        eventually(lambda: _answers(site), "the daemon's API")
+        eventually(lambda: Ledger(state).history("broken", status="failed"), "a failed run")
         yield site
     finally:
         process.send_signal(signal.SIGTERM)
@@ -122,7 +123,7 @@ def test_a_run_started_through_the_api_is_the_run_the_cli_shows(site: Site) -> N
 
     assert status == 202 and isinstance(started, dict) and started["spec"] == "healthy"
     run_id = started["run_id"]
-    finished = wait_for(
+    finished = eventually(
         lambda: (
             (r := site.call("GET", f"/api/v1/runs/{run_id}"))[0] == 200
             and r[1]["status"] == "succeeded"
@@ -169,7 +170,7 @@ def test_bad_requests_get_a_json_error(site: Site, method: str, path: str, code:
 
 
 def test_runs_and_audit_filter_as_the_cli_does(site: Site) -> None:
-    failed = wait_for(
+    failed = eventually(
         lambda: (
             len(r := site.call("GET", "/api/v1/runs?spec=broken&status=failed&limit=2")[1]) == 2
             and r
@@ -223,12 +224,12 @@ def test_in_a_browser_failures_progress_and_triggered_runs_show(site: Site) -> N
             text = browser.find_element("css selector", 'tr[data-spec="broken"]').text
             return text if "failed" in text else ""
 
-        row_text = wait_for(broken_failed, "`broken` shown as failed")
+        row_text = eventually(broken_failed, "`broken` shown as failed")
         assert "no_such_table" in row_text
 
         status, _ = site.call("POST", "/api/v1/specs/slow/runs", token=TOKEN)
         assert status in (202, 409)  # 409: the run an earlier test started still goes
-        running = wait_for(
+        running = eventually(
             lambda: site.call("GET", "/api/v1/runs?spec=slow&status=running")[1],
             "a run of `slow` in the ledger",
         )
@@ -240,8 +241,8 @@ def test_in_a_browser_failures_progress_and_triggered_runs_show(site: Site) -> N
             )
             return int(found[0].get_attribute("data-rows")) if found else 0
 
-        first = wait_for(rows_shown, "the slow run's progress on the page")
-        wait_for(lambda: rows_shown() > first, "its progress to move")
+        first = eventually(rows_shown, "the slow run's progress on the page")
+        eventually(lambda: rows_shown() > first, "its progress to move")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(ARTIFACTS / "status-page.png"))
 

@@ -23,8 +23,8 @@ from exportctl.jobs.stop import Stop
 from exportctl.ledger.store import Ledger
 from exportctl.run.result import Observer
 from exportctl.spec.load import load_spec
-from tests.ledger.test_records import eventually
 from tests.support.servers import HttpReceiver
+from tests.support.waiting import eventually
 
 TOKEN = "s3cr3t-t0ken-value"
 SIGNATURE = "X-Amz-Signature=deadbeefcafe"

@@ -39,6 +39,7 @@ from exportctl.run.result import Observer
 from exportctl.sources.sql.source import SqlSource
 from exportctl.spec.load import load_spec
 from tests.conftest import pg_url
+from tests.support.waiting import eventually
 
 PROXIES = 120
 BIG = 300_000
@@ -122,18 +123,6 @@ def query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
             return db.execute(sql, params).fetchall()
     except sqlite3.OperationalError:  # not created yet
         return []
-
-
-def eventually(
-    probe: Callable[[], T | None], what: str, every: float = 0.02, timeout: float = 60
-) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(every)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def running_run(url: str, spec: str, process: subprocess.Popen[str]) -> str:
