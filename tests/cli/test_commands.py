@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from exportctl.cli.main import main
 from exportctl.demo.build import init_demo
+from tests.support.terminal import run_on_a_terminal
 
 GOOD = """\
 version: 1
@@ -160,36 +161,13 @@ def test_a_failed_connection_does_not_print_the_password(tmp_path: Path):
     assert secret not in result.stdout + result.stderr
 
 
-def _run_on_a_terminal(args: list[str], env: dict[str, str]) -> str:
-    """Run exportctl with stdout and stderr on a pseudo-terminal; return what it showed."""
-    import pty
-
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "exportctl", *args], stdout=follower, stderr=follower, env=env
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            data = os.read(leader, 65536)
-        except OSError:  # the terminal closed with the process
-            break
-        if not data:
-            break
-        chunks.append(data)
-    process.wait(timeout=60)
-    os.close(leader)
-    return b"".join(chunks).decode(errors="replace")
-
-
 COLOUR = re.compile(r"\x1b\[[0-9;]*3[0-7]m|\x1b\[[0-9;]*38;")
 
 
 def test_progress_and_colour_on_a_terminal_only(specs: Path):
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "CI")}
     env.update(TERM="xterm-256color", COLUMNS="120")
-    shown = _run_on_a_terminal(["apply", str(specs / "a-good.yaml")], env)
+    shown = run_on_a_terminal(["apply", str(specs / "a-good.yaml")], env)
     assert "rows/s" in shown
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
     assert re.search(r"ETA (\d+:\d\d:\d\d|-:--:--)", plain)  # the time left, once counted
@@ -208,6 +186,6 @@ def test_progress_and_colour_on_a_terminal_only(specs: Path):
 def test_no_color_is_honoured(specs: Path):
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     env.update(TERM="xterm-256color", COLUMNS="120", NO_COLOR="1")
-    shown = _run_on_a_terminal(["apply", str(specs / "a-good.yaml")], env)
+    shown = run_on_a_terminal(["apply", str(specs / "a-good.yaml")], env)
     assert "rows/s" in shown
     assert not COLOUR.search(shown)

@@ -22,7 +22,7 @@ from exportctl.ledger import schema as tables
 from exportctl.ledger.runs import RunRecord
 from exportctl.ledger.store import Ledger
 from tests.conftest import pg_url
-from tests.ledger.test_records import BIG, apply, big_demo, start_apply, write_spec
+from tests.support.pool_runs import BIG, apply_here, big_demo, start_apply, write_pool_spec
 from tests.support.waiting import eventually
 
 PROXIES = 40
@@ -61,12 +61,12 @@ def run_id_of(result: Result) -> str:
 @pytest.fixture
 def runs(demo: Path, tmp_path: Path, private_ledger: str) -> dict[str, str]:
     """Run ids: `old` (pool, started two hours ago), then `pool`, then `broken` (failed)."""
-    pool = write_spec(tmp_path, "pool", demo)
-    broken = write_spec(tmp_path, "broken", demo, query={"table": "no_such"})
+    pool = write_pool_spec(tmp_path, "pool", demo)
+    broken = write_pool_spec(tmp_path, "broken", demo, query={"table": "no_such"})
     ids = {
-        "old": run_id_of(apply(str(pool), "--json")),
-        "pool": run_id_of(apply(str(pool), "--json")),
-        "broken": run_id_of(apply(str(broken), "--json")),
+        "old": run_id_of(apply_here(str(pool), "--json")),
+        "pool": run_id_of(apply_here(str(pool), "--json")),
+        "broken": run_id_of(apply_here(str(broken), "--json")),
     }
     ledger = Ledger(private_ledger)
     with ledger.engine.begin() as conn:
@@ -137,7 +137,7 @@ def test_history_refuses_a_since_it_cannot_read(runs):
 @pytest.fixture
 def exported(demo: Path, tmp_path: Path) -> tuple[str, Path]:
     """A succeeded run and the data file it wrote."""
-    result = apply(str(write_spec(tmp_path, "pool", demo)), "--json")
+    result = apply_here(str(write_pool_spec(tmp_path, "pool", demo)), "--json")
     return run_id_of(result), tmp_path / "out" / "pool.jsonl"
 
 
@@ -231,7 +231,7 @@ def test_status_of_an_unknown_run_is_a_usage_error():
 
 
 def test_status_shows_a_running_export_advancing_from_another_process(big, tmp_path):
-    spec = write_spec(
+    spec = write_pool_spec(
         tmp_path,
         "big",
         big,
@@ -310,7 +310,7 @@ def state_command(command: tuple[str, ...], spec: Path, state: str) -> Result:
 def test_a_plain_path_as_state_is_a_sqlite_ledger(
     command: tuple[str, ...], demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spec = write_spec(tmp_path, "pool", demo)
+    spec = write_pool_spec(tmp_path, "pool", demo)
     monkeypatch.chdir(tmp_path)
 
     result = state_command(command, spec, "ledger.db")
@@ -341,7 +341,7 @@ def test_a_plain_path_as_state_is_a_sqlite_ledger(
 def test_an_unreadable_state_url_is_a_usage_error(
     command: tuple[str, ...], state: str, demo: Path, tmp_path: Path
 ) -> None:
-    spec = write_spec(tmp_path, "pool", demo)
+    spec = write_pool_spec(tmp_path, "pool", demo)
 
     result = state_command(command, spec, state)
 
@@ -371,9 +371,9 @@ def test_exportctl_state_in_the_environment_is_read_as_state_is(
 def test_status_and_history_show_a_killed_run_as_interrupted_at_once(
     big, tmp_path, signum, exit_code
 ):
-    """No later apply needed: status and history decide from the process itself. SIGHUP (a
+    """No later apply_here needed: status and history decide from the process itself. SIGHUP (a
     closed terminal) unwinds like SIGTERM: the run records itself as interrupted."""
-    spec = write_spec(
+    spec = write_pool_spec(
         tmp_path,
         "big",
         big,

@@ -18,7 +18,7 @@ from rich.console import Console
 from exportctl.cli.tables import Cell, Column, show
 from exportctl.ledger.runs import RunRecord
 from exportctl.ledger.store import Ledger
-from tests.cli.test_commands import _run_on_a_terminal
+from tests.support.terminal import run_on_a_terminal
 
 COLUMNS = [
     Column("run", "id"),
@@ -82,7 +82,7 @@ def test_history_at_80_columns_on_a_terminal_and_piped(tmp_path: Path) -> None:
         ids.append(run_id)
     env = dict(os.environ, TERM="xterm", COLUMNS="80")
     for command, expected in ((["history"], ids[::-1]), (["status", ids[0]], ids[:1])):
-        shown = _run_on_a_terminal([*command, "--state", state], env)
+        shown = run_on_a_terminal([*command, "--state", state], env)
         plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
         assert all(run_id in plain for run_id in expected)  # whole, on one line
         table = [line for line in plain.splitlines() if not line.startswith("ledger: ")]

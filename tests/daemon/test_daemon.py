@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -34,6 +33,7 @@ from exportctl.ledger.store import Ledger
 from exportctl.model import ExportSpec
 from exportctl.run.result import RunResult
 from exportctl.spec.load import load_specs
+from tests.support.daemon_specs import SLOW_SQL, write_scheduled_spec
 from tests.support.servers import free_port
 from tests.support.waiting import eventually
 
@@ -88,32 +88,6 @@ class Recorder:
         return RunResult(spec.name, "r", self.status, 1, 1, "u", None, stamp, stamp, 0.0)  # type: ignore[arg-type]
 
 
-def make_db(folder: Path, rows: int = 20) -> Path:
-    db = folder / "data.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
-        conn.executemany("INSERT INTO items VALUES (?, ?)", [(i, f"n{i}") for i in range(rows)])
-    return db
-
-
-def write_spec(
-    folder: Path, name: str, *, every: str = "every 10 seconds", extra: str = ""
-) -> Path:
-    folder.mkdir(exist_ok=True)
-    db = folder.parent / "data.db"
-    if not db.exists():
-        make_db(folder.parent)
-    path = folder / f"{name}.yaml"
-    path.write_text(
-        f"version: 1\nname: {name}\ndescription: A test export.\n"
-        f"source: {{type: sql, url: 'sqlite:///{db}'}}\n"
-        "query: {table: items}\nformat: csv\n"
-        f"destination: '../out/{name}-{{{{ run.id }}}}.csv'\n"
-        f"schedule: {{every: {every}{extra}}}\n"
-    )
-    return path
-
-
 def daemon_for(tmp_path: Path, ledger: Ledger, clock: FakeClock, **kwargs: Any) -> Daemon:
     ledger.clock = clock  # one clock: what the daemon schedules by, the ledger records
     daemon = Daemon((tmp_path / "specs",), ledger, **kwargs)
@@ -131,7 +105,7 @@ def scheduled_runs(ledger: Ledger, spec: str) -> list[dict[str, Any]]:
 
 
 def test_ticks_run_at_their_instants_and_the_ledger_records_lateness(tmp_path, ledger):
-    write_spec(tmp_path / "specs", "items")
+    write_scheduled_spec(tmp_path / "specs", "items")
     clock = FakeClock(T0).at(3)
     daemon = daemon_for(tmp_path, ledger, clock)
 
@@ -155,7 +129,7 @@ def test_ticks_run_at_their_instants_and_the_ledger_records_lateness(tmp_path, l
 
 
 def test_a_tick_during_a_run_of_the_same_spec_is_skipped_and_recorded(tmp_path, ledger):
-    write_spec(tmp_path / "specs", "items")
+    write_scheduled_spec(tmp_path / "specs", "items")
     clock, run = FakeClock(T0), Recorder(hold=True)
     daemon = daemon_for(tmp_path, ledger, clock, run=run)
 
@@ -189,7 +163,7 @@ def record_scheduled_run(ledger: Ledger, spec: str, tick: datetime) -> None:
     ],
 )
 def test_missed_ticks_follow_the_catch_up_policy(tmp_path, ledger, policy, history, expected):
-    write_spec(tmp_path / "specs", "items", extra=f", catch_up: {policy}")
+    write_scheduled_spec(tmp_path / "specs", "items", extra=f", catch_up: {policy}")
     if history:
         record_scheduled_run(ledger, "items", T0 + timedelta(seconds=10))
     clock, run = FakeClock(T0), Recorder()
@@ -221,7 +195,7 @@ def test_latest_tick_finds_the_last_one_missed():
 
 def test_due_specs_run_in_parallel_up_to_the_limit(tmp_path, ledger):
     for index in range(5):
-        write_spec(tmp_path / "specs", f"items-{index}")
+        write_scheduled_spec(tmp_path / "specs", f"items-{index}")
     clock, run = FakeClock(T0), Recorder(hold=True)
     daemon = daemon_for(tmp_path, ledger, clock, run=run, max_parallel=2)
 
@@ -241,7 +215,7 @@ def test_a_spec_without_success_for_twice_its_interval_alerts_once(tmp_path, led
         ".write(os.environ['EXPORTCTL_STATUS'] + ' ' + os.environ['EXPORTCTL_SPEC'] + '\\n')"
     )
     command = [sys.executable, "-c", script]
-    path = write_spec(tmp_path / "specs", "items")
+    path = write_scheduled_spec(tmp_path / "specs", "items")
     path.write_text(path.read_text() + f"alerts: {{command: {json.dumps(command)}}}\n")
     clock, run = FakeClock(T0), Recorder(status="failed")
     daemon = daemon_for(tmp_path, ledger, clock.at(0), run=run, stale_every=0)
@@ -266,7 +240,7 @@ def test_a_spec_without_success_for_twice_its_interval_alerts_once(tmp_path, led
 def test_an_edited_spec_is_reloaded_and_an_invalid_one_keeps_its_previous_version(
     tmp_path, ledger, caplog
 ):
-    path = write_spec(tmp_path / "specs", "items")
+    path = write_scheduled_spec(tmp_path / "specs", "items")
     first = path.read_text()
     clock, run = FakeClock(T0), Recorder()
     daemon = daemon_for(tmp_path, ledger, clock, run=run)
@@ -295,7 +269,7 @@ def test_an_edited_spec_is_reloaded_and_an_invalid_one_keeps_its_previous_versio
 def test_a_reload_that_fails_for_another_reason_keeps_the_specs_and_is_tried_again(
     tmp_path, ledger, caplog
 ):
-    path = write_spec(tmp_path / "specs", "items")
+    path = write_scheduled_spec(tmp_path / "specs", "items")
     clock, run = FakeClock(T0), Recorder()
     failures: list[Exception] = []
 
@@ -322,7 +296,7 @@ def test_a_reload_that_fails_for_another_reason_keeps_the_specs_and_is_tried_aga
 
 
 def test_sighup_reloads_even_without_a_change_of_mtime(tmp_path, ledger):
-    path = write_spec(tmp_path / "specs", "items")
+    path = write_scheduled_spec(tmp_path / "specs", "items")
     stat = path.stat()
     clock, run = FakeClock(T0), Recorder()
     daemon = daemon_for(tmp_path, ledger, clock, run=run, watch_every=3600)
@@ -338,7 +312,7 @@ def test_sighup_reloads_even_without_a_change_of_mtime(tmp_path, ledger):
 
 
 def test_serve_steps_with_the_injected_clock_and_interrupts_runs_after_the_grace(tmp_path, ledger):
-    write_spec(tmp_path / "specs", "items")
+    write_scheduled_spec(tmp_path / "specs", "items")
     run = Recorder(hold=True)
 
     class Stopping(FakeClock):
@@ -402,12 +376,6 @@ def test_daemon_help_and_usage_errors(tmp_path):
 
 # --- end to end: the real daemon process -------------------------------------------------
 
-# Long enough (about 25 s) that SIGTERM, sent some seconds in, always lands mid-export.
-SLOW_SQL = (
-    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000)"
-    " SELECT x, 'a line of text' AS y FROM c"
-)
-
 
 def get(url: str) -> tuple[int, bytes]:
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
@@ -415,8 +383,8 @@ def get(url: str) -> tuple[int, bytes]:
 
 
 def test_the_daemon_process_schedules_reloads_and_stops_cleanly(tmp_path):
-    write_spec(tmp_path / "specs", "fast", every="every 2 seconds")
-    slow = write_spec(tmp_path / "specs", "slow", every="every 2 seconds")
+    write_scheduled_spec(tmp_path / "specs", "fast", every="every 2 seconds")
+    slow = write_scheduled_spec(tmp_path / "specs", "slow", every="every 2 seconds")
     slow.write_text(
         slow.read_text()
         .replace("query: {table: items}", f'query: {{sql: "{SLOW_SQL}"}}')
@@ -487,13 +455,13 @@ def test_the_daemon_process_schedules_reloads_and_stops_cleanly(tmp_path):
 
 
 def test_a_worker_process_that_dies_fails_its_run_and_the_next_run_goes_on(tmp_path):
-    spec_file = write_spec(tmp_path / "specs", "slow", every="every 2 seconds")
+    spec_file = write_scheduled_spec(tmp_path / "specs", "slow", every="every 2 seconds")
     spec_file.write_text(
         spec_file.read_text()
         .replace("query: {table: items}", f'query: {{sql: "{SLOW_SQL}"}}')
         .replace("url: ", "chunk_size: 500, url: ")
     )
-    write_spec(tmp_path / "specs", "fast", every="every 2 seconds")
+    write_scheduled_spec(tmp_path / "specs", "fast", every="every 2 seconds")
     state = f"sqlite:///{tmp_path / 'state.db'}"
     ledger = Ledger(state)
     specs = {s.name: s for s in load_specs((tmp_path / "specs",))[0]}
@@ -549,7 +517,7 @@ def _alive(pid: int) -> bool:
 def test_workers_exit_when_the_daemon_is_killed(tmp_path):
     """SIGKILL of the daemon: its workers, idle or mid-run, are gone within seconds, and the
     run one of them had under way is recorded as interrupted with nothing partial left."""
-    slow = write_spec(tmp_path / "specs", "slow", every="every 2 seconds")
+    slow = write_scheduled_spec(tmp_path / "specs", "slow", every="every 2 seconds")
     slow.write_text(
         slow.read_text()
         .replace("query: {table: items}", f'query: {{sql: "{SLOW_SQL}"}}')

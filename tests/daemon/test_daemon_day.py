@@ -16,7 +16,7 @@ from typing import Any
 from exportctl.clock import Event, FakeClock
 from exportctl.daemon.loop import Daemon
 from exportctl.ledger.store import Ledger
-from tests.daemon.test_daemon import write_spec
+from tests.support.daemon_specs import write_scheduled_spec
 
 #: Thirty seconds before the simulated day: its first hourly tick is at its midnight.
 START = datetime(2025, 3, 3, tzinfo=UTC) - timedelta(seconds=30)
@@ -44,9 +44,9 @@ def hours(*at: float) -> list[datetime]:
 
 def test_a_day_of_three_schedules_runs_each_tick_once_at_its_instant(tmp_path):
     specs = tmp_path / "specs"
-    write_spec(specs, "hourly", every="'every hour'")
-    write_spec(specs, "nightly", every="'every day at 02:00'")
-    write_spec(specs, "cron", every="'30 */6 * * *'")  # 00:30, 06:30, 12:30, 18:30
+    write_scheduled_spec(specs, "hourly", every="'every hour'")
+    write_scheduled_spec(specs, "nightly", every="'every day at 02:00'")
+    write_scheduled_spec(specs, "cron", every="'30 */6 * * *'")  # 00:30, 06:30, 12:30, 18:30
     clock = RunsTakeNoTime(START)
     ledger = Ledger(f"sqlite:///{tmp_path / 'state.db'}", clock=clock)
     daemon = Daemon((specs,), ledger, watch_every=600, stale_every=3600)

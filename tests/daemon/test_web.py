@@ -26,8 +26,8 @@ from exportctl.daemon.web.app import App
 from exportctl.errors import UsageError
 from exportctl.ledger.store import Ledger
 from tests.conftest import require
-from tests.daemon.test_daemon import SLOW_SQL, write_spec
 from tests.paths import REPO
+from tests.support.daemon_specs import SLOW_SQL, write_scheduled_spec
 from tests.support.servers import free_port
 from tests.support.waiting import eventually
 
@@ -64,10 +64,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A daemon with a spec that fails every 2 s, and two that run only when asked."""
     folder = tmp_path_factory.mktemp("site")
     specs = folder / "specs"
-    write_spec(specs, "healthy", every="every 12 hours")
-    broken = write_spec(specs, "broken", every="every 2 seconds")
+    write_scheduled_spec(specs, "healthy", every="every 12 hours")
+    broken = write_scheduled_spec(specs, "broken", every="every 2 seconds")
     broken.write_text(broken.read_text().replace("{table: items}", "{table: no_such_table}"))
-    slow = write_spec(specs, "slow", every="every 12 hours")
+    slow = write_scheduled_spec(specs, "slow", every="every 12 hours")
     slow.write_text(
         slow.read_text()
         .replace("query: {table: items}", f'query: {{sql: "{SLOW_SQL}"}}')
@@ -268,7 +268,7 @@ def test_beyond_loopback_the_daemon_needs_a_token() -> None:
 
 
 def test_the_daemon_command_refuses_a_wide_listen_without_a_token(tmp_path: Path) -> None:
-    write_spec(tmp_path / "specs", "healthy")
+    write_scheduled_spec(tmp_path / "specs", "healthy")
     result = CliRunner(env={"EXPORTCTL_API_TOKEN": None}).invoke(
         main, ["daemon", str(tmp_path / "specs"), "--listen", "0.0.0.0:0"]
     )
@@ -277,7 +277,7 @@ def test_the_daemon_command_refuses_a_wide_listen_without_a_token(tmp_path: Path
 
 def test_a_run_asked_for_in_process_reaches_the_ledger(tmp_path: Path, ledger: Ledger) -> None:
     """The same App without a server: the daemon object is the board."""
-    write_spec(tmp_path / "specs", "healthy")
+    write_scheduled_spec(tmp_path / "specs", "healthy")
     daemon = Daemon((tmp_path / "specs",), ledger)
     daemon.start()
     app = App(daemon, ledger)

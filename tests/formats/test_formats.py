@@ -12,7 +12,6 @@ import gc
 import io
 import json
 import math
-import re
 import sqlite3
 import sys
 from contextlib import closing
@@ -27,7 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import given
 
 from exportctl import registry
 from exportctl.cli.main import main
@@ -35,10 +34,14 @@ from exportctl.errors import FormatError
 from exportctl.formats.csv import CsvEncoder
 from exportctl.formats.json import JsonEncoder, JsonlEncoder
 from exportctl.formats.options import CsvOptions, JsonlOptions, JsonOptions
+from tests.support.encoding import (
+    ARROW_TYPES,
+    ROUND_TRIPS,
+    assert_rows,
+    empty_chunk,
+    encode,
+)
 from tests.support.strategies import COLUMNS, HostileData, hostile_data
-
-ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
-ROUND_TRIPS = settings(max_examples=50, deadline=None)
 
 CSV_DIALECTS = {
     "default": CsvOptions(),
@@ -46,14 +49,6 @@ CSV_DIALECTS = {
     "tab-lf-NULL": CsvOptions(delimiter="\t", line_terminator="lf", null="NULL"),
 }
 # Timestamps are text in every format; each reader gets them as text and parses them here.
-ARROW_TYPES = {
-    "text": pa.string(),
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "bool": pa.bool_(),
-    "naive_ts": pa.string(),
-    "aware_ts": pa.string(),
-}
 DUCKDB_COLUMNS = (
     "{'text': 'VARCHAR', 'int': 'BIGINT', 'float': 'DOUBLE', 'bool': 'BOOLEAN', "
     "'naive_ts': 'VARCHAR', 'aware_ts': 'VARCHAR'}"
@@ -63,42 +58,10 @@ DUCKDB_COLUMNS = (
 # Module-scoped, as hypothesis reruns a test many times within one fixture's life.
 
 
-def encode(encoder_type: Any, options: Any, chunks: list[pd.DataFrame]) -> bytes:
-    stream = io.BytesIO()
-    encoder = encoder_type(options, stream)
-    for chunk in chunks:
-        encoder.write(chunk)
-    encoder.close()
-    return stream.getvalue()
-
-
 def arrow_frame(**columns: tuple[pa.DataType, list[Any]]) -> pd.DataFrame:
     """A frame of Arrow-backed columns: name=(type, values)."""
     arrays = {name: pa.array(values, arrow_type) for name, (arrow_type, values) in columns.items()}
     return pa.table(arrays).to_pandas(types_mapper=pd.ArrowDtype)
-
-
-def assert_same(actual: Any, expected: Any, where: str) -> None:
-    """`actual`, as read back, is `expected`: same type, same value, same sign of zero."""
-    if isinstance(expected, dt.datetime):
-        assert isinstance(actual, str), f"{where}: {actual!r}"
-        assert ISO_UTC.fullmatch(actual), f"{where}: {actual!r} is not ISO-8601 UTC"
-        assert dt.datetime.fromisoformat(actual) == expected, f"{where}: {actual} != {expected}"
-    elif isinstance(expected, float):
-        assert isinstance(actual, float), f"{where}: {actual!r} is not a float"
-        assert actual == expected, f"{where}: {actual!r} != {expected!r}"
-        assert math.copysign(1, actual) == math.copysign(1, expected), f"{where}: sign of zero"
-    else:
-        assert type(actual) is type(expected), f"{where}: {actual!r} != {expected!r}"
-        assert actual == expected, f"{where}: {actual!r} != {expected!r}"
-
-
-def assert_rows(actual: list[dict[str, Any]], data: HostileData) -> None:
-    assert len(actual) == len(data.rows)
-    for index, (got, want) in enumerate(zip(actual, data.rows, strict=True)):
-        assert list(got) == list(COLUMNS), f"row {index}: fields {list(got)}"
-        for name in COLUMNS:
-            assert_same(got[name], want[name], f"row {index}, field `{name}`")
 
 
 def read_csv_with_pyarrow(data: bytes, options: CsvOptions) -> list[dict[str, Any]]:
@@ -362,11 +325,6 @@ def test_json_refuses_binary_data(encoder_type: Any, options: Any) -> None:
     frame = arrow_frame(blob=(pa.binary(), [b"\x00\xff"]))
     with pytest.raises(FormatError, match="bytes"):
         encode(encoder_type, options, [frame])
-
-
-def empty_chunk() -> pd.DataFrame:
-    schema = pa.schema([(name, ARROW_TYPES[name]) for name in COLUMNS])
-    return schema.empty_table().to_pandas(types_mapper=pd.ArrowDtype)
 
 
 @pytest.mark.parametrize("chunks", [[], [empty_chunk()], [empty_chunk()] * 3], ids=len)

@@ -17,7 +17,7 @@ from hypothesis import given
 from exportctl.formats.options import ParquetOptions, YamlOptions
 from exportctl.formats.parquet import ParquetEncoder
 from exportctl.formats.yaml import YamlEncoder
-from tests.formats.test_formats import ROUND_TRIPS, assert_rows, assert_same, empty_chunk, encode
+from tests.support.encoding import ROUND_TRIPS, assert_rows, assert_same, empty_chunk, encode
 from tests.support.strategies import COLUMNS, HostileData, as_utc, hostile_data
 
 

@@ -38,7 +38,7 @@ from exportctl.run.result import Observer
 from exportctl.spec.load import load_spec
 from exportctl.values.rowhash import canonical
 from tests.conftest import pg_url
-from tests.jobs.test_incremental_soak import SEED
+from tests.support.soak import SEED
 
 Row = tuple[Any, ...]
 COLUMNS = ["k", "a", "b", "c"]

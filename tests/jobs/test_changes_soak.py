@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from exportctl.ledger.store import Ledger
-from tests.jobs.test_incremental_soak import RUN_MODULES, SEED, Soak, apply_once, committed_files
+from tests.support.soak import RUN_MODULES, SEED, Soak, apply_once, committed_files
 
 INITIAL_ROWS = 300
 TRANSACTIONS = 1500

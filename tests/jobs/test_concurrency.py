@@ -20,16 +20,8 @@ from exportctl.ledger import schema as tables
 from exportctl.ledger.schema import CURRENT_VERSION
 from exportctl.ledger.store import Ledger
 from tests.conftest import pg_url
-from tests.ledger.test_records import (
-    apply,
-    big_demo,
-    dead_pid,
-    ledger_file,
-    query,
-    running_run,
-    start_apply,
-    write_spec,
-)
+from tests.support.pool_ledger import dead_pid, ledger_file, query, running_run
+from tests.support.pool_runs import apply_here, big_demo, start_apply, write_pool_spec
 
 PROXIES = 40
 MEDIUM = 60_000
@@ -50,7 +42,7 @@ def medium(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def slow_spec(folder: Path, name: str, db: Path) -> Path:
     """A spec whose run reports progress early (small chunks) and lasts a while."""
-    return write_spec(
+    return write_pool_spec(
         folder, name, db, source={"type": "sql", "url": f"sqlite:///{db}", "chunk_size": 300}
     )
 
@@ -79,8 +71,8 @@ def test_a_second_apply_of_a_running_spec_is_skipped_naming_the_run_that_holds_i
     first = start_apply(str(spec))
     holder = running_run(private_ledger, "pool", first)
 
-    second = apply(str(spec))
-    as_json = apply(str(spec), "--json")
+    second = apply_here(str(spec))
+    as_json = apply_here(str(spec), "--json")
 
     assert first.poll() is None, "the first run ended before the others tried"
     assert second.exit_code == as_json.exit_code == 1
@@ -100,7 +92,7 @@ def test_with_wait_a_second_apply_runs_once_the_first_has_finished(
     first = start_apply(str(spec))
     holder = running_run(private_ledger, "pool", first)
 
-    second = apply(str(spec), "--wait", "30", "--json")
+    second = apply_here(str(spec), "--wait", "30", "--json")
 
     assert second.exit_code == 0, second.output
     assert first.wait(timeout=60) == 0
@@ -115,7 +107,7 @@ def test_wait_gives_up_when_the_holder_keeps_the_lock(demo, tmp_path, ledger):
     now = datetime.now(UTC)
     hold_lock(ledger, "pool", host=socket.gethostname(), pid=os.getpid(), beat=now)
 
-    result = apply(str(write_spec(tmp_path, "pool", demo)), "--wait", "0.5", "--json")
+    result = apply_here(str(write_pool_spec(tmp_path, "pool", demo)), "--wait", "0.5", "--json")
 
     assert result.exit_code == 1
     (skipped,) = json.loads(result.stdout)
@@ -132,7 +124,7 @@ def test_a_lock_left_by_a_dead_process_is_broken_and_audited(
     pid = dead_pid()
     hold_lock(ledger, "pool", host=socket.gethostname(), pid=pid, beat=datetime.now(UTC))
 
-    assert apply(str(write_spec(tmp_path, "pool", demo))).exit_code == 0
+    assert apply_here(str(write_pool_spec(tmp_path, "pool", demo))).exit_code == 0
 
     (broken,) = [e for e in ledger.audit_events() if e["event"] == "lock.broken"]
     assert (broken["spec"], broken["run_id"]) == ("pool", "pool-holder")
@@ -142,14 +134,14 @@ def test_a_lock_left_by_a_dead_process_is_broken_and_audited(
 
 
 def test_a_lock_of_another_host_is_broken_only_once_its_heartbeat_is_stale(demo, tmp_path, ledger):
-    spec = str(write_spec(tmp_path, "pool", demo))
+    spec = str(write_pool_spec(tmp_path, "pool", demo))
     hold_lock(ledger, "pool", host="elsewhere", pid=1, beat=datetime.now(UTC))
-    assert apply(spec).exit_code == 1
+    assert apply_here(spec).exit_code == 1
     with ledger.engine.begin() as conn:
         stale = datetime.now(UTC) - timedelta(minutes=3)
         conn.execute(tables.locks.update().values(heartbeat_at=stale))
 
-    assert apply(spec).exit_code == 0
+    assert apply_here(spec).exit_code == 0
     assert [e["event"] for e in ledger.audit_events() if e["event"] == "lock.broken"] == [
         "lock.broken"
     ]
@@ -160,9 +152,9 @@ def test_a_lock_of_another_host_is_broken_only_once_its_heartbeat_is_stale(demo,
 
 def test_jobs_3_runs_three_specs_at_the_same_time(medium, tmp_path, ledger):
     first_10k = {"table": "proxy_identities", "limit": 10_000}
-    specs = [str(write_spec(tmp_path, n, medium, query=first_10k)) for n in ("a", "b", "c")]
+    specs = [str(write_pool_spec(tmp_path, n, medium, query=first_10k)) for n in ("a", "b", "c")]
 
-    assert apply(*specs, "--jobs", "3").exit_code == 0
+    assert apply_here(*specs, "--jobs", "3").exit_code == 0
 
     runs = ledger.history()
     assert sorted(r["spec"] for r in runs) == ["a", "b", "c"]
@@ -194,7 +186,7 @@ def test_sixteen_processes_record_sixteen_runs_in_one_sqlite_ledger(
     demo, tmp_path, ledger, private_ledger
 ):
     names = [f"spec-{i:02d}" for i in range(16)]
-    processes = [start_apply(str(write_spec(tmp_path, name, demo))) for name in names]
+    processes = [start_apply(str(write_pool_spec(tmp_path, name, demo))) for name in names]
     for process in processes:
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr
@@ -218,7 +210,7 @@ def test_sixteen_processes_record_sixteen_runs_in_one_sqlite_ledger(
 def test_a_postgresql_ledger_records_runs_from_two_processes(demo, tmp_path, pg_engine, pg_schema):
     state = pg_url(pg_schema)
     processes = [
-        start_apply(str(write_spec(tmp_path, name, demo)), "--state", state)
+        start_apply(str(write_pool_spec(tmp_path, name, demo)), "--state", state)
         for name in ("east", "west")
     ]
     for process in processes:

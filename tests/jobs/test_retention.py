@@ -19,7 +19,7 @@ from exportctl.jobs.retention import PastRun, StoredFile, age_limit, deletions, 
 from exportctl.ledger import schema as tables
 from exportctl.ledger.store import Ledger
 from exportctl.model import Retention
-from tests.ledger.test_records import write_spec
+from tests.support.pool_runs import write_pool_spec
 from tests.support.servers import S3Bucket
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -137,7 +137,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def local_spec(folder: Path, demo: Path, **retention: Any) -> Path:
     destination = str(folder / "out" / "{{ spec.name }}-{{ run.id }}.jsonl")
-    return write_spec(folder, "pool", demo, destination=destination, retention=retention)
+    return write_pool_spec(folder, "pool", demo, destination=destination, retention=retention)
 
 
 def test_local_retention_keeps_the_policys_files_and_nothing_else_is_touched(
@@ -189,8 +189,8 @@ def test_local_retention_keeps_the_policys_files_and_nothing_else_is_touched(
 def test_a_file_another_spec_also_wrote_is_never_deleted(demo, tmp_path, private_ledger):
     out = tmp_path / "out"
     shared = str(out / "shared.jsonl")
-    first = applied(write_spec(tmp_path, "pool", demo, destination=shared))
-    other = applied(write_spec(tmp_path, "other", demo, destination=shared))
+    first = applied(write_pool_spec(tmp_path, "pool", demo, destination=shared))
+    other = applied(write_pool_spec(tmp_path, "other", demo, destination=shared))
     spec = local_spec(tmp_path, demo, keep_last=1)  # `pool` now names each run's file
     second, third = applied(spec), applied(spec)
 
@@ -253,7 +253,7 @@ def test_prune_exits_1_when_a_deletion_fails(demo, tmp_path):
 
 
 def test_a_destination_without_a_run_name_keeps_its_one_file(demo, tmp_path, private_ledger):
-    spec = write_spec(tmp_path, "pool", demo, retention={"keep_last": 1})
+    spec = write_pool_spec(tmp_path, "pool", demo, retention={"keep_last": 1})
     for _ in range(3):
         applied(spec)
 
@@ -265,7 +265,7 @@ def test_a_destination_without_a_run_name_keeps_its_one_file(demo, tmp_path, pri
 
 
 def test_an_incremental_spec_cannot_take_a_retention(demo, tmp_path):
-    spec = write_spec(
+    spec = write_pool_spec(
         tmp_path,
         "pool",
         demo,
@@ -282,7 +282,7 @@ def test_an_incremental_spec_cannot_take_a_retention(demo, tmp_path):
 def test_s3_retention_keeps_the_policys_objects_and_no_other(demo, tmp_path, s3_bucket: S3Bucket):
     def spec(keep_last: int) -> Path:
         destination = s3_bucket.uri("exports/{{ spec.name }}-{{ run.id }}.jsonl")
-        return write_spec(
+        return write_pool_spec(
             tmp_path, "pool", demo, destination=destination, retention={"keep_last": keep_last}
         )
 

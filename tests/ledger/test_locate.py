@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from exportctl.cli.main import main
 from exportctl.ledger.locate import locate
-from tests.daemon.test_daemon import write_spec
+from tests.support.daemon_specs import write_scheduled_spec
 
 READ_ONLY = [
     ["history"],
@@ -86,7 +86,7 @@ def test_a_projects_ledger_is_found_from_its_specs_and_from_any_folder_below(
 ) -> None:
     project = tmp_path / "project"
     (project / ".exportctl").mkdir(parents=True)
-    spec = write_spec(project / "specs", "items")
+    spec = write_scheduled_spec(project / "specs", "items")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # apply from outside the project: its specs' folder decides
@@ -107,8 +107,8 @@ def test_a_projects_ledger_is_found_from_its_specs_and_from_any_folder_below(
 
 
 def test_audit_lists_the_trail_with_filters(ledger_dir: Path) -> None:
-    spec_a = write_spec(ledger_dir / "specs", "alpha")
-    spec_b = write_spec(ledger_dir / "specs", "beta")
+    spec_a = write_scheduled_spec(ledger_dir / "specs", "alpha")
+    spec_b = write_scheduled_spec(ledger_dir / "specs", "beta")
     for spec in (spec_a, spec_b):
         assert CliRunner().invoke(main, ["apply", str(spec)]).exit_code == 0
 

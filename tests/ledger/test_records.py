@@ -22,8 +22,6 @@ from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
-import yaml
-from click.testing import CliRunner, Result
 
 from exportctl.cli import main as cli
 from exportctl.demo.build import init_demo
@@ -39,10 +37,16 @@ from exportctl.run.result import Observer
 from exportctl.sources.sql.source import SqlSource
 from exportctl.spec.load import load_spec
 from tests.conftest import pg_url
-from tests.support.waiting import eventually
+from tests.support.pool_ledger import dead_pid, ledger_file, query, running_run
+from tests.support.pool_runs import (
+    BIG,
+    apply_here,
+    big_demo,
+    start_apply,
+    write_pool_spec,
+)
 
 PROXIES = 120
-BIG = 300_000
 SECRET = "Sup3r-S3cret-71c4"
 MARKER = "marker-password-5e1f0a"
 
@@ -50,98 +54,6 @@ T = TypeVar("T")
 
 
 # --- helpers, shared with test_ledger_cli.py and test_concurrency.py -------------------------
-
-
-def write_spec(folder: Path, name: str, db: Path | str, **overrides: Any) -> Path:
-    """A spec exporting the demo pool as JSON lines to folder/out/NAME.jsonl."""
-    url = db if isinstance(db, str) else f"sqlite:///{db}"
-    spec: dict[str, Any] = {
-        "version": 1,
-        "name": name,
-        "source": {"type": "sql", "url": url},
-        "query": {"table": "proxy_identities"},
-        "format": "jsonl",
-        "destination": str(folder / "out" / f"{name}.jsonl"),
-        **overrides,
-    }
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
-
-
-def multiply_proxies(db: Path, copies: int) -> int:
-    """Repeat every proxy `copies` times (URLs kept unique), so an export takes seconds."""
-    with closing(sqlite3.connect(db)) as conn:
-        conn.execute("PRAGMA journal_mode = OFF")
-        conn.execute("PRAGMA synchronous = OFF")
-        columns = [row[1] for row in conn.execute("PRAGMA table_info(proxy_identities)")]
-        select = ", ".join("url || '#' || copy.n" if c == "url" else c for c in columns)
-        conn.execute(
-            f"INSERT INTO proxy_identities SELECT {select} FROM proxy_identities, "
-            f"(WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < {copies})"
-            " SELECT n FROM c) AS copy"
-        )
-        conn.commit()
-        return conn.execute("SELECT count(*) FROM proxy_identities").fetchone()[0]
-
-
-def big_demo(factory: pytest.TempPathFactory, rows: int) -> Path:
-    """A demo database whose pool holds `rows` proxies; built in a second, not in ten, and
-    once per test session (every module asking for it gets the same file)."""
-    root = factory.getbasetemp() / f"demo-{rows}"
-    if not root.exists():
-        building = factory.mktemp(f"building-demo-{rows}")
-        init_demo(building, proxies=1000, metrics=10, log_lines=10)
-        assert multiply_proxies(building / "system.db", rows // 1000 - 1) == rows
-        building.rename(root)
-    return root / "system.db"
-
-
-def apply(*args: str) -> Result:
-    """`exportctl apply`, in this process."""
-    return CliRunner().invoke(cli.main, ["apply", *args], catch_exceptions=False)
-
-
-def start_apply(*args: str) -> subprocess.Popen[str]:
-    """`exportctl apply` in a process of its own, sharing this test's ledger."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "exportctl", "apply", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def ledger_file(url: str) -> Path:
-    return Path(url.removeprefix("sqlite:///"))
-
-
-def query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    """Read the ledger with plain sqlite3, as another process would; [] while it is not there."""
-    try:
-        with closing(sqlite3.connect(f"file:{ledger_file(url)}?mode=ro", uri=True)) as db:
-            return db.execute(sql, params).fetchall()
-    except sqlite3.OperationalError:  # not created yet
-        return []
-
-
-def running_run(url: str, spec: str, process: subprocess.Popen[str]) -> str:
-    """The id of `spec`'s run once it has reported rows, the process still at it."""
-
-    def probe() -> str | None:
-        assert process.poll() is None, f"the export ended early: {process.communicate()}"
-        sql = "SELECT id FROM runs WHERE spec = ? AND status = 'running' AND rows > 0"
-        found = query(url, sql, spec)
-        return found[0][0] if found else None
-
-    return eventually(probe, f"a running run of {spec} with rows")
-
-
-def dead_pid() -> int:
-    """The pid of a process that has exited and been reaped."""
-    process = subprocess.Popen(["true"])
-    process.wait()
-    return process.pid
 
 
 def sha256(path: Path) -> str:
@@ -175,9 +87,9 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_succeeded_run_records_who_what_when_and_its_files(demo, tmp_path, ledger):
-    spec = write_spec(tmp_path, "pool", demo)
+    spec = write_pool_spec(tmp_path, "pool", demo)
     before = datetime.now(UTC)
-    result = apply(str(spec), "--json")
+    result = apply_here(str(spec), "--json")
     after = datetime.now(UTC)
 
     assert result.exit_code == 0, result.output
@@ -205,7 +117,7 @@ def test_a_succeeded_run_records_who_what_when_and_its_files(demo, tmp_path, led
 
 
 def test_a_run_is_audited_when_it_starts_and_when_it_commits(demo, tmp_path, ledger):
-    result = apply(str(write_spec(tmp_path, "pool", demo)), "--json")
+    result = apply_here(str(write_pool_spec(tmp_path, "pool", demo)), "--json")
     (done,) = json.loads(result.stdout)
 
     events = ledger.audit_events(done["run_id"])
@@ -218,8 +130,8 @@ def test_a_run_is_audited_when_it_starts_and_when_it_commits(demo, tmp_path, led
 
 
 def test_a_failed_run_records_its_error_and_no_file(demo, tmp_path, ledger):
-    spec = write_spec(tmp_path, "missing-table", demo, query={"table": "no_such"})
-    result = apply(str(spec), "--json")
+    spec = write_pool_spec(tmp_path, "missing-table", demo, query={"table": "no_such"})
+    result = apply_here(str(spec), "--json")
 
     assert result.exit_code == 1
     (done,) = json.loads(result.stdout)
@@ -237,16 +149,16 @@ def test_a_failed_run_records_its_error_and_no_file(demo, tmp_path, ledger):
 def test_a_failed_incremental_run_is_retried_as_attempt_two(demo, tmp_path, ledger):
     blocker = tmp_path / "exports"
     blocker.write_text("a file where the export folder should be")
-    spec = write_spec(
+    spec = write_pool_spec(
         tmp_path,
         "pool-changes",
         demo,
         incremental={"cursor": "discovered_at", "key": "url"},
         destination=str(blocker / "pool-{{ run.id }}.jsonl"),
     )
-    assert apply(str(spec)).exit_code == 1
+    assert apply_here(str(spec)).exit_code == 1
     blocker.unlink()
-    assert apply(str(spec)).exit_code == 0
+    assert apply_here(str(spec)).exit_code == 0
 
     retry, first = ledger.history(spec="pool-changes")
     assert (first["status"], first["trigger"], first["attempt"]) == ("failed", "cli", 1)
@@ -264,13 +176,13 @@ def test_a_failed_incremental_run_is_retried_as_attempt_two(demo, tmp_path, ledg
 
 def test_a_run_that_fails_before_exporting_is_recorded_too(tmp_path, ledger, monkeypatch):
     monkeypatch.setenv("LEDGER_SECRET", SECRET)
-    spec = write_spec(
+    spec = write_pool_spec(
         tmp_path,
         "pg-changes",
         "postgresql+psycopg://exporter:${LEDGER_SECRET}@127.0.0.1:1/proxywhirl",
         incremental={"cursor": "discovered_at"},
     )
-    assert apply(str(spec)).exit_code == 1
+    assert apply_here(str(spec)).exit_code == 1
 
     (run,) = ledger.history(spec="pg-changes")
     assert run["status"] == "failed"
@@ -295,23 +207,23 @@ def test_no_secret_reaches_any_column_of_the_ledger(demo, tmp_path, private_ledg
     pg_down = "postgresql+psycopg://exporter:${LEDGER_SECRET}@127.0.0.1:1/proxywhirl"
     specs = tmp_path / "specs"
     specs.mkdir()
-    write_spec(specs, "pg-down", pg_down)
-    write_spec(specs, "pg-down-changes", pg_down, incremental={"cursor": "discovered_at"})
-    write_spec(
+    write_pool_spec(specs, "pg-down", pg_down)
+    write_pool_spec(specs, "pg-down-changes", pg_down, incremental={"cursor": "discovered_at"})
+    write_pool_spec(
         specs,
         "secret-in-destination",
         demo,
         destination="https://exporter:${LEDGER_SECRET}@example.invalid/pool.jsonl",
     )
-    write_spec(  # SQLite quotes the table, URL and password, in its error
+    write_pool_spec(  # SQLite quotes the table, URL and password, in its error
         specs,
         "secret-in-error",
         demo,
         query={"sql": 'SELECT * FROM "vault://exporter:${LEDGER_SECRET}@keys"'},
     )
-    write_spec(specs, "pool", demo, credentials="keep")  # the password as stored: plain here
+    write_pool_spec(specs, "pool", demo, credentials="keep")  # the password as stored: plain here
 
-    result = apply(str(specs), "--json")
+    result = apply_here(str(specs), "--json")
 
     statuses = {r["spec"]: r["status"] for r in json.loads(result.stdout)}
     assert statuses == {
@@ -335,7 +247,7 @@ def test_no_secret_reaches_any_column_of_the_ledger(demo, tmp_path, private_ledg
 
 
 def test_sigterm_midway_records_an_interrupted_run(big, tmp_path, ledger, private_ledger):
-    process = start_apply(str(write_spec(tmp_path, "big", big)))
+    process = start_apply(str(write_pool_spec(tmp_path, "big", big)))
     run_id = running_run(private_ledger, "big", process)
 
     process.send_signal(signal.SIGTERM)
@@ -357,14 +269,14 @@ def test_sigterm_midway_records_an_interrupted_run(big, tmp_path, ledger, privat
 def test_sigkill_midway_is_marked_interrupted_by_the_next_apply(
     big, demo, tmp_path, ledger, private_ledger
 ):
-    process = start_apply(str(write_spec(tmp_path, "big", big)))
+    process = start_apply(str(write_pool_spec(tmp_path, "big", big)))
     run_id = running_run(private_ledger, "big", process)
     process.kill()
     process.wait()  # reaped: its pid is gone
     killed = ledger.run(run_id)
     assert killed is not None and killed["status"] == "running"
 
-    assert apply(str(write_spec(tmp_path, "pool", demo))).exit_code == 0
+    assert apply_here(str(write_pool_spec(tmp_path, "pool", demo))).exit_code == 0
 
     run = ledger.run(run_id)
     assert run is not None
@@ -397,7 +309,7 @@ def test_a_run_left_running_by_a_dead_process_is_interrupted_and_its_temp_file_r
     )
     ledger.start_run(crashed)
 
-    assert apply(str(write_spec(tmp_path, "pool", demo))).exit_code == 0
+    assert apply_here(str(write_pool_spec(tmp_path, "pool", demo))).exit_code == 0
 
     run = ledger.run("crashed-run")
     assert run is not None
@@ -418,7 +330,7 @@ def test_a_run_whose_process_lives_is_left_alone(demo, tmp_path, ledger):
     )
     ledger.start_run(live)
 
-    assert apply(str(write_spec(tmp_path, "pool", demo))).exit_code == 0
+    assert apply_here(str(write_pool_spec(tmp_path, "pool", demo))).exit_code == 0
 
     run = ledger.run("live-run")
     assert run is not None and run["status"] == "running"
@@ -434,13 +346,13 @@ def test_a_fresh_ledger_is_at_the_current_schema_version(ledger, private_ledger)
 
 
 def test_opening_a_ledger_again_keeps_its_runs(demo, tmp_path, private_ledger):
-    apply(str(write_spec(tmp_path, "pool", demo)))
+    apply_here(str(write_pool_spec(tmp_path, "pool", demo)))
     assert [r["spec"] for r in Ledger(private_ledger).history()] == ["pool"]
     assert query(private_ledger, "SELECT version FROM schema_version") == [(CURRENT_VERSION,)]
 
 
 def test_a_version_1_ledger_is_migrated_keeping_its_runs(demo, tmp_path, private_ledger):
-    apply(str(write_spec(tmp_path, "pool", demo)))
+    apply_here(str(write_pool_spec(tmp_path, "pool", demo)))
     with closing(sqlite3.connect(ledger_file(private_ledger))) as db:  # as version 1 left it
         db.execute("ALTER TABLE run_files DROP COLUMN rows")
         db.execute("ALTER TABLE run_files DROP COLUMN last_position")
@@ -476,15 +388,15 @@ def test_a_ledger_newer_than_this_exportctl_is_refused(ledger, private_ledger, m
 def test_a_run_records_the_commit_of_the_checkout_its_spec_lives_in(demo, tmp_path, ledger):
     checkout = tmp_path / "specs-repo"
     checkout.mkdir()
-    spec = write_spec(checkout, "pool", demo)
+    spec = write_pool_spec(checkout, "pool", demo)
     git = ["git", "-C", str(checkout), "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-qm", "specs"], check=True)
     head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
 
-    apply(str(spec))
-    apply(str(write_spec(tmp_path, "loose", demo)))
+    apply_here(str(spec))
+    apply_here(str(write_pool_spec(tmp_path, "loose", demo)))
 
     commits = {r["spec"]: r["git_commit"] for r in ledger.history()}
     assert commits == {"pool": head.strip(), "loose": None}
@@ -502,7 +414,7 @@ def test_a_run_keeps_beating_while_a_slow_step_runs(demo, tmp_path, ledger, monk
         yield from real_chunks(self, request)
 
     monkeypatch.setattr(SqlSource, "chunks", slow_chunks)
-    spec = load_spec(write_spec(tmp_path, "pool", demo))
+    spec = load_spec(write_pool_spec(tmp_path, "pool", demo))
     worker = threading.Thread(
         target=jobs.run_spec, args=(spec, ledger, Options(), datetime.now(UTC), Observer(), Stop())
     )
@@ -520,13 +432,15 @@ def test_a_run_keeps_beating_while_a_slow_step_runs(demo, tmp_path, ledger, monk
 def retained(folder: Path, demo: Path) -> Path:
     """A spec that names each run's file and keeps the latest two."""
     destination = str(folder / "out" / "{{ run.id }}.jsonl")
-    return write_spec(folder, "pool", demo, destination=destination, retention={"keep_last": 2})
+    return write_pool_spec(
+        folder, "pool", demo, destination=destination, retention={"keep_last": 2}
+    )
 
 
 def test_a_version_5_ledger_gains_indexed_lookups_keeping_its_files(demo, tmp_path, private_ledger):
     spec = retained(tmp_path, demo)
     for _ in range(2):
-        apply(str(spec))
+        apply_here(str(spec))
     with closing(sqlite3.connect(ledger_file(private_ledger))) as db:  # as version 5 left it
         indexes = db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'ix_%'").fetchall()
         for (name,) in indexes:
@@ -544,7 +458,7 @@ def test_a_version_5_ledger_gains_indexed_lookups_keeping_its_files(demo, tmp_pa
     assert {"ix_runs_spec_started", "ix_run_files_stored_spec"} <= indexes
     assert "ix_runs_spec" not in indexes
     assert len(ledger.stored_runs("pool")) == 2
-    apply(str(spec))  # retention finds the migrated runs' files
+    apply_here(str(spec))  # retention finds the migrated runs' files
     assert len(ledger.stored_runs("pool")) == 2
     assert len(list((tmp_path / "out").glob("*.jsonl"))) == 2
 
@@ -615,8 +529,8 @@ def test_what_each_run_looks_up_costs_the_same_however_long_the_history(
     """A daemon piles up runs: a lookup that reads them all slows every run down over time."""
     spec = retained(tmp_path, demo)
     for _ in range(3):
-        apply(str(spec))
-    apply(str(write_spec(tmp_path, "other", demo)))
+        apply_here(str(spec))
+    apply_here(str(write_pool_spec(tmp_path, "other", demo)))
     before = lookup_work(ledger, "pool")
 
     add_history(private_ledger, "pool", 3000)
@@ -687,7 +601,7 @@ def record_run(ledger: Ledger, spec: str, status: str, uri: str) -> None:
 
 
 def test_a_version_4_ledger_gains_scheduled_at_keeping_its_runs(demo, tmp_path, private_ledger):
-    apply(str(write_spec(tmp_path, "pool", demo)))
+    apply_here(str(write_pool_spec(tmp_path, "pool", demo)))
     with closing(sqlite3.connect(ledger_file(private_ledger))) as db:  # as version 4 left it
         db.execute("ALTER TABLE runs DROP COLUMN scheduled_at")
         db.execute("UPDATE schema_version SET version = 4")

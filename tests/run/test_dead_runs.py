@@ -13,8 +13,6 @@ import csv
 import hashlib
 import io
 import json
-import multiprocessing
-import os
 import random
 import sqlite3
 import subprocess
@@ -25,7 +23,6 @@ from pathlib import Path
 
 import pytest
 
-from exportctl.cli.main import main
 from exportctl.destinations.uris import part_uri, parts_tag
 from exportctl.jobs import job as jobs
 from exportctl.ledger.runs import RunRecord
@@ -33,6 +30,7 @@ from exportctl.ledger.store import Ledger
 from exportctl.plan.compiler import new_run_id
 from exportctl.run.result import Observer
 from exportctl.spec.load import load_specs
+from tests.support.killed_runs import fork_apply, set_generation, timed_run
 
 ROWS = 6000
 SPLIT = 500
@@ -47,24 +45,6 @@ query: {{table: items}}
 format: csv
 destination: {{uri: "{out}/data.csv", split: {{rows: {split}}}}}
 """
-
-
-def _apply(spec: Path, state: str) -> None:
-    """`exportctl apply` in this (forked) process, its summary to /dev/null."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-    main(["apply", str(spec), "--state", state, "--json"], standalone_mode=False)
-
-
-def _fork_apply(spec: Path, state: str) -> multiprocessing.process.BaseProcess:
-    process = multiprocessing.get_context("fork").Process(target=_apply, args=(spec, state))
-    process.start()
-    return process
-
-
-def _set_generation(db: Path, generation: int) -> None:
-    """Every row carries the generation of the data a run reads."""
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE items SET gen = ?", (generation,))
 
 
 def _follow_manifest(out: Path) -> tuple[int, int] | None:
@@ -109,26 +89,18 @@ def fixed_name(tmp_path: Path) -> tuple[Path, Path, Path, str]:
     return spec, tmp_path / "out", db, f"sqlite:///{tmp_path / 'state.db'}"
 
 
-def _timed_run(spec: Path, state: str) -> float:
-    started = time.monotonic()
-    process = _fork_apply(spec, state)
-    process.join(60)
-    assert process.exitcode == 0
-    return time.monotonic() - started
-
-
 def test_sigkill_at_random_moments_leaves_one_runs_data_behind_every_manifest(fixed_name):
     spec, out, db, state = fixed_name
     chance = random.Random(SEED)
     # How long one whole run takes here, measured on a spec of its own.
     other = spec.with_name("calibrate.yaml")
     other.write_text(SPEC.format(name="calibrate", db=db, out=out.with_name("o"), split=SPLIT))
-    whole = _timed_run(other, state)
+    whole = timed_run(other, state)
 
     figures = {"kills": 0, "finished before the kill": 0, "manifests followed": 0}
     for generation in range(1, KILLS + 1):
-        _set_generation(db, generation)
-        process = _fork_apply(spec, state)
+        set_generation(db, generation)
+        process = fork_apply(spec, state)
         time.sleep(chance.uniform(0, whole * 1.1))
         if process.is_alive():
             figures["kills"] += 1
@@ -139,8 +111,8 @@ def test_sigkill_at_random_moments_leaves_one_runs_data_behind_every_manifest(fi
         if _follow_manifest(out) is not None:
             figures["manifests followed"] += 1
         if generation % 6 == 0:  # the next run completes: nothing else stays
-            _set_generation(db, -generation)
-            _timed_run(spec, state)
+            set_generation(db, -generation)
+            timed_run(spec, state)
             assert _follow_manifest(out) == (ROWS, -generation)
             _only_what_the_manifest_lists(out)
     print(f"\nSIGKILL figures (seed {SEED}): {figures}, failures: 0")
@@ -156,7 +128,7 @@ def test_the_next_run_removes_the_parts_of_a_run_killed_before_its_manifest(fixe
     another name (a templated destination), and says so in the ledger."""
     spec, out, db, state = fixed_name
     spec.write_text(spec.read_text().replace("/data.csv", "/{{ run.id }}-data.csv"))
-    process = _fork_apply(spec, state)
+    process = fork_apply(spec, state)
     deadline = time.monotonic() + 60
     while len(list(out.glob("*.part-*.csv"))) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -165,7 +137,7 @@ def test_the_next_run_removes_the_parts_of_a_run_killed_before_its_manifest(fixe
     left = {p.name for p in out.glob("*.part-*.csv")}
     assert len(left) >= 3 and not list(out.glob("*.manifest.json"))
 
-    _timed_run(spec, state)
+    timed_run(spec, state)
     (manifest,) = out.glob("*.manifest.json")
     listed = {Path(p["uri"]).name for p in json.loads(manifest.read_bytes())["parts"]}
     assert {p.name for p in out.iterdir()} == listed | {manifest.name}
@@ -182,7 +154,7 @@ def test_an_incremental_run_after_a_sigkill_adopts_the_dead_runs_parts(fixed_nam
     files, untouched) and leaves nothing else: every row once, behind the manifest."""
     spec, out, db, state = fixed_name
     spec.write_text(spec.read_text() + "incremental: {cursor: id}\n")
-    process = _fork_apply(spec, state)
+    process = fork_apply(spec, state)
     deadline = time.monotonic() + 60
     while len(list(out.glob("*.part-*.csv"))) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -195,7 +167,7 @@ def test_an_incremental_run_after_a_sigkill_adopts_the_dead_runs_parts(fixed_nam
     }
     assert len(left) >= 2
 
-    _timed_run(spec, state)
+    timed_run(spec, state)
     assert _follow_manifest(out) == (ROWS, 0)
     _only_what_the_manifest_lists(out)
     now = {p.name: p.stat().st_ino for p in out.glob("*.part-*.csv")}

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from exportctl.ledger.store import Ledger
-from tests.run.test_dead_runs import _fork_apply, _set_generation, _timed_run
+from tests.support.killed_runs import fork_apply, set_generation, timed_run
 
 if TYPE_CHECKING:
     from tests.support.servers import S3Bucket
@@ -99,11 +99,11 @@ def test_sigkilled_s3_split_exports_leave_one_runs_data_and_no_upload(
     spec = _spec(tmp_path, source, s3_bucket, gate.endpoint, key, split=1000)
     state = f"sqlite:///{tmp_path / 'state.db'}"
     chance = random.Random(SEED)
-    whole = _timed_run(spec, state)
+    whole = timed_run(spec, state)
     figures = {"kills": 0, "uploads left by a kill": 0}
     for generation in range(1, KILLS + 1):
-        _set_generation(source, generation)
-        process = _fork_apply(spec, state)
+        set_generation(source, generation)
+        process = fork_apply(spec, state)
         if generation == 1:  # once for sure: while an upload is open (its completion held)
             gate.hold_completion = True
             _wait_for(gate.held.is_set)
@@ -116,8 +116,8 @@ def test_sigkilled_s3_split_exports_leave_one_runs_data_and_no_upload(
         gate.release.set()
         figures["uploads left by a kill"] += bool(s3_bucket.uploads())
         assert _follow_manifest(s3_bucket, key) is not None
-    _set_generation(source, 0)
-    _timed_run(spec, state)  # its start removes what the killed runs left
+    set_generation(source, 0)
+    timed_run(spec, state)  # its start removes what the killed runs left
     assert _follow_manifest(s3_bucket, key) == (ROWS, 0)
     _only_the_manifest_and_its_parts(s3_bucket, key)
     print(f"\nS3 SIGKILL figures (seed {SEED}): {figures}, failures: 0")

@@ -17,7 +17,7 @@ from exportctl.sources.http_json.pages import array_items
 from exportctl.sources.logs.jsonl import JsonlParser
 from exportctl.sources.prometheus.rows import parse_value
 from exportctl.values.json_numbers import loads
-from tests.sources.test_http_json import apply, write_spec
+from tests.support.cli import apply, write_spec
 from tests.support.strategies import FLOAT64_EDGES
 
 floats = st.one_of(

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.sources.test_fast_paths import general_path
-from tests.sources.test_http_json import apply, write_spec
+from tests.support.cli import apply, write_spec
+from tests.support.sqlite_paths import general_path
 
 
 def _not_utf8(data: bytes) -> bool:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +36,7 @@ from exportctl.sources.sql import sqlite_arrow
 from exportctl.sources.sql.options import SqlOptions
 from exportctl.sources.sql.source import SqlSource
 from exportctl.values.not_utf8 import NotUtf8
+from tests.support.sqlite_paths import general_path
 from tests.support.strategies import HostileData, float64s, hostile_data, hostile_text, int64s
 
 COLUMNS = ("id", "n", "x", "t", "flag", "seen", "seen_tz")
@@ -65,15 +64,6 @@ rows_strategy = st.lists(
     ),
     max_size=25,
 )
-
-
-@contextmanager
-def general_path() -> Iterator[None]:
-    os.environ[sqlite_arrow.SWITCH] = "0"
-    try:
-        yield
-    finally:
-        del os.environ[sqlite_arrow.SWITCH]
 
 
 def make_db(path: Path, rows: list[dict[str, Any]]) -> None:

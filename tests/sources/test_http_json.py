@@ -19,15 +19,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 import zstandard
-from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exportctl.cli.main import main
 from exportctl.errors import SourceError
 from exportctl.ledger.store import Ledger
 from exportctl.sources.http_json.pages import array_items
 from tests.paths import REPO
+from tests.support.cli import apply, cli, write_spec
 
 EXAMPLES = REPO / "examples"
 TOKEN = "tok-3f9a-secret"
@@ -153,31 +152,6 @@ def api() -> Iterator[Api]:
     server = Api(proxies(47))
     yield server
     server.stop()
-
-
-def write_spec(folder: Path, name: str, source: dict[str, Any], **rest: Any) -> Path:
-    doc = {
-        "version": 1,
-        "name": name,
-        "source": source,
-        "format": "jsonl",
-        "destination": f"out/{name}.jsonl",
-        **rest,
-    }
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
-def cli(*args: object) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-def apply(spec: Path, *options: str, expect: int = 0) -> dict[str, Any]:
-    result = cli("apply", spec, "--json", *options)
-    assert result.exit_code == expect, result.output
-    (run,) = json.loads(result.stdout)
-    return run
 
 
 def history(name: str) -> list[dict[str, Any]]:

@@ -18,10 +18,9 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from exportctl.cli.main import main
 from exportctl.demo.build import init_demo
+from tests.support.cli import apply_outcome
 
 LOG_LINES = 600
 LOGS = "logs/proxywhirl*.log*"
@@ -140,15 +139,8 @@ def write_spec(
     return path
 
 
-def apply(spec: Path) -> dict[str, Any]:
-    result = CliRunner().invoke(main, ["apply", str(spec), "--json"])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    summary = json.loads(result.stdout)[0] if result.stdout.strip() else {}
-    return summary | {"exit_code": result.exit_code, "stderr": result.stderr}
-
-
 def export_rows(spec: Path) -> list[Row]:
-    result = apply(spec)
+    result = apply_outcome(spec)
     assert (result["exit_code"], result["status"]) == (0, "succeeded"), result["error"]
     rows = read_export(Path(result["uri"]))
     assert result["rows"] == len(rows)
@@ -362,7 +354,7 @@ def test_a_malformed_line_fails_the_run_naming_file_and_line(
     plant(current, {number: MALFORMED[kind](lines[0])})
     source = {"path": "bad/proxywhirl*.log*", "chunk_size": 10}
 
-    result = apply(write_spec(demo, "strict", source=source))
+    result = apply_outcome(write_spec(demo, "strict", source=source))
 
     assert (result["exit_code"], result["status"]) == (1, "failed")
     assert str(current) in result["error"]
@@ -382,7 +374,7 @@ def test_skipped_lines_are_counted_per_file_and_every_good_line_is_exported(
     plant(rotated, {5: invalid_utf8(sample), len(raw_lines(rotated)) + 1: broken_json(sample)})
     source = {"path": "bad/proxywhirl*.log*", "chunk_size": 10, "on_malformed": "skip"}
 
-    result = apply(write_spec(demo, "lenient", source=source))
+    result = apply_outcome(write_spec(demo, "lenient", source=source))
 
     assert (result["exit_code"], result["status"]) == (0, "succeeded"), result["error"]
     assert read_export(Path(result["uri"])) == good
@@ -407,7 +399,7 @@ def test_a_record_under_min_level_is_passed_over_unchecked(
     plant(current, {3: json.dumps(sample).encode()})
     source = {"path": "bad/proxywhirl*.log*", "chunk_size": 10}
 
-    every = apply(write_spec(demo, "every", source=source))
+    every = apply_outcome(write_spec(demo, "every", source=source))
     warnings = export_rows(write_spec(demo, "warnings", source=source | {"min_level": "WARNING"}))
 
     assert (every["exit_code"], every["status"]) == (1, "failed")
@@ -464,7 +456,7 @@ def test_incremental_exports_each_new_line_once_across_appends_and_rotation(
     exports: list[list[Row]] = []
 
     def run() -> list[Row]:
-        result = apply(spec)
+        result = apply_outcome(spec)
         assert (result["exit_code"], result["status"]) == (0, "succeeded"), result["error"]
         rows = read_export(Path(result["uri"])) if result["uri"] else []
         assert result["rows"] == len(rows)
@@ -502,7 +494,7 @@ def test_incremental_exports_each_new_line_once_across_appends_and_rotation(
 
 @pytest.mark.parametrize("path", ["logs/nothing*.log*", "logs/missing.log"])
 def test_a_path_matching_no_file_fails_the_run(demo: Path, path: str) -> None:
-    result = apply(write_spec(demo, "nothing", source={"path": path}))
+    result = apply_outcome(write_spec(demo, "nothing", source={"path": path}))
 
     assert (result["exit_code"], result["status"]) == (1, "failed")
     assert "no log file matches" in result["error"]
@@ -522,7 +514,7 @@ def test_a_path_matching_no_file_fails_the_run(demo: Path, path: str) -> None:
     ],
 )
 def test_sql_only_query_keys_are_spec_errors(demo: Path, query: dict[str, Any], at: str) -> None:
-    result = apply(write_spec(demo, "not-sql", query=query))
+    result = apply_outcome(write_spec(demo, "not-sql", query=query))
 
     assert result["exit_code"] == 2
     assert at in result["stderr"]
@@ -570,7 +562,7 @@ def test_only_the_live_logs_unended_last_line_waits_and_every_other_counts(
     content = unended_folder(tmp_path, newest, unended, last)
     source = {"path": "logs/app*", "on_malformed": on_malformed, "chunk_size": 2}
 
-    result = apply(write_spec(tmp_path, "unended", source=source))
+    result = apply_outcome(write_spec(tmp_path, "unended", source=source))
 
     live = where == "newest plain"
     ended = [parsed(line, name) for name, lines in content.items() for line in lines[:3]]
@@ -612,7 +604,7 @@ def test_a_held_last_line_is_exported_once_by_the_next_incremental_run(
     )
 
     def run() -> tuple[list[str], list[str]]:
-        result = apply(spec)
+        result = apply_outcome(spec)
         assert (result["exit_code"], result["status"]) == (0, "succeeded"), result["error"]
         rows = read_export(Path(result["uri"])) if result["uri"] else []
         return [r["message"].split(" line ")[0] for r in rows], result["warnings"]

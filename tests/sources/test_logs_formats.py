@@ -22,7 +22,7 @@ from exportctl.model import Query
 from exportctl.sources.base import Request
 from exportctl.sources.logs.options import LogOptions
 from exportctl.sources.logs.source import LogSource
-from tests.sources.test_logs import apply
+from tests.support.cli import apply_outcome
 
 Row = dict[str, Any]
 
@@ -42,7 +42,7 @@ def write_spec(folder: Path, name: str, source: dict[str, Any], **more: Any) -> 
 
 
 def export(folder: Path, source: dict[str, Any], **more: Any) -> list[Row]:
-    result = apply(write_spec(folder, "logs", source, **more))
+    result = apply_outcome(write_spec(folder, "logs", source, **more))
     assert (result["exit_code"], result["status"]) == (0, "succeeded"), result["error"]
     lines = Path(result["uri"]).read_text("utf-8").splitlines()
     return [{k: v for k, v in json.loads(x).items() if k != "file"} for x in lines]
@@ -243,7 +243,7 @@ def test_malformed_lines_are_skipped_and_counted(tmp_path: Path, fmt: str) -> No
     write(tmp_path / "app.log", lines)
     source = {"path": "app.log", "on_malformed": "skip", "chunk_size": 4, **SOURCES[fmt]}
 
-    result = apply(write_spec(tmp_path, "lenient", source))
+    result = apply_outcome(write_spec(tmp_path, "lenient", source))
 
     assert result["status"] == "succeeded", result["error"]
     assert result["rows"] == 30
@@ -260,7 +260,7 @@ def test_a_malformed_line_fails_the_run_and_leaves_no_file(
     write(tmp_path / "app.log", lines)
     source = {"path": "app.log", "chunk_size": 4, **SOURCES[fmt]}
 
-    result = apply(write_spec(tmp_path, "strict", source))
+    result = apply_outcome(write_spec(tmp_path, "strict", source))
 
     assert (result["exit_code"], result["status"]) == (1, "failed")
     assert f"{tmp_path / 'app.log'}:22:" in result["error"]
@@ -362,7 +362,7 @@ def test_bad_options_are_spec_errors(
 ) -> None:
     write(tmp_path / "app.log", [])
 
-    result = apply(write_spec(tmp_path, "bad", {"path": "app.log", **source}))
+    result = apply_outcome(write_spec(tmp_path, "bad", {"path": "app.log", **source}))
 
     assert result["exit_code"] == 2
     assert complaint in result["stderr"]
@@ -390,12 +390,12 @@ def test_logs_are_read_from_s3_by_glob_and_by_uri(tmp_path: Path, s3_bucket: Any
 
     assert [r["message"] for r in by_glob] == ["m1", "m3", "m5", "m6", "m7", "m8"]
     assert [r["message"] for r in one_file] == ["m6", "m7", "m8"]
-    missing = apply(write_spec(tmp_path, "none", {"path": s3_bucket.uri("nothing/*.log")}))
+    missing = apply_outcome(write_spec(tmp_path, "none", {"path": s3_bucket.uri("nothing/*.log")}))
     assert "no log file matches" in missing["error"]
 
 
 def test_globs_in_other_uris_are_refused(tmp_path: Path) -> None:
-    result = apply(write_spec(tmp_path, "gs", {"path": "gs://bucket/logs/*.log"}))
+    result = apply_outcome(write_spec(tmp_path, "gs", {"path": "gs://bucket/logs/*.log"}))
 
     assert result["status"] == "failed"
     assert "globs work in local paths and s3:// URIs" in result["error"]

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import pg_url
-from tests.sources.test_http_json import apply, write_spec
+from tests.support.cli import apply, write_spec
 
 pytestmark = pytest.mark.postgres
 

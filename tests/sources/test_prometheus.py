@@ -40,7 +40,7 @@ from exportctl.sources.prometheus.text import PrometheusTextSource
 from exportctl.sources.prometheus.windows import windows
 from exportctl.spec.load import load_spec
 from tests.paths import REPO
-from tests.sources.test_http_json import apply, cli, write_spec
+from tests.support.cli import apply, cli, write_spec
 from tests.support.prometheus_server import (
     PASSWORD,
     SAMPLES,

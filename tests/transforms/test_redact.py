@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import sqlite3
 import tempfile
-import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-import zstandard
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,6 +31,7 @@ from exportctl.spec.load import load_spec
 from exportctl.transforms.redact import columns
 from exportctl.transforms.redact.columns import Redactor
 from exportctl.transforms.redact.keys import key_matcher
+from tests.support.codecs import decompressed
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 TEXT = pd.ArrowDtype(pa.string())
@@ -498,17 +496,6 @@ def rows_with_secrets(draw: st.DrawFn) -> tuple[list[tuple[Any, ...]], list[str]
         rows.append((i, city, pw, key, url, note, message))
         secrets += [pw, key, url_pw, note_pw, token, bearer]
     return rows, secrets
-
-
-def decompressed(data: bytes, codec: str) -> bytes:
-    if codec == "gzip":
-        return gzip.decompress(data)
-    if codec == "zstd":
-        return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)).read()
-    if codec == "zip":
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return b"".join(archive.read(name) for name in archive.namelist())
-    return data
 
 
 def read_back(data: bytes, fmt: str) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from exportctl.plan.compiler import compile_plan
 from exportctl.run import runner
 from exportctl.spec.load import load_spec
 from exportctl.transforms.redact.columns import Redactor
-from tests.transforms.test_redact import decompressed
+from tests.support.codecs import decompressed
 
 #: Characters of generated secrets: none ends a `key=value` value early.
 SECRET_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789._~+-"
