@@ -245,26 +245,43 @@ class Relay:
                 _cut(upstream)
                 return
             self._open.update((client, upstream))
+        directions = [2]  # pumps still running for this connection
         for source, sink in ((client, upstream), (upstream, client)):
             threading.Thread(
-                target=self._pump, args=(source, sink, generation), daemon=True
+                target=self._pump, args=(source, sink, generation, directions), daemon=True
             ).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket, generation: int) -> None:
+    def _pump(
+        self, source: socket.socket, sink: socket.socket, generation: int, directions: list[int]
+    ) -> None:
+        """Forward `source` to `sink`. Its end is passed on as an end (FIN), as a real
+        network would: a reset here would make the peer drop what it has not read yet
+        (a response the server sent whole, then closed). Only an outage resets."""
+        ended = False
         try:
             while data := source.recv(1 << 16):
                 while not self._flowing.wait(0.05):  # stalled: hold the bytes
                     if self._generation != generation:
                         return
                 sink.sendall(data)
+            ended = True
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
         except OSError:
             pass
         finally:
             with self._lock:
-                self._open.discard(source)
-                self._open.discard(sink)
-            _cut(source)
-            _cut(sink)
+                directions[0] -= 1
+                done = directions[0] == 0
+                if done or not ended:
+                    self._open.discard(source)
+                    self._open.discard(sink)
+            if not ended:  # cut: the other direction ends too
+                _cut(source)
+                _cut(sink)
+            elif done:
+                source.close()
+                sink.close()
 
 
 def _cut(sock: socket.socket) -> None:
