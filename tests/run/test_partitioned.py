@@ -229,3 +229,25 @@ def test_incremental_runs_cut_only_their_window(tmp_path: Path) -> None:
     assert [r["id"] for r in later] == sorted(r[0] for r in rows[50:] if r[0] is not None)
     keyed = [p["key_range"] for p in manifest["parts"] if not p["key_range"].get("null")]
     assert keyed[1]["from"] > max(first_keys)
+
+
+def test_a_postgresql_timestamptz_key(tmp_path: Path, pg_engine: sa.Engine, pg_schema: str) -> None:
+    """Aware timestamps: the ranges' bounds carry their offset, and cut the same rows."""
+    url = pg_url(pg_schema)
+    with pg_engine.begin() as conn:
+        conn.execute(
+            sa.text(f'CREATE TABLE "{pg_schema}".items (id int, name text, ts timestamptz)')
+        )
+        conn.execute(
+            sa.text(
+                f"INSERT INTO \"{pg_schema}\".items SELECT i, 'n' || i, "
+                "timestamptz '2026-03-29 00:30:00+01' + i * interval '7 minutes' "
+                "FROM generate_series(1, 70) AS i"
+            )
+        )
+        conn.execute(sa.text(f"INSERT INTO \"{pg_schema}\".items VALUES (0, 'none', NULL)"))
+    parts, manifest, whole = _both(tmp_path, url, "parquet", "by: ts, count: 4", "order_by: [ts]")
+    assert parts == whole and len(parts) == 71
+    assert parts[-1]["ts"] is None  # PostgreSQL sorts NULLs last, and so do the partitions
+    keyed = [p["key_range"] for p in manifest["parts"] if not p["key_range"].get("null")]
+    assert len(keyed) == 4 and datetime.fromisoformat(keyed[1]["from"]).utcoffset() is not None
