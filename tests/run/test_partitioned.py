@@ -251,3 +251,38 @@ def test_a_postgresql_timestamptz_key(tmp_path: Path, pg_engine: sa.Engine, pg_s
     assert parts[-1]["ts"] is None  # PostgreSQL sorts NULLs last, and so do the partitions
     keyed = [p["key_range"] for p in manifest["parts"] if not p["key_range"].get("null")]
     assert len(keyed) == 4 and datetime.fromisoformat(keyed[1]["from"]).utcoffset() is not None
+
+
+def test_a_key_neither_integer_nor_timestamp_fails_the_run_writing_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'items.db'}"
+    _table(url, _rows(20))
+    spec = tmp_path / "cut.yaml"
+    engine = "engine: {partitions: {by: name, count: 3}}"
+    spec.write_text(
+        SPEC.format(name="cut", url=url, fmt="csv", query="order_by: [name]", engine=engine)
+    )
+    result = CliRunner().invoke(main, ["apply", str(spec), "--json"])
+    assert result.exit_code == 1
+    (done,) = json.loads(result.stdout)
+    assert done["status"] == "failed"
+    assert "partitions cut integer and timestamp keys; `name` holds str values" in done["error"]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_failed_incremental_partitioned_run_leaves_no_part(tmp_path: Path) -> None:
+    """Its retry cannot resume after parts written in key order: none is kept."""
+    url = f"sqlite:///{tmp_path / 'items.db'}"
+    _table(url, _rows(100))
+    spec = tmp_path / "cut.yaml"
+    engine = "engine: {partitions: {by: id, count: 4}}\nincremental: {cursor: id}"
+    text = SPEC.format(
+        name="cut", url=url, fmt="csv", query="where: {field: amount, ge: 0}", engine=engine
+    )
+    spec.write_text(
+        text.replace("destination: out/cut.csv", "destination: {uri: out/cut.csv, max_bytes: 2500}")
+    )
+    result = CliRunner().invoke(main, ["apply", str(spec), "--json"])
+    (done,) = json.loads(result.stdout)
+    assert done["status"] == "failed" and "max_bytes" in done["error"]
+    assert done["rows"] > 0  # parts were written before the limit, then removed
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
