@@ -42,13 +42,6 @@ class KeyRange:
             bounds.append(Compare(self.key, "lt", _scalar(self.high)))
         return And(tuple(bounds))
 
-    def holds(self, value: Any) -> bool:
-        """Whether a row with this key value is in the range (as the filter says)."""
-        if value is None or self.null:
-            return value is None and self.null
-        above = self.low is None or value >= self.low
-        return above and (self.high is None or value < self.high)
-
     def __str__(self) -> str:
         """As `plan` shows it: `id IS NULL`, `id < 26`, `26 <= id < 51`, `76 <= id`."""
         if self.null or (self.low is None and self.high is None):
