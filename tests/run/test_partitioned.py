@@ -286,3 +286,19 @@ def test_a_failed_incremental_partitioned_run_leaves_no_part(tmp_path: Path) -> 
     assert done["status"] == "failed" and "max_bytes" in done["error"]
     assert done["rows"] > 0  # parts were written before the limit, then removed
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+
+
+def test_sqlite_timestamps_stored_without_microseconds_still_fall_once(tmp_path: Path) -> None:
+    """SQLite compares DATETIME as text: a stored `... 10:00:00` sorts before a bound of
+    `... 10:00:00.000000`. The ranges compare alike on every side, so each row still falls
+    in one, and in the order `order_by: [ts]` reads. (23 ranges of 0h..23h: every bound is
+    a stored hour.)"""
+    path = tmp_path / "items.db"
+    _table(f"sqlite:///{path}", [])
+    with sqlite3.connect(path) as conn:
+        rows = [(i, f"n{i}", 1.0, f"2026-01-01 {i % 24:02d}:00:00") for i in range(48)]
+        conn.executemany("INSERT INTO items VALUES (?, ?, ?, ?)", rows)
+    parts, _, whole = _both(
+        tmp_path, f"sqlite:///{path}", "csv", "by: ts, count: 23", "order_by: [ts, id]"
+    )
+    assert parts == whole and len(parts) == 49
