@@ -250,6 +250,24 @@ class Incremental:
 
 
 @dataclass(frozen=True)
+class Partitioning:
+    """Cut the rows into half-open ranges of `by`: `count` of them, or about `size` rows
+    each; rows whose `by` is NULL make a partition of their own."""
+
+    by: str
+    count: int | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What runs the export: `local` (this process), its rows maybe cut into partitions."""
+
+    type: str = "local"
+    partitions: Partitioning | None = None
+
+
+@dataclass(frozen=True)
 class TimeRange:
     """Rows whose `field` lies in [from, to), expressions resolved when a plan is made."""
 
@@ -347,6 +365,7 @@ class ExportSpec:
     redact: Redaction | None = None
     #: How proxy credentials reach the output; by default they do not.
     credentials: Credentials = Credentials()
+    engine: Engine = Engine()
     digest: str = ""
     #: The environment variables a run reads (`${VAR}` without a default, hash and
     #: credential keys), by name; `validate` lists them.

@@ -56,6 +56,9 @@ class SourceEntry(Entry):
     redacts_by_default: bool = False
     #: `exportctl restore` reads its exports back, finding secrets by their mask.
     restores_masked: bool = False
+    #: Reads one range of a key column at a time, and tells the key's bounds without
+    #: reading every row (`key_bounds`): `engine.partitions` can cut its rows.
+    partitions: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ SOURCES: Registry[SourceEntry, type[Source]] = Registry(
             pushes_filters=True,
             sorts_by_key=True,
             sql_query=True,
+            partitions=True,
         ),
         "logs": SourceEntry(f"{_S}.logs.source:LogSource", f"{_S}.logs.options:LogOptions"),
         "config": SourceEntry(

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 #: Why `estimated_rows` is null when nobody asked the source.
 NOT_COUNTED = "not counted (plan --count asks the source)"
+#: What a partitioned plan shows of its partitions when nobody asked the source.
+CUT_AT_RUN = "computed at run time from the key's bounds (plan --count asks the source)"
 
 
 def describe_plan(plan: ExportPlan, estimate: Estimate | None = None) -> dict[str, Any]:
@@ -54,6 +56,8 @@ def describe_plan(plan: ExportPlan, estimate: Estimate | None = None) -> dict[st
     if spec.schedule:
         description["schedule"] = f"{spec.schedule.every} ({spec.schedule.timezone})"
         description |= _upcoming(spec.schedule, plan.now)
+    if spec.engine.partitions is not None:
+        description["engine"] = _engine(plan, estimate)
     if spec.retention:
         description["retention"] = {k: v for k, v in vars(spec.retention).items() if v}
     # Whatever a source says about itself may hold a URI with credentials.
@@ -74,6 +78,15 @@ def _source(plan: ExportPlan, shown: dict[str, Any], estimate: Estimate | None) 
     if estimate.rows is None:
         return {"estimated_rows": None, "estimated_rows_note": estimate.reason}
     return {"estimated_rows": estimate.rows}
+
+
+def _engine(plan: ExportPlan, estimate: Estimate | None) -> dict[str, Any]:
+    """The engine and its partitions: their key ranges where the source was asked."""
+    engine = plan.spec.engine
+    assert engine.partitions is not None
+    cut = {k: v for k, v in vars(engine.partitions).items() if v is not None}
+    shown = estimate.partitions if estimate is not None else None
+    return {"type": engine.type, "partitions": cut, "ranges": shown or CUT_AT_RUN}
 
 
 def _incremental(given: Incremental) -> dict[str, Any]:

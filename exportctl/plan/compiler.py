@@ -38,6 +38,8 @@ class Part:
     rows: int
     #: The (cursor, key) of its last row, where the export is incremental: where a retry resumes.
     last: Position | None = None
+    #: The key range of the partition it belongs to, as the manifest records it.
+    key_range: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ class LocalEngine:
         warnings: list[str] = []
         try:
             for partition in partitions:
+                key_range = partition.range
+                stages.files.key_range = key_range.to_json() if key_range is not None else None
                 warnings += export_partition(plan, partition, stages, totals.of(partition))
                 stages.files.close()
             parts = stages.files.close()  # no partition at all: still one (empty) file
@@ -51,8 +53,10 @@ class LocalEngine:
             return Exported(parts, tuple(warnings))
         except BaseException as exc:
             # Only an incremental run's retry can resume after finished parts, and not
-            # after invalid rows: the others would be parts of an export that never was.
-            committed = plan.window is None or isinstance(exc, ValidationError)
+            # after invalid rows, nor after parts in key order (a resume goes on in cursor
+            # order): the others would be parts of an export that never was.
+            keyed = any(p.range is not None for p in partitions)
+            committed = plan.window is None or isinstance(exc, ValidationError) or keyed
             discard(exc, stages.files, stages.rejected, committed)
             raise
 

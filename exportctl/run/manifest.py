@@ -18,10 +18,7 @@ def write_manifest(
     """Written last: a reader who sees the manifest sees every file it lists."""
     manifest = _described(plan, result, columns)
     if split:
-        manifest["parts"] = [
-            {"uri": p.file.uri, "rows": p.rows, "bytes": p.file.bytes, "sha256": p.file.sha256}
-            for p in parts
-        ]
+        manifest["parts"] = [_part(p) for p in parts]
     if plan.window is not None:
         manifest["window"] = {
             "cursor": list(plan.window.incremental.columns),
@@ -53,3 +50,10 @@ def _described(plan: ExportPlan, result: RunResult, columns: list[str]) -> dict[
         "started_at": result.started_at,
         "finished_at": result.finished_at,
     }
+
+
+def _part(part: Part) -> dict[str, Any]:
+    """A part as the manifest lists it, with its partition's key range if partitioned."""
+    file = part.file
+    listed = {"uri": file.uri, "rows": part.rows, "bytes": file.bytes, "sha256": file.sha256}
+    return listed if part.key_range is None else {**listed, "key_range": part.key_range}

@@ -67,6 +67,8 @@ class FileSet:
         self.columns: list[str] = []
         #: Rows written by this run, committed or not.
         self.rows = 0
+        #: The key range of the partition being written (`KeyRange.to_json`), for its parts.
+        self.key_range: dict[str, Any] | None = None
 
     def write(self, chunk: pd.DataFrame, positions: pd.DataFrame | None) -> None:
         """Append rows; `positions` holds each row's (cursor, key) for incremental exports."""
@@ -180,7 +182,7 @@ class FileSet:
         self.current = None
         current.stack.close()
         assert current.sink.written is not None
-        part = Part(current.sink.written, current.rows, current.last)
+        part = Part(current.sink.written, current.rows, current.last, self.key_range)
         self.parts.append(part)
         if self.split:
             self.on_commit(part)

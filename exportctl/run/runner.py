@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import replace
 from datetime import datetime
+from typing import cast
 
 from exportctl import registry
 from exportctl.clock import SYSTEM, Clock
@@ -25,6 +27,7 @@ from exportctl.run.pipeline import Stages
 from exportctl.run.rejected import Rejected
 from exportctl.run.result import Observer, RunResult, result_of, with_file
 from exportctl.secrecy import MESSAGE_LIMIT, SECRET_MARGIN, capped, debug_trace, debugging
+from exportctl.sources.base import Partitionable
 from exportctl.spec import secrets as credentials
 from exportctl.transforms.credentials import CredentialsStage
 from exportctl.transforms.redact.columns import Redactor
@@ -42,14 +45,15 @@ def run(
     become a failed result; interruptions propagate."""
     started = clock.now()
     observer = observer or Observer()
-    partitions = partitions_of(plan) if partitions is None else partitions
-    files = FileSet(plan, observer.committed, partitioned=len(partitions) > 1)
+    cut = plan.spec.engine.partitions is not None
+    files = FileSet(plan, observer.committed, partitioned=cut or len(partitions or ()) > 1)
     rejected = Rejected(plan)
     secrets = SecretValues(rejected.hidden)
     try:
         if plan.window is not None and plan.window.is_empty:
             return result_of(plan, "succeeded", started, clock.now(), [])
         _check_room(plan)
+        partitions = _partitions(plan) if partitions is None else partitions
         redactor = _redactor(plan)
         stage = CredentialsStage(plan.spec.credentials)
         stages = Stages(observer, files, rejected, stage, secrets, redactor)
@@ -57,6 +61,17 @@ def run(
         return _succeeded(plan, stages, exported, started, clock.now())
     except Exception as exc:  # one failing export must not stop the others
         return failed(plan, exc, started, clock.now(), rows=files.rows, secrets=secrets)
+
+
+def _partitions(plan: ExportPlan) -> list[Partition]:
+    """The plan's partitions: where its spec asks for them, cut from the key's bounds,
+    which the source finds over the same rows (filter, time range, window)."""
+    cut = plan.spec.engine.partitions
+    if cut is None:
+        return partitions_of(plan)
+    source = registry.SOURCES[plan.spec.source.type](plan.spec.source.options, plan.spec.base_dir)
+    with closing(cast(Partitionable, source)) as keyed:
+        return partitions_of(plan, keyed.key_bounds(plan.request, cut.by))
 
 
 def _redactor(plan: ExportPlan) -> Redactor | None:

@@ -24,6 +24,19 @@ class Request:
     declared: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True)
+class KeyBounds:
+    """A key column among a request's rows, as partitions are cut from it: its least and
+    greatest values (None: no row has one) and how many rows have one or a NULL."""
+
+    low: Any
+    high: Any
+    rows: int
+    nulls: int
+    #: Whether the source's ascending order puts NULL keys first (SQLite) or last (PostgreSQL).
+    nulls_first: bool = True
+
+
 class Source(Protocol):
     # What a source can do (apply `query.where` itself, count cheaply, ...) is declared in
     # its registry entry (`registry.SourceEntry`), read without importing it.
@@ -52,6 +65,14 @@ class Source(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+class Partitionable(Source, Protocol):
+    """A source whose registry entry declares `partitions`: it reads key ranges."""
+
+    def key_bounds(self, request: Request, key: str) -> KeyBounds:
+        """The bounds of `key` among the request's rows, found without reading them all."""
         ...
 
 

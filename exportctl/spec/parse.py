@@ -45,6 +45,7 @@ def parse(
         reshape=modes.reshape(p, doc),
         redact=privacy.redact(p, doc),
         credentials=privacy.credentials(doc),
+        engine=sections.engine(doc.get("engine")),
         **file_facts,
     )
     rules.check(p, doc, spec)

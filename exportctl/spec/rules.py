@@ -75,20 +75,63 @@ def outer_compression(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -
 
 
 def split_parts(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
-    """A split export's parts must join back: by their codec, and by their format."""
-    if not spec.destination.splits:
+    """A split or partitioned export's parts must join back: by their codec and format."""
+    if spec.destination.splits:
+        path: tuple[str, ...] = ("destination", "split")
+        why, verb = "", "split with"
+    elif spec.engine.partitions is not None:
+        path, why = ("engine", "partitions"), "each partition writes parts of its own, and "
+        verb = "compress with"
+    else:
         return
     codec = _codec(doc, spec)
     if codec not in registry.JOINABLE_CODECS:
         joinable = " or ".join(sorted(registry.JOINABLE_CODECS - {"none"}))
         p.fail(
-            ("destination", "split"),
-            f"{codec} archives do not join by concatenation; split with {joinable} instead",
+            path, f"{why}{codec} archives do not join by concatenation; {verb} {joinable} instead"
         )
     entry = registry.FORMATS.entry(spec.format.type)
     if not entry.splittable:
         default = f"`{spec.format.type}` files cannot be split into parts that join back"
-        p.fail(("destination", "split"), entry.split_reason or default)
+        p.fail(path, why + (entry.split_reason or default))
+
+
+def partitions(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
+    """`engine.partitions` only where key ranges give exactly the rows of one export."""
+    cut, path = spec.engine.partitions, ("engine", "partitions")
+    if cut is None:
+        return
+    kind = spec.source.type
+    if not registry.SOURCES.entry(kind).partitions:
+        able = " or ".join(
+            f"`{n}`" for n in registry.SOURCES if registry.SOURCES.entry(n).partitions
+        )
+        p.fail(
+            path,
+            f"a `{kind}` source cannot be partitioned: a partition reads one range of a key "
+            f"column, which only a {able} source can do today",
+        )
+    if spec.incremental is not None and spec.incremental.mode == "changes":
+        p.fail(
+            path,
+            "mode `changes` diffs the whole source against one snapshot, merged in key "
+            "order, which partitions cannot share: use mode `cursor`, or no partitions",
+        )
+    if spec.reshape is not None:
+        p.fail(path, "`reshape` gathers a wide row from rows a partition boundary could split")
+    if spec.query.limit is not None:
+        p.fail(
+            ("query", "limit"),
+            "`limit` keeps the first rows of the whole export, which no partition "
+            "knows: drop `limit` or `engine.partitions`",
+        )
+    order = spec.query.order_by
+    if order and (order[0].field != cut.by or order[0].descending):
+        p.fail(
+            ("query", "order_by"),
+            f"partitions are written in ascending `{cut.by}` order: `order_by` must "
+            f"start with `{cut.by}`, ascending",
+        )
 
 
 def manifest(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
@@ -96,17 +139,19 @@ def manifest(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
     destination = spec.destination
     kind = registry.destination_entry(destination.uri)
     presigned = "?" in destination.uri and kind is not None and kind.presigned_urls
-    if presigned and (destination.manifest or destination.splits):
+    parts = destination.splits or spec.engine.partitions is not None
+    if presigned and (destination.manifest or parts):
         # A presigned URL signs one object; files beside it would need URLs of their own.
         p.fail(
             ("destination",),
             "a URL with a query (a presigned URL, say) names one object: set "
             "`manifest: false`, and do not split",
         )
-    if destination.splits and not destination.manifest:
+    if parts and not destination.manifest:
+        what = "split" if destination.splits else "partitioned"
         p.fail(
             ("destination", "manifest"),
-            "a split export needs its manifest: it is what says every part is there",
+            f"a {what} export needs its manifest: it is what says every part is there",
         )
 
 
@@ -136,6 +181,7 @@ RULES: tuple[Rule, ...] = (
     manifest,
     outer_compression,
     split_parts,
+    partitions,
     changes_source,
     restorable_masks,
     keep_credentials,

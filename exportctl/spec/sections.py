@@ -1,4 +1,4 @@
-"""The spec's run settings: `validation`, `retry`, `alerts` and `schedule`."""
+"""The spec's run settings: `validation`, `retry`, `alerts`, `schedule` and `engine`."""
 
 from __future__ import annotations
 
@@ -82,3 +82,14 @@ def schedule(p: Problems, doc: str | Mapping[str, Any] | None) -> m.Schedule | N
     except ValueError as exc:
         p.fail(("schedule", "timezone"), str(exc))
     return parsed
+
+
+def engine(doc: Mapping[str, Any] | None) -> m.Engine:
+    """The engine and its partitions; `rules.partitions` checks them against the rest."""
+    if doc is None:
+        return m.Engine()
+    cut = doc.get("partitions")
+    partitions = (
+        None if cut is None else m.Partitioning(cut["by"], cut.get("count"), cut.get("size"))
+    )
+    return m.Engine(doc.get("type", "local"), partitions)

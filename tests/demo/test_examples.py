@@ -205,6 +205,7 @@ FEATURES: dict[str, Callable[[list[Example]], bool]] = {
     "a schedule": lambda es: any(e.spec.schedule for e in es),
     "a retention policy": lambda es: any(e.spec.retention for e in es),
     "a time range": lambda es: any(e.plan.time_range for e in es),
+    "partitions": lambda es: any(e.spec.engine.partitions for e in es),
     "redaction": lambda es: any(e.spec.redact and e.spec.redact.values for e in es),
 }
 

@@ -1,6 +1,7 @@
 """The engine seam: a plan's partitions, each through the pipeline, their parts committed
-under one manifest. Plans are one partition today, so the tests cut them by hand (rows
-by `id`) and read what was written back with readers of their own (csv, pyarrow, duckdb).
+under one manifest. These tests cut plans by hand (rows by `id`; test_partitioned.py has
+the spec's `engine.partitions`) and read what was written back with readers of their own
+(csv, pyarrow, duckdb).
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def _committed(result: RunResult, role: str) -> list[Path]:
     return [Path(uri) for uri, kind, _, _ in result.files if kind == role]
 
 
-def test_a_plan_is_one_partition_today(tmp_path: Path, db: Path) -> None:
+def test_a_plan_without_partitions_is_one(tmp_path: Path, db: Path) -> None:
     plan = _plan(tmp_path, db, "csv", "out/items.csv")
     assert partitions_of(plan) == [Partition(0, plan.request, plan.replay)]
 

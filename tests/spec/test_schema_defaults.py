@@ -55,6 +55,7 @@ MINIMAL: dict[Where, dict[str, Any]] = {
     ("time_range",): {"time_range": {"field": "ts", "window": "today"}},
     ("incremental",): {"incremental": {"cursor": "ts"}},
     ("retry",): {"retry": {}},
+    ("engine",): {"engine": {}},
     ("alerts",): {"alerts": {"command": ["true"]}},
     ("alerts", "webhook"): {"alerts": {"webhook": {"url": "http://h/hook"}}},
     ("alerts", "email"): {"alerts": {"email": {"host": "h", "from": "a@h", "to": ["b@h"]}}},

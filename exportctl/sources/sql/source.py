@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from exportctl import model as m
 from exportctl.errors import SourceError
-from exportctl.sources.base import Request
+from exportctl.sources.base import KeyBounds, Request
 from exportctl.sources.sql import column_types, connection, rows, sqlite_arrow, sqlite_files
 from exportctl.sources.sql.options import SqlOptions
 from exportctl.sources.sql.query import reflect, refuse_duplicates, retyped, statement
@@ -88,6 +88,21 @@ class SqlSource:
         with self._connected() as conn:
             row = conn.execute(self._select(conn, Request(query, columns))).first()
         return tuple(row) if row else None
+
+    def key_bounds(self, request: Request, key: str) -> KeyBounds:
+        """The least and greatest `key` among the request's rows, and the rows with and
+        without one: one aggregate query over the same filtered rows, typed as they are."""
+        query = replace(request.query, order_by=(), limit=None)
+        with self._connected() as conn:
+            keyed = self._select(conn, replace(request, query=query, columns=(key,))).subquery("k")
+            column = keyed.c[key]
+            aggregate = sa.select(
+                sa.func.min(column), sa.func.max(column), sa.func.count(column), sa.func.count()
+            )
+            low, high, rows, every = conn.execute(aggregate.select_from(keyed)).one()
+        # PostgreSQL (and Oracle) sort NULLs after every value in ascending order.
+        nulls_first = self.engine.dialect.name not in ("postgresql", "oracle")
+        return KeyBounds(low, high, int(rows), int(every) - int(rows), nulls_first)
 
     def _select(
         self, conn: sa.Connection, request: Request, settle: bool = False
