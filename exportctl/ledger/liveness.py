@@ -42,23 +42,28 @@ def row_dead(row: Any, host: str, now: datetime) -> bool:
 
 
 def process_alive(pid: int, since: datetime, now: datetime) -> bool:
-    """The process `pid` exists on this host and, where its age is known, started by `since`
-    (`now`: the present on the clock that stamped `since`, the ledger's)."""
+    """The process `pid` runs on this host and, where its age is known, started by `since`
+    (`now`: the present on the clock that stamped `since`, the ledger's). A zombie is
+    dead: a holder killed in a container whose first process reaps no children stays
+    one, and its lock must not be held for ever."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass  # another user's process: it exists
-    age = process_age(pid)
-    if age is None:
+    stat = _stat(pid)
+    if stat is None:
         return True
-    started = now - timedelta(seconds=age)
-    return started <= aware(since) + _START_SLACK
+    state, age = stat
+    if state == "Z":
+        return False
+    return now - timedelta(seconds=age) <= aware(since) + _START_SLACK
 
 
-def process_age(pid: int) -> float | None:
-    """Seconds since `pid` started (Linux /proc), or None where that cannot be read."""
+def _stat(pid: int) -> tuple[str, float] | None:
+    """The state of `pid` and the seconds since it started (Linux /proc), or None where
+    they cannot be read."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         uptime = float(Path("/proc/uptime").read_text().split()[0])
@@ -67,7 +72,7 @@ def process_age(pid: int) -> float | None:
     # The command name (field 2) may hold spaces and parentheses: count from the last ')'.
     fields = stat[stat.rindex(")") + 2 :].split()
     ticks = int(fields[19])  # field 22, starttime, in clock ticks since boot
-    return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    return fields[0], max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
 
 
 def aware(value: datetime) -> datetime:

@@ -407,16 +407,21 @@ def _recorded_running(ledger: Ledger, run_id: str, host: str, pid: int, age: tim
 
 
 def test_liveness_is_the_recording_process_itself_or_the_heartbeat_elsewhere(ledger):
-    """Every way a recorded holder can be: alive here, gone here, its pid reused by a newer
-    process here, beating elsewhere, silent elsewhere."""
+    """Every way a recorded holder can be: alive here, gone here, a zombie here (exited,
+    not yet reaped), its pid reused by a newer process here, beating elsewhere, silent
+    elsewhere."""
     newer = subprocess.Popen(["sleep", "30"])  # started after the runs below: not their holder
+    zombie = subprocess.Popen(["true"])  # not waited for until the end: a zombie meanwhile
     try:
         gone = subprocess.Popen(["true"])
         gone.wait()
+        stat = Path(f"/proc/{zombie.pid}/stat")
+        eventually(lambda: stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", "a zombie")
         here = ledger.host
         cases = {
             "alive": (here, os.getpid(), timedelta(0), "running"),
             "gone": (here, gone.pid, timedelta(0), "interrupted"),
+            "zombie": (here, zombie.pid, timedelta(0), "interrupted"),
             "pid-reused": (here, newer.pid, timedelta(hours=1), "interrupted"),
             "beating-elsewhere": ("elsewhere", 1, timedelta(seconds=5), "running"),
             "silent-elsewhere": ("elsewhere", 1, timedelta(minutes=5), "interrupted"),
@@ -430,3 +435,4 @@ def test_liveness_is_the_recording_process_itself_or_the_heartbeat_elsewhere(led
     finally:
         newer.kill()
         newer.wait()
+        zombie.wait()
