@@ -23,6 +23,7 @@ import pytest
 
 from exportctl.ledger.store import Ledger
 from tests.support.killed_runs import fork_apply, set_generation, timed_run
+from tests.support.waiting import eventually
 
 if TYPE_CHECKING:
     from tests.support.servers import S3Bucket
@@ -106,7 +107,7 @@ def test_sigkilled_s3_split_exports_leave_one_runs_data_and_no_upload(
         process = fork_apply(spec, state)
         if generation == 1:  # once for sure: while an upload is open (its completion held)
             gate.hold_completion = True
-            _wait_for(gate.held.is_set)
+            eventually(gate.held.is_set, "the upload's completion, held", every=0.005)
         else:
             time.sleep(chance.uniform(0, whole))
         figures["kills"] += process.is_alive()
@@ -122,13 +123,6 @@ def test_sigkilled_s3_split_exports_leave_one_runs_data_and_no_upload(
     _only_the_manifest_and_its_parts(s3_bucket, key)
     print(f"\nS3 SIGKILL figures (seed {SEED}): {figures}, failures: 0")
     assert figures["kills"] >= KILLS // 2 and figures["uploads left by a kill"]
-
-
-def _wait_for(probe, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 class _Gate:
