@@ -3,14 +3,19 @@
 Each command runs as a child process `--repeat` times; its CPU time is user + sys from
 `resource.getrusage(RUSAGE_CHILDREN)` (wall time on a shared machine says little), and the
 median is reported beside `python -c pass`, the interpreter's own start. Appends a table to
-docs/benchmarks.md with `--write`.
+docs/benchmarks.md with `--write`. `--against DIR` times another checkout's `exportctl`
+package too (put first on PYTHONPATH), the two runs interleaved, for a before/after.
 
-    python bench/startup.py [--repeat 7] [--write]
+The package's bytecode is compiled first, as installing a wheel does: where
+PYTHONDONTWRITEBYTECODE is set, every run would otherwise compile every module again.
+
+    python bench/startup.py [--repeat 7] [--against ../main-before] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import resource
 import statistics
@@ -32,10 +37,11 @@ destination: "out/pool-{n}-{{{{ run.id }}}}.csv.gz"
 """
 
 
-def cpu_seconds(argv: list[str], env: dict[str, str]) -> float:
-    """User + sys CPU of one child process running `argv`."""
+def cpu_seconds(argv: list[str], env: dict[str, str], cwd: Path) -> float:
+    """User + sys CPU of one child process running `argv` in `cwd`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    quiet = subprocess.DEVNULL
+    subprocess.run(argv, env=env, cwd=cwd, stdout=quiet, stderr=quiet, check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
@@ -54,30 +60,43 @@ def commands(folder: Path) -> dict[str, list[str]]:
     }
 
 
-def measure(repeat: int) -> list[tuple[str, float]]:
+def measure(repeat: int, against: Path | None) -> list[tuple[str, list[float]]]:
+    """Each command's median CPU seconds: this checkout's, then (with `against`) the other's."""
+    envs = [dict(os.environ)]
+    if against is not None:
+        envs.append(dict(os.environ, PYTHONPATH=str(against)))
+    for package in [ROOT / "exportctl", *([against / "exportctl"] if against else [])]:
+        compileall.compile_dir(package, quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         runs = commands(folder)
-        env = dict(os.environ)
         # A ledger with a recorded run, so `history` reads one (creating it is not timed).
         subprocess.run([*runs["exportctl history"][:3], "apply", str(folder / "specs"),
                         "--only", "pool-0", "--state", str(folder / "state.db")],
-                       env=env, cwd=folder, capture_output=True, check=False)  # fmt: skip
-        return [
-            (name, statistics.median(cpu_seconds(argv, env) for _ in range(repeat)))
-            for name, argv in runs.items()
-        ]
+                       env=envs[0], cwd=folder, capture_output=True, check=False)  # fmt: skip
+        results = []
+        for name, argv in runs.items():
+            times: list[list[float]] = [[] for _ in envs]
+            for _ in range(repeat):  # interleaved: a busy spell slows both alike
+                for env, taken in zip(envs, times, strict=True):
+                    # In the temporary folder: `-m` puts the working folder first on sys.path.
+                    taken.append(cpu_seconds(argv, env, folder))
+            results.append((name, [statistics.median(t) for t in times]))
+        return results
 
 
-def table(results: list[tuple[str, float]], repeat: int) -> str:
+def table(results: list[tuple[str, list[float]]], repeat: int, against: Path | None) -> str:
+    other = f" | `{against.name}` CPU s" if against else ""
     lines = [
         f"Median CPU seconds (user + sys) of {repeat} runs each; target {TARGET} s.",
         "",
-        "| command | CPU s | over `python -c pass` |",
-        "| --- | ---: | ---: |",
+        f"| command | CPU s | over `python -c pass`{other} |",
+        "| --- | ---: | ---:" + (" | ---: |" if against else " |"),
     ]
-    base = results[0][1]
-    lines += [f"| `{name}` | {cpu:.3f} | {cpu - base:+.3f} |" for name, cpu in results]
+    base = results[0][1][0]
+    for name, (cpu, *before) in results:
+        then = f" | {before[0]:.3f}" if before else ""
+        lines.append(f"| `{name}` | {cpu:.3f} | {cpu - base:+.3f}{then} |")
     return "\n".join(lines)
 
 
@@ -85,8 +104,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--write", action="store_true", help="Append to docs/benchmarks.md.")
+    parser.add_argument("--against", type=Path, help="Another checkout to time alike.")
     args = parser.parse_args()
-    text = table(measure(args.repeat), args.repeat)
+    against = args.against.resolve() if args.against else None
+    text = table(measure(args.repeat, against), args.repeat, against)
     print(text)
     if args.write:
         section = (

@@ -9,14 +9,17 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
+import jsonschema_rs
 import yaml
 
 from exportctl import registry
 from exportctl.errors import SpecProblem
 from exportctl.spec import yamlload
+
+if TYPE_CHECKING:
+    import jsonschema
 
 Path_ = tuple[str | int, ...]
 
@@ -116,13 +119,43 @@ def json_path(path: Path_) -> str:
 
 
 def check_schema(document: Any, where: Locator) -> list[SpecProblem]:
+    """Every problem of `document`, located.
+
+    Two validators of the same schema share the work. jsonschema-rs (native, imported in a
+    few milliseconds) answers whether the spec is valid, which is every spec in a CI lint
+    step; jsonschema, whose errors carry what the messages below need (the failing
+    keyword, its subschema, a oneOf's branches), is imported only to explain an invalid
+    one. The fast answer is only trusted when it is "valid": jsonschema-rs reads `pattern`
+    as ECMA regex where jsonschema uses Python's `re`, and it refuses YAML's dates, so
+    anything else goes to jsonschema, which decides. tests/spec/test_schema_fast_path.py
+    checks that the two agree on every valid spec.
+    """
     schema = spec_schema()
+    if _quick_check(schema, document):
+        return []
+    import jsonschema  # noqa: PLC0415 (60 ms: only for a spec with problems)
+
     validator = jsonschema.Draft202012Validator(schema)
     problems: list[SpecProblem] = []
     for error in validator.iter_errors(document):
         problems.extend(_explain(error, where, schema))
     unique = {(p.line, p.path, p.message): p for p in problems}
     return sorted(unique.values(), key=lambda p: (p.line or 0, p.path))
+
+
+def _quick_check(schema: dict[str, Any], document: Any) -> bool:
+    """Whether jsonschema-rs finds `document` valid (False when it cannot tell)."""
+    published = schema is export_spec_schema()  # else components registered at run time
+    validator = _published_validator() if published else jsonschema_rs.Draft202012Validator(schema)
+    try:
+        return bool(validator.is_valid(document))
+    except ValueError:  # a value JSON has no type for (a YAML date, a non-text key)
+        return False
+
+
+@cache
+def _published_validator() -> jsonschema_rs.Draft202012Validator:
+    return jsonschema_rs.Draft202012Validator(export_spec_schema())
 
 
 def _explain(
@@ -138,7 +171,9 @@ def _explain(
         return
     if error.validator in ("oneOf", "anyOf") and error.context:
         # Report the branch that got furthest rather than "is not valid under any".
-        best = jsonschema.exceptions.best_match(error.context)
+        from jsonschema.exceptions import best_match  # noqa: PLC0415 (see check_schema)
+
+        best = best_match(error.context)
         yield from _explain(best, where, spec)
         return
     if error.validator == "required":
@@ -193,6 +228,8 @@ def _type_is_known(schema: Mapping[str, Any], instance: Any) -> bool:
 
 
 def _branch_applies(condition: Mapping[str, Any], instance: Any) -> bool:
+    import jsonschema  # noqa: PLC0415 (see check_schema)
+
     return jsonschema.Draft202012Validator(condition).is_valid(instance)
 
 
