@@ -15,7 +15,7 @@ import sys
 import click
 
 from exportctl import __version__
-from exportctl.cli import apply, daemon, demo, ledger, restore, schema
+from exportctl.cli import apply, daemon, demo, ledger, quick_exit, restore, schema
 from exportctl.cli.common import EXIT_CODES
 from exportctl.errors import ExportctlError, Interrupted
 
@@ -57,7 +57,17 @@ for command in (
 
 
 def run() -> None:
-    """Console entry point: user-facing errors become messages and exit codes."""
+    """Console entry point: user-facing errors become messages and exit codes; the
+    process then ends without the interpreter's teardown (cli/quick_exit.py)."""
+    quick_exit.install()
+    try:
+        _run()
+    except SystemExit as exc:
+        quick_exit.record(exc.code)
+        raise
+
+
+def _run() -> None:
     try:
         main(standalone_mode=True)
     except Interrupted as exc:

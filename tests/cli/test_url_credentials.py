@@ -96,14 +96,15 @@ PIECES = ["a", "z9", ".", "-", "+", "://", ":", "@", "/", "?", "&", "=", "#", " 
 @settings(max_examples=25, deadline=None)
 @given(pattern=st.lists(st.sampled_from(PIECES), min_size=1, max_size=6), seed=st.integers())
 def test_scrub_takes_linear_time_on_adversarial_text(pattern: list[str], seed: int) -> None:
-    """1 MB of repeated or random URL pieces is scrubbed within a second (it backtracked)."""
+    """1 MB of repeated or random URL pieces is scrubbed within a CPU-second (it
+    backtracked). CPU time, not wall time: other processes on a busy machine don't count."""
     unit = "".join(pattern)
     repeated = (unit * (1_000_000 // len(unit) + 1))[:1_000_000]
     mixed = "".join(random.Random(seed).choices(PIECES, k=200_000))
     for text in (repeated, mixed):
-        started = time.perf_counter()
+        started = time.thread_time()
         scrub(text)
-        assert time.perf_counter() - started < 1.0
+        assert time.thread_time() - started < 1.0
 
 
 URL_SAFE = string.ascii_letters + string.digits + "-._~%!$&'()*+,;=:@?#"
