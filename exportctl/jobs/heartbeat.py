@@ -16,16 +16,26 @@ from exportctl.plan.compiler import Part
 from exportctl.run.result import Observer
 
 
+#: How long a run goes before its row count is asked for `status`'s percentage and ETA.
+#: A count scans what the export scans (a filter on an unindexed column reads the whole
+#: table again), so a run that ends before anyone could look does not pay for one.
+COUNT_AFTER = 5 * HEARTBEAT_EVERY
+
+
 class Heartbeat(Observer):
     """Reports progress to the ledger every few seconds, and honours a stop request."""
 
-    wants_total = True
-
     def __init__(self, ledger: Ledger, run: RunRecord, inner: Observer, stop: Stop, clock: Clock):
         self.ledger, self.run, self.inner, self.stop, self.clock = ledger, run, inner, stop, clock
+        self.began = clock.monotonic()
         self.rows = 0
         self.expected: int | None = None
         self.last_beat = -HEARTBEAT_EVERY  # the first chunk reports at once
+
+    @property
+    def wants_total(self) -> bool:  # type: ignore[override]
+        """At once for a progress bar; for the ledger, once the run has gone on a while."""
+        return self.inner.wants_total or self.clock.monotonic() - self.began >= COUNT_AFTER
 
     def restart(self) -> None:
         self.rows = 0

@@ -60,8 +60,8 @@ def export_partition(
     source: Source = registry.SOURCES[spec.source.type](spec.source.options, spec.base_dir)
     with closing(source):
         stages.begin()
-        wanted = stages.observer.wants_total
-        counting = _Counting(_count_aside(source, partition.request) if wanted else None, total)
+        counting = _Counting(lambda: _count_aside(source, partition.request), stages.observer, total)
+        counting.ask_if_wanted()
         if partition.replay is not None:  # the kept parts' invalid rows, quarantined again
             _replay(plan, source, partition.replay, stages)
         _write(plan, source, partition.request, stages, counting)
@@ -131,22 +131,37 @@ def _transformed(plan: ExportPlan, raw: pd.DataFrame, stages: Stages) -> pd.Data
 
 
 class _Counting:
-    """A partition's row count, told once: the source's, asked aside, or the rows read."""
+    """A partition's row count, told once if the observer wants it (maybe only mid-run):
+    the source's, asked aside, or the rows read if they are all read first."""
 
-    def __init__(self, asked: Future[int | None] | None, total: Callable[[int | None], None]):
-        self.asked, self.total = asked, total
+    def __init__(
+        self,
+        ask: Callable[[], Future[int | None]],
+        observer: Observer,
+        total: Callable[[int | None], None],
+    ):
+        self.ask, self.observer, self.total = ask, observer, total
+        self.asked: Future[int | None] | None = None
+        self.told = False
         self.rows = 0
+
+    def ask_if_wanted(self) -> None:
+        if self.asked is None and not self.told and self.observer.wants_total:
+            self.asked = self.ask()
 
     def read(self, rows: int) -> None:
         self.rows += rows
-        if self.asked is not None and self.asked.done():
-            self.total(self.asked.result())
-            self.asked = None
+        self.ask_if_wanted()
+        if self.asked is not None and not self.told and self.asked.done():
+            self._tell(self.asked.result())
 
     def finish(self) -> None:
-        if self.asked is not None:  # every row is read: that is the count
-            self.total(self.rows)
-            self.asked = None
+        if self.asked is not None and not self.told:  # every row is read: that is the count
+            self._tell(self.rows)
+
+    def _tell(self, rows: int | None) -> None:
+        self.told = True
+        self.total(rows)
 
 
 def _count_aside(source: Source, request: Request) -> Future[int | None]:

@@ -63,7 +63,8 @@ def _iso_z(text: str) -> str:
 class Observer:
     """Hears how a run goes; the CLI's progress bar and the ledger are two."""
 
-    #: Ask the source for a row count first (an extra query) so progress can show a percentage.
+    #: Ask the source for a row count (an extra query, on a thread of its own) so progress
+    #: can show a percentage. Read at each chunk: an observer may come to want it mid-run.
     wants_total = False
 
     def restart(self) -> None:

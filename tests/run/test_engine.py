@@ -191,3 +191,28 @@ def test_the_clock_stamps_the_result(tmp_path: Path, db: Path) -> None:
     assert result.seconds == 0.0
     (data,) = _committed(result, "data")
     assert data.name == "items.csv"
+
+
+class Watching(Recording):
+    """Comes to want the row count only after its first chunk (a run watched mid-way)."""
+
+    @property
+    def wants_total(self) -> bool:  # type: ignore[override]
+        return any(kind == "advance" for kind, _ in self.events)
+
+
+class NotWatching(Recording):
+    wants_total = False
+
+
+def test_the_count_is_asked_when_the_observer_comes_to_want_it(tmp_path: Path, db: Path) -> None:
+    plan = _plan(tmp_path, db, "jsonl", "out/items.jsonl")
+    watching, idle = Watching(), NotWatching()
+    for observer in (watching, idle):
+        result = runner.run(plan, observer, FakeClock(NOW), LocalEngine(), _halves(plan, 30))
+        assert result.status == "succeeded", result.error
+    totals = [rows for kind, rows in watching.events if kind == "total"]
+    assert totals == [ROWS]
+    kinds = [kind for kind, _ in watching.events]
+    assert kinds.index("total") > kinds.index("advance")  # asked only once it was wanted
+    assert [kind for kind, _ in idle.events if kind == "total"] == []  # no count: no one asked
