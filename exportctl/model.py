@@ -251,12 +251,13 @@ class Incremental:
 
 @dataclass(frozen=True)
 class Partitioning:
-    """Cut the rows into half-open ranges of `by`: `count` of them, or about `size` rows
-    each; rows whose `by` is NULL make a partition of their own."""
+    """Cut the rows into half-open ranges of `by`: `count` of them, about `size` rows
+    each, or periods of `every` (`1d`); rows whose `by` is NULL make a partition of their own."""
 
     by: str
     count: int | None = None
     size: int | None = None
+    every: str | None = None
 
 
 @dataclass(frozen=True)

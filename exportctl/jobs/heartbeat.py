@@ -15,7 +15,6 @@ from exportctl.plan import incremental
 from exportctl.plan.compiler import Part
 from exportctl.run.result import Observer
 
-
 #: How long a run goes before its row count is asked for `status`'s percentage and ETA.
 #: A count scans what the export scans (a filter on an unindexed column reads the whole
 #: table again), so a run that ends before anyone could look does not pay for one.

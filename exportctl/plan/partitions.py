@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from exportctl.errors import RunError
+from exportctl.lang import units
 from exportctl.model import And, Compare, Filter, IsNull, OrderKey, Partitioning
 from exportctl.plan.compiler import ExportPlan
 from exportctl.sources.base import KeyBounds, Request
@@ -96,13 +97,39 @@ def key_ranges(cut: Partitioning, bounds: KeyBounds) -> list[KeyRange]:
     return [null, *ranges] if bounds.nulls_first else [*ranges, null]
 
 
+#: Periods `every` may cut a key's span into (the schema's `count` has the same limit).
+MAX_PERIODS = 100_000
+
+
 def _edges(cut: Partitioning, bounds: KeyBounds) -> list[Any]:
     """The values where one range ends and the next begins, strictly increasing."""
+    if cut.every is not None:
+        return _period_edges(cut, bounds)
     low, high = _number(bounds.low, cut.by), _number(bounds.high, cut.by)
     span = high - low + 1  # the distinct values a range may hold
     wanted = cut.count if cut.count is not None else math.ceil(bounds.rows / (cut.size or 1))
     count = max(1, min(wanted, span, bounds.rows))
     return [_value(low + i * span // count, bounds.low) for i in range(1, count)]
+
+
+def _period_edges(cut: Partitioning, bounds: KeyBounds) -> list[Any]:
+    """The starts of the periods after the first, periods aligned to the epoch in UTC (so
+    `1d` starts at midnight), up to the one holding the greatest key."""
+    key = cut.by
+    if not isinstance(bounds.low, datetime):
+        raise RunError(
+            f"`every` cuts a timestamp key into periods; `{key}` holds "
+            f"{type(bounds.low).__name__} values such as {bounds.low!r}: use `count` or `size`"
+        )
+    step = units.duration(cut.every or "") // _MICROSECOND
+    low, high = _number(bounds.low, key), _number(bounds.high, key)
+    first, last = low - low % step, high - high % step
+    if (last - first) // step >= MAX_PERIODS:
+        raise RunError(
+            f"`every: {cut.every}` cuts `{key}` from {bounds.low} to "
+            f"{bounds.high} into over {MAX_PERIODS:,} periods: choose a longer period"
+        )
+    return [_value(start, bounds.low) for start in range(first + step, last + 1, step)]
 
 
 def _number(value: Any, key: str) -> int:
@@ -123,7 +150,8 @@ def _value(number: int, like: Any) -> Any:
 
 
 def _epoch(like: datetime) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=like.tzinfo)
+    """The Unix epoch, naive for a naive key (SQLite's text, UTC by convention)."""
+    return datetime(1970, 1, 1, tzinfo=UTC if like.tzinfo is not None else None)
 
 
 def _scalar(value: Any) -> Any:

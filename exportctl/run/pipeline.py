@@ -11,6 +11,7 @@ from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from contextlib import closing
 from dataclasses import dataclass
+from functools import partial
 
 import pandas as pd
 
@@ -60,7 +61,8 @@ def export_partition(
     source: Source = registry.SOURCES[spec.source.type](spec.source.options, spec.base_dir)
     with closing(source):
         stages.begin()
-        counting = _Counting(lambda: _count_aside(source, partition.request), stages.observer, total)
+        count = partial(_count_aside, source, partition.request)
+        counting = _Counting(count, stages.observer, total)
         counting.ask_if_wanted()
         if partition.replay is not None:  # the kept parts' invalid rows, quarantined again
             _replay(plan, source, partition.replay, stages)

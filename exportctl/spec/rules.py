@@ -9,10 +9,12 @@ capabilities in its registry entry, and these rules apply to it with no change h
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from exportctl import compression, registry
 from exportctl import model as m
+from exportctl.lang import units
 from exportctl.spec.problems import Problems, listed, typed
 
 Rule = Callable[[Problems, Mapping[str, Any], m.ExportSpec], None]
@@ -117,6 +119,12 @@ def partitions(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
             "mode `changes` diffs the whole source against one snapshot, merged in key "
             "order, which partitions cannot share: use mode `cursor`, or no partitions",
         )
+    if cut.every is not None:
+        try:
+            if units.duration(cut.every) < timedelta(seconds=1):
+                p.fail((*path, "every"), "a period shorter than a second is no period to cut by")
+        except ValueError as exc:
+            p.fail((*path, "every"), str(exc))
     if spec.reshape is not None:
         p.fail(path, "`reshape` gathers a wide row from rows a partition boundary could split")
     if spec.query.limit is not None:

@@ -90,6 +90,8 @@ def engine(doc: Mapping[str, Any] | None) -> m.Engine:
         return m.Engine()
     cut = doc.get("partitions")
     partitions = (
-        None if cut is None else m.Partitioning(cut["by"], cut.get("count"), cut.get("size"))
+        None
+        if cut is None
+        else m.Partitioning(cut["by"], cut.get("count"), cut.get("size"), cut.get("every"))
     )
     return m.Engine(doc.get("type", "local"), partitions)

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exportctl.errors import RunError
+from exportctl.lang import units
 from exportctl.model import And, Compare, IsNull, Partitioning
 from exportctl.plan.partitions import KeyRange, key_ranges
 from exportctl.sources.base import KeyBounds
@@ -99,6 +100,40 @@ def test_every_timestamp_and_null_falls_in_exactly_one_range(
     tick = timedelta(microseconds=step)
     _check(ranges, bounds, _timestamps(_probes(low, high, tick, [])))
     assert all(type(r.low) is datetime and r.low.tzinfo == zero.tzinfo for r in ranges[1:-1])
+
+
+@_FILTERING
+@given(
+    start=st.integers(0, 10**15),
+    periods=st.integers(0, 40),
+    every=st.sampled_from(["1h", "90m", "6h", "1d", "1w", "30s"]),
+    aware=st.booleans(),
+)
+def test_periods_are_aligned_and_hold_every_timestamp_once(
+    start: int, periods: int, every: str, aware: bool
+) -> None:
+    """`every`: ranges of one period each, starting at multiples of it since the epoch."""
+    zero = _EPOCH.replace(tzinfo=UTC) if aware else _EPOCH
+    low = zero + timedelta(microseconds=start)
+    step = units.duration(every)
+    high = low + periods * step
+    bounds = KeyBounds(low, high, rows=10**6, nulls=0, nulls_first=True)
+    ranges = key_ranges(Partitioning("ts", every=every), bounds)
+    _check(ranges, bounds, _timestamps(_probes(low, high, step / 3, [])))
+    epoch = datetime(1970, 1, 1, tzinfo=UTC if aware else None)
+    keyed = ranges[1:]
+    assert all((r.low - epoch) % step == timedelta(0) for r in keyed[1:])
+    assert all(r.high - r.low == step for r in keyed[1:-1])
+    assert keyed[0].high is None or keyed[0].high - step <= low < keyed[0].high
+    assert keyed[-1].low is None or keyed[-1].low <= high < keyed[-1].low + step
+
+
+def test_periods_cut_only_timestamps_and_not_too_many() -> None:
+    with pytest.raises(RunError, match="`every` cuts a timestamp key"):
+        key_ranges(Partitioning("id", every="1d"), KeyBounds(1, 10, 10, 0))
+    far = KeyBounds(datetime(1900, 1, 1), datetime(2100, 1, 1), 10, 0)
+    with pytest.raises(RunError, match="over 100,000 periods"):
+        key_ranges(Partitioning("ts", every="1h"), far)
 
 
 @given(nulls_first=st.booleans(), count=st.integers(1, 20))

@@ -137,6 +137,22 @@ def test_a_timestamp_key_cut_by_size(tmp_path: Path, url: str) -> None:
     assert datetime.fromisoformat(keyed[1]["from"]) > START
 
 
+def test_a_timestamp_key_cut_into_days(tmp_path: Path, url: str) -> None:
+    """`every: 1d`: one partition per calendar day, midnight to midnight, each part's rows
+    within its day; together the unpartitioned export."""
+    rows = _rows(120)  # every 37 minutes from 2026-01-01: 74 hours, four calendar days
+    _table(url, rows)
+    parts, manifest, whole = _both(tmp_path, url, "jsonl", "by: ts, every: 1d", "order_by: [ts]")
+    assert parts == whole and len(parts) == 120
+    keyed = [p for p in manifest["parts"] if not p["key_range"].get("null")]
+    edges = [datetime.fromisoformat(p["key_range"]["from"]) for p in keyed[1:]]
+    assert [e.replace(tzinfo=None) for e in edges] == [START + timedelta(days=d) for d in (1, 2, 3)]
+    days = {datetime.fromisoformat(r["ts"]).date() for r in parts}
+    assert len(days) == len(keyed) == 4
+    by_day = {d: sum(datetime.fromisoformat(r["ts"]).date() == d for r in parts) for d in days}
+    assert [p["rows"] for p in keyed] == [by_day[d] for d in sorted(days)]
+
+
 @pytest.mark.parametrize(
     ("rows", "cut", "files"),
     [

@@ -44,6 +44,8 @@ def test_partitions_parse_into_the_engine(tmp_path: Path) -> None:
     assert spec.engine == m.Engine("local", m.Partitioning("id", count=4))
     sized = load_spec(_write(tmp_path, cut="size: 1000000"), env={})
     assert sized.engine.partitions == m.Partitioning("id", size=1_000_000)
+    daily = load_spec(_write(tmp_path, cut="every: 1d"), env={})
+    assert daily.engine.partitions == m.Partitioning("id", every="1d")
 
 
 def test_no_engine_section_is_the_local_engine_uncut(tmp_path: Path) -> None:
@@ -99,6 +101,12 @@ def test_no_engine_section_is_the_local_engine_uncut(tmp_path: Path) -> None:
             "`order_by` must start with `id`, ascending",
         ),
         (
+            {"cut": "every: 0.5s"},
+            9,
+            "$.engine.partitions.every",
+            "a period shorter than a second is no period to cut by",
+        ),
+        (
             {"destination": "{uri: out.csv, manifest: false}"},
             6,
             "$.destination.manifest",
@@ -116,8 +124,12 @@ def test_what_partitions_cannot_make_exact_is_refused_where_it_is_written(
     assert found == [(str(spec), line, path)], [str(p) for p in caught.value.problems]
 
 
-@pytest.mark.parametrize("cut", ["count: 0", "count: 2, size: 3", "every: 1 day", "size: -1"])
-def test_the_schema_refuses_a_cut_that_is_not_one_count_or_size(tmp_path: Path, cut: str) -> None:
+@pytest.mark.parametrize(
+    "cut", ["count: 0", "count: 2, size: 3", "every: 1 day", "size: -1", "every: 1d, count: 2"]
+)
+def test_the_schema_refuses_a_cut_that_is_not_one_count_size_or_period(
+    tmp_path: Path, cut: str
+) -> None:
     spec = _write(tmp_path, cut=cut)
     with pytest.raises(SpecError) as caught:
         load_spec(spec, env={})
