@@ -101,7 +101,7 @@ def _plan_again(plan: ExportPlan, ledger: Ledger) -> ExportPlan:
     """
     destination = plan.destination_for()
     destination.remove_leftovers(plan.destination)
-    if plan.window is not None and plan.spec.destination.splits:
+    if plan.window is not None and resumes_parts(plan.spec):
         unfinished = {"id": plan.run_id, "destination": plan.destination}
         kept = kept_parts(ledger, unfinished, plan.spec.destination.options)
         ledger.forget_parts(plan.run_id, keep=[p.file.uri for p in kept])  # to be rewritten
@@ -110,6 +110,14 @@ def _plan_again(plan: ExportPlan, ledger: Ledger) -> ExportPlan:
     for index in range(1, len(ledger.forget_parts(plan.run_id)) + 1):
         destination.delete(part_uri(plan.destination, index, plan.parts_tag))
     return plan
+
+
+def resumes_parts(spec: ExportSpec) -> bool:
+    """Whether a retry keeps a failed attempt's committed parts and goes on after them: an
+    incremental split export's, which follow the cursor. Not a partitioned export's: its
+    parts follow key ranges, which a retry reads again from the first."""
+    split = spec.incremental is not None and spec.destination.splits
+    return split and spec.engine.partitions is None
 
 
 def kept_parts(ledger: Ledger, unfinished: dict[str, Any], options: Any) -> tuple[Part, ...]:

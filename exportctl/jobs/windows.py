@@ -15,7 +15,7 @@ from typing import Any
 
 from exportctl import registry
 from exportctl.errors import RunError, scrub
-from exportctl.jobs.attempts import kept_parts
+from exportctl.jobs.attempts import kept_parts, resumes_parts
 from exportctl.jobs.options import Options
 from exportctl.lang import timerange, units
 from exportctl.ledger.store import Ledger
@@ -58,7 +58,9 @@ def planned(base: ExportPlan, ledger: Ledger, options: Options) -> tuple[ExportP
             base,
             window=window,
             destination=_unmasked(base, previous["destination"]),
-            resume=kept_parts(ledger, previous, spec.destination.options),
+            resume=kept_parts(ledger, previous, spec.destination.options)
+            if resumes_parts(spec)
+            else (),
         )
         return plan, previous["attempt"] + 1, "retry"
     request = base.request

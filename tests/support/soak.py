@@ -57,6 +57,8 @@ class Soak:
     runs: int = 0
     finished: Counter[int] = field(default_factory=Counter)  # exit codes of runs not killed
     durations: list[float] = field(default_factory=list)
+    #: Kills the soak makes at least.
+    min_kills: int = 50
 
     @property
     def db(self) -> Path:
