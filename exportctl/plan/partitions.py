@@ -10,7 +10,6 @@ order `order_by: [key]` reads them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ from exportctl.errors import RunError
 from exportctl.lang import units
 from exportctl.model import And, Compare, Filter, IsNull, OrderKey, Partitioning
 from exportctl.plan.compiler import ExportPlan
-from exportctl.sources.base import KeyBounds, Request
+from exportctl.sources.base import KeyBounds, Request, pieces
 
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -105,9 +104,11 @@ def _edges(cut: Partitioning, bounds: KeyBounds) -> list[Any]:
     """The values where one range ends and the next begins, strictly increasing."""
     if cut.every is not None:
         return _period_edges(cut, bounds)
+    if cut.size is not None and bounds.quantiles:  # pieces of even rows, not even width
+        return sorted({q for q in bounds.quantiles if q is not None and bounds.low < q})
     low, high = _number(bounds.low, cut.by), _number(bounds.high, cut.by)
     span = high - low + 1  # the distinct values a range may hold
-    wanted = cut.count if cut.count is not None else math.ceil(bounds.rows / (cut.size or 1))
+    wanted = cut.count if cut.count is not None else pieces(bounds.rows, cut.size or 1)
     count = max(1, min(wanted, span, bounds.rows))
     return [_value(low + i * span // count, bounds.low) for i in range(1, count)]
 

@@ -38,7 +38,7 @@ def estimate_rows(plan: ExportPlan) -> Estimate:
             rows = source.count(plan.request)
             cut = spec.engine.partitions
             if cut is not None:
-                bounds = cast(Partitionable, source).key_bounds(plan.request, cut.by)
+                bounds = cast(Partitionable, source).key_bounds(plan.request, cut.by, cut.size)
                 ranges = [p.range for p in partitions_of(plan, bounds)]
                 partitions = [str(r) for r in ranges if r is not None]
     except Exception as exc:  # an estimate shows what it can; the run will say it properly

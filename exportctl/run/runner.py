@@ -71,7 +71,7 @@ def _partitions(plan: ExportPlan) -> list[Partition]:
         return partitions_of(plan)
     source = registry.SOURCES[plan.spec.source.type](plan.spec.source.options, plan.spec.base_dir)
     with closing(cast(Partitionable, source)) as keyed:
-        return partitions_of(plan, keyed.key_bounds(plan.request, cut.by))
+        return partitions_of(plan, keyed.key_bounds(plan.request, cut.by, cut.size))
 
 
 def _redactor(plan: ExportPlan) -> Redactor | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,14 @@ class KeyBounds:
     nulls: int
     #: Whether the source's ascending order puts NULL keys first (SQLite) or last (PostgreSQL).
     nulls_first: bool = True
+    #: Key values that split the keyed rows into pieces of about `size` rows, ascending,
+    #: where the database can find them (PostgreSQL's `percentile_disc`); empty elsewhere.
+    quantiles: tuple[Any, ...] = ()
+
+
+def pieces(rows: int, size: int) -> int:
+    """How many partitions of about `size` rows `rows` rows make."""
+    return max(1, math.ceil(rows / size))
 
 
 class Source(Protocol):
@@ -71,8 +80,9 @@ class Source(Protocol):
 class Partitionable(Source, Protocol):
     """A source whose registry entry declares `partitions`: it reads key ranges."""
 
-    def key_bounds(self, request: Request, key: str) -> KeyBounds:
-        """The bounds of `key` among the request's rows, found without reading them all."""
+    def key_bounds(self, request: Request, key: str, size: int | None = None) -> KeyBounds:
+        """The bounds of `key` among the request's rows, found without reading them all;
+        with `size`, also its quantiles for pieces of that many rows, if the source can."""
         ...
 
 

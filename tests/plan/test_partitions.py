@@ -128,6 +128,30 @@ def test_periods_are_aligned_and_hold_every_timestamp_once(
     assert keyed[-1].low is None or keyed[-1].low <= high < keyed[-1].low + step
 
 
+@_FILTERING
+@given(
+    low=st.integers(-1000, 1000),
+    width=st.integers(0, 200),
+    quantiles=st.lists(st.integers(-1200, 1400), min_size=1, max_size=12),
+    nulls_first=st.booleans(),
+)
+def test_quantiles_cut_sizes_and_every_value_falls_once(
+    low: int, width: int, quantiles: list[int], nulls_first: bool
+) -> None:
+    """A database's quantiles (repeated, out of the span, unsorted as given) become
+    strictly increasing edges inside the span; `count` ignores them."""
+    high = low + width
+    inside = [min(max(q, low), high) for q in quantiles]
+    bounds = KeyBounds(low, high, 10**6, 0, nulls_first, tuple(inside))
+    ranges = key_ranges(Partitioning("id", size=1000), bounds)
+    _check(ranges, bounds, pd.Series(_probes(low, high, 1, []), dtype="Int64"))
+    assert [r.low for r in ranges if not r.null][1:] == sorted({q for q in inside if q > low})
+    counted = key_ranges(Partitioning("id", count=2), bounds)
+    assert counted == key_ranges(
+        Partitioning("id", count=2), KeyBounds(low, high, 10**6, 0, nulls_first)
+    )
+
+
 def test_periods_cut_only_timestamps_and_not_too_many() -> None:
     with pytest.raises(RunError, match="`every` cuts a timestamp key"):
         key_ranges(Partitioning("id", every="1d"), KeyBounds(1, 10, 10, 0))

@@ -137,6 +137,22 @@ def test_a_timestamp_key_cut_by_size(tmp_path: Path, url: str) -> None:
     assert datetime.fromisoformat(keyed[1]["from"]) > START
 
 
+def test_a_skewed_key_cut_by_size_where_the_database_has_quantiles(
+    tmp_path: Path, url: str
+) -> None:
+    """900 ids packed at the bottom, 100 spread up to a billion: PostgreSQL's quantiles
+    cut pieces of about `size` rows; elsewhere the ranges are of equal width."""
+    rows = [(i if i < 900 else i * 1_000_000, f"n{i}", 1.0, START) for i in range(1000)]
+    _table(url, rows)
+    parts, manifest, whole = _both(tmp_path, url, "jsonl", "by: id, size: 100", "order_by: [id]")
+    assert parts == whole and len(parts) == 1000
+    keyed = [p["rows"] for p in manifest["parts"] if not p["key_range"].get("null")]
+    if url.startswith("postgresql"):
+        assert len(keyed) == 10 and max(keyed) <= 101, keyed
+    else:  # equal width: the packed ids all in the first range
+        assert keyed[0] >= 900, keyed
+
+
 def test_a_timestamp_key_cut_into_days(tmp_path: Path, url: str) -> None:
     """`every: 1d`: one partition per calendar day, midnight to midnight, each part's rows
     within its day; together the unpartitioned export."""

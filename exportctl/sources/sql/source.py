@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 
 from exportctl import model as m
 from exportctl.errors import SourceError
-from exportctl.sources.base import KeyBounds, Request
+from exportctl.sources.base import KeyBounds, Request, pieces
 from exportctl.sources.sql import column_types, connection, rows, sqlite_arrow, sqlite_files
 from exportctl.sources.sql.options import SqlOptions
 from exportctl.sources.sql.query import reflect, refuse_duplicates, retyped, statement
@@ -89,9 +90,11 @@ class SqlSource:
             row = conn.execute(self._select(conn, Request(query, columns))).first()
         return tuple(row) if row else None
 
-    def key_bounds(self, request: Request, key: str) -> KeyBounds:
+    def key_bounds(self, request: Request, key: str, size: int | None = None) -> KeyBounds:
         """The least and greatest `key` among the request's rows, and the rows with and
-        without one: one aggregate query over the same filtered rows, typed as they are."""
+        without one: one aggregate query over the same filtered rows, typed as they are.
+        With `size`, on PostgreSQL, a second finds the key's quantiles for pieces of that
+        many rows (it sorts the key column, which is still no read of the rows)."""
         query = replace(request.query, order_by=(), limit=None)
         with self._connected() as conn:
             keyed = self._select(conn, replace(request, query=query, columns=(key,))).subquery("k")
@@ -100,9 +103,17 @@ class SqlSource:
                 sa.func.min(column), sa.func.max(column), sa.func.count(column), sa.func.count()
             )
             low, high, rows, every = conn.execute(aggregate.select_from(keyed)).one()
+            quantiles: tuple[Any, ...] = ()
+            if size is not None and pieces(int(rows), size) > 1 and self._has_quantiles:
+                quantiles = _quantiles(conn, keyed, column, pieces(int(rows), size))
         # PostgreSQL (and Oracle) sort NULLs after every value in ascending order.
         nulls_first = self.engine.dialect.name not in ("postgresql", "oracle")
-        return KeyBounds(low, high, int(rows), int(every) - int(rows), nulls_first)
+        return KeyBounds(low, high, int(rows), int(every) - int(rows), nulls_first, quantiles)
+
+    @property
+    def _has_quantiles(self) -> bool:
+        """Whether the database has `percentile_disc(array) WITHIN GROUP` (PostgreSQL)."""
+        return self.engine.dialect.name == "postgresql"
 
     def _select(
         self, conn: sa.Connection, request: Request, settle: bool = False
@@ -210,3 +221,14 @@ class SqlSource:
     def close(self) -> None:
         self.engine.dispose()
         self._catalog.dispose()
+
+
+def _quantiles(
+    conn: sa.Connection, keyed: sa.Subquery, column: sa.ColumnElement[Any], count: int
+) -> tuple[Any, ...]:
+    """The key's values at 1/count, 2/count, ... of its rows in key order."""
+    fractions = sa.literal([i / count for i in range(1, count)], type_=postgresql.ARRAY(sa.Float))
+    found = conn.execute(
+        sa.select(sa.func.percentile_disc(fractions).within_group(column)).select_from(keyed)
+    ).scalar_one()
+    return tuple(found or ())
