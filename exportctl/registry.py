@@ -59,6 +59,8 @@ class SourceEntry(Entry):
     #: Reads one range of a key column at a time, and tells the key's bounds without
     #: reading every row (`key_bounds`): `engine.partitions` can cut its rows.
     partitions: bool = False
+    #: The keys it can be cut by, where not any column of its rows.
+    partition_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,8 @@ SOURCES: Registry[SourceEntry, type[Source]] = Registry(
             f"{_S}.prometheus.source:PrometheusSource",
             f"{_S}.prometheus.options:PrometheusOptions",
             pushes_filters=True,
+            partitions=True,
+            partition_keys=("timestamp",),
         ),
         "prometheus_text": SourceEntry(
             f"{_S}.prometheus.text:PrometheusTextSource",

@@ -92,6 +92,8 @@ def key_ranges(cut: Partitioning, bounds: KeyBounds) -> list[KeyRange]:
     edges = _edges(cut, bounds) if bounds.low is not None else []
     lows, highs = [None, *edges], [*edges, None]
     ranges = [KeyRange(cut.by, low, high) for low, high in zip(lows, highs, strict=True)]
+    if not bounds.nullable:  # a Prometheus sample always has its timestamp
+        return ranges
     null = KeyRange(cut.by, null=True)
     return [null, *ranges] if bounds.nulls_first else [*ranges, null]
 

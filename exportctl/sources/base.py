@@ -39,6 +39,8 @@ class KeyBounds:
     #: Key values that split the keyed rows into pieces of about `size` rows, ascending,
     #: where the database can find them (PostgreSQL's `percentile_disc`); empty elsewhere.
     quantiles: tuple[Any, ...] = ()
+    #: Whether the key may be NULL at all (else no partition is cut for NULL keys).
+    nullable: bool = True
 
 
 def pieces(rows: int, size: int) -> int:

@@ -113,6 +113,10 @@ def partitions(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
             f"a `{kind}` source cannot be partitioned: a partition reads one range of a key "
             f"column, which only a {able} source can do today",
         )
+    keys = registry.SOURCES.entry(kind).partition_keys
+    if keys and cut.by not in keys:
+        listed = " or ".join(f"`{k}`" for k in keys)
+        p.fail((*path, "by"), f"a `{kind}` source is cut by {listed}, the key its rows come in")
     if spec.incremental is not None and spec.incremental.mode == "changes":
         p.fail(
             path,

@@ -35,7 +35,8 @@ from exportctl.plan.compiler import compile_plan
 from exportctl.run import runner
 from exportctl.sources.base import Request
 from exportctl.sources.prometheus.bounds import time_bounds
-from exportctl.sources.prometheus.options import PrometheusTextOptions
+from exportctl.sources.prometheus.options import PrometheusOptions, PrometheusTextOptions
+from exportctl.sources.prometheus.source import PrometheusSource
 from exportctl.sources.prometheus.text import PrometheusTextSource
 from exportctl.sources.prometheus.windows import windows
 from exportctl.spec.load import load_spec
@@ -162,6 +163,62 @@ def test_a_range_over_several_windows_equals_the_loaded_samples(
     assert set(exported) == prom.samples(START_MS, END_MS)
     stamps = [ms for _, _, ms, _ in exported]
     assert stamps == sorted(stamps)  # windows arrive in order, however many are in flight
+
+
+@pytest.mark.parametrize("micros", [0, 1, 500, 999])
+def test_an_exclusive_end_between_milliseconds_keeps_the_point_before_it(micros: int) -> None:
+    """A partition's bound may fall inside a millisecond: `timestamp < P + 0.5 ms` holds
+    the point at P, so the fetch must reach it (and `>= P + 0.5 ms` fetches from P on)."""
+    point = datetime(2024, 4, 1, 0, 15, tzinfo=UTC)
+    edge = point + timedelta(microseconds=micros)
+    options = PrometheusOptions(url="http://127.0.0.1:9", query="up", step="15s")
+    source = PrometheusSource(options, Path("."))
+    below = m.And(
+        (m.Compare("timestamp", "ge", "2024-04-01"), m.Compare("timestamp", "lt", edge.isoformat()))
+    )
+    above = m.Compare("timestamp", "ge", edge.isoformat())
+    to = source.describe(Request(m.Query(where=below)))["to"]
+    start = source.describe(Request(m.Query(where=above)))["from"]
+    last_before = point - timedelta(milliseconds=1) if micros == 0 else point
+    assert datetime.fromisoformat(to) == last_before
+    assert datetime.fromisoformat(start) == point
+
+
+@pytest.mark.parametrize("cut", [{"count": 7}, {"every": "30m"}])
+def test_a_partitioned_range_is_the_whole_range_in_order(
+    prom: PrometheusServer, tmp_path: Path, cut: dict[str, Any]
+) -> None:
+    """Time windows as partitions (`count: 7` cuts between milliseconds): together the
+    unpartitioned export, each part within its range, and no partition for NULL times."""
+    query = source(prom, query="proxywhirl_requests_total", step="15s", max_points=100)
+    window = {"field": "timestamp", "from": iso(START_MS + 7 * STEP_MS), "to": iso(END_MS)}
+    whole = apply(write_spec(tmp_path, "whole", query, time_range=window))
+    engine = {"partitions": {"by": "timestamp", **cut}}
+    cut_run = apply(write_spec(tmp_path, "cut", query, time_range=window, engine=engine))
+    manifest = json.loads((tmp_path / "out" / "cut.jsonl.manifest.json").read_text())
+    parts = [Path(p["uri"]).read_text().splitlines() for p in manifest["parts"]]
+    assert sum(parts, []) == Path(whole["uri"]).read_text().splitlines()
+    assert cut_run["rows"] == whole["rows"] > 0
+    ranges = [p["key_range"] for p in manifest["parts"]]
+    assert not [r for r in ranges if r.get("null")]
+    for part, key_range in zip(parts, ranges, strict=True):
+        stamps = [ms_of(json.loads(line)["timestamp"]) for line in part]
+        low = ms_of(key_range["from"]) if key_range["from"] else -math.inf
+        high = ms_of(key_range["to"]) if key_range["to"] else math.inf
+        assert all(low <= ms < high for ms in stamps)
+    if "every" in cut:  # half-hour periods from the first point's to the last's
+        assert len(ranges) == 4 and all(ms_of(r["from"]) % 1_800_000 == 0 for r in ranges[1:])
+
+
+def test_partitions_of_a_prometheus_source_are_cut_by_timestamp(
+    prom: PrometheusServer, tmp_path: Path
+) -> None:
+    engine = {"partitions": {"by": "value", "count": 2}}
+    spec = write_spec(tmp_path, "by-value", source(prom, query="up"), engine=engine)
+    result = cli("validate", spec)
+    assert result.exit_code == 2
+    assert "by-value.yaml:" in result.output and "$.engine.partitions.by" in result.output
+    assert "a `prometheus` source is cut by `timestamp`" in result.output
 
 
 def test_a_step_aligned_range_is_complete_at_both_ends(

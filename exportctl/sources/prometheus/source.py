@@ -21,7 +21,7 @@ import requests
 from exportctl.clock import SYSTEM, Clock
 from exportctl.errors import SourceError
 from exportctl.lang import timerange
-from exportctl.sources.base import Request
+from exportctl.sources.base import KeyBounds, Request
 from exportctl.sources.prometheus.bounds import time_bounds
 from exportctl.sources.prometheus.options import PrometheusOptions
 from exportctl.sources.prometheus.rows import Rows, parse_value, to_ms
@@ -64,6 +64,20 @@ class PrometheusSource:
     def count(self, request: Request) -> int | None:
         return None
 
+    def key_bounds(self, request: Request, key: str, size: int | None = None) -> KeyBounds:
+        """The range's first and last points as the `timestamp` bounds (no request made);
+        `rows` counts the points of one series, the least a range of them can hold."""
+        if self.options.mode == "instant":
+            raise SourceError("an instant query is one moment in time: it has no partitions")
+        start, end = self._range(request)
+        assert start is not None
+        step = self.options.step_ms
+        first, last = -(-start // step) * step, end // step * step
+        if first > last:
+            return KeyBounds(None, None, 0, 0, nullable=False)
+        low, high = (pd.Timestamp(ms, unit="ms", tz="UTC").to_pydatetime() for ms in (first, last))
+        return KeyBounds(low, high, (last - first) // step + 1, 0, nullable=False)
+
     def last_position(self, request: Request, columns: tuple[str, ...]) -> tuple[Any, ...] | None:
         """Found from the end: the windows are read newest first until one holds a row."""
         rows = Rows(self.options.labels, self.options.label_columns)
@@ -104,14 +118,15 @@ class PrometheusSource:
         if start is None and self.options.since is not None:
             start = pd.Timestamp(timerange.instant(self.options.since, now, UTC))
         end = bounds.end or pd.Timestamp(timerange.instant(self.options.until, now, UTC))
-        if bounds.end_excluded:  # the last instant the range holds: its point must pass `<`
-            end -= pd.Timedelta(milliseconds=1)
+        last = _ms(end)
+        if bounds.end_excluded:  # the last whole millisecond before it: its point passes `<`
+            last = -(-pd.Timestamp(end).value // 1_000_000) - 1
         if start is None and self.options.mode == "range" and strict:
             raise SourceError(
                 "a range query needs a start: give the spec a `time_range` on `timestamp`, "
                 "or the source a `since`"
             )
-        return (None if start is None else _ms(start)), _ms(end)
+        return (None if start is None else _ms(start)), last
 
     def _windows(self, request: Request) -> list[tuple[int, int]]:
         start, end = self._range(request)
@@ -215,7 +230,8 @@ def _point(point: Any, kind: Any) -> tuple[int, float]:
 
 
 def _ms(stamp: pd.Timestamp | datetime) -> int:
-    """A bound in whole milliseconds: a start rounds up, so never before it."""
+    """An instant in whole milliseconds, rounded down: a start fetches a little early (the
+    filter drops what is before it); an end, inclusive, loses nothing."""
     return int(pd.Timestamp(stamp).value // 1_000_000)
 
 
