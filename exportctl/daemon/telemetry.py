@@ -19,6 +19,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Info,
     generate_latest,
 )
 
@@ -110,6 +111,39 @@ class Metrics:
             "Ticks not run because a run was still going",
             ["spec"],
             registry=r,
+        )
+        self.ticks_run = Counter(
+            "exportctl_ticks_run",
+            "Ticks this daemon claimed in the ledger and started a run for (takeovers included)",
+            ["spec"],
+            registry=r,
+        )
+        self.claimed_elsewhere = Counter(
+            "exportctl_ticks_claimed_elsewhere",
+            "Ticks found claimed by another daemon on the same ledger when they came due",
+            ["spec"],
+            registry=r,
+        )
+        self.taken_over = Counter(
+            "exportctl_ticks_taken_over",
+            "Ticks this daemon took over from a daemon whose lease had passed, and ran",
+            ["spec"],
+            registry=r,
+        )
+        self.last_tick_run = Gauge(
+            "exportctl_last_tick_run_timestamp_seconds",
+            "The latest tick this daemon ran, as a Unix time",
+            ["spec"],
+            registry=r,
+        )
+        self.last_tick_elsewhere = Gauge(
+            "exportctl_last_tick_claimed_elsewhere_timestamp_seconds",
+            "The latest tick found claimed by another daemon, as a Unix time",
+            ["spec"],
+            registry=r,
+        )
+        self.daemon = Info(
+            "exportctl_daemon", "This daemon's holder id in the ledger's claims", registry=r
         )
         self.stale = Gauge(
             "exportctl_spec_stale",
