@@ -1,0 +1,130 @@
+"""Several daemons on one ledger, driven by one fake clock: every tick runs once, a tick
+whose holder stopped renewing is taken over after its lease, and the counters add up."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exportctl import clock as clocks
+from exportctl.daemon.loop import Daemon
+from exportctl.ledger.store import Ledger
+from exportctl.run.result import RunResult
+from tests.conftest import pg_url
+from tests.support.daemon_specs import write_scheduled_spec
+from tests.support.waiting import eventually
+
+#: A whole minute, well in the past, so that real runs start after their ticks.
+T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+LEASE = timedelta(seconds=30)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One ledger for the daemons: a SQLite file, or a PostgreSQL schema of the test's own."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.db'}"
+    return pg_url(request.getfixturevalue("pg_schema"))
+
+
+def daemons(
+    tmp_path: Path, state: str, clock: clocks.FakeClock, count: int, **kwargs: Any
+) -> list[Daemon]:
+    """`count` daemons over the same spec files and ledger, each with a ledger object (and
+    a connection pool) of its own, as on several hosts; started."""
+    started = []
+    for n in range(count):
+        ledger = Ledger(state, clock=clock)
+        holder = f"host-{n}:1:x"
+        daemon = Daemon((tmp_path / "specs",), ledger, lease=LEASE, holder=holder, **kwargs)
+        daemon.start()
+        started.append(daemon)
+    return started
+
+
+def counted(daemon: Daemon, metric: str, spec: str) -> float:
+    value = daemon.metrics.registry.get_sample_value(f"exportctl_{metric}_total", {"spec": spec})
+    return value or 0.0
+
+
+def scheduled(state: str) -> list[dict[str, Any]]:
+    return [r for r in Ledger(state).history(limit=1000) if r["trigger"] == "schedule"]
+
+
+def test_two_daemons_on_one_ledger_run_every_tick_once(tmp_path, shared):
+    for name in ("items", "other"):
+        write_scheduled_spec(tmp_path / "specs", name)  # every 10 seconds
+    clock = clocks.FakeClock(T0 + timedelta(seconds=5))
+    pair = daemons(tmp_path, shared, clock, 2)
+    ticks = 6
+    for n in range(1, ticks + 1):
+        clock.advance((T0 + timedelta(seconds=10 * n) - clock.now()).total_seconds())
+        # The first to step claims the tick; the other steps once that run has ended (its
+        # clock a little behind), when the spec's lock alone would let it run the tick again.
+        for daemon in pair if n % 2 else pair[::-1]:
+            daemon.step()
+            assert daemon.wait_idle(timeout=30)
+    for daemon in pair:
+        daemon.shutdown(grace=5)
+
+    runs = scheduled(shared)
+    assert len(runs) == 2 * ticks  # one run a tick and spec, never two
+    assert len({(r["spec"], r["scheduled_at"]) for r in runs}) == 2 * ticks
+    assert {r["status"] for r in runs} == {"succeeded"}
+    ledger = Ledger(shared)
+    for spec in ("items", "other"):
+        claims = ledger.claims(spec)
+        assert [c["tick"] for c in claims] == [T0 + timedelta(seconds=10 * n) for n in range(1, 7)]
+        assert {c["outcome"] for c in claims} == {"succeeded"}
+        assert {c["run_id"] for c in claims} == {r["id"] for r in runs if r["spec"] == spec}
+        ran = [counted(d, "ticks_run", spec) for d in pair]
+        elsewhere = [counted(d, "ticks_claimed_elsewhere", spec) for d in pair]
+        assert ran == [ticks / 2, ticks / 2] and sum(ran) == ticks
+        assert [r + e for r, e in zip(ran, elsewhere, strict=True)] == [ticks, ticks]
+        mine = {c["holder"] for c in claims}
+        assert mine == {d.holder for d in pair}
+
+
+class Holding:
+    """A stand-in for jobs.run_spec that holds its run until released, as a long export."""
+
+    def __init__(self) -> None:
+        self.calls: list[datetime | None] = []
+        self.release = threading.Event()
+
+    def __call__(self, spec, ledger, options, now, _observer, stop, _clock) -> RunResult:
+        self.calls.append(options.scheduled_for)
+        while not self.release.wait(0.01):
+            stop.check()
+        stamp = now.isoformat()
+        return RunResult(spec.name, "r", "succeeded", 1, 1, "u", None, stamp, stamp, 0.0)  # type: ignore[arg-type]
+
+
+def test_a_live_holder_renews_its_lease_and_its_long_run_is_never_taken_over(tmp_path, shared):
+    write_scheduled_spec(tmp_path / "specs", "items")
+    clock = clocks.FakeClock(T0 + timedelta(seconds=5))
+    holding = Holding()
+    first, second = daemons(tmp_path, shared, clock, 2, run=holding)
+    clock.advance(5)
+    first.step()  # claims the tick at 10, and holds its run
+    eventually(lambda: holding.calls, "the run under way")
+    for _ in range(12):  # three leases, a quarter at a time; the holder's loop renews
+        second.step()
+        first.step()
+        clock.advance(LEASE.total_seconds() / 4)
+    holding.release.set()
+    for daemon in (first, second):
+        assert daemon.wait_idle(timeout=30)
+        daemon.shutdown(grace=5)
+
+    tick = T0 + timedelta(seconds=10)
+    assert holding.calls.count(tick) == 1  # later ticks: skipped by the holder, or the other's
+    (claim,) = [c for c in Ledger(shared).claims("items") if c["tick"] == tick]
+    assert claim["holder"] == first.holder and claim["takeovers"] == 0
+    assert claim["outcome"] == "succeeded"
+    assert counted(second, "ticks_taken_over", "items") == 0
+    assert counted(second, "ticks_claimed_elsewhere", "items") >= 1
