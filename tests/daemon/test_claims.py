@@ -3,6 +3,9 @@ whose holder stopped renewing is taken over after its lease, and the counters ad
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,12 +18,19 @@ from exportctl.daemon.loop import Daemon
 from exportctl.ledger.store import Ledger
 from exportctl.run.result import RunResult
 from tests.conftest import pg_url
-from tests.support.daemon_specs import write_scheduled_spec
+from tests.paths import REPO
+from tests.support.daemon_specs import make_db, write_scheduled_spec
+from tests.support.dying_holder import HOLDER
 from tests.support.waiting import eventually
 
 #: A whole minute, well in the past, so that real runs start after their ticks.
 T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
 LEASE = timedelta(seconds=30)
+#: Counted in a second or two, then exported for a few more.
+SLOW = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000)"
+    " SELECT x, 'a line of text' AS y FROM c"
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -128,3 +138,79 @@ def test_a_live_holder_renews_its_lease_and_its_long_run_is_never_taken_over(tmp
     assert claim["outcome"] == "succeeded"
     assert counted(second, "ticks_taken_over", "items") == 0
     assert counted(second, "ticks_claimed_elsewhere", "items") >= 1
+
+
+def claimed_spec(folder: Path, query: str) -> Path:
+    """The spec `slow`, every minute, written in parts of 2000 rows beside its manifest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder.parent / "data.db"
+    if not db.exists():
+        make_db(folder.parent)
+    path = folder / "slow.yaml"
+    path.write_text(
+        f"version: 1\nname: slow\ndescription: A test export.\n"
+        f"source: {{type: sql, chunk_size: 500, url: 'sqlite:///{db}'}}\n"
+        f"query: {query}\nformat: csv\n"
+        "destination: {uri: '../out/slow.csv', split: {rows: 2000}}\n"
+        "schedule: {every: every minute}\n"
+    )
+    return path
+
+
+@pytest.mark.postgres
+def test_a_killed_holders_tick_is_taken_over_after_its_lease_and_its_leftovers_removed(
+    tmp_path, pg_schema
+):
+    """A daemon claims a tick and dies mid-run (a real process, SIGKILL): its heartbeat
+    stops; after its lease another daemon takes the tick over, marks the dead run
+    interrupted, removes the parts it committed, and runs the tick: one success."""
+    state, lease = pg_url(pg_schema), 5
+    claimed_spec(tmp_path / "specs", "{table: items}")
+    dying = claimed_spec(tmp_path / "dying", f'{{sql: "{SLOW}"}}')  # the same spec, slow
+    tick = datetime.now(UTC).replace(second=0, microsecond=0)
+    command = [sys.executable, "-m", "tests.support.dying_holder", state, str(dying)]
+    holder = subprocess.Popen(
+        [*command, tick.isoformat(), str(lease)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        dead_run = holder.stdout.readline().strip()
+        assert dead_run, "the holder claimed nothing"
+        out = tmp_path / "out"
+        eventually(
+            lambda: list(out.glob("slow.*.part-*.csv")), "a part of the doomed run", timeout=20
+        )
+        clock = clocks.FakeClock(tick - timedelta(seconds=1))
+        (taker,) = daemons(tmp_path, state, clock, 1)
+        clock.advance(1)
+        taker.step()  # the tick came due: claimed by the living holder
+        assert counted(taker, "ticks_claimed_elsewhere", "slow") == 1
+        assert counted(taker, "ticks_run", "slow") == 0
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    ledger = Ledger(state)
+    assert ledger.run(dead_run)["status"] == "running"  # as it was when it died
+
+    # Its last renewal was at most now; its lease ends `lease` seconds later.
+    clock.advance((datetime.now(UTC) - clock.now()).total_seconds() + lease + 1)
+    taker.step()
+    assert taker.wait_idle(timeout=30)
+    taker.shutdown(grace=5)
+
+    runs = [r for r in ledger.history("slow") if r["scheduled_at"] == tick]
+    by_status = {r["status"]: r for r in runs}
+    assert len(runs) == 2 and set(by_status) == {"interrupted", "succeeded"}
+    assert by_status["interrupted"]["id"] == dead_run
+    assert by_status["interrupted"]["error"].startswith(f"abandoned: daemon {HOLDER}")
+    (claim,) = [c for c in ledger.claims("slow") if c["tick"] == tick]
+    assert claim["holder"] == taker.holder and claim["takeovers"] == 1
+    assert claim["run_id"] == by_status["succeeded"]["id"]
+    assert counted(taker, "ticks_taken_over", "slow") == 1
+    events = [(e["event"], e["run_id"]) for e in ledger.audit_events(spec="slow")]
+    assert ("claim.taken_over", dead_run) in events
+    assert ("parts.removed", dead_run) in events  # by the taker, before its own run
+    assert ("lock.broken", dead_run) in events
+    assert all(part["deleted_at"] for part in ledger.parts(dead_run))
+    stored = {str(p) for p in out.iterdir()}
+    assert stored == {f["uri"] for f in ledger.run(by_status["succeeded"]["id"])["files"]}
