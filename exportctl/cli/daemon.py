@@ -22,6 +22,20 @@ Exit codes:
 """
 
 
+_lease_option = click.option(
+    "--lease",
+    default="60s",
+    show_default=True,
+    metavar="DURATION",
+    callback=lambda _ctx, _param, value: _lease(value),
+    help="For several daemons on one ledger: how long this daemon's claim on a tick lasts"
+    " without renewal (renewed every quarter of it while the tick runs). A daemon that dies"
+    " has its ticks taken over by another once this has passed: shorter takes over sooner,"
+    " but a daemon cut off from the ledger for longer (a network partition, a stalled VM)"
+    " loses its claim while its run goes on, and the tick may then run twice. At least 5s.",
+)
+
+
 @click.command(epilog=DAEMON_EXIT_CODES)
 @paths_argument
 @state_option
@@ -50,18 +64,7 @@ Exit codes:
     help="On SIGTERM/SIGINT, how long running exports may take to finish before they are "
     "interrupted (files discarded, runs recorded as interrupted).",
 )
-@click.option(
-    "--lease",
-    default="60s",
-    show_default=True,
-    metavar="DURATION",
-    callback=lambda _ctx, _param, value: _lease(value),
-    help="For several daemons on one ledger: how long this daemon's claim on a tick lasts"
-    " without renewal (renewed every quarter of it while the tick runs). A daemon that dies"
-    " has its ticks taken over by another once this has passed: shorter takes over sooner,"
-    " but a daemon cut off from the ledger for longer (a network partition, a stalled VM)"
-    " loses its claim while its run goes on, and the tick may then run twice. At least 5s.",
-)
+@_lease_option
 def daemon(
     paths: tuple[Path, ...],
     state: str,

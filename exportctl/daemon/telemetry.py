@@ -112,6 +112,22 @@ class Metrics:
             ["spec"],
             registry=r,
         )
+        self._claims(r)
+        self.stale = Gauge(
+            "exportctl_spec_stale",
+            "1 while a spec has had no success for twice its interval",
+            ["spec"],
+            registry=r,
+        )
+        self.reloads = Counter(
+            "exportctl_reloads", "Spec reloads, by result (ok, invalid)", ["result"], registry=r
+        )
+        self.running = Gauge("exportctl_running", "Exports running now", registry=r)
+        self.specs = Gauge("exportctl_specs", "Specs being scheduled", registry=r)
+
+    def _claims(self, r: CollectorRegistry) -> None:
+        """Which ticks this daemon ran, and which it found claimed by another daemon on the
+        same ledger (daemon/claiming.py)."""
         self.ticks_run = Counter(
             "exportctl_ticks_run",
             "Ticks this daemon claimed in the ledger and started a run for (takeovers included)",
@@ -145,17 +161,6 @@ class Metrics:
         self.daemon = Info(
             "exportctl_daemon", "This daemon's holder id in the ledger's claims", registry=r
         )
-        self.stale = Gauge(
-            "exportctl_spec_stale",
-            "1 while a spec has had no success for twice its interval",
-            ["spec"],
-            registry=r,
-        )
-        self.reloads = Counter(
-            "exportctl_reloads", "Spec reloads, by result (ok, invalid)", ["result"], registry=r
-        )
-        self.running = Gauge("exportctl_running", "Exports running now", registry=r)
-        self.specs = Gauge("exportctl_specs", "Specs being scheduled", registry=r)
 
     def finished(
         self, spec: str, status: str, seconds: float, rows: int, bytes_: int, late: float | None
