@@ -121,6 +121,16 @@ class Claimer:
         if holder != self.holder:  # this daemon went silent for longer than its lease
             log_event("claim.lost", logging.WARNING, holder=holder, **fields)
 
+    def release_unstarted(self) -> None:
+        """Once the daemon's runs have ended: release the claims whose run never started
+        (still waiting for a worker at shutdown), for another daemon to run at once."""
+        for name, tick in list(self.held):
+            self.held.discard((name, tick))
+            try:
+                self.ledger.release_claim(name, tick, self.holder)
+            except Exception as exc:  # its lease runs out instead
+                log_event("ledger.unreachable", logging.ERROR, error=scrub(str(exc)))
+
     def _hold(self, claim: Claim) -> None:
         """A claim just taken, its lease whole: the next renewal a quarter of it away."""
         self.held.add((claim.spec, claim.tick))

@@ -198,6 +198,7 @@ class Daemon:
             self.stop.request(self._signum or signal.SIGTERM)
             wait(late)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._claims.release_unstarted()
         self._publish()
         log_event("daemon.stopped", signal=self._signum)
 

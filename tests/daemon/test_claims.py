@@ -214,3 +214,37 @@ def test_a_killed_holders_tick_is_taken_over_after_its_lease_and_its_leftovers_r
     assert all(part["deleted_at"] for part in ledger.parts(dead_run))
     stored = {str(p) for p in out.iterdir()}
     assert stored == {f["uri"] for f in ledger.run(by_status["succeeded"]["id"])["files"]}
+
+
+def test_a_stopping_daemon_releases_its_claims_and_another_runs_those_ticks_at_once(
+    tmp_path, shared
+):
+    """SIGTERM: the run under way is interrupted after the grace, the run still waiting
+    for a worker never starts; both claims are released, not left to their lease."""
+    for name in ("a", "b"):
+        write_scheduled_spec(tmp_path / "specs", name)
+    clock = clocks.FakeClock(T0 + timedelta(seconds=5))
+    holding = Holding()
+    (stopping,) = daemons(tmp_path, shared, clock, 1, run=holding, max_parallel=1)
+    (other,) = daemons(tmp_path, shared, clock, 1)
+    clock.advance(5)
+    stopping.step()  # claims both ticks; one runs, one waits for the worker
+    eventually(lambda: holding.calls, "a run under way")
+    stopping.request_stop(signal.SIGTERM)
+    stopping.shutdown(grace=0.1)
+
+    ledger = Ledger(shared)
+    tick = T0 + timedelta(seconds=10)
+    assert ledger.expired_claims(["a", "b"]) == [("a", tick), ("b", tick)]  # lease ended now
+    other.step()
+    assert other.wait_idle(timeout=30)
+    other.shutdown(grace=5)
+    for name in ("a", "b"):
+        (claim,) = ledger.claims(name)
+        assert claim["holder"] == other.holder and claim["outcome"] == "succeeded"
+    assert counted(other, "ticks_taken_over", "a") + counted(other, "ticks_taken_over", "b") == 2
+    runs = scheduled(shared)
+    assert sorted((r["spec"], r["status"]) for r in runs) == [
+        ("a", "succeeded"),
+        ("b", "succeeded"),
+    ]
