@@ -61,6 +61,10 @@ def counted(daemon: Daemon, metric: str, spec: str) -> float:
     return value or 0.0
 
 
+def gauge(daemon: Daemon, metric: str, spec: str) -> float | None:
+    return daemon.metrics.registry.get_sample_value(f"exportctl_{metric}", {"spec": spec})
+
+
 def scheduled(state: str) -> list[dict[str, Any]]:
     return [r for r in Ledger(state).history(limit=1000) if r["trigger"] == "schedule"]
 
@@ -97,6 +101,11 @@ def test_two_daemons_on_one_ledger_run_every_tick_once(tmp_path, shared):
         assert [r + e for r, e in zip(ran, elsewhere, strict=True)] == [ticks, ticks]
         mine = {c["holder"] for c in claims}
         assert mine == {d.holder for d in pair}
+    # Which ticks: the last one each daemon ran, and the last it saw run by the other.
+    last, before = (T0 + timedelta(seconds=10 * n) for n in (ticks, ticks - 1))
+    gauges = ("last_tick_run_timestamp_seconds", "last_tick_claimed_elsewhere_timestamp_seconds")
+    seen = [[gauge(d, name, "items") for name in gauges] for d in pair]
+    assert seen == [[before.timestamp(), last.timestamp()], [last.timestamp(), before.timestamp()]]
 
 
 class Holding:
