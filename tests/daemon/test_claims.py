@@ -3,6 +3,7 @@ whose holder stopped renewing is taken over after its lease, and the counters ad
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -72,6 +73,8 @@ def scheduled(state: str) -> list[dict[str, Any]]:
 def test_two_daemons_on_one_ledger_run_every_tick_once(tmp_path, shared):
     for name in ("items", "other"):
         write_scheduled_spec(tmp_path / "specs", name)  # every 10 seconds
+    kept = tmp_path / "specs" / "items.yaml"
+    kept.write_text(kept.read_text() + "retention: {keep_last: 2}\n")
     clock = clocks.FakeClock(T0 + timedelta(seconds=5))
     pair = daemons(tmp_path, shared, clock, 2)
     ticks = 6
@@ -101,6 +104,12 @@ def test_two_daemons_on_one_ledger_run_every_tick_once(tmp_path, shared):
         assert [r + e for r, e in zip(ran, elsewhere, strict=True)] == [ticks, ticks]
         mine = {c["holder"] for c in claims}
         assert mine == {d.holder for d in pair}
+    # Retention ran once per tick, by the tick's holder: each old file deleted once.
+    deleted = [e for e in ledger.audit_events(spec="items") if e["event"] == "retention.deleted"]
+    uris = [json.loads(e["detail"])["uri"] for e in deleted]
+    assert len(uris) == len(set(uris)) == 2 * (ticks - 2)  # data and manifest of 4 runs
+    assert not [e for e in ledger.audit_events(spec="items") if e["event"] == "retention.failed"]
+    assert len(list((tmp_path / "out").glob("items-*.csv"))) == 2
     # Which ticks: the last one each daemon ran, and the last it saw run by the other.
     last, before = (T0 + timedelta(seconds=10 * n) for n in (ticks, ticks - 1))
     gauges = ("last_tick_run_timestamp_seconds", "last_tick_claimed_elsewhere_timestamp_seconds")
