@@ -3,9 +3,10 @@
 The loop reads time and waits only through the injected `clock`, so tests step a fake
 clock through `step()`, or `serve()` a whole day `until` its end, without sleeping. Per
 spec it keeps the next tick (slots.Slot) and hands due ticks to a pool of `max_parallel`
-workers that call jobs.run_spec (which retries, alerts and records). A tick whose
-previous run of the same spec is still going, or still waiting for a worker, is not
-started: it is recorded in the audit trail as `run.tick_skipped`.
+workers that call jobs.run_spec (which retries, alerts and records). A due tick is
+first claimed in the ledger (claiming.py), so that of several daemons on one ledger one
+runs it; a tick whose previous run of the same spec is still going, or still waiting for
+a worker, is not started: it is recorded in the audit trail as `run.tick_skipped`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from exportctl.clock import Clock
 from exportctl.daemon import specs as spec_files
+from exportctl.daemon.claiming import DEFAULT_LEASE, Claimer, daemon_id
 from exportctl.daemon.slots import Slot, every, tz
 from exportctl.daemon.stale import check_stale
 from exportctl.daemon.telemetry import Metrics, log_event
@@ -30,6 +32,7 @@ from exportctl.errors import ExportctlError, SpecError, UsageError, scrub
 from exportctl.jobs import job as jobs
 from exportctl.jobs.stop import Stop
 from exportctl.lang import schedule as scheduler
+from exportctl.ledger.claims import Claim
 from exportctl.ledger.store import Ledger
 from exportctl.plan.compiler import new_run_id
 from exportctl.spec.load import load_specs
@@ -51,6 +54,11 @@ class Daemon:
     watch_every: float = 2.0
     #: Seconds between stale checks.
     stale_every: float = 10.0
+    #: How long a claim on a tick lasts unrenewed: another daemon on the ledger takes the
+    #: tick over once it has passed.
+    lease: timedelta = DEFAULT_LEASE
+    #: This daemon as the holder of its claims (by default host, pid and a random part).
+    holder: str = field(default_factory=daemon_id)
 
     @property
     def clock(self) -> Clock:
@@ -62,8 +70,9 @@ class Daemon:
         self.stop = Stop()
         self.health: dict[str, Any] = {"up": True, "specs": [], "running": []}
         self._work = Work(self.ledger, self.run, self.stop, self.clock, self.metrics)
+        self._claims = Claimer(self.ledger, self.metrics, self.lease, self.holder)
         self._pool = ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="run")
-        self._futures: set[Future[None]] = set()
+        self._futures: set[Future[Any]] = set()
         self._wake = threading.Event()
         self._submitting = threading.Lock()  # the loop's ticks and the API's runs
         self._signum = 0
@@ -158,6 +167,8 @@ class Daemon:
         if now >= self._next_watch:
             self._next_watch = now + timedelta(seconds=self.watch_every)
         self._futures = {f for f in self._futures if not f.done()}
+        self._claims.renew(now)
+        self._take_over_expired()
         for slot in self.slots.values():
             if slot.due <= now:
                 self._tick(slot, now)
@@ -166,7 +177,9 @@ class Daemon:
             for slot in self.slots.values():
                 check_stale(slot, now, self.ledger, self.metrics, self.clock)
         self._publish()
-        soonest = min([s.due for s in self.slots.values()] + [self._next_watch])
+        soonest = min(
+            [s.due for s in self.slots.values()] + [self._next_watch, self._claims.wake_at()]
+        )
         return max(0.01, (soonest - now).total_seconds())
 
     def wait_idle(self, timeout: float | None = None) -> bool:
@@ -185,19 +198,39 @@ class Daemon:
             self.stop.request(self._signum or signal.SIGTERM)
             wait(late)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._claims.release_unstarted()
         self._publish()
         log_event("daemon.stopped", signal=self._signum)
 
     def _tick(self, slot: Slot, now: datetime) -> None:
-        name, tick = slot.spec.name, slot.tick
+        """Claim the slot's due tick (a ledger that cannot be reached leaves it due, for the
+        next step), and start it if it is ours."""
+        claim = self._claims.claim_due(slot.spec.name, slot.tick)
+        if claim is not None:
+            self._start(slot, claim)
+        slot.next_tick(now)
+
+    def _take_over_expired(self) -> None:
+        """Run the ticks whose holder's lease has passed, once this daemon's run of the same
+        spec is over (its lock would turn the run away)."""
+        for name, tick in self._claims.expired(self.slots):
+            slot = self.slots.get(name)
+            if slot is None or slot.busy:
+                continue
+            claim = self._claims.take_over(name, tick)
+            if claim is not None:
+                self._start(slot, claim)
+
+    def _start(self, slot: Slot, claim: Claim) -> None:
+        """The claimed tick handed to a worker, or skipped while the spec's run is going."""
         with self._submitting:
             if slot.busy:
                 reason = "the previous run is still going or waiting for a worker"
-                self._work.skipped(name, tick, reason)
+                self._work.skipped(claim.spec, claim.tick, reason)
+                self._claims.settle(claim, "skipped")
             else:
-                slot.future = self._pool.submit(self._work, slot.spec, tick)
+                slot.future = self._pool.submit(self._claims.run, self._work, slot.spec, claim)
                 self._futures.add(slot.future)
-        slot.next_tick(now)
 
     def reload(self, now: datetime) -> None:
         """Load the specs again; an invalid file keeps its previous version running."""

@@ -6,9 +6,11 @@ import ipaddress
 import os
 import signal
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
+from exportctl.daemon.claiming import DEFAULT_LEASE, MIN_LEASE
 from exportctl.daemon.loop import Daemon
 from exportctl.daemon.telemetry import json_logs, serve_http
 from exportctl.daemon.web.app import App
@@ -58,14 +60,22 @@ def run_daemon(
     listen: tuple[str, int] | None,
     max_parallel: int,
     grace: float,
+    lease: timedelta = DEFAULT_LEASE,
 ) -> int:
-    """Schedule until SIGTERM or SIGINT; SIGHUP reloads. The exit code: 128 + the signal."""
+    """Schedule until SIGTERM or SIGINT; SIGHUP reloads. The exit code: 128 + the signal.
+
+    `lease`: how long this daemon's claims on ticks last unrenewed (at least MIN_LEASE)."""
+    if lease < MIN_LEASE:
+        raise UsageError(
+            f"--lease must be at least {MIN_LEASE.seconds}s, not {lease.total_seconds():g}s"
+        )
     token = api_token(listen, os.environ)
     runs = ProcessRuns(state, max_parallel)
     try:
         with json_logs():
             runs.warm()
-            daemon = Daemon(paths, Ledger(state), max_parallel=max_parallel, run=runs)
+            ledger = Ledger(state)
+            daemon = Daemon(paths, ledger, max_parallel=max_parallel, run=runs, lease=lease)
             return _serve(daemon, listen, grace, token)
     finally:
         runs.close()

@@ -6,6 +6,7 @@ import logging
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from exportctl.daemon.telemetry import log_event
 from exportctl.errors import scrub
@@ -25,7 +26,7 @@ class Slot:
     #: The tick the next start is for (recorded as the run's `scheduled_at`).
     tick: datetime
     watched_since: datetime
-    future: Future[None] | None = None
+    future: Future[Any] | None = None
     #: The last success the stale alert was sent for, so it is sent once per episode.
     stale_from: datetime | None = None
 

@@ -19,6 +19,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Info,
     generate_latest,
 )
 
@@ -111,6 +112,7 @@ class Metrics:
             ["spec"],
             registry=r,
         )
+        self._claims(r)
         self.stale = Gauge(
             "exportctl_spec_stale",
             "1 while a spec has had no success for twice its interval",
@@ -122,6 +124,43 @@ class Metrics:
         )
         self.running = Gauge("exportctl_running", "Exports running now", registry=r)
         self.specs = Gauge("exportctl_specs", "Specs being scheduled", registry=r)
+
+    def _claims(self, r: CollectorRegistry) -> None:
+        """Which ticks this daemon ran, and which it found claimed by another daemon on the
+        same ledger (daemon/claiming.py)."""
+        self.ticks_run = Counter(
+            "exportctl_ticks_run",
+            "Ticks this daemon claimed in the ledger and started a run for (takeovers included)",
+            ["spec"],
+            registry=r,
+        )
+        self.claimed_elsewhere = Counter(
+            "exportctl_ticks_claimed_elsewhere",
+            "Ticks found claimed by another daemon on the same ledger when they came due",
+            ["spec"],
+            registry=r,
+        )
+        self.taken_over = Counter(
+            "exportctl_ticks_taken_over",
+            "Ticks this daemon took over from a daemon whose lease had passed, and ran",
+            ["spec"],
+            registry=r,
+        )
+        self.last_tick_run = Gauge(
+            "exportctl_last_tick_run_timestamp_seconds",
+            "The latest tick this daemon ran, as a Unix time",
+            ["spec"],
+            registry=r,
+        )
+        self.last_tick_elsewhere = Gauge(
+            "exportctl_last_tick_claimed_elsewhere_timestamp_seconds",
+            "The latest tick found claimed by another daemon, as a Unix time",
+            ["spec"],
+            registry=r,
+        )
+        self.daemon = Info(
+            "exportctl_daemon", "This daemon's holder id in the ledger's claims", registry=r
+        )
 
     def finished(
         self, spec: str, status: str, seconds: float, rows: int, bytes_: int, late: float | None

@@ -45,8 +45,10 @@ class Work:
             metrics,
         )
 
-    def __call__(self, spec: ExportSpec, tick: datetime | None, run_id: str | None = None) -> None:
-        """One run, for a tick or asked for through the API, in a worker thread; never raises."""
+    def __call__(self, spec: ExportSpec, tick: datetime | None, run_id: str | None = None) -> str:
+        """One run, for a tick or asked for through the API, in a worker thread; never raises.
+
+        How it ended: the run's status, or `crashed` (a bug, the ledger down, a dead worker)."""
         trigger = "schedule" if tick else "api"
         options = Options(trigger=trigger, scheduled_for=tick, run_id=run_id)
         fields: dict[str, Any] = {"spec": spec.name, "trigger": trigger}
@@ -58,15 +60,15 @@ class Work:
         except Interrupted:
             self.metrics.runs.labels(spec.name, "interrupted").inc()
             log_event("run.interrupted", logging.WARNING, **fields)
-            return
+            return "interrupted"
         except BaseException as exc:  # a bug or the ledger down: logged, the daemon goes on
             self.metrics.runs.labels(spec.name, "failed").inc()
             fields["error"] = f"{type(exc).__name__}: {exc}"
             log_event("run.crashed", logging.ERROR, **fields)
-            return
+            return "crashed"
         if result.status == "skipped" and tick:  # another process holds the spec's lock
             self.skipped(spec.name, tick, result.error or "another run holds the spec")
-            return
+            return "skipped"
         late = self._lateness(result.run_id)
         status = result.status
         self.metrics.finished(spec.name, status, result.seconds, result.rows, result.bytes, late)
@@ -76,6 +78,7 @@ class Work:
         log_event(
             "run.finished", logging.INFO if status == "succeeded" else logging.ERROR, **fields
         )
+        return status
 
     def skipped(self, name: str, tick: datetime, reason: str) -> None:
         """A tick not started: counted, logged and audited."""

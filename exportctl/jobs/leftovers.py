@@ -44,20 +44,38 @@ def before_run(spec: ExportSpec, ledger: Ledger, plan: ExportPlan) -> None:
         if run["status"] not in UNFINISHED or "***" in run["destination"]:
             continue  # a masked URI is not the real one
         destinations.add(run["destination"])
-        recorded = ledger.parts(run["id"])
-        tag = _tag(run, recorded)
-        if plan.resume and tag == plan.parts_tag:
-            continue  # this run resumes after them
-        with suppress(ExportctlError):
-            found = _stored(spec, run["destination"], tag)
-            found |= {p["uri"] for p in recorded if not p["deleted_at"]}
-            # Killed after its manifest went in, before the ledger heard: its parts are
-            # the export now, until a later run's manifest replaces them.
-            found -= _listed(spec, run["destination"])
-            _delete(spec, ledger, run["destination"], found, recorded, "parts.removed")
+        _remove_parts(spec, ledger, run, plan.parts_tag if plan.resume else None)
     for uri in destinations:  # temp files, incomplete uploads: of dead or failed runs alike
         with suppress(ExportctlError):
             _destination(spec, uri).remove_leftovers(uri)
+
+
+def abandoned(spec: ExportSpec, ledger: Ledger, run: dict[str, Any]) -> None:
+    """Remove what a run abandoned by a dead daemon left: its committed parts (those no
+    manifest lists), its temp files and incomplete uploads."""
+    if "***" in run["destination"]:
+        return  # a masked URI is not the real one
+    _remove_parts(spec, ledger, run, None)
+    with suppress(ExportctlError):
+        _destination(spec, run["destination"]).remove_leftovers(run["destination"])
+
+
+def _remove_parts(
+    spec: ExportSpec, ledger: Ledger, run: dict[str, Any], resumed: str | None
+) -> None:
+    """Delete the parts an unfinished `run` committed, unless they carry the tag `resumed`
+    (the parts a retry goes on after); never fails."""
+    recorded = ledger.parts(run["id"])
+    tag = _tag(run, recorded)
+    if resumed is not None and tag == resumed:
+        return  # this run resumes after them
+    with suppress(ExportctlError):
+        found = _stored(spec, run["destination"], tag)
+        found |= {p["uri"] for p in recorded if not p["deleted_at"]}
+        # Killed after its manifest went in, before the ledger heard: its parts are
+        # the export now, until a later run's manifest replaces them.
+        found -= _listed(spec, run["destination"])
+        _delete(spec, ledger, run["destination"], found, recorded, "parts.removed")
 
 
 def after_success(spec: ExportSpec, ledger: Ledger, plan: ExportPlan, result: RunResult) -> None:

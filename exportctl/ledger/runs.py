@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from exportctl.errors import scrub
 from exportctl.ledger import schema as t
 from exportctl.ledger.base import Connected
+from exportctl.ledger.claims import renew_for_run, settle_for_run
 from exportctl.ledger.liveness import aware
 from exportctl.ledger.watermarks import advance
 
@@ -54,7 +55,8 @@ class Runs(Connected):
             self.audit(conn, event, run.spec, run.id, attempt=run.attempt, trigger=run.trigger)
 
     def progress(self, run_id: str, spec: str, rows: int, total: int | None) -> None:
-        """What a running export has done so far; also keeps its lock alive."""
+        """What a running export has done so far; also keeps its lock, and the lease of the
+        daemon's claim on its tick, alive."""
         now = self.clock.now()
         with self.transaction() as conn:
             conn.execute(
@@ -67,6 +69,7 @@ class Runs(Connected):
                 .where(t.locks.c.spec == spec, t.locks.c.run_id == run_id)
                 .values(heartbeat_at=now)
             )
+            renew_for_run(conn, run_id, now)
 
     def finish_run(
         self,
@@ -116,6 +119,7 @@ class Runs(Connected):
                         sha256=digest,
                     )
                 )
+            settle_for_run(conn, run_id, status, now)
             if watermark is not None and status == "succeeded":
                 advance(conn, spec, run_id, *watermark, at=self.clock.now())
             event = {"succeeded": "run.committed"}.get(status, f"run.{status}")

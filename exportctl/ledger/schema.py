@@ -119,6 +119,37 @@ locks = sa.Table(
     sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# A daemon's claim on a schedule tick, so that several daemons on one ledger run each tick
+# once (ledger/claims.py). A claim is open (finished_at NULL) while its run goes; `holder`
+# renews `lease_until` meanwhile, and another daemon may take an open claim over once its
+# lease has passed. (Added in version 8.)
+claims = sa.Table(
+    "claims",
+    metadata,
+    sa.Column("spec", sa.String(128), primary_key=True),
+    sa.Column("tick", sa.DateTime(timezone=True), primary_key=True),
+    # The daemon: its host, its pid and a random part (a pid is reused, and means nothing
+    # on another host).
+    sa.Column("holder", sa.String(255), nullable=False),
+    # The run the holder starts for the tick, under this id.
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=False),
+    # The holder's lease length, which a renewal by the run's heartbeat extends it by.
+    sa.Column("lease_seconds", sa.Float, nullable=False),
+    sa.Column("takeovers", sa.Integer, nullable=False, default=0),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    # How the tick ended: the run's status, or `skipped`.
+    sa.Column("outcome", sa.String(16)),
+)
+_open = claims.c.finished_at.is_(None)
+CLAIM_INDEXES = (
+    sa.Index(
+        "ix_claims_open_lease", claims.c.lease_until, sqlite_where=_open, postgresql_where=_open
+    ),
+    sa.Index("ix_claims_open_run", claims.c.run_id, sqlite_where=_open, postgresql_where=_open),
+)
+
 
 def _create_v1(conn: sa.Connection) -> None:
     metadata.create_all(conn)
@@ -166,6 +197,13 @@ def _destination_options_v7(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE runs ADD COLUMN destination_options TEXT"))
 
 
+def _claims_v8(conn: sa.Connection) -> None:
+    # A fresh ledger got the table and its indexes from create_all in version 1 already.
+    claims.create(conn, checkfirst=True)
+    for index in CLAIM_INDEXES:
+        index.create(conn, checkfirst=True)
+
+
 #: MIGRATIONS[n] takes a ledger at version n to version n + 1. Append; never edit.
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _create_v1,
@@ -175,6 +213,7 @@ MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _scheduled_at_v5,
     _bounded_lookups_v6,
     _destination_options_v7,
+    _claims_v8,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 
