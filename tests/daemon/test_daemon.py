@@ -543,5 +543,7 @@ def test_workers_exit_when_the_daemon_is_killed(tmp_path):
     finally:
         process.kill()
     (run,) = [r for r in ledger.history("slow") if r["id"] == running[0]["id"]]
-    assert run["status"] == "interrupted"
+    # Recorded so by the worker as it winds down; or, where one chunk's read outlasts
+    # ORPHAN_GRACE on a busy machine and the worker exits first, seen so (its process gone).
+    assert ledger.as_seen(run)["status"] == "interrupted"
     assert not Path(run["destination"]).exists()
