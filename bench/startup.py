@@ -3,7 +3,7 @@
 Each command runs as a child process `--repeat` times; its CPU time is user + sys from
 `resource.getrusage(RUSAGE_CHILDREN)` (wall time on a shared machine says little), and the
 median is reported beside `python -c pass`, the interpreter's own start. Appends a table to
-docs/benchmarks.md with `--write`. `--against DIR` times another checkout's `exportctl`
+docs/benchmarks.md with `--write` (its own section). `--against DIR` times another checkout's `exportctl`
 package too (put first on PYTHONPATH), the two runs interleaved, for a before/after.
 
 The package's bytecode is compiled first, as installing a wheel does: where
@@ -23,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from report import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 0.25
@@ -56,7 +58,8 @@ def commands(folder: Path) -> dict[str, list[str]]:
         "python -c pass": [sys.executable, "-c", "pass"],
         "exportctl --help": [*exportctl, "--help"],
         "exportctl validate specs/ (10 specs)": [*exportctl, "validate", str(specs)],
-        "exportctl history": [*exportctl, "history", "--state", str(folder / "state.db")],
+        # `{state}`: each checkout reads a ledger of its own making (schemas differ).
+        "exportctl history": [*exportctl, "history", "--state", str(folder / "{state}.db")],
     }
 
 
@@ -70,17 +73,18 @@ def measure(repeat: int, against: Path | None) -> list[tuple[str, list[float]]]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         runs = commands(folder)
-        # A ledger with a recorded run, so `history` reads one (creating it is not timed).
-        subprocess.run([*runs["exportctl history"][:3], "apply", str(folder / "specs"),
-                        "--only", "pool-0", "--state", str(folder / "state.db")],
-                       env=envs[0], cwd=folder, capture_output=True, check=False)  # fmt: skip
+        for index, env in enumerate(envs):  # a ledger with a run for `history` (not timed)
+            subprocess.run([*runs["exportctl history"][:3], "apply", str(folder / "specs"),
+                            "--only", "pool-0", "--state", str(folder / f"state-{index}.db")],
+                           env=env, cwd=folder, capture_output=True, check=False)  # fmt: skip
         results = []
         for name, argv in runs.items():
             times: list[list[float]] = [[] for _ in envs]
             for _ in range(repeat):  # interleaved: a busy spell slows both alike
-                for env, taken in zip(envs, times, strict=True):
+                for index, (env, taken) in enumerate(zip(envs, times, strict=True)):
+                    mine = [arg.replace("{state}", f"state-{index}") for arg in argv]
                     # In the temporary folder: `-m` puts the working folder first on sys.path.
-                    taken.append(cpu_seconds(argv, env, folder))
+                    taken.append(cpu_seconds(mine, env, folder))
             results.append((name, [statistics.median(t) for t in times]))
         return results
 
@@ -110,13 +114,9 @@ def main() -> None:
     text = table(measure(args.repeat, against), args.repeat, against)
     print(text)
     if args.write:
-        section = (
-            "\n\n## Start-up: instant commands\n\n"
-            f"`python bench/startup.py --repeat {args.repeat} --write`\n\n{text}\n"
-        )
-        with (ROOT / "docs" / "benchmarks.md").open("a", encoding="utf-8") as out:
-            out.write(section)
-
+        command = f"python bench/startup.py --repeat {args.repeat}"
+        command += f" --against {args.against}" if args.against else ""
+        write_section("startup", f"## Start-up: instant commands\n\n`{command} --write`\n\n{text}")
 
 if __name__ == "__main__":
     main()
