@@ -2,9 +2,9 @@
 
 Each command runs as a child process `--repeat` times; its CPU time is user + sys from
 `resource.getrusage(RUSAGE_CHILDREN)` (wall time on a shared machine says little), and the
-median is reported beside `python -c pass`, the interpreter's own start. Appends a table to
-docs/benchmarks.md with `--write` (its own section). `--against DIR` times another checkout's `exportctl`
-package too (put first on PYTHONPATH), the two runs interleaved, for a before/after.
+median is reported beside `python -c pass`, the interpreter's own start. `--write` puts the
+table in its section of docs/benchmarks.md. `--against DIR` times another checkout's
+`exportctl` package too (first on PYTHONPATH), the two interleaved, for a before/after.
 
 The package's bytecode is compiled first, as installing a wheel does: where
 PYTHONDONTWRITEBYTECODE is set, every run would otherwise compile every module again.
@@ -117,6 +117,7 @@ def main() -> None:
         command = f"python bench/startup.py --repeat {args.repeat}"
         command += f" --against {args.against}" if args.against else ""
         write_section("startup", f"## Start-up: instant commands\n\n`{command} --write`\n\n{text}")
+
 
 if __name__ == "__main__":
     main()
