@@ -54,13 +54,22 @@ def run(
             return result_of(plan, "succeeded", started, clock.now(), [])
         _check_room(plan)
         partitions = _partitions(plan) if partitions is None else partitions
-        redactor = _redactor(plan)
+        redactor = redactor_of(plan)
         stage = CredentialsStage(plan.spec.credentials)
         stages = Stages(observer, files, rejected, stage, secrets, redactor)
-        exported = (engine or LocalEngine()).export(plan, partitions, stages)
+        exported = (engine or engine_of(plan)).export(plan, partitions, stages)
         return _succeeded(plan, stages, exported, started, clock.now())
     except Exception as exc:  # one failing export must not stop the others
         return failed(plan, exc, started, clock.now(), rows=files.rows, secrets=secrets)
+
+
+def engine_of(plan: ExportPlan) -> Engine:
+    """The engine the spec names; Dask's module (and Dask) only imported when asked for."""
+    if plan.spec.engine.type == "dask":
+        from exportctl.run.dask_engine import DaskEngine
+
+        return DaskEngine(plan.spec.engine.address)
+    return LocalEngine()
 
 
 def _partitions(plan: ExportPlan) -> list[Partition]:
@@ -74,7 +83,7 @@ def _partitions(plan: ExportPlan) -> list[Partition]:
         return partitions_of(plan, keyed.key_bounds(plan.request, cut.by))
 
 
-def _redactor(plan: ExportPlan) -> Redactor | None:
+def redactor_of(plan: ExportPlan) -> Redactor | None:
     """The spec's `redact`, as its source does it: a source may bring its own redaction
     (`config`: its keys, shapes and digests)."""
     redact = plan.spec.redact
