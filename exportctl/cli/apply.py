@@ -123,6 +123,19 @@ def _show_plans(plans: list[ExportPlan], estimates: list[Estimate | None], as_js
 @click.option(
     "--jobs", "-j", type=click.IntRange(1), default=1, show_default=True, help="Specs run at once."
 )
+@click.option(
+    "--engine",
+    "engine_type",
+    type=click.Choice(["local", "dask"]),
+    help="Run the specs on this engine, whatever their `engine.type` says (`dask` needs "
+    "the spec's `engine.partitions`).",
+)
+@click.option(
+    "--address",
+    metavar="ADDRESS",
+    help="The Dask scheduler to run on (`tcp://host:8786`), in place of `engine.address`; "
+    "without either, `dask` starts a cluster on this machine for the run.",
+)
 def apply(
     paths: tuple[Path, ...],
     only: tuple[str, ...],
@@ -134,6 +147,8 @@ def apply(
     full: bool,
     wait: float,
     jobs: int,
+    engine_type: str | None,
+    address: str | None,
 ) -> None:
     """Run the exports the specs describe, recording each run in the ledger.
 
@@ -143,7 +158,10 @@ def apply(
     from exportctl.jobs.options import Options
     from exportctl.ledger.store import Ledger
 
-    plans = loading.compiled(paths, only, start=start, end=end, strict_env=not dry_run)
+    engine = (engine_type, address)
+    plans = loading.compiled(
+        paths, only, start=start, end=end, strict_env=not dry_run, engine=engine
+    )
     if dry_run:
         loading.warn_unset(p.spec for p in plans)
         _show_plans(plans, [None for _ in plans], as_json)

@@ -18,9 +18,10 @@ import os
 import queue
 import secrets
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from typing import Any
 
+from exportctl.clock import SYSTEM
 from exportctl.errors import ExportctlError, RunError, TransientError
 from exportctl.plan.compiler import ExportPlan, Part
 from exportctl.plan.partitions import Partition
@@ -174,12 +175,13 @@ class _Run:
 
     def _settle(self) -> None:
         """Wait for the tasks to end (the running ones stop at their next progress report,
-        as the abort event is set); past `SETTLE`, cancel them."""
+        as the abort event is set); past `SETTLE` seconds, cancel them."""
+        deadline = SYSTEM.monotonic() + SETTLE
         futures = list(self.futures.values())
-        try:
-            self.distributed.wait(futures, timeout=SETTLE)
-        except TimeoutError:
-            self.client.cancel(futures)
+        while not all(f.done() for f in futures) and SYSTEM.monotonic() < deadline:
+            with suppress(queue.Empty):
+                self.heard.get(timeout=POLL)
+        self.client.cancel([f for f in futures if not f.done()])
 
     def _merged(self, results: list[PartitionDone]) -> Exported:
         """The partitions' parts in order, and what they found, as the run's."""

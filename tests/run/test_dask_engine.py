@@ -1,0 +1,257 @@
+"""The Dask engine on a real cluster: a `distributed.LocalCluster` of two single-threaded
+worker processes, which the exports run on through `exportctl apply`. The parts, read back
+in order with readers of their own (csv, gzip, json, pyarrow), are the local engine's
+export of the same spec, row for row; a failed partition leaves no part of the run; a
+worker killed while it writes has its partition written again, under the same names."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import distributed
+import pytest
+from click.testing import CliRunner
+
+from exportctl.cli.main import main
+from exportctl.demo.build import init_demo
+from exportctl.plan.compiler import compile_plan
+from exportctl.plan.partitions import KeyRange
+from exportctl.run.dask_task import PartitionTask
+from exportctl.run.recipe import rebuilt, recipe_of
+from exportctl.spec.load import load_spec
+from tests.support.dask_runs import read_rows, temp_files
+from tests.support.waiting import eventually
+
+SPEC = """\
+version: 1
+name: {name}
+source: {{type: sql, url: "sqlite:///{db}", chunk_size: {chunk}}}
+query: {{table: {table}, order_by: [id]}}
+format: {fmt}
+destination: {destination}
+engine: {engine}
+{more}
+"""
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[distributed.LocalCluster]:
+    with distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+    ) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's system.db: about 1,750 validation results."""
+    folder = tmp_path_factory.mktemp("demo")
+    init_demo(folder, proxies=1000, metrics=10, log_lines=10)
+    return folder / "system.db"
+
+
+def _apply(folder: Path, name: str, ok: bool = True, **spec: Any) -> dict[str, Any]:
+    defaults = {"table": "validation_results", "chunk": 97, "more": ""}
+    path = folder / f"{name}.yaml"
+    path.write_text(SPEC.format(name=name, **{**defaults, **spec}))
+    result = CliRunner().invoke(main, ["apply", str(path), "--json"], catch_exceptions=False)
+    (done,) = json.loads(result.stdout)
+    assert (result.exit_code == 0) == ok, result.output
+    return dict(done)
+
+
+def _manifest(destination: Path) -> dict[str, Any]:
+    return dict(json.loads(Path(f"{destination}.manifest.json").read_text()))
+
+
+def _engine(kind: str, cluster: distributed.LocalCluster | None = None, count: int = 4) -> str:
+    address = f", address: {cluster.scheduler_address}" if cluster is not None else ""
+    return f"{{type: {kind}{address}, partitions: {{by: id, count: {count}}}}}"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "csv.gz", "jsonl", "parquet"])
+def test_the_parts_are_the_local_engines_row_for_row(
+    tmp_path: Path, demo: Path, cluster: distributed.LocalCluster, fmt: str
+) -> None:
+    kind = fmt.split(".")[0]
+    out = {e: tmp_path / e / f"results.{fmt}" for e in ("dask", "local")}
+    runs = {
+        e: _apply(tmp_path, e, db=demo, fmt=kind, destination=out[e], engine=_engine(e, c))
+        for e, c in (("dask", cluster), ("local", None))
+    }
+    manifests = {e: _manifest(out[e]) for e in out}
+    parts = {e: [Path(p["uri"]) for p in manifests[e]["parts"]] for e in out}
+    rows = {e: read_rows(fmt, parts[e]) for e in out}
+    with sqlite3.connect(demo) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM validation_results").fetchone()
+    assert rows["dask"] == rows["local"]
+    assert len(rows["dask"]) == count + (kind == "csv") > 1000  # the header once
+    assert runs["dask"]["rows"] == count
+    # The same parts, named alike: partition, then its part.
+    assert [p.name.split(".part-")[1] for p in parts["dask"]] == [
+        p.name.split(".part-")[1] for p in parts["local"]
+    ]
+    ranges = [p["key_range"] for p in manifests["dask"]["parts"]]
+    assert ranges == [p["key_range"] for p in manifests["local"]["parts"]]
+    assert ranges[0] == {"key": "id", "null": True}  # SQLite's NULLs first: empty, the header
+    assert len(ranges) == 5 and ranges[1]["from"] is None and ranges[-1]["to"] is None
+    assert [p["rows"] for p in manifests["dask"]["parts"]] == [
+        p["rows"] for p in manifests["local"]["parts"]
+    ]
+    shown = CliRunner().invoke(main, ["verify", runs["dask"]["run_id"], "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert [c["ok"] for c in json.loads(shown.stdout)] == [True] * (len(parts["dask"]) + 1)
+    assert sorted(p.name for p in out["dask"].parent.iterdir()) == sorted(
+        [*(p.name for p in parts["dask"]), f"results.{fmt}.manifest.json"]
+    )
+
+
+def test_a_failed_partition_fails_the_run_and_leaves_no_part(
+    tmp_path: Path, demo: Path, cluster: distributed.LocalCluster
+) -> None:
+    """Ids past 1,500 fail validation: the last partitions fail, the first ones had
+    committed their parts, and none is left."""
+    more = "fields: [{name: id, type: integer, max: 1500}, {name: proxy_url}]"
+    out = tmp_path / "out" / "results.csv"
+    done = _apply(
+        tmp_path,
+        "cut",
+        ok=False,
+        db=demo,
+        fmt="csv",
+        destination=out,
+        engine=_engine("dask", cluster),
+        more=more,
+    )
+    assert done["status"] == "failed"
+    assert re.match(r"partition 4 \(\d+ <= id\): \d+ row\(s\) failed validation", done["error"])
+    assert not out.parent.exists() or sorted(out.parent.iterdir()) == []
+
+
+def test_a_task_carries_no_secret_and_the_worker_rebuilds_the_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan holds the password the spec reads from the environment; the task does not,
+    and the plan rebuilt from it (with the worker's environment) is the same plan."""
+    secret = "s3cr3t-Pa55word"
+    monkeypatch.setenv("DB_PASSWORD", secret)
+    path = tmp_path / "pg.yaml"
+    path.write_text(
+        SPEC.format(
+            name="pg",
+            db="x",
+            chunk=10,
+            table="items",
+            fmt="csv",
+            destination="out/pg.csv",
+            engine=_engine("dask"),
+            more="",
+        ).replace('"sqlite:///x"', '"postgresql+psycopg://u:${DB_PASSWORD}@127.0.0.1/test"')
+    )
+    plan = compile_plan(load_spec(path), now=NOW, run_id="20260101T000000Z-abc123")
+    task = PartitionTask(recipe_of(plan), 1, KeyRange("id", 5, 9), "topic", "abort")
+    assert secret.encode() in pickle.dumps(plan)
+    assert secret.encode() not in cloudpickle.dumps(task)
+    assert rebuilt(task.recipe) == plan
+    path.write_text(path.read_text() + "\n# changed\n")
+    with pytest.raises(Exception, match="differs from the one the run was started with"):
+        rebuilt(task.recipe)
+
+
+def test_a_worker_killed_mid_partition_has_it_written_again(
+    tmp_path: Path, cluster: distributed.LocalCluster
+) -> None:
+    """SIGKILL the worker holding a part half written (its unnamed temp file open in the
+    destination folder): the partition runs again, writing the same part names; the run
+    succeeds with every row once and nothing else in the folder."""
+    db = tmp_path / "big.db"
+    rows = 120_000
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.executemany("INSERT INTO items VALUES (?, ?)", ((i, f"n{i}") for i in range(rows)))
+    out = tmp_path / "out" / "items.csv"
+    spec = tmp_path / "kill.yaml"
+    spec.write_text(
+        SPEC.format(
+            name="kill",
+            db=db,
+            chunk=200,
+            table="items",
+            fmt="csv",
+            destination=f"{{uri: {out}, split: {{rows: 15000}}}}",
+            engine=_engine("dask", count=2),
+            more="",
+        )
+    )
+    with distributed.Client(cluster, set_as_default=False) as client:
+        pids = set(client.run(os.getpid).values())
+    applying = subprocess.Popen(
+        [sys.executable, "-m", "exportctl", "apply", str(spec), "--json"]
+        + ["--engine", "dask", "--address", cluster.scheduler_address],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    writing = eventually(
+        lambda: next((p for p in pids if temp_files(p, out.parent)), None),
+        "a worker writing a part",
+        timeout=30,
+    )
+    committed = eventually(lambda: list(out.parent.glob("*.part-*")), "a committed part")
+    assert applying.poll() is None  # the run goes on: the partition is not done
+    os.kill(writing, signal.SIGKILL)
+    stdout, _ = applying.communicate(timeout=60)
+    (done,) = json.loads(stdout)
+    assert applying.returncode == 0, done
+    parts = [Path(p["uri"]) for p in _manifest(out)["parts"]]
+    assert set(committed) <= set(parts)  # rewritten under the same names, none added
+    assert sorted(out.parent.iterdir()) == sorted([*parts, Path(f"{out}.manifest.json")])
+    ids = [int(r[0]) for r in read_rows("csv", parts)[1:]]
+    assert ids == list(range(rows)) and done["rows"] == rows
+    with distributed.Client(cluster, set_as_default=False) as client:
+        assert writing not in set(client.run(os.getpid).values())  # its nanny started another
+
+
+def test_without_dask_the_engine_says_what_to_install(tmp_path: Path, demo: Path) -> None:
+    """In a process where `distributed` cannot be imported."""
+    spec = tmp_path / "cut.yaml"
+    out = tmp_path / "out" / "r.csv"
+    spec.write_text(
+        SPEC.format(
+            name="cut",
+            db=demo,
+            chunk=97,
+            table="validation_results",
+            fmt="csv",
+            destination=out,
+            engine=_engine("dask"),
+            more="",
+        )
+    )
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "distributed.py").write_text("raise ImportError('no distributed here')\n")
+    env = {**os.environ, "PYTHONPATH": str(blocked)}
+    done = subprocess.run(
+        [sys.executable, "-m", "exportctl", "apply", str(spec), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    (result,) = json.loads(done.stdout)
+    assert "install `exportctl[dask]`" in result["error"]
+    assert not out.parent.exists() or sorted(out.parent.iterdir()) == []
