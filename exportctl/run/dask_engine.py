@@ -105,6 +105,8 @@ class _Run:
         try:
             self._submit(partitions, abort.name)
             done = self._gathered(len(partitions))
+            exported = self._merged([done[p.index] for p in partitions])
+            self._check_size(exported)
         except BaseException:
             abort.set()
             self._settle()
@@ -114,7 +116,7 @@ class _Run:
             self.client.unsubscribe_topic(self.topic)
             # Every task has ended: an upload still open is a killed worker's.
             self.plan.destination_for().remove_leftovers(self.plan.destination)
-        return self._merged([done[p.index] for p in partitions])
+        return exported
 
     def _submit(self, partitions: Sequence[Partition], abort: str) -> None:
         recipe, wants_total = recipe_of(self.plan), self.stages.observer.wants_total
@@ -182,6 +184,16 @@ class _Run:
             with suppress(queue.Empty):
                 self.heard.get(timeout=POLL)
         self.client.cancel([f for f in futures if not f.done()])
+
+    def _check_size(self, exported: Exported) -> None:
+        """The spec's `max_bytes` is the whole export's: each task knew only its own."""
+        limit = self.plan.spec.destination.max_bytes
+        stored = sum(p.file.bytes for p in exported.parts)
+        if limit is not None and stored > limit:
+            raise RunError(
+                f"the export would exceed `max_bytes` ({limit:,} bytes as stored); nothing "
+                "was written. Raise the limit, or narrow the export"
+            )
 
     def _merged(self, results: list[PartitionDone]) -> Exported:
         """The partitions' parts in order, and what they found, as the run's."""

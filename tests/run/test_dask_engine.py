@@ -28,8 +28,11 @@ from exportctl.cli.main import main
 from exportctl.demo.build import init_demo
 from exportctl.plan.compiler import compile_plan
 from exportctl.plan.partitions import KeyRange
+from exportctl.run import runner
+from exportctl.run.dask_engine import DaskEngine
 from exportctl.run.dask_task import PartitionTask
 from exportctl.run.recipe import rebuilt, recipe_of
+from exportctl.run.result import Observer
 from exportctl.spec.load import load_spec
 from tests.support.dask_runs import read_rows, temp_files
 from tests.support.waiting import eventually
@@ -38,13 +41,14 @@ SPEC = """\
 version: 1
 name: {name}
 source: {{type: sql, url: "sqlite:///{db}", chunk_size: {chunk}}}
-query: {{table: {table}, order_by: [id]}}
+query: {{table: {table}{order}}}
 format: {fmt}
 destination: {destination}
 engine: {engine}
 {more}
 """
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+ORDER = ", order_by: [id]"
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +68,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _apply(folder: Path, name: str, ok: bool = True, **spec: Any) -> dict[str, Any]:
-    defaults = {"table": "validation_results", "chunk": 97, "more": ""}
+    defaults = {"table": "validation_results", "chunk": 97, "more": "", "order": ORDER}
     path = folder / f"{name}.yaml"
     path.write_text(SPEC.format(name=name, **{**defaults, **spec}))
     result = CliRunner().invoke(main, ["apply", str(path), "--json"], catch_exceptions=False)
@@ -141,6 +145,104 @@ def test_a_failed_partition_fails_the_run_and_leaves_no_part(
     assert not out.parent.exists() or sorted(out.parent.iterdir()) == []
 
 
+class _Heard(Observer):
+    """What the driver's observer hears: the rows read, the total, the parts."""
+
+    wants_total = True
+
+    def __init__(self) -> None:
+        self.advanced: list[int] = []
+        self.totals: list[int | None] = []
+        self.parts = 0
+
+    def total(self, rows: int | None) -> None:
+        self.totals.append(rows)
+
+    def advance(self, rows: int) -> None:
+        self.advanced.append(rows)
+
+    def committed(self, part: Any) -> None:
+        self.parts += 1
+
+
+def test_progress_sums_the_partitions(
+    tmp_path: Path, demo: Path, cluster: distributed.LocalCluster
+) -> None:
+    """The tasks' rows, published as they go and at their end, add up to the rows read;
+    the total is heard once, the sum of the partitions' counts."""
+    path = tmp_path / "cut.yaml"
+    path.write_text(
+        SPEC.format(
+            name="cut",
+            db=demo,
+            chunk=50,
+            table="validation_results",
+            fmt="jsonl",
+            destination=tmp_path / "out" / "cut.jsonl",
+            engine=_engine("dask", cluster),
+            more="",
+            order=ORDER,
+        )
+    )
+    plan = compile_plan(load_spec(path), now=NOW, run_id="20260101T000000Z-abc123")
+    heard = _Heard()
+    result = runner.run(plan, heard, engine=DaskEngine(cluster.scheduler_address))
+    assert result.status == "succeeded", result.error
+    assert sum(heard.advanced) == result.rows > 1000
+    assert heard.totals == [result.rows]
+    assert heard.parts == len(result.files) - 1  # and the manifest
+
+
+def test_max_bytes_holds_for_the_whole_export(
+    tmp_path: Path, demo: Path, cluster: distributed.LocalCluster
+) -> None:
+    """Each task writes less than the limit; together they write more: the run fails and
+    removes them all."""
+    out = tmp_path / "out" / "results.csv"
+    done = _apply(
+        tmp_path,
+        "cut",
+        ok=False,
+        db=demo,
+        fmt="csv",
+        destination=f"{{uri: {out}, max_bytes: 60000}}",
+        engine=_engine("dask", cluster),
+    )
+    assert "would exceed `max_bytes` (60,000 bytes" in done["error"]
+    assert sorted(out.parent.iterdir()) == []
+
+
+def test_incremental_runs_ship_their_window(
+    tmp_path: Path, cluster: distributed.LocalCluster
+) -> None:
+    """The second run's tasks rebuild its window: its parts hold the rows appended since
+    the first, once each."""
+    db = tmp_path / "items.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.executemany("INSERT INTO items VALUES (?, ?)", ((i, f"n{i}") for i in range(500)))
+    out = tmp_path / "out" / "items.jsonl"
+    spec = dict(
+        db=db,
+        chunk=40,
+        table="items",
+        fmt="jsonl",
+        destination=out,
+        engine=_engine("dask", cluster, count=3),
+        more="incremental: {cursor: id}",
+        order="",
+    )
+    _apply(tmp_path, "inc", **spec)
+    first = [r["id"] for r in read_rows("jsonl", [Path(p["uri"]) for p in _manifest(out)["parts"]])]
+    with sqlite3.connect(db) as conn:
+        conn.executemany("INSERT INTO items VALUES (?, ?)", ((i, "n") for i in range(500, 730)))
+    second_run = _apply(tmp_path, "inc", **spec)
+    parts = [Path(p["uri"]) for p in _manifest(out)["parts"]]
+    second = [r["id"] for r in read_rows("jsonl", parts)]
+    assert first == list(range(500)) and second == list(range(500, 730))
+    assert second_run["rows"] == 230
+
+
 def test_a_task_carries_no_secret_and_the_worker_rebuilds_the_plan(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,6 +261,7 @@ def test_a_task_carries_no_secret_and_the_worker_rebuilds_the_plan(
             destination="out/pg.csv",
             engine=_engine("dask"),
             more="",
+            order=ORDER,
         ).replace('"sqlite:///x"', '"postgresql+psycopg://u:${DB_PASSWORD}@127.0.0.1/test"')
     )
     plan = compile_plan(load_spec(path), now=NOW, run_id="20260101T000000Z-abc123")
@@ -194,6 +297,7 @@ def test_a_worker_killed_mid_partition_has_it_written_again(
             destination=f"{{uri: {out}, split: {{rows: 15000}}}}",
             engine=_engine("dask", count=2),
             more="",
+            order=ORDER,
         )
     )
     with distributed.Client(cluster, set_as_default=False) as client:
@@ -238,6 +342,7 @@ def test_without_dask_the_engine_says_what_to_install(tmp_path: Path, demo: Path
             destination=out,
             engine=_engine("dask"),
             more="",
+            order=ORDER,
         )
     )
     blocked = tmp_path / "blocked"
