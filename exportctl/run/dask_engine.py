@@ -108,12 +108,14 @@ class _Run:
             exported = self._merged([done[p.index] for p in partitions])
             self._check_size(exported)
         except BaseException:
-            abort.set()
-            self._settle()
+            with suppress(Exception):  # the scheduler may be what failed
+                abort.set()
+                self._settle()
             remove_run_parts(self.plan)
             raise
         finally:
-            self.client.unsubscribe_topic(self.topic)
+            with suppress(Exception):
+                self.client.unsubscribe_topic(self.topic)
             # Every task has ended: an upload still open is a killed worker's.
             self.plan.destination_for().remove_leftovers(self.plan.destination)
         return exported
