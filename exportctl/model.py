@@ -268,6 +268,8 @@ class Engine:
     partitions: Partitioning | None = None
     #: The Dask scheduler (`tcp://host:8786`); None: a cluster on this machine for the run.
     address: str | None = None
+    #: The partitions' parts joined into the one file the destination names, by the driver.
+    merge: bool = False
 
 
 @dataclass(frozen=True)

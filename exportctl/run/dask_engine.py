@@ -156,7 +156,7 @@ class _Run:
                 done[index] = self._result(index)
                 reads(index, done[index].read)
                 for part in done[index].parts:
-                    observer.committed(part)
+                    self.stages.files.on_commit(part)  # the observer's, unless merged
             elif "total" in message:
                 totals.of(index)(message["total"])
             elif index not in done:

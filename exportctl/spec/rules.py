@@ -138,11 +138,20 @@ def engine_problems(spec: m.ExportSpec) -> list[tuple[tuple[str, ...], str]]:
     """What the spec's engine cannot do with the rest of it, by key; `apply --engine`
     asks it again of the engine it puts in place."""
     engine = spec.engine
-    if engine.type != "dask":
-        if engine.address is None:
-            return []
-        return [(("engine", "address"), "`address` names a Dask scheduler: set `type: dask`")]
     found: list[tuple[tuple[str, ...], str]] = []
+    if engine.merge and engine.partitions is None:
+        found.append(
+            (("engine", "merge"), "`merge` joins a partitioned export's parts: give `partitions`")
+        )
+    if engine.merge and spec.destination.splits:
+        found.append(
+            (("engine", "merge"), "`merge` writes one file, `destination.split` parts: choose one")
+        )
+    if engine.type != "dask":
+        if engine.address is not None:
+            message = "`address` names a Dask scheduler: set `type: dask`"
+            found.append((("engine", "address"), message))
+        return found
     if engine.partitions is None:
         found.append(
             (
@@ -163,7 +172,8 @@ def engine_problems(spec: m.ExportSpec) -> list[tuple[tuple[str, ...], str]]:
 
 
 def dask_engine(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
-    """`engine: {type: dask}` needs partitions, and runs without a quarantine."""
+    """`engine: {type: dask}` needs partitions and runs without a quarantine; `merge`
+    needs partitions and no split."""
     for path, message in engine_problems(spec):
         p.fail(path, message)
 

@@ -92,4 +92,6 @@ def engine(doc: Mapping[str, Any] | None) -> m.Engine:
     partitions = (
         None if cut is None else m.Partitioning(cut["by"], cut.get("count"), cut.get("size"))
     )
-    return m.Engine(doc.get("type", "local"), partitions, doc.get("address"))
+    return m.Engine(
+        doc.get("type", "local"), partitions, doc.get("address"), bool(doc.get("merge", False))
+    )

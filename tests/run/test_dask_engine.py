@@ -21,6 +21,7 @@ from typing import Any
 
 import cloudpickle
 import distributed
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -34,7 +35,7 @@ from exportctl.run.dask_task import PartitionTask
 from exportctl.run.recipe import rebuilt, recipe_of
 from exportctl.run.result import Observer
 from exportctl.spec.load import load_spec
-from tests.support.dask_runs import read_rows, temp_files
+from tests.support.dask_runs import gzip_members, read_rows, temp_files
 from tests.support.waiting import eventually
 
 SPEC = """\
@@ -121,6 +122,47 @@ def test_the_parts_are_the_local_engines_row_for_row(
     assert sorted(p.name for p in out["dask"].parent.iterdir()) == sorted(
         [*(p.name for p in parts["dask"]), f"results.{fmt}.manifest.json"]
     )
+
+
+@pytest.mark.parametrize(("kind", "fmt"), [("dask", "csv.gz"), ("local", "parquet")])
+def test_merge_joins_the_parts_into_the_one_file(
+    tmp_path: Path, demo: Path, cluster: distributed.LocalCluster, kind: str, fmt: str
+) -> None:
+    """The merged file reads back as the unpartitioned export; it is made of the parts as
+    they were (a gzip member each, Parquet row groups of at most a chunk's rows), and the
+    parts are gone."""
+    out = tmp_path / "merged" / f"results.{fmt}"
+    engine = _engine(kind, cluster if kind == "dask" else None)
+    engine = engine.replace("partitions:", "merge: true, partitions:")
+    done = _apply(
+        tmp_path,
+        "merged",
+        db=demo,
+        fmt=fmt[:3].replace("par", "parquet"),
+        destination=out,
+        engine=engine,
+    )
+    whole = tmp_path / "whole" / f"results.{fmt}"
+    _apply(
+        tmp_path,
+        "whole",
+        db=demo,
+        fmt=fmt[:3].replace("par", "parquet"),
+        destination=whole,
+        engine="{type: local}",
+    )
+    assert read_rows(fmt, [out]) == read_rows(fmt, [whole])
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name, f"{out.name}.manifest.json"]
+    manifest = _manifest(out)
+    assert "parts" not in manifest and manifest["rows"] == done["rows"] > 1000
+    if fmt == "parquet":
+        groups = pq.ParquetFile(out).metadata
+        sizes = [groups.row_group(i).num_rows for i in range(groups.num_row_groups)]
+        assert sum(sizes) == done["rows"] and max(sizes) <= 97 and len(sizes) > 4
+    else:
+        assert gzip_members(out.read_bytes()) == 5  # the (empty) NULL partition's and 4
+    shown = CliRunner().invoke(main, ["verify", done["run_id"], "--json"])
+    assert shown.exit_code == 0, shown.output
 
 
 def test_a_failed_partition_fails_the_run_and_leaves_no_part(

@@ -158,16 +158,31 @@ def test_the_dask_engine_parses_with_its_scheduler(tmp_path: Path) -> None:
             "$.engine.address",
             "`address` names a Dask scheduler: set `type: dask`",
         ),
+        (
+            "type: local\n  merge: true",
+            "",
+            9,
+            "$.engine.merge",
+            "`merge` joins a partitioned export's parts: give `partitions`",
+        ),
+        (
+            "merge: true\n  partitions: {by: id, count: 2}",
+            "",
+            8,
+            "$.engine.merge",
+            "`merge` writes one file, `destination.split` parts: choose one",
+        ),
     ],
-    ids=["no-partitions", "quarantine", "address-on-local"],
+    ids=["no-partitions", "quarantine", "address-on-local", "merge-uncut", "merge-split"],
 )
 def test_what_the_dask_engine_cannot_run_is_refused_where_it_is_written(
     tmp_path: Path, engine: str, more: str, line: int, path: str, says: str
 ) -> None:
     spec = tmp_path / "cut.yaml"
+    split = ", split: {rows: 10}" if "split" in says else ""
     spec.write_text(
         f"version: 1\nname: cut\nsource: {SQL}\nquery: {{table: t}}\nformat: csv\n"
-        f"destination: out.csv\nengine:\n  {engine}\n{more}"
+        f"destination: {{uri: out.csv{split}}}\nengine:\n  {engine}\n{more}"
     )
     with pytest.raises(SpecError) as caught:
         load_spec(spec, env={})

@@ -42,3 +42,15 @@ def temp_files(pid: int, folder: Path) -> list[str]:
         if target.startswith(f"{folder}/") and target.endswith("(deleted)"):
             found.append(target)
     return found
+
+
+def gzip_members(data: bytes) -> int:
+    """How many gzip members `data` holds, one after another."""
+    import zlib
+
+    count = 0
+    while data:
+        member = zlib.decompressobj(wbits=31)
+        member.decompress(data)
+        data, count = member.unused_data, count + 1
+    return count
