@@ -172,6 +172,8 @@ class _Run:
         if future.status == "cancelled":
             raise RunError(f"{which} was cancelled on the Dask cluster")
         error = future.exception()
+        if isinstance(error, TransientError):  # retried in the task already, as the spec allows
+            raise RunError(f"{which}: {error}")
         if isinstance(error, ExportctlError):
             raise type(error)(f"{which}: {error}")
         # KilledWorker: the scheduler gave up after its workers died running the task.
