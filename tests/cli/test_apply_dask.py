@@ -61,9 +61,11 @@ def scheduler(s3_bucket: S3Bucket, tmp_path: Path) -> Iterator[str]:
     try:
         yield address
     finally:
-        for process in reversed(started):
+        for process in started[1:]:  # the workers, then the scheduler they report to
             process.terminate()
-        for process in started:
+        for process in [*started[1:], started[0]]:
+            if process is started[0]:
+                process.terminate()
             process.wait(timeout=30)
         log.close()
 
