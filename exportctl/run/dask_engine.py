@@ -114,10 +114,12 @@ class _Run:
             remove_run_parts(self.plan)
             raise
         finally:
+            # Every task has ended: an upload still open is a killed worker's. What cannot
+            # be removed now, the spec's next run removes before it starts.
             with suppress(Exception):
                 self.client.unsubscribe_topic(self.topic)
-            # Every task has ended: an upload still open is a killed worker's.
-            self.plan.destination_for().remove_leftovers(self.plan.destination)
+            with suppress(Exception):
+                self.plan.destination_for().remove_leftovers(self.plan.destination)
         return exported
 
     def _submit(self, partitions: Sequence[Partition], abort: str) -> None:
