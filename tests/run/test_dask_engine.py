@@ -36,6 +36,7 @@ from exportctl.run.recipe import rebuilt, recipe_of
 from exportctl.run.result import Observer
 from exportctl.spec.load import load_spec
 from tests.support.dask_runs import gzip_members, read_rows, temp_files
+from tests.support.servers import AWS_TEST_ENV, MotoServer, S3Bucket
 from tests.support.waiting import eventually
 
 SPEC = """\
@@ -53,9 +54,12 @@ ORDER = ", order_by: [id]"
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[distributed.LocalCluster]:
+def cluster(moto_server: MotoServer) -> Iterator[distributed.LocalCluster]:
+    """Two single-threaded worker processes, with S3 credentials (moto's) in their
+    environment: the tasks carry none."""
+    env = {**AWS_TEST_ENV, "AWS_ENDPOINT_URL": moto_server.endpoint}
     with distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, env=env
     ) as started:
         yield started
 
@@ -368,6 +372,59 @@ def test_a_worker_killed_mid_partition_has_it_written_again(
     assert ids == list(range(rows)) and done["rows"] == rows
     with distributed.Client(cluster, set_as_default=False) as client:
         assert writing not in set(client.run(os.getpid).values())  # its nanny started another
+
+
+def test_a_worker_killed_mid_upload_leaves_no_upload_open(
+    tmp_path: Path, cluster: distributed.LocalCluster, s3_bucket: S3Bucket
+) -> None:
+    """SIGKILL a worker while it holds a multipart upload open: its partition runs again,
+    and the driver aborts the upload the dead task left; every row once, no stray key."""
+    db = tmp_path / "big.db"
+    rows = 80_000
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.executemany("INSERT INTO items VALUES (?, ?)", ((i, f"n{i}") for i in range(rows)))
+    uri = s3_bucket.uri("out/items.csv.gz")
+    destination = f'{{uri: "{uri}", s3: {{endpoint_url: "{s3_bucket.endpoint}"}}}}'
+    spec = tmp_path / "s3kill.yaml"
+    spec.write_text(
+        SPEC.format(
+            name="s3kill",
+            db=db,
+            chunk=200,
+            table="items",
+            fmt="csv",
+            destination=destination,
+            engine=_engine("dask", cluster, count=2),
+            more="",
+            order=ORDER,
+        )
+    )
+    with distributed.Client(cluster, set_as_default=False) as client:
+        pids = client.run(os.getpid)
+        applying = subprocess.Popen(
+            [sys.executable, "-m", "exportctl", "apply", str(spec), "--json"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        eventually(s3_bucket.uploads, "an upload under way", timeout=30)
+        busy = eventually(
+            lambda: next((w for w, keys in client.processing().items() if keys), None),
+            "a worker running a partition",
+        )
+        assert applying.poll() is None
+        os.kill(pids[busy], signal.SIGKILL)
+        stdout, _ = applying.communicate(timeout=60)
+    (done,) = json.loads(stdout)
+    assert applying.returncode == 0, done
+    assert s3_bucket.uploads() == []
+    manifest = json.loads(s3_bucket.read("out/items.csv.gz.manifest.json"))
+    keys = [p["uri"].removeprefix(f"s3://{s3_bucket.name}/") for p in manifest["parts"]]
+    assert sorted(s3_bucket.keys()) == sorted([*keys, "out/items.csv.gz.manifest.json"])
+    data = b"".join(s3_bucket.read(k) for k in keys)
+    (tmp_path / "joined.csv.gz").write_bytes(data)
+    ids = [int(r[0]) for r in read_rows("csv.gz", [tmp_path / "joined.csv.gz"])[1:]]
+    assert ids == list(range(rows)) and done["rows"] == rows
 
 
 def test_without_dask_the_engine_says_what_to_install(tmp_path: Path, demo: Path) -> None:
