@@ -64,6 +64,13 @@ class DaskEngine:
             return _Run(distributed, client, plan, stages).export(partitions)
 
 
+def _cores() -> int:
+    """The cores this process may run on (a container's share, not the machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 @contextmanager
 def _connected(distributed: Any, address: str | None) -> Iterator[Any]:
     """A client of the scheduler at `address`, or of a cluster started for the run."""
@@ -71,7 +78,7 @@ def _connected(distributed: Any, address: str | None) -> Iterator[Any]:
         try:
             if address is None:
                 cluster = distributed.LocalCluster(
-                    n_workers=os.cpu_count() or 1,
+                    n_workers=_cores(),
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
