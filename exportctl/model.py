@@ -262,10 +262,15 @@ class Partitioning:
 
 @dataclass(frozen=True)
 class Engine:
-    """What runs the export: `local` (this process), its rows maybe cut into partitions."""
+    """What runs the export: `local` (this process), its rows maybe cut into partitions,
+    or `dask` (the partitions as tasks on a Dask cluster)."""
 
     type: str = "local"
     partitions: Partitioning | None = None
+    #: The Dask scheduler (`tcp://host:8786`); None: a cluster on this machine for the run.
+    address: str | None = None
+    #: The partitions' parts joined into the one file the destination names, by the driver.
+    merge: bool = False
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from exportctl.cli import loading, render
 from exportctl.cli.common import (
     EXIT_CODES,
+    engine_options,
     fail_usage,
     from_option,
     json_option,
@@ -28,6 +29,8 @@ from exportctl.cli.common import (
 from exportctl.errors import Interrupted, SpecProblem
 
 if TYPE_CHECKING:
+    from exportctl.jobs.options import Options
+    from exportctl.ledger.locate import Located
     from exportctl.model import ExportSpec
     from exportctl.plan.compiler import ExportPlan
     from exportctl.run.estimate import Estimate
@@ -123,6 +126,7 @@ def _show_plans(plans: list[ExportPlan], estimates: list[Estimate | None], as_js
 @click.option(
     "--jobs", "-j", type=click.IntRange(1), default=1, show_default=True, help="Specs run at once."
 )
+@engine_options
 def apply(
     paths: tuple[Path, ...],
     only: tuple[str, ...],
@@ -134,24 +138,33 @@ def apply(
     full: bool,
     wait: float,
     jobs: int,
+    engine_type: str | None,
+    address: str | None,
 ) -> None:
     """Run the exports the specs describe, recording each run in the ledger.
 
     Refuses to start (exit 2), naming each, when a variable a spec needs is unset."""
-    from exportctl.cli import progress
-    from exportctl.jobs.job import run_plans
     from exportctl.jobs.options import Options
-    from exportctl.ledger.store import Ledger
 
-    plans = loading.compiled(paths, only, start=start, end=end, strict_env=not dry_run)
+    strict, engine = not dry_run, (engine_type, address)
+    plans = loading.compiled(paths, only, start=start, end=end, strict_env=strict, engine=engine)
     if dry_run:
         loading.warn_unset(p.spec for p in plans)
         _show_plans(plans, [None for _ in plans], as_json)
         return
-    ledger_at = located(state, paths[0])
+    _run(plans, located(state, paths[0]), Options(full=full, wait=wait), jobs, as_json)
+
+
+def _run(
+    plans: list[ExportPlan], ledger_at: Located, options: Options, jobs: int, as_json: bool
+) -> NoReturn:
+    """Run the plans, `jobs` at once, recorded in the ledger; exit 1 if any failed."""
+    from exportctl.cli import progress
+    from exportctl.jobs.job import run_plans
+    from exportctl.ledger.store import Ledger
+
     _refuse_writing_the_ledger(plans, ledger_at.url)
     ledger = Ledger(ledger_at.url, located=ledger_at.describe())
-    options = Options(full=full, wait=wait)
     with _signals_interrupt(), progress.bars(show=not as_json) as observers:
         # The plans compiled above, at the `now` whose names `plan` and --dry-run showed.
         results = run_plans(plans, ledger, options, observers, jobs)

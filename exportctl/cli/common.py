@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -78,6 +79,24 @@ to_option = click.option(
     metavar="WHEN",
     help="Replace the end of each spec's `time_range` (exclusive), as --from.",
 )
+
+
+def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--engine` and `--address`: the engine a run uses, over the spec's `engine`."""
+    address = click.option(
+        "--address",
+        metavar="ADDRESS",
+        help="The Dask scheduler to run on (`tcp://host:8786`), in place of `engine.address`; "
+        "without either, `dask` starts a cluster on this machine for the run.",
+    )
+    engine = click.option(
+        "--engine",
+        "engine_type",
+        type=click.Choice(["local", "dask"]),
+        help="Run the specs on this engine, whatever their `engine.type` says (`dask` "
+        "needs the spec's `engine.partitions`).",
+    )
+    return engine(address(command))
 
 
 def print_json(document: Any) -> None:

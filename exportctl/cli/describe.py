@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 NOT_COUNTED = "not counted (plan --count asks the source)"
 #: What a partitioned plan shows of its partitions when nobody asked the source.
 CUT_AT_RUN = "computed at run time from the key's bounds (plan --count asks the source)"
+#: Where a `dask` engine without an address runs.
+LOCAL_CLUSTER = "none: a cluster on this machine, for the run"
 
 
 def describe_plan(plan: ExportPlan, estimate: Estimate | None = None) -> dict[str, Any]:
@@ -86,7 +88,8 @@ def _engine(plan: ExportPlan, estimate: Estimate | None) -> dict[str, Any]:
     assert engine.partitions is not None
     cut = {k: v for k, v in vars(engine.partitions).items() if v is not None}
     shown = estimate.partitions if estimate is not None else None
-    return {"type": engine.type, "partitions": cut, "ranges": shown or CUT_AT_RUN}
+    where = {} if engine.type != "dask" else {"address": engine.address or LOCAL_CLUSTER}
+    return {"type": engine.type, **where, "partitions": cut, "ranges": shown or CUT_AT_RUN}
 
 
 def _incremental(given: Incremental) -> dict[str, Any]:

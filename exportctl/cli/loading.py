@@ -17,6 +17,9 @@ from exportctl.clock import utc_now
 from exportctl.errors import SpecError, SpecProblem
 from exportctl.lang import timerange
 
+#: What --engine and --address ask for (None: as the spec says).
+EngineChoice = tuple[str | None, str | None]
+
 if TYPE_CHECKING:
     from exportctl.model import ExportSpec
     from exportctl.plan.compiler import ExportPlan
@@ -40,8 +43,10 @@ def compiled(
     start: str | None = None,
     end: str | None = None,
     strict_env: bool = True,
+    engine: EngineChoice = (None, None),
 ) -> list[ExportPlan]:
-    """The plans of the specs chosen, all compiled at one `now`; exits 2 on any problem."""
+    """The plans of the specs chosen, all compiled at one `now`, on the `engine` (type,
+    address) the command line chose, if any; exits 2 on any problem."""
     from exportctl.plan.compiler import compile_plan, new_run_id
 
     specs, problems = load(paths, strict_env=strict_env)
@@ -57,6 +62,8 @@ def compiled(
             continue
         if start is not None or end is not None:
             spec = with_range(spec, start, end)
+        if engine != (None, None):
+            spec = with_engine(spec, *engine)
         try:
             plans.append(compile_plan(spec, now=now, run_id=new_run_id(now)))
         except SpecError as exc:
@@ -83,6 +90,28 @@ def with_range(spec: ExportSpec, start: str | None, end: str | None) -> ExportSp
         if complaint:
             raise click.BadParameter(complaint, param_hint=option)
     return replace(spec, time_range=overridden)
+
+
+def with_engine(spec: ExportSpec, kind: str | None, address: str | None) -> ExportSpec:
+    """The spec on the engine of --engine and --address, refused where it cannot run."""
+    from exportctl.spec.rules import engine_problems
+
+    kind = kind or spec.engine.type
+    if address is not None and kind != "dask":
+        raise click.BadParameter(
+            f"names a Dask scheduler, and `{spec.name}` runs on the `{kind}` engine: "
+            "add --engine dask",
+            param_hint="--address",
+        )
+    if kind != "dask":
+        address = None
+    elif address is None:
+        address = spec.engine.address
+    spec = replace(spec, engine=replace(spec.engine, type=kind, address=address))
+    for path, message in engine_problems(spec):
+        key = ".".join(path)
+        raise click.UsageError(f"--engine {kind}: `{spec.name}` at `{key}`: {message}")
+    return spec
 
 
 def warn_unset(specs: Iterable[ExportSpec]) -> None:

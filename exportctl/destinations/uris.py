@@ -14,18 +14,22 @@ MANIFEST = ".manifest.json"
 QUARANTINE = ".quarantine.jsonl"
 
 
-def part_uri(uri: str, index: int, tag: str | None = None) -> str:
-    """`exports/pool.csv.gz`, part 3 of run `R` → `exports/pool.R.part-00003.csv.gz`.
+def part_uri(uri: str, index: int, tag: str | None = None, partition: int | None = None) -> str:
+    """`exports/pool.csv.gz`, part 3 of run `R` → `exports/pool.R.part-00003.csv.gz`; of
+    a partitioned export, partition 2's part 3 → `exports/pool.R.part-00002-00003.csv.gz`.
 
     The tag (the run's, see `parts_tag`) keeps each run's parts apart from the previous
-    run's: the manifest, written last, then swaps one run's parts for the next's.
+    run's: the manifest, written last, then swaps one run's parts for the next's. A
+    partition's parts are named by it alone, whichever engine writes them and however
+    often: a partition run again writes the same names.
     """
     run = f"{tag}." if tag else ""
+    number = f"{index:05d}" if partition is None else f"{partition:05d}-{index:05d}"
 
     def numbered(name: str) -> str:
         codec_extension = compression.extension_of(name)
         stem, extension = os.path.splitext(name[: len(name) - len(codec_extension)])
-        return f"{stem}.{run}part-{index:05d}{extension}{codec_extension}"
+        return f"{stem}.{run}part-{number}{extension}{codec_extension}"
 
     return _renamed(uri, numbered)
 
@@ -48,11 +52,10 @@ def tag_of_part(uri: str, part: str) -> str | None:
 
 
 def _part_pattern(uri: str) -> re.Pattern[str]:
-    """A part of `uri`, tagged by its run or (as before tags) not."""
+    """A part of `uri`, tagged by its run or (as before tags) not, of a partition or not."""
     head, _, tail = part_uri(uri, 0).rpartition(".part-00000")
-    return re.compile(
-        re.escape(f"{head}.") + f"(?:(?P<tag>{_TAG})\\.)?part-\\d{{5,}}" + re.escape(tail)
-    )
+    number = r"part-\d{5,}(?:-\d{5,})?"
+    return re.compile(re.escape(f"{head}.") + f"(?:(?P<tag>{_TAG})\\.)?{number}" + re.escape(tail))
 
 
 def sibling_uri(uri: str, suffix: str) -> str:

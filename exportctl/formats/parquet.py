@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Iterable
 from typing import BinaryIO
 
 import pandas as pd
@@ -15,11 +16,37 @@ from exportctl.formats.base import arrow_table
 from exportctl.formats.options import ParquetOptions
 
 
+def join(parts: Iterable[BinaryIO], target: BinaryIO, options: ParquetOptions) -> None:
+    """Parquet files of one schema as one: each part's row groups copied as row groups,
+    their values as Arrow read them (exactly). A part without rows adds nothing; with no
+    rows at all, the first part's schema makes an empty file."""
+    writer: pq.ParquetWriter | None = None
+    first: pa.Schema | None = None
+    for part in parts:
+        file = pq.ParquetFile(pa.BufferReader(part.read()))
+        first = first or file.schema_arrow
+        for index in range(file.num_row_groups):
+            group = file.read_row_group(index)
+            if writer is None:
+                writer = pq.ParquetWriter(target, group.schema, compression=options.codec)
+            if not group.schema.equals(writer.schema):
+                raise FormatError(
+                    f"the parts' Parquet schemas differ, so they cannot be merged: "
+                    f"{writer.schema} and {group.schema}"
+                )
+            writer.write_table(group, row_group_size=max(1, group.num_rows))
+    if writer is None:
+        writer = pq.ParquetWriter(target, first or pa.schema([]), compression=options.codec)
+    writer.close()
+
+
 class ParquetEncoder:
     """Timestamps stay timestamps (UTC), integers stay 64-bit, NULL stays NULL."""
 
     Options = ParquetOptions
     extension = ".parquet"
+    #: How its parts join into one file (`engine.merge`); other formats concatenate.
+    join = staticmethod(join)
 
     def __init__(self, options: ParquetOptions, stream: BinaryIO):
         self.options = options

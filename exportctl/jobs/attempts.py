@@ -24,6 +24,7 @@ from exportctl.model import ExportSpec
 from exportctl.plan import incremental
 from exportctl.plan.compiler import ExportPlan, Part, narrowed
 from exportctl.run import runner
+from exportctl.run.parts import remove_run_parts
 from exportctl.run.result import Observer, RunResult
 
 
@@ -107,7 +108,11 @@ def _plan_again(plan: ExportPlan, ledger: Ledger) -> ExportPlan:
         ledger.forget_parts(plan.run_id, keep=[p.file.uri for p in kept])  # to be rewritten
         return narrowed(plan, window=plan.window, destination=plan.destination, resume=kept)
     # The ledger holds the parts' URIs masked; the plan knows the real ones.
-    for index in range(1, len(ledger.forget_parts(plan.run_id)) + 1):
+    recorded = len(ledger.forget_parts(plan.run_id))
+    if plan.spec.engine.partitions is not None:  # named by partition: the store lists them
+        remove_run_parts(plan)
+        return plan
+    for index in range(1, recorded + 1):
         destination.delete(part_uri(plan.destination, index, plan.parts_tag))
     return plan
 

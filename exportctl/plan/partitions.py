@@ -87,6 +87,12 @@ def partitions_of(plan: ExportPlan, bounds: KeyBounds | None = None) -> list[Par
     ]
 
 
+def partition_at(plan: ExportPlan, index: int, key_range: KeyRange) -> Partition:
+    """The partition `index` of `plan`, as `partitions_of` cut it at `key_range`: what an
+    engine that rebuilds the plan elsewhere (a Dask worker) reads."""
+    return Partition(index, _within(plan.request, key_range), None, key_range)
+
+
 def key_ranges(cut: Partitioning, bounds: KeyBounds) -> list[KeyRange]:
     """The key's ranges in ascending order, cut evenly by value, and the NULL partition."""
     edges = _edges(cut, bounds) if bounds.low is not None else []

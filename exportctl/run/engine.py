@@ -1,8 +1,8 @@
 """Engines: what runs a plan's partitions through the pipeline and commits their parts.
 
-`LocalEngine` runs them one after another in this process. An engine that runs them
-side by side (Dask, a later issue) is another `Engine`; the runner writes the one
-manifest over whatever parts an engine returns.
+`LocalEngine` runs them one after another in this process; `DaskEngine` (dask_engine.py)
+runs them side by side, as tasks on a Dask cluster. The runner writes the one manifest
+over whatever parts an engine returns.
 """
 
 from __future__ import annotations
@@ -40,13 +40,14 @@ class LocalEngine:
     each partition's last part is committed as it ends, so the next starts a new one."""
 
     def export(self, plan: ExportPlan, partitions: Sequence[Partition], stages: Stages) -> Exported:
-        totals = _Totals(stages.observer, len(partitions))
+        totals = Totals(stages.observer, len(partitions))
         warnings: list[str] = []
         try:
             for partition in partitions:
                 key_range = partition.range
-                stages.files.key_range = key_range.to_json() if key_range is not None else None
-                warnings += export_partition(plan, partition, stages, totals.of(partition))
+                if key_range is not None:
+                    stages.files.begin_partition(partition.index, key_range.to_json())
+                warnings += export_partition(plan, partition, stages, totals.of(partition.index))
                 stages.files.close()
             parts = stages.files.close()  # no partition at all: still one (empty) file
             stages.rejected.commit()
@@ -61,16 +62,18 @@ class LocalEngine:
             raise
 
 
-class _Totals:
+class Totals:
     """The partitions' row counts: the observer hears their sum once each is known."""
 
     def __init__(self, observer: Observer, partitions: int):
         self.observer, self.partitions = observer, partitions
         self.counts: dict[int, int | None] = {}
 
-    def of(self, partition: Partition) -> Callable[[int | None], None]:
+    def of(self, index: int) -> Callable[[int | None], None]:
+        """What hears the count of the partition `index`."""
+
         def heard(rows: int | None) -> None:
-            self.counts[partition.index] = rows
+            self.counts[index] = rows
             if len(self.counts) == self.partitions:
                 known = [n for n in self.counts.values() if n is not None]
                 whole = len(known) == self.partitions

@@ -27,7 +27,7 @@ import pandas as pd
 
 from exportctl import compression, registry
 from exportctl.destinations.base import Sink
-from exportctl.destinations.uris import part_uri
+from exportctl.destinations.uris import part_uri, tag_of_part
 from exportctl.errors import RunError
 from exportctl.formats.base import Encoder
 from exportctl.plan.compiler import ExportPlan, Part
@@ -69,11 +69,27 @@ class FileSet:
         self.rows = 0
         #: The key range of the partition being written (`KeyRange.to_json`), for its parts.
         self.key_range: dict[str, Any] | None = None
+        #: The keyed partition being written (`Partition.index`): its parts are named by it.
+        self.partition: int | None = None
+        #: How many of `parts` were written before that partition began.
+        self.before_partition = 0
+
+    def begin_partition(self, index: int | None, key_range: dict[str, Any] | None) -> None:
+        """The rows that follow are the keyed partition `index`'s (None: not keyed)."""
+        self.partition, self.key_range = index, key_range
+        self.before_partition = len(self.parts)
+
+    @property
+    def leads(self) -> bool:
+        """Whether the next file is the export's first: it holds the header, and is written
+        even empty. A keyed partition after the first never leads, whichever engine runs
+        it (a Dask worker writes it into a `FileSet` of its own)."""
+        return not self.parts and self.partition in (None, 0)
 
     def write(self, chunk: pd.DataFrame, positions: pd.DataFrame | None) -> None:
         """Append rows; `positions` holds each row's (cursor, key) for incremental exports."""
         self.columns = self.columns or [str(c) for c in chunk.columns]
-        if chunk.empty and not self.parts and self.current is None:
+        if chunk.empty and self.leads and self.current is None:
             self._open().encoder.write(chunk)  # an empty export still gets its header
         start = 0
         while start < len(chunk):
@@ -91,8 +107,9 @@ class FileSet:
                 self._commit()
 
     def close(self) -> list[Part]:
-        """Commit the open file (a partition's last); every export has at least one."""
-        if self.current is None and not self.parts:
+        """Commit the open file (a partition's last); every export has at least one (its
+        first partition's, where it is partitioned)."""
+        if self.current is None and self.leads:
             self._open()
         if self.current is not None:
             self._commit()
@@ -139,10 +156,11 @@ class FileSet:
         return current.stored.bytes >= self.max_bytes
 
     def _open(self) -> _Open:
-        index = len(self.parts) + 1
+        leads = self.leads
         uri = self.plan.destination
         if self.split:
-            uri = part_uri(uri, index, self.plan.parts_tag)
+            index = len(self.parts) - self.before_partition + 1
+            uri = part_uri(uri, index, self.plan.parts_tag, self.partition)
         spec = self.plan.spec
         stack = ExitStack()
         sink = stack.enter_context(self.plan.destination_for(uri).open(uri))
@@ -164,7 +182,7 @@ class FileSet:
                 compression.member_name(uri.rpartition("/")[2]),
             )
         )
-        options = _continuing(spec.format.options) if index > 1 else spec.format.options
+        options = spec.format.options if leads else _continuing(spec.format.options)
         plain = registry.FORMATS[spec.format.type](options, stream)
         if discard := getattr(plain, "discard", None):  # runs after the encoder's thread ends
             stack.callback(discard)
@@ -186,6 +204,15 @@ class FileSet:
         self.parts.append(part)
         if self.split:
             self.on_commit(part)
+
+
+def remove_run_parts(plan: ExportPlan) -> None:
+    """Delete every part the plan's run stored, as the destination lists them: a
+    partitioned run's parts, written in any order by any process, are found by its tag."""
+    destination = plan.destination_for()
+    for uri in destination.stored_parts(plan.destination):
+        if tag_of_part(plan.destination, uri) == plan.parts_tag:
+            destination.delete(uri)
 
 
 class Counted(io.RawIOBase):

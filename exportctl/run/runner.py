@@ -18,11 +18,12 @@ from typing import cast
 from exportctl import registry
 from exportctl.clock import SYSTEM, Clock
 from exportctl.errors import ExportctlError, RunError, TransientError, scrub
-from exportctl.plan.compiler import ExportPlan
+from exportctl.plan.compiler import ExportPlan, Part
 from exportctl.plan.partitions import Partition, partitions_of
 from exportctl.run.engine import Engine, Exported, LocalEngine
 from exportctl.run.manifest import write_manifest
-from exportctl.run.parts import FileSet
+from exportctl.run.merge import merged
+from exportctl.run.parts import FileSet, remove_run_parts
 from exportctl.run.pipeline import Stages
 from exportctl.run.rejected import Rejected
 from exportctl.run.result import Observer, RunResult, result_of, with_file
@@ -46,7 +47,9 @@ def run(
     started = clock.now()
     observer = observer or Observer()
     cut = plan.spec.engine.partitions is not None
-    files = FileSet(plan, observer.committed, partitioned=cut or len(partitions or ()) > 1)
+    # Merged parts are no part of the export: nobody hears of them.
+    heard = observer.committed if not plan.spec.engine.merge else _unheard
+    files = FileSet(plan, heard, partitioned=cut or len(partitions or ()) > 1)
     rejected = Rejected(plan)
     secrets = SecretValues(rejected.hidden)
     try:
@@ -54,13 +57,41 @@ def run(
             return result_of(plan, "succeeded", started, clock.now(), [])
         _check_room(plan)
         partitions = _partitions(plan) if partitions is None else partitions
-        redactor = _redactor(plan)
+        redactor = redactor_of(plan)
         stage = CredentialsStage(plan.spec.credentials)
         stages = Stages(observer, files, rejected, stage, secrets, redactor)
-        exported = (engine or LocalEngine()).export(plan, partitions, stages)
+        exported = (engine or engine_of(plan)).export(plan, partitions, stages)
+        if plan.spec.engine.merge:
+            exported = _merged(plan, stages, exported)
         return _succeeded(plan, stages, exported, started, clock.now())
     except Exception as exc:  # one failing export must not stop the others
         return failed(plan, exc, started, clock.now(), rows=files.rows, secrets=secrets)
+
+
+def _unheard(part: Part) -> None:
+    """A part that is not the export's own: nobody is told."""
+
+
+def _merged(plan: ExportPlan, stages: Stages, exported: Exported) -> Exported:
+    """`engine.merge`: the parts as the one file of an unsplit export; if they cannot be
+    joined, the run fails and removes them."""
+    try:
+        joined = merged(plan, exported.parts)
+    except BaseException:
+        remove_run_parts(plan)
+        raise
+    stages.files.split = False
+    stages.files.parts = [joined]
+    return replace(exported, parts=[joined])
+
+
+def engine_of(plan: ExportPlan) -> Engine:
+    """The engine the spec names; Dask's module (and Dask) only imported when asked for."""
+    if plan.spec.engine.type == "dask":
+        from exportctl.run.dask_engine import DaskEngine
+
+        return DaskEngine(plan.spec.engine.address)
+    return LocalEngine()
 
 
 def _partitions(plan: ExportPlan) -> list[Partition]:
@@ -74,7 +105,7 @@ def _partitions(plan: ExportPlan) -> list[Partition]:
         return partitions_of(plan, keyed.key_bounds(plan.request, cut.by, cut.size))
 
 
-def _redactor(plan: ExportPlan) -> Redactor | None:
+def redactor_of(plan: ExportPlan) -> Redactor | None:
     """The spec's `redact`, as its source does it: a source may bring its own redaction
     (`config`: its keys, shapes and digests)."""
     redact = plan.spec.redact

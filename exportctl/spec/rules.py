@@ -146,6 +146,50 @@ def partitions(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
         )
 
 
+def engine_problems(spec: m.ExportSpec) -> list[tuple[tuple[str, ...], str]]:
+    """What the spec's engine cannot do with the rest of it, by key; `apply --engine`
+    asks it again of the engine it puts in place."""
+    engine = spec.engine
+    found: list[tuple[tuple[str, ...], str]] = []
+    if engine.merge and engine.partitions is None:
+        found.append(
+            (("engine", "merge"), "`merge` joins a partitioned export's parts: give `partitions`")
+        )
+    if engine.merge and spec.destination.splits:
+        found.append(
+            (("engine", "merge"), "`merge` writes one file, `destination.split` parts: choose one")
+        )
+    if engine.type != "dask":
+        if engine.address is not None:
+            message = "`address` names a Dask scheduler: set `type: dask`"
+            found.append((("engine", "address"), message))
+        return found
+    if engine.partitions is None:
+        found.append(
+            (
+                ("engine",),
+                "the `dask` engine runs each partition as a task: give it `partitions` "
+                "(`{by: id, count: 16}`)",
+            )
+        )
+    if spec.validation.on_invalid == "quarantine":
+        found.append(
+            (
+                ("validation", "on_invalid"),
+                "the `dask` engine cannot quarantine yet (each worker would write a "
+                "quarantine of its own): use `fail` or `skip`, or the `local` engine",
+            )
+        )
+    return found
+
+
+def dask_engine(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
+    """`engine: {type: dask}` needs partitions and runs without a quarantine; `merge`
+    needs partitions and no split."""
+    for path, message in engine_problems(spec):
+        p.fail(path, message)
+
+
 def manifest(p: Problems, doc: Mapping[str, Any], spec: m.ExportSpec) -> None:
     """A split export needs its manifest; a presigned URL has room for no file beside it."""
     destination = spec.destination
@@ -194,6 +238,7 @@ RULES: tuple[Rule, ...] = (
     outer_compression,
     split_parts,
     partitions,
+    dask_engine,
     changes_source,
     restorable_masks,
     keep_credentials,

@@ -94,4 +94,6 @@ def engine(doc: Mapping[str, Any] | None) -> m.Engine:
         if cut is None
         else m.Partitioning(cut["by"], cut.get("count"), cut.get("size"), cut.get("every"))
     )
-    return m.Engine(doc.get("type", "local"), partitions)
+    return m.Engine(
+        doc.get("type", "local"), partitions, doc.get("address"), bool(doc.get("merge", False))
+    )

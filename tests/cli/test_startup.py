@@ -19,7 +19,7 @@ import pytest
 from exportctl.ledger.runs import RunRecord
 from exportctl.ledger.store import Ledger
 
-HEAVY = ("pandas", "pyarrow", "sqlalchemy", "numpy")
+HEAVY = ("pandas", "pyarrow", "sqlalchemy", "numpy", "dask", "distributed")
 
 
 def imported_after(code: str) -> set[str]:

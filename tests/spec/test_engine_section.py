@@ -137,9 +137,66 @@ def test_the_schema_refuses_a_cut_that_is_not_one_count_size_or_period(
     assert all(p.path.startswith("$.engine.partitions") for p in caught.value.problems)
 
 
-def test_an_engine_type_other_than_local_is_refused(tmp_path: Path) -> None:
+def test_an_engine_type_other_than_local_or_dask_is_refused(tmp_path: Path) -> None:
     spec = _write(tmp_path)
-    spec.write_text(spec.read_text().replace("type: local", "type: dask"))
+    spec.write_text(spec.read_text().replace("type: local", "type: spark"))
     with pytest.raises(SpecError) as caught:
         load_spec(spec, env={})
     assert [(p.line, p.path) for p in caught.value.problems] == [(8, "$.engine.type")]
+
+
+def test_the_dask_engine_parses_with_its_scheduler(tmp_path: Path) -> None:
+    spec = _write(tmp_path)
+    spec.write_text(spec.read_text().replace("type: local", "type: dask\n  address: ${SCHEDULER}"))
+    loaded = load_spec(spec, env={"SCHEDULER": "tcp://10.0.0.5:8786"})
+    assert loaded.engine == m.Engine("dask", m.Partitioning("id", count=4), "tcp://10.0.0.5:8786")
+
+
+@pytest.mark.parametrize(
+    ("engine", "more", "line", "path", "says"),
+    [
+        ("type: dask", "", 7, "$.engine", "the `dask` engine runs each partition as a task"),
+        (
+            "type: dask\n  partitions: {by: id, count: 2}",
+            "validation: {on_invalid: quarantine}\n",
+            10,
+            "$.validation.on_invalid",
+            "the `dask` engine cannot quarantine yet",
+        ),
+        (
+            "type: local\n  address: tcp://h:8786",
+            "",
+            9,
+            "$.engine.address",
+            "`address` names a Dask scheduler: set `type: dask`",
+        ),
+        (
+            "type: local\n  merge: true",
+            "",
+            9,
+            "$.engine.merge",
+            "`merge` joins a partitioned export's parts: give `partitions`",
+        ),
+        (
+            "merge: true\n  partitions: {by: id, count: 2}",
+            "",
+            8,
+            "$.engine.merge",
+            "`merge` writes one file, `destination.split` parts: choose one",
+        ),
+    ],
+    ids=["no-partitions", "quarantine", "address-on-local", "merge-uncut", "merge-split"],
+)
+def test_what_the_dask_engine_cannot_run_is_refused_where_it_is_written(
+    tmp_path: Path, engine: str, more: str, line: int, path: str, says: str
+) -> None:
+    spec = tmp_path / "cut.yaml"
+    split = ", split: {rows: 10}" if "split" in says else ""
+    spec.write_text(
+        f"version: 1\nname: cut\nsource: {SQL}\nquery: {{table: t}}\nformat: csv\n"
+        f"destination: {{uri: out.csv{split}}}\nengine:\n  {engine}\n{more}"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_spec(spec, env={})
+    found = [(p.line, p.path) for p in caught.value.problems if says in p.message]
+    assert found == [(line, path)], [str(p) for p in caught.value.problems]
