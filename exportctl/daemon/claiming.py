@@ -94,6 +94,8 @@ class Claimer:
     def run(self, work: Work, spec: ExportSpec, claim: Claim) -> None:
         """In a worker thread: what an abandoned run left removed, the tick run, the claim
         settled with how the run ended; never raises."""
+        if not self._still_ours(claim):
+            return
         self.metrics.ticks_run.labels(spec.name).inc()
         self.metrics.last_tick_run.labels(spec.name).set(claim.tick.timestamp())
         status = "crashed"
@@ -103,6 +105,29 @@ class Claimer:
             status = work(spec, claim.tick, claim.run_id)
         finally:
             self.settle(claim, status)
+
+    def _still_ours(self, claim: Claim) -> bool:
+        """Whether the claim is still this daemon's as its run starts: a tick that waited
+        for a worker while the loop could not renew its lease (slow alerts, an unreachable
+        ledger) may have been taken over and run by another daemon meanwhile."""
+        fields = {"spec": claim.spec, "scheduled_for": claim.tick.isoformat()}
+        try:
+            ours = self.ledger.confirm_claim(claim.spec, claim.tick, self.holder, self.lease)
+        except Exception as exc:  # cannot tell: not run; its lease runs out for another
+            log_event("ledger.unreachable", logging.ERROR, error=scrub(str(exc)), **fields)
+            ours = False
+        if not ours:
+            self.held.discard((claim.spec, claim.tick))
+            log_event("claim.lost", logging.WARNING, **fields)
+        return ours
+
+    def supersede(self, work: Work, spec: ExportSpec, claim: Claim) -> None:
+        """A tick taken over after a newer one came due: what its run left is removed and
+        it is settled as skipped, not run, as a missed tick would be (the newer one runs)."""
+        self._recover(spec, claim)
+        reason = "taken over from a daemon that stopped after a newer tick came due"
+        work.skipped(spec.name, claim.tick, reason)
+        self.settle(claim, "skipped")
 
     def settle(self, claim: Claim, status: str) -> None:
         """Finish the claim with the run's status; an interrupted run's claim is released

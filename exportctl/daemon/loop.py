@@ -24,7 +24,7 @@ from typing import Any
 from exportctl.clock import Clock
 from exportctl.daemon import specs as spec_files
 from exportctl.daemon.claiming import DEFAULT_LEASE, Claimer, daemon_id
-from exportctl.daemon.slots import Slot, every, tz
+from exportctl.daemon.slots import Slot, every, latest_tick, tz
 from exportctl.daemon.stale import check_stale
 from exportctl.daemon.telemetry import Metrics, log_event
 from exportctl.daemon.work import RunSpec, Work
@@ -168,7 +168,7 @@ class Daemon:
             self._next_watch = now + timedelta(seconds=self.watch_every)
         self._futures = {f for f in self._futures if not f.done()}
         self._claims.renew(now)
-        self._take_over_expired()
+        self._take_over_expired(now)
         for slot in self.slots.values():
             if slot.due <= now:
                 self._tick(slot, now)
@@ -210,15 +210,20 @@ class Daemon:
             self._start(slot, claim)
         slot.next_tick(now)
 
-    def _take_over_expired(self) -> None:
+    def _take_over_expired(self, now: datetime) -> None:
         """Run the ticks whose holder's lease has passed, once this daemon's run of the same
-        spec is over (its lock would turn the run away)."""
+        spec is over (its lock would turn the run away); one a newer tick has superseded
+        is settled as skipped instead, as a missed tick is (`catch_up` decides about that)."""
         for name, tick in self._claims.expired(self.slots):
             slot = self.slots.get(name)
             if slot is None or slot.busy:
                 continue
             claim = self._claims.take_over(name, tick)
-            if claim is not None:
+            if claim is None:
+                continue
+            if latest_tick(slot.rule, tz(slot.spec), tick, now) is not None:
+                self._claims.supersede(self._work, slot.spec, claim)
+            else:
                 self._start(slot, claim)
 
     def _start(self, slot: Slot, claim: Claim) -> None:

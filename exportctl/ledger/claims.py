@@ -84,6 +84,17 @@ class Claims(Locks):
             )
             return renewed.rowcount
 
+    def confirm_claim(self, spec: str, tick: datetime, holder: str, lease: timedelta) -> bool:
+        """Whether `holder` still holds its open claim on the tick, its lease live; if so
+        the lease is renewed, in the same transaction, for the run about to start."""
+        with self.transaction() as conn:
+            now = self.clock.now()
+            mine = (t.claims.c.holder == holder, _open(), t.claims.c.lease_until > now)
+            renewed = conn.execute(
+                t.claims.update().where(*_key(spec, tick), *mine).values(lease_until=now + lease)
+            )
+            return bool(renewed.rowcount)
+
     def finish_claim(self, spec: str, tick: datetime, holder: str, outcome: str) -> str:
         """Close `holder`'s claim on the tick with its `outcome`; the holder recorded now (not
         `holder` when another daemon took the claim over while its run went on)."""

@@ -133,8 +133,8 @@ def _transformed(plan: ExportPlan, raw: pd.DataFrame, stages: Stages) -> pd.Data
 
 
 class _Counting:
-    """A partition's row count, told once if the observer wants it (maybe only mid-run):
-    the source's, asked aside, or the rows read if they are all read first."""
+    """A partition's row count, told once: the source's, asked aside once the observer
+    wants it (maybe only mid-run), or the rows read if they are all read first."""
 
     def __init__(
         self,
@@ -158,8 +158,8 @@ class _Counting:
             self._tell(self.asked.result())
 
     def finish(self) -> None:
-        if self.asked is not None and not self.told:  # every row is read: that is the count
-            self._tell(self.rows)
+        if not self.told:  # every row is read: that is the count, free (a run's other
+            self._tell(self.rows)  # partitions may still be going, and want the sum)
 
     def _tell(self, rows: int | None) -> None:
         self.told = True

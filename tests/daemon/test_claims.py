@@ -43,14 +43,19 @@ def shared(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def daemons(
-    tmp_path: Path, state: str, clock: clocks.FakeClock, count: int, **kwargs: Any
+    tmp_path: Path,
+    state: str,
+    clock: clocks.FakeClock,
+    count: int,
+    host: str = "host",
+    **kwargs: Any,
 ) -> list[Daemon]:
     """`count` daemons over the same spec files and ledger, each with a ledger object (and
-    a connection pool) of its own, as on several hosts; started."""
+    a connection pool) of its own, as on several hosts (named `host`-N); started."""
     started = []
     for n in range(count):
         ledger = Ledger(state, clock=clock)
-        holder = f"host-{n}:1:x"
+        holder = f"{host}-{n}:1:x"
         daemon = Daemon((tmp_path / "specs",), ledger, lease=LEASE, holder=holder, **kwargs)
         daemon.start()
         started.append(daemon)
@@ -122,10 +127,12 @@ class Holding:
 
     def __init__(self) -> None:
         self.calls: list[datetime | None] = []
+        self.specs: list[str] = []
         self.release = threading.Event()
 
     def __call__(self, spec, ledger, options, now, _observer, stop, _clock) -> RunResult:
         self.calls.append(options.scheduled_for)
+        self.specs.append(spec.name)
         while not self.release.wait(0.01):
             stop.check()
         stamp = now.isoformat()
@@ -266,3 +273,58 @@ def test_a_stopping_daemon_releases_its_claims_and_another_runs_those_ticks_at_o
         ("a", "succeeded"),
         ("b", "succeeded"),
     ]
+
+
+def test_a_tick_abandoned_before_newer_ones_came_due_is_skipped_not_run(tmp_path, shared):
+    """A restarted daemon finds a dead holder's claim three ticks old: the newer ticks
+    supersede it (as `catch_up` decides for missed ticks), so it is settled as skipped,
+    and the tick due now runs."""
+    write_scheduled_spec(tmp_path / "specs", "items")  # every 10 seconds, catch_up none
+    old = T0 + timedelta(seconds=10)
+    ghost = Ledger(shared, clock=clocks.FakeClock(old))
+    assert ghost.claim("items", old, "gone:1:x", "run-gone", LEASE).ours
+    clock = clocks.FakeClock(old + timedelta(seconds=35))  # lease over, 3 ticks later
+    (restarted,) = daemons(tmp_path, shared, clock, 1)
+    clock.advance(5)  # the next tick, at +50 s, comes due
+    restarted.step()
+    assert restarted.wait_idle(timeout=30)
+    restarted.shutdown(grace=5)
+
+    claims = {c["tick"]: c for c in Ledger(shared).claims("items")}
+    assert claims[old]["outcome"] == "skipped" and claims[old]["holder"] == restarted.holder
+    runs = scheduled(shared)
+    assert [(r["scheduled_at"], r["status"]) for r in runs] == [
+        (T0 + timedelta(seconds=50), "succeeded")  # the daemon's first tick
+    ]
+    skipped = [e for e in Ledger(shared).audit_events(spec="items")
+               if e["event"] == "run.tick_skipped"]  # fmt: skip
+    assert len(skipped) == 1 and "newer tick" in skipped[0]["detail"]
+
+
+def test_a_queued_tick_taken_over_meanwhile_is_not_run_again(tmp_path, shared):
+    """A tick waits for the one worker while its daemon's lease runs out; another daemon
+    takes it over and runs it. When the worker frees up, the first daemon finds its claim
+    lost and does not run the tick a second time."""
+    for name in ("a", "b"):  # no newer tick comes due while the lease runs out
+        write_scheduled_spec(tmp_path / "specs", name, every="every 2 minutes")
+    clock = clocks.FakeClock(T0 + timedelta(seconds=5))
+    holding = Holding()
+    (slow,) = daemons(tmp_path, shared, clock, 1, host="slow", run=holding, max_parallel=1)
+    (other,) = daemons(tmp_path, shared, clock, 1, host="other")
+    clock.advance(115)
+    slow.step()  # claims both ticks: one runs (held), one waits for the worker
+    eventually(lambda: holding.calls, "a run under way")
+    clock.advance(LEASE.total_seconds() + 1)  # the waiting tick's lease is not renewed
+    other.step()
+    assert other.wait_idle(timeout=30)
+    holding.release.set()
+    assert slow.wait_idle(timeout=30)
+    for daemon in (slow, other):
+        daemon.shutdown(grace=5)
+
+    assert len(holding.specs) == 1, holding.specs  # the queued tick was not run by `slow`
+    (waited,) = {"a", "b"} - set(holding.specs)
+    (claim,) = Ledger(shared).claims(waited)
+    assert claim["holder"] == other.holder and claim["outcome"] == "succeeded"
+    runs = scheduled(shared)
+    assert len({(r["spec"], r["scheduled_at"]) for r in runs}) == len(runs)

@@ -194,11 +194,15 @@ def test_the_clock_stamps_the_result(tmp_path: Path, db: Path) -> None:
 
 
 class Watching(Recording):
-    """Comes to want the row count only after its first chunk (a run watched mid-way)."""
+    """Comes to want the row count only after `after` rows (a run watched mid-way)."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
 
     @property
     def wants_total(self) -> bool:  # type: ignore[override]
-        return any(kind == "advance" for kind, _ in self.events)
+        return sum(n for kind, n in self.events if kind == "advance") > self.after  # type: ignore[misc]
 
 
 class NotWatching(Recording):
@@ -206,13 +210,15 @@ class NotWatching(Recording):
 
 
 def test_the_count_is_asked_when_the_observer_comes_to_want_it(tmp_path: Path, db: Path) -> None:
+    """Whenever it comes to want it (in the first partition, in the second, or never),
+    the observer hears the partitions' total once: counted, or the rows read."""
     plan = _plan(tmp_path, db, "jsonl", "out/items.jsonl")
-    watching, idle = Watching(), NotWatching()
-    for observer in (watching, idle):
+    early, late, idle = Watching(0), Watching(40), NotWatching()
+    for observer in (early, late, idle):
         result = runner.run(plan, observer, FakeClock(NOW), LocalEngine(), _halves(plan, 30))
         assert result.status == "succeeded", result.error
-    totals = [rows for kind, rows in watching.events if kind == "total"]
-    assert totals == [ROWS]
-    kinds = [kind for kind, _ in watching.events]
+        assert [rows for kind, rows in observer.events if kind == "total"] == [ROWS]
+    kinds = [kind for kind, _ in early.events]
     assert kinds.index("total") > kinds.index("advance")  # asked only once it was wanted
-    assert [kind for kind, _ in idle.events if kind == "total"] == []  # no count: no one asked
+    last_advance = max(i for i, (kind, _) in enumerate(idle.events) if kind == "advance")
+    assert idle.events.index(("total", ROWS)) > last_advance  # no count: the rows read
