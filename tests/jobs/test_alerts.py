@@ -20,6 +20,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from exportctl.clock import FakeClock
 from exportctl.jobs.alerts import Outcome, human_bytes, send_alerts
 from exportctl.model import Alerts, Email, Webhook
+from tests.support.jsonlines import json_lines
 from tests.support.servers import HttpReceiver, free_port
 
 
@@ -154,7 +155,7 @@ def dump(tmp_path: Path) -> tuple[tuple[str, ...], Path]:
 
 
 def dumped(out: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    return json_lines(out.read_text()) if out.exists() else []
 
 
 def assert_no_secret(lines: list[str], caplog: pytest.LogCaptureFixture) -> None:

@@ -38,6 +38,7 @@ from exportctl.run.result import Observer
 from exportctl.spec.load import load_spec
 from exportctl.values.rowhash import canonical
 from tests.conftest import pg_url
+from tests.support.jsonlines import json_lines
 from tests.support.soak import SEED
 
 Row = tuple[Any, ...]
@@ -226,7 +227,7 @@ def sql(db: Path, *statements: str) -> None:
 def newest_export(out: Path) -> list[dict[str, Any]]:
     """The rows of the export written last (run ids of one second sort at random)."""
     newest = max(out.glob("*.jsonl"), key=lambda p: p.stat().st_mtime_ns)
-    return [json.loads(line) for line in newest.read_text().splitlines()]
+    return json_lines(newest.read_text())
 
 
 def test_change_runs_export_inserts_updates_and_deletes(

@@ -25,6 +25,7 @@ from exportctl.plan.compiler import compile_plan
 from exportctl.run import runner
 from exportctl.spec.load import load_spec
 from tests.conftest import copy_tables, pg_url
+from tests.support.jsonlines import json_lines
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 3, 30, 9, 15, tzinfo=UTC)  # the Monday after Berlin's spring-forward
@@ -161,7 +162,7 @@ def export(path: Path, now: datetime = NOW) -> list[dict[str, Any]]:
     assert result.status == "succeeded", result.error
     manifest = json.loads(Path(result.uri + ".manifest.json").read_text())
     assert manifest["rows"] == result.rows
-    return [json.loads(line) for line in Path(result.uri).read_text().splitlines()]
+    return json_lines(Path(result.uri).read_text())
 
 
 def stamps(rows: list[dict[str, Any]], field: str = "timestamp") -> list[datetime]:
@@ -309,7 +310,7 @@ def test_cli_from_to_override_the_spec(samples: Path, tmp_path: Path) -> None:
     assert described["time_range"]["from"] == "2026-03-01T00:00:00.000000Z"
     assert described["estimated_rows"] == 3  # the start, 1 µs after it, 1 µs before the end
     assert applied.exit_code == 0, applied.output
-    got = stamps([json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()])
+    got = stamps(json_lines((tmp_path / "out.jsonl").read_text()))
     assert got[0] == utc(2026, 3, 1) and got[-1] == utc(2026, 3, 2) - US
 
 

@@ -14,6 +14,8 @@ import pyarrow.parquet as pq
 import yaml
 import zstandard
 
+from tests.support.jsonlines import json_lines
+
 
 def unpacked(path: Path) -> tuple[bytes, str]:
     """The file's bytes with its compression undone, and the name left."""
@@ -36,7 +38,7 @@ def records(path: Path) -> Any:
         return pq.read_table(io.BytesIO(data)).to_pylist()
     text = data.decode("utf-8")
     if name.endswith(".jsonl"):
-        return [json.loads(line) for line in text.splitlines()]
+        return json_lines(text)
     if name.endswith(".json"):
         return json.loads(text)
     if name.endswith((".yaml", ".yml")):

@@ -32,6 +32,7 @@ from exportctl.run import runner
 from exportctl.spec.load import load_spec
 from tests.proxywhirl.api_server import Api, FlakyProxy, flaky_proxy, running_api
 from tests.proxywhirl.conftest import Installation
+from tests.support.jsonlines import json_lines
 
 REPO = Path(__file__).parents[2]
 NOW = datetime.now(UTC)
@@ -94,7 +95,7 @@ def test_the_pool_through_the_api_equals_the_pool_in_the_database(
     result = runner.run(compile_plan(spec, now=NOW, run_id="api-1"))
 
     assert result.status == "succeeded", result.error
-    rows = [json.loads(line) for line in Path(result.uri).read_text().splitlines()]
+    rows = json_lines(Path(result.uri).read_text())
     stored = stored_proxies(proxywhirl_installation)
     assert len(rows) == result.rows == len(stored) > 20  # more than one page of 20
     assert api.key not in Path(result.uri).read_text()
@@ -131,7 +132,7 @@ def test_the_retry_time_series_exports_as_the_api_answers_it(
     assert result.status == "succeeded", result.error
     answer = requests.get(endpoint, headers=api.headers, timeout=10).json()
     points = answer["data"]["data_points"]
-    rows = [json.loads(line) for line in Path(result.uri).read_text().splitlines()]
+    rows = json_lines(Path(result.uri).read_text())
     assert len(rows) == len(points) == result.rows >= 1
     for row, point in zip(rows, points, strict=True):
         assert datetime.fromisoformat(row.pop("timestamp")) == datetime.fromisoformat(
@@ -177,7 +178,7 @@ def test_the_live_metrics_export_as_proxywhirl_serves_them(
     )
     assert done.returncode == 0, done.stderr
     scraped = [s for s in json.loads(done.stdout) if not s[0].endswith("_created")]
-    rows = [json.loads(line) for line in Path(result.uri).read_text().splitlines()]
+    rows = json_lines(Path(result.uri).read_text())
     assert len(rows) == result.rows == len(scraped) > 0
     exported = [[r["name"], r["labels"], repr(float(r["value"])), r["type"]] for r in rows]
     # The same series in the same order; proxywhirl's own, value for value (the process's

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from contextlib import closing, nullcontext
 from pathlib import Path
@@ -14,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.cli import apply, write_spec
+from tests.support.jsonlines import json_lines
 from tests.support.sqlite_paths import general_path
 
 
@@ -46,7 +46,7 @@ def make_db(path: Path, names: list[str | bytes | None]) -> None:
 def read_rows(path: Path, fmt: str) -> list[dict[str, Any]]:
     if fmt == "parquet":
         return pq.read_table(path).to_pylist()
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return json_lines(path.read_text())
 
 
 @settings(max_examples=20, deadline=None)
@@ -94,7 +94,7 @@ def test_quarantine_takes_exactly_the_rows_whose_text_is_not_utf8(
     if not bad:
         assert not quarantine.exists()
         return
-    lines = [json.loads(line) for line in quarantine.read_text().splitlines()]
+    lines = json_lines(quarantine.read_text())
     assert [line["row"]["id"] for line in lines] == bad
     for line, index in zip(lines, bad, strict=True):
         data = names[index]

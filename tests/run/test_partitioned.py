@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from exportctl.cli.main import main
 from tests.conftest import pg_url
+from tests.support.jsonlines import json_lines
 
 SPEC = """\
 version: 1
@@ -94,7 +95,7 @@ def _read(fmt: str, files: list[Path]) -> list[Any]:
     text = b"".join(f.read_bytes() for f in files).decode()
     if fmt == "csv":
         return list(csv.reader(io.StringIO(text, newline="")))
-    return [json.loads(line) for line in text.splitlines()]
+    return json_lines(text)
 
 
 def _both(folder: Path, url: str, fmt: str, cut: str, query: str = "order_by: [id, name]"):

@@ -36,6 +36,7 @@ from exportctl.sources.sql import sqlite_arrow
 from exportctl.sources.sql.options import SqlOptions
 from exportctl.sources.sql.source import SqlSource
 from exportctl.values.not_utf8 import NotUtf8
+from tests.support.jsonlines import json_lines
 from tests.support.sqlite_paths import general_path
 from tests.support.strategies import HostileData, float64s, hostile_data, hostile_text, int64s
 
@@ -241,7 +242,7 @@ def test_json_rows_built_by_columns_are_the_rows_orjson_writes(
     for chunk in extra:
         array.write(chunk)
     array.close()
-    rows = [json.loads(line) for line in stream.getvalue().splitlines()]
+    rows = json_lines(stream.getvalue())
     assert json.loads(document.getvalue()) == rows
     assert len(rows) == sum(len(c) for c in chunks)
 

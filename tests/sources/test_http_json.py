@@ -27,6 +27,7 @@ from exportctl.ledger.store import Ledger
 from exportctl.sources.http_json.pages import array_items
 from tests.paths import REPO
 from tests.support.cli import apply, cli, write_spec
+from tests.support.jsonlines import json_lines
 
 EXAMPLES = REPO / "examples"
 TOKEN = "tok-3f9a-secret"
@@ -393,7 +394,7 @@ def test_the_example_through_zstd_reads_back_with_zstandard(
     raw = (
         zstandard.ZstdDecompressor().stream_reader(io.BytesIO(Path(run["uri"]).read_bytes())).read()
     )
-    rows = [json.loads(line) for line in raw.decode().splitlines()]
+    rows = json_lines(raw.decode())
     fields = ["url", "protocol", "host", "port", "country_code", "health_status", "last_checked"]
     wanted = [
         {**{k: r[k] for k in fields}, "last_checked": _utc_text(r["last_checked"])}

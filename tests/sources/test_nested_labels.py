@@ -30,6 +30,7 @@ from exportctl.model import Field
 from exportctl.spec.load import load_spec
 from exportctl.transforms.fields import select_fields
 from exportctl.transforms.validate import validate
+from tests.support.jsonlines import json_lines
 
 LABELS = [
     {"proxy_id": "p1", "status": "200"},
@@ -62,7 +63,7 @@ def encode(encoder_type: Any, options: Any) -> bytes:
 
 def test_json_and_jsonl_write_nested_objects_in_order() -> None:
     array = json.loads(encode(JsonEncoder, JsonOptions(indent=2)))
-    lines = [json.loads(line) for line in encode(JsonlEncoder, JsonlOptions()).splitlines()]
+    lines = json_lines(encode(JsonlEncoder, JsonlOptions()))
 
     for rows in (array, lines):
         assert [r["labels"] for r in rows] == LABELS

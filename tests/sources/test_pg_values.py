@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import pg_url
 from tests.support.cli import apply, write_spec
+from tests.support.jsonlines import json_lines
 
 pytestmark = pytest.mark.postgres
 
@@ -166,9 +167,7 @@ def test_a_table_with_a_collated_column_reflects_and_keeps_its_json(
         conn.execute(sa.text(f"""INSERT INTO "{pg_schema}".t VALUES (1, 'b', '{{"k": 1}}')"""))
     path, result = export(tmp_path, pg_schema, "jsonl")
     assert result["status"] == "succeeded", result
-    assert [json.loads(line) for line in path.read_text().splitlines()] == [
-        {"id": 1, "name": "b", "jb": {"k": 1}}
-    ]
+    assert json_lines(path.read_text()) == [{"id": 1, "name": "b", "jb": {"k": 1}}]
 
 
 def test_parquet_types_a_json_column_as_json_for_duckdb(
@@ -251,7 +250,7 @@ def test_text_formats_write_arrays_uuids_and_intervals_and_name_what_they_refuse
 ) -> None:
     fields = ["id", "ia", "ta", "tz", "u", "iv"]
     path, _ = export(tmp_path, other_types, "jsonl", fields=fields)
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows = json_lines(path.read_text())
     assert rows[0] == {
         "id": 1,
         "ia": [1, None, -3],

@@ -19,6 +19,7 @@ from exportctl.sources.base import Request
 from exportctl.sources.sql import sqlite_arrow
 from exportctl.sources.sql.options import SqlOptions
 from exportctl.sources.sql.source import SqlSource
+from tests.support.jsonlines import json_lines
 
 #: Names SQLite's `file:` URIs and SQLAlchemy's URLs give a meaning to.
 NAMES = ["plain.db", "a space, ?, # and %25.db", "ünï 密.db"]
@@ -117,7 +118,7 @@ def test_an_existing_sqlite_file_is_read_and_left_unchanged(
     result = export(tmp_path, monkeypatch, url_of(path, None), read_by, QUERIES["table"])
 
     assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in (tmp_path / "out" / "s.jsonl").read_text().splitlines()]
+    rows = json_lines((tmp_path / "out" / "s.jsonl").read_text())
     assert rows == [{"id": i, "url": f"http://p{i}:80"} for i in range(7)]
     assert (files(path.parent), path.read_bytes()) == before
     source = SqlSource(SqlOptions(url=url_of(path, None)), path.parent)

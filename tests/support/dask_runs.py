@@ -6,13 +6,14 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from tests.support.jsonlines import json_lines
 
 
 def read_rows(fmt: str, files: list[Path]) -> list[Any]:
@@ -23,7 +24,7 @@ def read_rows(fmt: str, files: list[Path]) -> list[Any]:
     text = (gzip.decompress(data) if fmt.endswith(".gz") else data).decode()
     if fmt.startswith("csv"):
         return list(csv.reader(io.StringIO(text, newline="")))
-    return [json.loads(line) for line in text.splitlines()]
+    return json_lines(text)
 
 
 def temp_files(pid: int, folder: Path) -> list[str]:

@@ -35,6 +35,7 @@ from exportctl.spec.load import load_spec
 from exportctl.transforms import credentials as stage
 from exportctl.transforms.credentials import apply_credentials
 from tests.conftest import demo_env
+from tests.support.jsonlines import json_lines
 
 CURRENT, PREVIOUS = "PROXYWHIRL_CACHE_ENCRYPTION_KEY", "PROXYWHIRL_CACHE_KEY_PREVIOUS"
 TEXT = pd.ArrowDtype(pa.string())
@@ -145,7 +146,7 @@ def test_reveal_in_a_template_and_a_jsonl_backup(
     spec = write_spec(tmp_path, demo, "plain", "jsonl", "reveal", extension="jsonl")
 
     assert apply(spec, keys).exit_code == 0
-    rows = [json.loads(x) for x in (tmp_path / "out" / "plain.jsonl").read_text().splitlines()]
+    rows = json_lines((tmp_path / "out" / "plain.jsonl").read_text())
     assert {r["host"]: (r["username"], r["password"]) for r in rows} == {
         host: entry["plain"] for host, entry in pool.items()
     }
@@ -183,7 +184,7 @@ def test_strip_and_mask_leave_no_credential_in_the_bytes(
     if mode == "mask":  # present credentials are marked, absent ones stay absent
         assert text.count("***") + text.count("%2A%2A%2A") == 2 * with_credentials
     if fmt == "jsonl":
-        rows = [json.loads(line) for line in text.splitlines()]
+        rows = json_lines(text)
         assert len(rows) == len(pool)
         for row in rows:
             present = pool[row["host"]]["stored"][0] is not None
@@ -200,7 +201,7 @@ def test_keep_exports_the_stored_values_unchanged(
 
     assert result.exit_code == 0, result.output
     path = tmp_path / "out" / "backup.jsonl"
-    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    rows = json_lines(path.read_text())
     assert {r["host"]: (r["username"], r["password"]) for r in rows} == {
         host: entry["stored"] for host, entry in pool.items()
     }

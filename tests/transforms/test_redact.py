@@ -32,6 +32,7 @@ from exportctl.transforms.redact import columns
 from exportctl.transforms.redact.columns import Redactor
 from exportctl.transforms.redact.keys import key_matcher
 from tests.support.codecs import decompressed
+from tests.support.jsonlines import json_lines
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 TEXT = pd.ArrowDtype(pa.string())
@@ -505,7 +506,7 @@ def read_back(data: bytes, fmt: str) -> list[dict[str, Any]]:
     if fmt == "json":
         return list(json.loads(data))
     if fmt == "jsonl":
-        return [json.loads(line) for line in data.splitlines()]
+        return json_lines(data)
     if fmt == "yaml":
         return list(yaml.safe_load(data))
     if fmt == "parquet":

@@ -29,6 +29,7 @@ from exportctl.run import runner
 from exportctl.spec.load import load_spec
 from exportctl.transforms.redact.columns import Redactor
 from tests.support.codecs import decompressed
+from tests.support.jsonlines import json_lines
 
 #: Characters of generated secrets: none ends a `key=value` value early.
 SECRET_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789._~+-"
@@ -231,6 +232,6 @@ def test_no_secret_in_log_records_survives_any_format(fmt: str, data: st.DataObj
             if fmt == "yaml"
             else json.loads(output)
             if fmt == "json"
-            else [json.loads(line) for line in output.splitlines()]
+            else json_lines(output)
         )
         assert [r["timestamp"][:19] for r in back] == [r["time"][:19] for r in records]

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from exportctl.ledger.store import Ledger
+from tests.support.jsonlines import json_lines
 
 ROWS = [
     # host, port, protocol, score
@@ -70,7 +71,7 @@ def _recorded(result: dict, private_ledger: str) -> dict:
 
 
 def _exported(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return json_lines(path.read_text())
 
 
 def test_fail_writes_nothing_and_names_the_first_bad_row(tmp_path, db, private_ledger):
