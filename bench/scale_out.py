@@ -100,8 +100,8 @@ def apply(spec: Path, state: str, extra: list[str]) -> tuple[float, float]:
     """One `exportctl apply`: wall seconds and peak RSS (MiB) of the driver."""
     argv = [str(BIN / "exportctl"), "apply", str(spec), "--state", state, *extra]
     started = time.perf_counter()
-    pid = os.spawnv(os.P_NOWAIT, argv[0], argv)
-    _, status, usage = os.wait4(pid, 0)
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)  # its peak RSS, which Popen.wait does not give
     seconds = time.perf_counter() - started
     assert os.waitstatus_to_exitcode(status) == 0, f"{spec.name}: exit status {status}"
     return seconds, usage.ru_maxrss / 1024
@@ -114,9 +114,15 @@ def rows_written(out: Path, name: str, ext: str) -> int:
     manifest = json.loads((out / f"samples-{name}.{ext}.manifest.json").read_text())
     whole = [{"uri": str(out / f"samples-{name}.{ext}")}]
     files = [part["uri"] for part in manifest.get("parts") or whole]
-    reader = "read_parquet" if ext == "parquet" else "read_csv"
-    query = f"SELECT count(*) FROM {reader}({files!r})"
-    return int(duckdb.sql(query).fetchone()[0])  # type: ignore[index]
+    if ext == "parquet":
+        return int(duckdb.sql(f"SELECT count(*) FROM read_parquet({files!r})").fetchall()[0][0])
+    # A CSV's parts continue its document: only the first has the header.
+    counted = 0
+    for index, file in enumerate(files):
+        header = "true" if index == 0 else "false"
+        query = f"SELECT count(*) FROM read_csv('{file}', header={header}, all_varchar=true)"
+        counted += int(duckdb.sql(query).fetchall()[0][0])
+    return counted
 
 
 Times = dict[tuple[str, str], list[tuple[float, float]]]
