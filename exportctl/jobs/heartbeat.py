@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -18,7 +19,12 @@ from exportctl.run.result import Observer
 #: How long a run goes before its row count is asked for `status`'s percentage and ETA.
 #: A count scans what the export scans (a filter on an unindexed column reads the whole
 #: table again), so a run that ends before anyone could look does not pay for one.
+#: EXPORTCTL_COUNT_AFTER (seconds) changes it, for a dashboard that wants it at once.
 COUNT_AFTER = 5 * HEARTBEAT_EVERY
+
+
+def count_after() -> float:
+    return float(os.environ.get("EXPORTCTL_COUNT_AFTER", COUNT_AFTER))
 
 
 class Heartbeat(Observer):
@@ -27,6 +33,7 @@ class Heartbeat(Observer):
     def __init__(self, ledger: Ledger, run: RunRecord, inner: Observer, stop: Stop, clock: Clock):
         self.ledger, self.run, self.inner, self.stop, self.clock = ledger, run, inner, stop, clock
         self.began = clock.monotonic()
+        self.count_after = count_after()
         self.rows = 0
         self.expected: int | None = None
         self.last_beat = -HEARTBEAT_EVERY  # the first chunk reports at once
@@ -34,7 +41,7 @@ class Heartbeat(Observer):
     @property
     def wants_total(self) -> bool:  # type: ignore[override]
         """At once for a progress bar; for the ledger, once the run has gone on a while."""
-        return self.inner.wants_total or self.clock.monotonic() - self.began >= COUNT_AFTER
+        return self.inner.wants_total or self.clock.monotonic() - self.began >= self.count_after
 
     def restart(self) -> None:
         self.rows = 0

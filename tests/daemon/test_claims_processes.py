@@ -138,7 +138,9 @@ def test_two_daemon_processes_share_the_ticks_and_one_takes_over_when_the_other_
             return now if now["takeovers"] and now["finished_at"] else None
 
         taken = eventually(taken_over, "the takeover of the dead daemon's tick", timeout=30)
-        assert f":{survivor.pid}:" in taken["holder"] and taken["outcome"] == "succeeded"
+        # Newer ticks of `slow` (every 2 s) came due within the lease: the abandoned one is
+        # settled as skipped, as a missed tick is, and the newer ones run.
+        assert f":{survivor.pid}:" in taken["holder"] and taken["outcome"] == "skipped"
         assert ticks(metrics(ports[daemons.index(survivor)]), "taken_over", "slow") >= 1
         (took,) = [e for e in ledger.audit_events(spec="slow") if e["event"] == "claim.taken_over"]
         # Not before the lease had passed since the last renewal (a quarter of it before the
@@ -165,5 +167,6 @@ def test_two_daemon_processes_share_the_ticks_and_one_takes_over_when_the_other_
     # No tick ran twice: per spec and tick, one run, besides the one its dead holder left.
     counts = Counter((r["spec"], r["scheduled_at"]) for r in everything if r not in abandoned)
     assert counts and max(counts.values()) == 1
-    outcomes = {r["status"] for r in everything if r["scheduled_at"] == claim["tick"]}
-    assert outcomes == {"interrupted", "succeeded"}
+    tick_runs = [r for r in everything if (r["spec"], r["scheduled_at"]) == ("slow", claim["tick"])]
+    outcomes = {r["status"] for r in tick_runs}
+    assert outcomes == {"interrupted"}

@@ -62,7 +62,7 @@ def test_no_engine_section_is_the_local_engine_uncut(tmp_path: Path) -> None:
             9,
             "$.engine.partitions",
             "a `logs` source cannot be partitioned: a partition reads one range of a key "
-            "column, which only a `sql` source can do today",
+            "column, which only a `sql` or `prometheus` source can do today",
         ),
         (
             {"more": "incremental: {mode: changes, key: id}\n"},

@@ -3,6 +3,7 @@ process or in one of its own, and the ledger read as another process would."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -71,10 +72,12 @@ def apply_here(*args: str) -> Result:
 
 
 def start_apply(*args: str) -> subprocess.Popen[str]:
-    """`exportctl apply` in a process of its own, sharing this test's ledger."""
+    """`exportctl apply` in a process of its own, sharing this test's ledger; its row
+    count asked at once (EXPORTCTL_COUNT_AFTER), for `status` to show a percentage."""
     return subprocess.Popen(
         [sys.executable, "-m", "exportctl", "apply", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "EXPORTCTL_COUNT_AFTER": "0"},
     )
