@@ -1,11 +1,12 @@
-"""A before/after table of exportctl's exports, from two `bench/run.py --save` files.
+"""A before/after table of exportctl's exports, from `bench/run.py --save` files.
 
-    python bench/compare.py BEFORE.json AFTER.json --title "Issue 20: ..." \\
-        --section issue-20 --command "how each file was made"
+    python bench/compare.py RUN.json --title "Issue 20: ..." --section issue-20 \\
+        --command "how the file was made"
 
-Each file holds one run's medians (every tool interleaved with the others, so DuckDB's
-figures in a file are those of the same minutes as exportctl's). The ratios of each column
-are taken within its own run. The table goes to docs/benchmarks.md, in its own section.
+RUN.json holds one run's medians, `exportctl before` (`--baseline`) interleaved with
+exportctl and the DuckDBs, so every figure of a row comes from the same minutes. (With a
+second file, `before` is that file's `exportctl` and its DuckDBs.) The table goes to
+docs/benchmarks.md, in its own section.
 """
 
 from __future__ import annotations
@@ -62,15 +63,21 @@ def table(before: dict[tuple[str, str], dict], after: dict[tuple[str, str], dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)
+    parser.add_argument("before", type=Path, nargs="?", help="another run, for `before`")
     parser.add_argument("--title", required=True)
     parser.add_argument("--section", required=True, help="the section's name in the page")
-    parser.add_argument("--command", required=True, help="how the two files were made")
+    parser.add_argument("--command", required=True, help="how the figures were made")
     parser.add_argument("--note", default="", help="a paragraph after the table")
     args = parser.parse_args()
     lines = [f"## {args.title}", "", args.command, ""]
-    lines += table(medians(args.before), medians(args.after))
+    after = medians(args.after)
+    if args.before:
+        before = medians(args.before)
+    else:
+        before = {(t, c): m for (t, c), m in after.items() if t != "exportctl"}
+        before |= {("exportctl", c): m for (t, c), m in after.items() if t == "exportctl before"}
+    lines += table(before, after)
     if args.note:
         lines += ["", args.note]
     write_section(args.section, "\n".join(lines) + "\n")

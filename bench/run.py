@@ -261,25 +261,32 @@ def out_path(setup: Setup, tool: str, case: Case) -> Path:
     return path
 
 
-def run_exportctl(setup: Setup, case: Case) -> Measure:
-    out = out_path(setup, "exportctl", case)
+#: A copy of exportctl's code (`--baseline`) timed beside this one as `exportctl before`.
+BASELINE: dict[str, str] = {}
+
+
+def run_exportctl(setup: Setup, case: Case, tool: str = "exportctl") -> Measure:
+    out = out_path(setup, tool, case)
     source = SOURCES[case.table].format(
         folder=setup.folder, start=setup.week[0] + "Z", end=setup.week[1] + "Z"
     )
-    spec = setup.folder / "out" / "bench.yaml"
+    spec = setup.folder / "out" / f"{tool}-bench.yaml"
     name = re.sub(r"[^a-z0-9]+", "-", case.name.lower()).strip("-")
     spec.write_text(
         f"version: 1\nname: bench-{name}\n{source}format: {case.fmt}\ndestination: {str(out)!r}\n"
     )
-    ledger = setup.folder / "out" / "ledger.db"
+    ledger = setup.folder / "out" / f"{tool}-ledger.db"
     ledger.unlink(missing_ok=True)
     env = {**os.environ, "EXPORTCTL_STATE": f"sqlite:///{ledger}"}
+    if tool == "exportctl-before":
+        env["PYTHONPATH"] = BASELINE["code"]  # before the installed (editable) package
     child = run_child([*EXPORTCTL, "apply", str(spec), "--json"], env)
     result = json.loads(child.stdout)
     result = result[0] if isinstance(result, list) else result
     if result.get("status") != "succeeded":
         raise RuntimeError(f"exportctl {case.name}: {result.get('error')}")
-    return measured("exportctl", case, int(result["rows"]), child, out.stat().st_size, out)
+    shown = "exportctl before" if tool == "exportctl-before" else tool
+    return measured(shown, case, int(result["rows"]), child, out.stat().st_size, out)
 
 
 def duckdb_query(setup: Setup, case: Case) -> str:
@@ -422,6 +429,7 @@ def _size(path: Path) -> int:
 
 RUNNERS: dict[str, Callable[[Setup, Case], Measure]] = {
     "exportctl": run_exportctl,
+    "exportctl-before": lambda setup, case: run_exportctl(setup, case, "exportctl-before"),
     "duckdb-sqlite": run_duckdb_sqlite,
     "duckdb": run_duckdb,
     "sling": run_sling,
@@ -687,7 +695,7 @@ def measure_case(
 ) -> list[Measure]:
     """Each tool in turn, `repeat` rounds (A B C A B C), medians; exportctl first."""
     rounds: dict[str, list[Measure]] = {}
-    names = ["exportctl", *(t for t in case.tools if t in tools)]
+    names = ["exportctl", *(t for t in ("exportctl-before", *case.tools) if t in tools)]
     for _ in range(repeat):
         for tool in names:
             if tool != "exportctl" and tool not in rounds and _failed(failures, tool, case):
@@ -742,11 +750,20 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--no-codecs", action="store_true", help="skip the codec table")
     parser.add_argument("--save", type=Path, help="also write the medians here as JSON")
     parser.add_argument("--no-report", action="store_true", help="leave docs/benchmarks.md")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a copy of exportctl's code (`git archive REV exportctl schemas | tar -x -C DIR`) "
+        "timed beside this one, in turn with the others, as `exportctl before`",
+    )
     args = parser.parse_args()
     if args.quick:
         args.proxies, args.metrics, args.log_lines = 200_000, 1_000_000, 200_000
         args.tools = [t for t in args.tools if t in ("exportctl", *DUCKS)]
         args.no_codecs = True
+    if args.baseline:
+        BASELINE["code"] = str(args.baseline.resolve())
+        args.tools = [*args.tools, "exportctl-before"]
     return args
 
 
