@@ -46,7 +46,8 @@ from report import REPORT, write_section
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / ".data"
 PYTHON = sys.executable
-EXPORTCTL = [PYTHON, "-m", "exportctl"]
+#: -P: not the current folder first on sys.path, so `--baseline`'s PYTHONPATH is what runs.
+EXPORTCTL = [PYTHON, "-P", "-m", "exportctl"]
 #: The demo's samples end here and span 30 days before it (exportctl/demo/times.py).
 END = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 TOOLS = ("exportctl", "duckdb-sqlite", "duckdb", "sling", "dlt")
@@ -569,6 +570,9 @@ def report(
             f"{_ratio(m.seconds, own.get(m.case.name), 'seconds')} | "
             f"{_ratio(m.cpu, scanner.get(m.case.name), 'cpu')} |"
         )
+    absent = [t for t in ("sling", "dlt") if all(m.tool != t for m in measures)]
+    if absent:
+        lines += ["", f"Not run this time (`--tools`): {', '.join(absent)}."]
     if failures:
         lines += ["", "Runs that could not be made here:", ""]
         lines += [f"- {f}" for f in failures]
@@ -750,6 +754,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--no-codecs", action="store_true", help="skip the codec table")
     parser.add_argument("--save", type=Path, help="also write the medians here as JSON")
     parser.add_argument("--no-report", action="store_true", help="leave docs/benchmarks.md")
+    parser.add_argument("--report-from", type=Path, help="report a --save file's medians")
     parser.add_argument(
         "--baseline",
         type=Path,
@@ -773,18 +778,42 @@ def main() -> None:
     found = setup(args)
     measures: list[Measure] = []
     failures: list[str] = []
-    cases = [c for c in CASES if not args.cases or any(w in c.name for w in args.cases)]
-    for case in cases:
-        measures += measure_case(found, case, args.tools, args.repeat, failures)
-    _fill_raw_bytes(measures)
+    if args.report_from:  # a saved run's medians, reported again (no export is run)
+        measures = load(args.report_from)
+    else:
+        cases = [c for c in CASES if not args.cases or any(w in c.name for w in args.cases)]
+        for case in cases:
+            measures += measure_case(found, case, args.tools, args.repeat, failures)
+        _fill_raw_bytes(measures)
     if args.save:
         save(measures, args.save)
     if args.no_report:
         return
     csv = found.folder / "out" / "exportctl-proxies_csv.csv"
     codec_rows = [] if args.no_codecs or not csv.exists() else codecs(csv)
-    write_section("exports", report(args, found, measures, failures, codec_rows))
+    text = report(args, found, measures, failures, codec_rows)
+    write_section("exports", text if codec_rows else _with_earlier_codecs(text))
     print(f"wrote {REPORT}")
+
+
+def load(path: Path) -> list[Measure]:
+    """The medians `save` wrote."""
+    by_name = {case.name: case for case in CASES}
+    found = []
+    for row in json.loads(path.read_text()):
+        row["case"], row["path"] = by_name[row["case"]], Path(row["path"])
+        found.append(Measure(**row))
+    return found
+
+
+def _with_earlier_codecs(text: str) -> str:
+    """The report, keeping the page's codec table when this run measured none."""
+    page = REPORT.read_text() if REPORT.exists() else ""
+    earlier = re.search(r"### Codecs.*?(?=### Targets)", page, re.S)
+    if earlier is None or "### Codecs" in text:
+        return text
+    kept = earlier.group(0).replace("\n\n", "\n\n(From an earlier run.) ", 1)
+    return text.replace("### Targets", kept + "### Targets", 1)
 
 
 def _fill_raw_bytes(measures: list[Measure]) -> None:
