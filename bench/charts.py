@@ -92,6 +92,8 @@ def exports_chart(table: Table, column: str, label: str, out: Path) -> None:
         values = {row["export"]: number(row[column]) for row in table.rows if row["tool"] == tool}
         xs = [e + t * width for e, name in enumerate(exports) if values.get(name) is not None]
         ys = [values[name] for name in exports if values.get(name) is not None]
+        if not ys:  # a tool this run did not time: no empty entry in the legend
+            continue
         ax.bar(xs, ys, width, label=tool, color=COLOURS[tool])
     ax.set_xticks([e + width * (len(TOOLS) - 1) / 2 for e in range(len(exports))])
     ax.set_xticklabels(exports, rotation=30, ha="right")
