@@ -54,8 +54,13 @@ lock:
 	    --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 	    --upgrade --quiet -o $$out; \
 	done
+	# DuckDB 1.5.5 and its packaged sqlite scanner, for bench/run.py's venv of its own.
+	.venv-uv/bin/uv pip compile requirements/bench-duckdb-sqlite.in --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet \
+	  -o requirements/bench-duckdb-sqlite.lock
 
-## Benchmarks; results go to docs/benchmarks.md, their charts to docs/img/.
+## Benchmarks; results go to docs/benchmarks.md, their charts to docs/img/. bench/run.py
+## makes DuckDB 1.5.5's venv (bench/.venv-duckdb-sqlite) from its lock on first use.
 bench: $(BIN)/exportctl
 	$(BIN)/pip install --quiet --require-hashes -r requirements/bench.lock
 	$(BIN)/python bench/run.py

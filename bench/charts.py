@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-TOOLS = ("exportctl", "duckdb COPY", "sling", "dlt")
+TOOLS = ("exportctl", "duckdb sqlite", "duckdb COPY", "sling", "dlt")
+#: One colour a tool, the same in every chart (matplotlib's first five).
+COLOURS = dict(zip(TOOLS, ("C0", "C1", "C2", "C3", "C4"), strict=True))
 # PNG metadata without the matplotlib version, so a rerun on the same figures is the same file.
 PNG_METADATA = {"Software": None}
 
@@ -90,7 +92,9 @@ def exports_chart(table: Table, column: str, label: str, out: Path) -> None:
         values = {row["export"]: number(row[column]) for row in table.rows if row["tool"] == tool}
         xs = [e + t * width for e, name in enumerate(exports) if values.get(name) is not None]
         ys = [values[name] for name in exports if values.get(name) is not None]
-        ax.bar(xs, ys, width, label=tool)
+        if not ys:  # a tool this run did not time: no empty entry in the legend
+            continue
+        ax.bar(xs, ys, width, label=tool, color=COLOURS[tool])
     ax.set_xticks([e + width * (len(TOOLS) - 1) / 2 for e in range(len(exports))])
     ax.set_xticklabels(exports, rotation=30, ha="right")
     ax.set_ylabel(label)
@@ -161,6 +165,12 @@ def main() -> None:
         exports, "seconds", "seconds (lower is faster)", args.out / "bench-exports-seconds.png"
     )
     exports_chart(exports, "peak RSS MiB", "peak RSS, MiB", args.out / "bench-exports-memory.png")
+    exports_chart(
+        exports,
+        "rows/s",
+        "rows per second (higher is faster)",
+        args.out / "bench-exports-rows-per-second.png",
+    )
     codecs_chart(table_under(found, "Codecs"), args.out / "bench-codecs.png")
     lateness_chart(
         table_under(found, "Daemon: start lateness, SQLite"),

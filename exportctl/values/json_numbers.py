@@ -14,6 +14,7 @@ from typing import Any
 
 #: An integer zero with a minus sign in JSON text, not followed by a fraction or exponent.
 _MINUS_ZERO = re.compile(r"-0(?![0-9.eE])")
+_MINUS_ZERO_BYTES = re.compile(rb"-0(?![0-9.eE])")
 
 
 def json_integer(text: str) -> int | float:
@@ -33,6 +34,9 @@ def loads(text: str | bytes) -> Any:
     return DECODER.decode(text)
 
 
-def may_hold_minus_zero(text: str) -> bool:
-    """Whether the text may hold a `-0` (a string containing it is a false alarm, no harm)."""
+def may_hold_minus_zero(text: str | bytes) -> bool:
+    """Whether the text (or its UTF-8 bytes) may hold a `-0` (a string containing it is a
+    false alarm, no harm)."""
+    if isinstance(text, bytes):
+        return _MINUS_ZERO_BYTES.search(text) is not None
     return _MINUS_ZERO.search(text) is not None

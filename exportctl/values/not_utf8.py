@@ -86,15 +86,18 @@ def locate(frame: pd.DataFrame, what: str, keys: Sequence[str], first_row: int) 
 
 
 def problems(chunk: pd.DataFrame) -> pd.Series | None:
-    """Per row, its values that are not UTF-8, named; None if no row has one."""
-    found: list[list[str]] = [[] for _ in range(len(chunk))]
+    """Per row, its values that are not UTF-8, named; None if no row has one.
+
+    Only an object column can hold a marker (the source checked the others' text as it
+    read them), so a chunk without one costs nothing per row."""
+    found: dict[int, list[str]] = {}
     for name in chunk.columns:
         if chunk[name].dtype != object:
             continue
         for position, value in enumerate(chunk[name].tolist()):
             if isinstance(value, NotUtf8):
-                found[position].append(value.reason(str(name)))
-    if not any(found):
+                found.setdefault(position, []).append(value.reason(str(name)))
+    if not found:
         return None
-    joined = ["; ".join(parts) if parts else None for parts in found]
+    joined = ["; ".join(found[at]) if at in found else None for at in range(len(chunk))]
     return pd.Series(joined, index=chunk.index, dtype=object)

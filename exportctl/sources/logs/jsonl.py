@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
-from exportctl.sources.logs.lines import Malformed, decoded, integer, json_value, parse_time, text
+from exportctl.sources.logs.lines import Malformed, integer, json_line, parse_time, text
 from exportctl.sources.logs.loguru import SCHEMA
 
 TIME_FIELDS = ("timestamp", "time")
@@ -33,7 +33,7 @@ class JsonlParser:
 
     def __call__(self, line: bytes, file: str) -> tuple[dict[str, Any], int | None]:
         try:
-            doc = json_value(decoded(line))
+            doc = json_line(line)
         except ValueError as exc:
             raise Malformed(f"not JSON ({exc})") from None
         if not isinstance(doc, dict):

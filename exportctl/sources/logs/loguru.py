@@ -8,7 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from exportctl.sources.logs.lines import Malformed, decoded, integer, json_value, text
+from exportctl.sources.logs.lines import Malformed, integer, json_line, text
 
 #: The columns a loguru record becomes, in order (`format: jsonl` shares them).
 SCHEMA = pa.schema(
@@ -48,7 +48,7 @@ class LoguruParser:
 
     def __call__(self, line: bytes, file: str) -> tuple[dict[str, Any] | None, int | None]:
         try:
-            record = json_value(decoded(line))["record"]
+            record = json_line(line)["record"]
             number = record["level"].get("no")
             if self.below is not None and type(number) is int and number < self.below:
                 return None, number
