@@ -24,7 +24,11 @@ COUNT_AFTER = 5 * HEARTBEAT_EVERY
 
 
 def count_after() -> float:
-    return float(os.environ.get("EXPORTCTL_COUNT_AFTER", COUNT_AFTER))
+    """EXPORTCTL_COUNT_AFTER's seconds; the default where it is unset or not a number."""
+    try:
+        return float(os.environ.get("EXPORTCTL_COUNT_AFTER", COUNT_AFTER))
+    except ValueError:
+        return COUNT_AFTER
 
 
 class Heartbeat(Observer):

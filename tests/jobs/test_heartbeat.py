@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from exportctl.clock import FakeClock
-from exportctl.jobs.heartbeat import COUNT_AFTER, Heartbeat
+from exportctl.jobs.heartbeat import COUNT_AFTER, Heartbeat, count_after
 from exportctl.jobs.stop import Stop
 from exportctl.ledger.runs import RunRecord
 from exportctl.ledger.store import Ledger
@@ -32,3 +34,10 @@ def test_the_count_waits_for_a_long_run_unless_a_bar_shows_it(tmp_path: Path) ->
     clock.advance(0.5)
     assert quiet.wants_total
     ledger.close()
+
+
+def test_the_wait_is_set_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPORTCTL_COUNT_AFTER", "0")
+    assert count_after() == 0.0
+    monkeypatch.setenv("EXPORTCTL_COUNT_AFTER", "soon")
+    assert count_after() == COUNT_AFTER  # not a number: the default, never a failed run
