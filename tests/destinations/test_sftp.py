@@ -280,7 +280,9 @@ class Saboteur(threading.Thread):
 def test_a_run_whose_connection_drops_is_retried_and_leaves_one_whole_file(
     folder: Path, sshd: SshServer
 ):
-    rows = [(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", i, "x" * 20) for i in range(60_000)]
+    # Enough that the upload is still streaming when the saboteur stops it: 60,000 rows
+    # were at times uploaded and renamed before it could (seen in a CI run).
+    rows = [(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", i, "x" * 20) for i in range(250_000)]
     with closing(sqlite3.connect(folder / "pool.db")) as conn, conn:
         conn.executemany("INSERT INTO proxies VALUES (?, ?, ?)", rows)
     spec = sftp_spec(folder, sshd, retry={"attempts": 2, "backoff": "0.1s"})
