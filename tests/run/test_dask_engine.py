@@ -72,10 +72,16 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "system.db"
 
 
-def _apply(folder: Path, name: str, ok: bool = True, **spec: Any) -> dict[str, Any]:
+def _write_spec(folder: Path, name: str, **spec: Any) -> Path:
+    """FOLDER/NAME.yaml from SPEC, its keys defaulted where `spec` leaves them."""
     defaults = {"table": "validation_results", "chunk": 97, "more": "", "order": ORDER}
     path = folder / f"{name}.yaml"
     path.write_text(SPEC.format(name=name, **{**defaults, **spec}))
+    return path
+
+
+def _apply(folder: Path, name: str, ok: bool = True, **spec: Any) -> dict[str, Any]:
+    path = _write_spec(folder, name, **spec)
     result = CliRunner().invoke(main, ["apply", str(path), "--json"], catch_exceptions=False)
     (done,) = json.loads(result.stdout)
     assert (result.exit_code == 0) == ok, result.output
@@ -216,19 +222,14 @@ def test_progress_sums_the_partitions(
 ) -> None:
     """The tasks' rows, published as they go and at their end, add up to the rows read;
     the total is heard once, the sum of the partitions' counts."""
-    path = tmp_path / "cut.yaml"
-    path.write_text(
-        SPEC.format(
-            name="cut",
-            db=demo,
-            chunk=50,
-            table="validation_results",
-            fmt="jsonl",
-            destination=tmp_path / "out" / "cut.jsonl",
-            engine=_engine("dask", cluster),
-            more="",
-            order=ORDER,
-        )
+    path = _write_spec(
+        tmp_path,
+        "cut",
+        db=demo,
+        chunk=50,
+        fmt="jsonl",
+        destination=tmp_path / "out" / "cut.jsonl",
+        engine=_engine("dask", cluster),
     )
     plan = compile_plan(load_spec(path), now=NOW, run_id="20260101T000000Z-abc123")
     heard = _Heard()
@@ -296,19 +297,20 @@ def test_a_task_carries_no_secret_and_the_worker_rebuilds_the_plan(
     and the plan rebuilt from it (with the worker's environment) is the same plan."""
     secret = "s3cr3t-Pa55word"
     monkeypatch.setenv("DB_PASSWORD", secret)
-    path = tmp_path / "pg.yaml"
+    path = _write_spec(
+        tmp_path,
+        "pg",
+        db="x",
+        chunk=10,
+        table="items",
+        fmt="csv",
+        destination="out/pg.csv",
+        engine=_engine("dask"),
+    )
     path.write_text(
-        SPEC.format(
-            name="pg",
-            db="x",
-            chunk=10,
-            table="items",
-            fmt="csv",
-            destination="out/pg.csv",
-            engine=_engine("dask"),
-            more="",
-            order=ORDER,
-        ).replace('"sqlite:///x"', '"postgresql+psycopg://u:${DB_PASSWORD}@127.0.0.1/test"')
+        path.read_text().replace(
+            '"sqlite:///x"', '"postgresql+psycopg://u:${DB_PASSWORD}@127.0.0.1/test"'
+        )
     )
     plan = compile_plan(load_spec(path), now=NOW, run_id="20260101T000000Z-abc123")
     task = PartitionTask(recipe_of(plan), 1, KeyRange("id", 5, 9), "topic", "abort")
@@ -332,19 +334,15 @@ def test_a_worker_killed_mid_partition_has_it_written_again(
         conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
         conn.executemany("INSERT INTO items VALUES (?, ?)", ((i, f"n{i}") for i in range(rows)))
     out = tmp_path / "out" / "items.csv"
-    spec = tmp_path / "kill.yaml"
-    spec.write_text(
-        SPEC.format(
-            name="kill",
-            db=db,
-            chunk=200,
-            table="items",
-            fmt="csv",
-            destination=f"{{uri: {out}, split: {{rows: 15000}}}}",
-            engine=_engine("dask", count=2),
-            more="",
-            order=ORDER,
-        )
+    spec = _write_spec(
+        tmp_path,
+        "kill",
+        db=db,
+        chunk=200,
+        table="items",
+        fmt="csv",
+        destination=f"{{uri: {out}, split: {{rows: 15000}}}}",
+        engine=_engine("dask", count=2),
     )
     with distributed.Client(cluster, set_as_default=False) as client:
         pids = set(client.run(os.getpid).values())
@@ -386,19 +384,15 @@ def test_a_worker_killed_mid_upload_leaves_no_upload_open(
         conn.executemany("INSERT INTO items VALUES (?, ?)", ((i, f"n{i}") for i in range(rows)))
     uri = s3_bucket.uri("out/items.csv.gz")
     destination = f'{{uri: "{uri}", s3: {{endpoint_url: "{s3_bucket.endpoint}"}}}}'
-    spec = tmp_path / "s3kill.yaml"
-    spec.write_text(
-        SPEC.format(
-            name="s3kill",
-            db=db,
-            chunk=200,
-            table="items",
-            fmt="csv",
-            destination=destination,
-            engine=_engine("dask", cluster, count=2),
-            more="",
-            order=ORDER,
-        )
+    spec = _write_spec(
+        tmp_path,
+        "s3kill",
+        db=db,
+        chunk=200,
+        table="items",
+        fmt="csv",
+        destination=destination,
+        engine=_engine("dask", cluster, count=2),
     )
     with distributed.Client(cluster, set_as_default=False) as client:
         pids = client.run(os.getpid)
@@ -429,20 +423,14 @@ def test_a_worker_killed_mid_upload_leaves_no_upload_open(
 
 def test_without_dask_the_engine_says_what_to_install(tmp_path: Path, demo: Path) -> None:
     """In a process where `distributed` cannot be imported."""
-    spec = tmp_path / "cut.yaml"
     out = tmp_path / "out" / "r.csv"
-    spec.write_text(
-        SPEC.format(
-            name="cut",
-            db=demo,
-            chunk=97,
-            table="validation_results",
-            fmt="csv",
-            destination=out,
-            engine=_engine("dask"),
-            more="",
-            order=ORDER,
-        )
+    spec = _write_spec(
+        tmp_path,
+        "cut",
+        db=demo,
+        fmt="csv",
+        destination=out,
+        engine=_engine("dask"),
     )
     blocked = tmp_path / "blocked"
     blocked.mkdir()

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from exportctl.spec.schema import Locator, check_schema, export_spec_schema
 from tests.paths import REPO
+from tests.support.spec_fuzz import key_paths
 
 SHIPPED = sorted(
     [
@@ -50,26 +51,14 @@ JSON = st.recursive(
 )
 
 
-def paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every key path in a document."""
-    found = [path]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += paths(value, (*path, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += paths(value, (*path, index))
-    return found
-
-
 @st.composite
 def mutated(draw: st.DrawFn) -> Any:
     document = copy.deepcopy(draw(st.sampled_from(DOCUMENTS)))
     for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(paths(document)))
-        if not path:
+        found = key_paths(document)
+        if not found:
             continue
-        *parent_path, last = path
+        *parent_path, last = draw(st.sampled_from(found))
         parent = document
         for step in parent_path:
             parent = parent[step]

@@ -69,14 +69,15 @@ ODD_VALUES: list[Any] = [
 SYNTAX_CHARS = ":[]{}&*!|>'\"#%@`\t- \n?,"
 
 
-def _paths(document: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def key_paths(document: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key path in a document, the root's excepted."""
     found = [at] if at else []
     if isinstance(document, dict):
         for key, value in document.items():
-            found += _paths(value, (*at, key))
+            found += key_paths(value, (*at, key))
     elif isinstance(document, list):
         for index, value in enumerate(document):
-            found += _paths(value, (*at, index))
+            found += key_paths(value, (*at, index))
     return found
 
 
@@ -130,7 +131,7 @@ def mutate(text: str, rng: random.Random) -> tuple[str, str]:
     if kind == "alias":
         return _aliases(rng) + text, kind
     document = yaml.safe_load(text)
-    paths = _paths(document)
+    paths = key_paths(document)
     path = rng.choice(paths)
     if kind == "delete":
         _set(document, path, None, delete=True)
