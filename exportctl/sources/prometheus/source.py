@@ -25,7 +25,7 @@ from exportctl.sources.base import KeyBounds, Request
 from exportctl.sources.prometheus.bounds import time_bounds
 from exportctl.sources.prometheus.options import PrometheusOptions
 from exportctl.sources.prometheus.rows import Rows, parse_value, to_ms
-from exportctl.sources.prometheus.windows import seconds, windows
+from exportctl.sources.prometheus.windows import points, seconds, windows
 from exportctl.sources.web import Client, safe_url
 from exportctl.transforms.filter import apply_filter
 
@@ -72,7 +72,7 @@ class PrometheusSource:
         start, end = self._range(request)
         assert start is not None
         step = self.options.step_ms
-        first, last = -(-start // step) * step, end // step * step
+        first, last = points(start, end, step)
         if first > last:
             return KeyBounds(None, None, 0, 0, nullable=False)
         low, high = (pd.Timestamp(ms, unit="ms", tz="UTC").to_pydatetime() for ms in (first, last))

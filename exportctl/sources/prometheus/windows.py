@@ -10,14 +10,18 @@ def windows(start_ms: int, end_ms: int, step_ms: int, max_points: int) -> list[t
     no point is asked for twice or skipped, and a run that starts where another ended asks
     for the same points (they lie on multiples of the step since the epoch, not of `start`).
     """
-    first = -(-start_ms // step_ms) * step_ms  # the first multiple at or after start
-    last = end_ms // step_ms * step_ms
+    first, last = points(start_ms, end_ms, step_ms)
     span = (max_points - 1) * step_ms
     found = []
     while first <= last:
         found.append((first, min(first + span, last)))
         first += span + step_ms
     return found
+
+
+def points(start_ms: int, end_ms: int, step_ms: int) -> tuple[int, int]:
+    """The first and last multiples of `step_ms` in `[start_ms, end_ms]` (first > last: none)."""
+    return -(-start_ms // step_ms) * step_ms, end_ms // step_ms * step_ms
 
 
 def seconds(ms: int) -> str:
