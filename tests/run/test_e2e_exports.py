@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import gzip
 import io
 import json
 import zipfile
@@ -19,7 +18,6 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 import yaml
-import zstandard
 from click.testing import CliRunner
 from cryptography.fernet import Fernet, MultiFernet
 
@@ -27,6 +25,7 @@ from exportctl.cli.main import main
 from exportctl.demo.build import init_demo
 from exportctl.demo.settings import cache_keys
 from tests.conftest import copy_tables, pg_url
+from tests.support.codecs import decompressed
 
 TABLE = "proxy_identities"
 FORMATS = {"csv": ".csv", "json": ".json", "jsonl": ".jsonl", "text": ".txt"}
@@ -101,16 +100,12 @@ def export(tmp_path: Path, url: str, fmt: str, codec: str, extension: str = "") 
 
 
 def decompress(path: Path, codec: str) -> bytes:
+    """The export's bytes; a zip holds one member, named as the export without `.zip`."""
     raw = path.read_bytes()
-    if codec == "gzip":
-        return gzip.decompress(raw)
-    if codec == "zstd":
-        return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw)).read()
     if codec == "zip":
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             assert archive.namelist() == [path.name.removesuffix(".zip")]
-            return archive.read(archive.namelist()[0])
-    return raw
+    return decompressed(raw, codec)
 
 
 def as_utc(value: Any) -> Any:
